@@ -1,0 +1,232 @@
+/* pyfault-attach: dump every thread's Python traceback of running processes,
+ * as faulthandler would print it, and leave them as they were. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach_options.h"
+#include "errors.h"
+#include "fh_format.h"
+#include "proc_ctl.h"
+#include "py_target.h"
+#include "remote_mem.h"
+#include "walker.h"
+
+static const char usage_text[] =
+	"Usage: pyfault-attach [OPTION]... PID...\n"
+	"Print the Python traceback of every thread of each running CPython\n"
+	"process PID, as faulthandler would, and leave the process running.\n"
+	"\n"
+	"  -o, --output=FILE         append the dumps to FILE, not stdout\n"
+	"      --current-thread-only only the thread holding the GIL\n"
+	"  -v, --verbose             version, offsets source and timing on "
+	"stderr\n"
+	"      --help                show this help and exit\n"
+	"      --version             show the version and exit\n"
+	"\n"
+	"Exit status: 0 dumped, 1 other error, 2 usage, 3 no such process,\n"
+	"4 permission denied, 5 not a Python process, 6 unsupported version,\n"
+	"7 no offsets found, 8 target exited during the dump, 9 unreadable\n"
+	"interpreter state.  See pyfault-attach(1).\n";
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Signals that would kill pyfault are held back while the target is
+ * stopped, so that it is always detached first; they act right after. */
+static void hold_fatal_signals(bool hold)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+static struct pf_style style_of(const struct pf_layout *l)
+{
+	return (struct pf_style){
+		.frame_limit_marker = l->frame_limit_marker,
+		.no_frame_indented = l->no_frame_indented,
+		.gc_line = l->gc_line,
+	};
+}
+
+static enum pf_status stop_and_walk(const struct pf_target *target,
+				    struct pf_mem *mem,
+				    struct pf_snapshot *snap,
+				    double *stopped_ms, struct pf_error *err)
+{
+	struct pf_stopped stopped;
+	hold_fatal_signals(true);
+	double t0 = now_ms();
+	enum pf_status st = pf_proc_stop_all(&stopped, target->pid, err);
+	if (st == PF_OK) {
+		struct pf_walk_input in = {
+			.mem = mem,
+			.layout = &target->layout,
+			.runtime = target->runtime,
+			.stopped = &stopped,
+		};
+		st = pf_walk(&in, snap, err);
+		pf_proc_resume_all(&stopped);
+	}
+	*stopped_ms = now_ms() - t0;
+	hold_fatal_signals(false);
+	return st;
+}
+
+static void print_details(const struct pf_target *t,
+			  const struct pf_snapshot *snap, double stopped_ms,
+			  double total_ms)
+{
+	const struct pf_layout *l = &t->layout;
+	if (t->micro_known)
+		fprintf(stderr, "pyfault-attach: process %d: Python %u.%u.%u",
+			(int)t->pid, t->major, t->minor, t->micro);
+	else
+		fprintf(stderr, "pyfault-attach: process %d: Python %u.%u",
+			(int)t->pid, t->major, t->minor);
+	fprintf(stderr, " in %s\n", t->object_path);
+	fprintf(stderr, "pyfault-attach: offsets from %s (%s)\n",
+		pf_layout_source_name(l->source), l->source_detail);
+	fprintf(stderr,
+		"pyfault-attach: %zu threads read, target stopped for %.3f ms, "
+		"%.3f ms in all\n",
+		snap->nthreads, stopped_ms, total_ms);
+}
+
+/* with_header: several processes share the output, so each dump names its
+ * process; after_another: a blank line separates it from the previous. */
+static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
+			       FILE *out, bool with_header, bool after_another,
+			       struct pf_error *err)
+{
+	double t0 = now_ms();
+	struct pf_mem mem;
+	int rc = pf_mem_open_live(&mem, pid);
+	if (rc == -ENOENT)
+		return pf_fail(err, PF_ERR_NO_PROCESS,
+			       "process %d does not exist", (int)pid);
+	if (rc == -EACCES || rc == -EPERM)
+		return pf_fail(err, PF_ERR_PERMISSION,
+			       "not permitted to read the memory of process %d",
+			       (int)pid);
+	if (rc != 0)
+		return pf_fail(err, PF_ERR_INTERNAL,
+			       "cannot open the memory of process %d: %s",
+			       (int)pid, strerror(-rc));
+
+	struct pf_target target;
+	struct pf_snapshot snap = {0};
+	double stopped_ms = 0;
+	enum pf_status st = pf_target_open(&target, pid, &mem, err);
+	if (st == PF_OK)
+		st = stop_and_walk(&target, &mem, &snap, &stopped_ms, err);
+	pf_mem_close(&mem);
+	if (st != PF_OK)
+		return st;
+
+	struct pf_style style = style_of(&target.layout);
+	if (after_another)
+		fputc('\n', out);
+	if (with_header)
+		fprintf(out, "Process %d:\n", (int)pid);
+	if (!opt->current_thread_only) {
+		pf_format_threads(out, &snap, &style);
+	} else {
+		const struct pf_thread_dump *current = NULL;
+		for (size_t i = 0; i < snap.nthreads; i++)
+			if (snap.threads[i].is_current)
+				current = &snap.threads[i];
+		if (current)
+			pf_format_stack(out, current, &style);
+		else
+			fprintf(stderr,
+				"pyfault-attach: process %d: no thread holds "
+				"the GIL, so there is no current thread to "
+				"dump\n",
+				(int)pid);
+	}
+	if (fflush(out) != 0)
+		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
+			     strerror(errno));
+	if (opt->verbose)
+		print_details(&target, &snap, stopped_ms, now_ms() - t0);
+	pf_snapshot_free(&snap);
+	return st;
+}
+
+static FILE *open_output(const char *path)
+{
+	/* Appended, so an earlier dump is never lost; a symlink planted in
+	 * a shared directory is not followed. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+				    O_CLOEXEC,
+		      0600);
+	return fd < 0 ? NULL : fdopen(fd, "a");
+}
+
+int main(int argc, char **argv)
+{
+	struct attach_options opt;
+	pid_t pids[argc > 0 ? argc : 1];
+	char why[256];
+	if (!attach_parse_args(argc, argv, &opt, pids, why, sizeof why)) {
+		fprintf(stderr,
+			"pyfault-attach: %s\n"
+			"Try 'pyfault-attach --help' for more information.\n",
+			why);
+		return PF_ERR_USAGE;
+	}
+	if (opt.help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (opt.version) {
+		puts("pyfault-attach " PACKAGE_VERSION);
+		return 0;
+	}
+
+	FILE *out = stdout;
+	if (opt.output && (out = open_output(opt.output)) == NULL) {
+		fprintf(stderr, "pyfault-attach: cannot open %s: %s\n",
+			opt.output, strerror(errno));
+		return PF_ERR_INTERNAL;
+	}
+
+	int status = 0;
+	bool dumped = false;
+	for (size_t i = 0; i < opt.npids; i++) {
+		struct pf_error err = {0};
+		enum pf_status st = dump_pid(pids[i], &opt, out,
+					     opt.npids > 1, dumped, &err);
+		if (st == PF_OK) {
+			dumped = true;
+			continue;
+		}
+		const char *hint = pf_status_hint(st);
+		fprintf(stderr, "pyfault-attach: %s%s%s\n", err.message,
+			hint ? ": " : "", hint ? hint : "");
+		if (status == 0)
+			status = st;
+	}
+	if (out != stdout && fclose(out) != 0 && status == 0) {
+		fprintf(stderr, "pyfault-attach: cannot write %s: %s\n",
+			opt.output, strerror(errno));
+		status = PF_ERR_INTERNAL;
+	}
+	return status;
+}

@@ -1,0 +1,79 @@
+#include "attach_options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v <= 0 || v > INT_MAX)
+		return false;
+	*pid = (pid_t)v;
+	return true;
+}
+
+bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
+		       pid_t *pids, char *why, size_t why_size)
+{
+	enum { OPT_CURRENT = 256, OPT_HELP, OPT_VERSION };
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"current-thread-only", no_argument, NULL, OPT_CURRENT},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, OPT_HELP},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	memset(opt, 0, sizeof *opt);
+	opt->pids = pids;
+	/* getopt keeps its position in globals: start afresh every call. */
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+:o:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			opt->output = optarg;
+			break;
+		case 'v':
+			opt->verbose = true;
+			break;
+		case OPT_CURRENT:
+			opt->current_thread_only = true;
+			break;
+		case OPT_HELP:
+			opt->help = true;
+			return true;
+		case OPT_VERSION:
+			opt->version = true;
+			return true;
+		case ':':
+			snprintf(why, why_size, "option '%s' needs an argument",
+				 argv[optind - 1]);
+			return false;
+		default:
+			snprintf(why, why_size, "invalid option '%s'",
+				 argv[optind - 1]);
+			return false;
+		}
+	}
+	if (optind >= argc) {
+		snprintf(why, why_size, "missing PID");
+		return false;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (!parse_pid(argv[i], &pids[opt->npids])) {
+			snprintf(why, why_size, "'%s' is not a process id",
+				 argv[i]);
+			return false;
+		}
+		opt->npids++;
+	}
+	return true;
+}

@@ -1,0 +1,22 @@
+/* Symbols of the interpreter's ELF file, read with libelf. */
+#ifndef PYFAULT_ELF_SYMBOLS_H
+#define PYFAULT_ELF_SYMBOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pf_elf;
+
+/* Returns NULL when path cannot be opened or is not ELF. */
+struct pf_elf *pf_elf_open(const char *path);
+void pf_elf_close(struct pf_elf *elf);
+
+/* The link-time address of the first loadable segment, to turn symbol values
+ * into run-time addresses: runtime = mapped base - load_vaddr + value. */
+uint64_t pf_elf_load_vaddr(const struct pf_elf *elf);
+
+/* Looks name up in .symtab, then .dynsym (stripped files keep only that). */
+bool pf_elf_symbol(struct pf_elf *elf, const char *name, uint64_t *value,
+		   uint64_t *size);
+
+#endif

@@ -1,0 +1,36 @@
+/* Error statuses shared by every layer (each value is the command's exit
+ * status) and the hint that tells the user how to fix each.  Kept together
+ * so that the man pages, the messages and the exit codes cannot drift
+ * apart. */
+#ifndef PYFAULT_ERRORS_H
+#define PYFAULT_ERRORS_H
+
+#include <stdarg.h>
+
+enum pf_status {
+	PF_OK = 0,
+	PF_ERR_INTERNAL = 1,      /* unexpected failure, output write error */
+	PF_ERR_USAGE = 2,
+	PF_ERR_NO_PROCESS = 3,
+	PF_ERR_PERMISSION = 4,
+	PF_ERR_NOT_PYTHON = 5,
+	PF_ERR_UNSUPPORTED = 6,   /* a Python version pyfault cannot read */
+	PF_ERR_NO_OFFSETS = 7,    /* supported version, but no layout found */
+	PF_ERR_EXITED = 8,        /* the target exited during the dump */
+	PF_ERR_BAD_MEMORY = 9,    /* the interpreter's structures are unreadable */
+};
+
+struct pf_error {
+	enum pf_status status;
+	char message[768];
+};
+
+/* Records the first error only: the root cause is what the user needs. */
+enum pf_status pf_fail(struct pf_error *err, enum pf_status status,
+		       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A one-phrase fix for the status, or NULL when the message says it all. */
+const char *pf_status_hint(enum pf_status status);
+
+#endif

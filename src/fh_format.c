@@ -1,0 +1,81 @@
+#include "fh_format.h"
+
+void pf_format_text(FILE *out, const struct pf_text *text)
+{
+	for (uint32_t i = 0; i < text->length; i++) {
+		uint32_t ch = text->chars[i];
+		if (ch >= ' ' && ch <= 126)
+			fputc((int)ch, out);
+		else if (ch <= 0xff)
+			fprintf(out, "\\x%02x", (unsigned)ch);
+		else if (ch <= 0xffff)
+			fprintf(out, "\\u%04x", (unsigned)ch);
+		else
+			fprintf(out, "\\U%08x", (unsigned)ch);
+	}
+	if (text->truncated)
+		fputs("...", out);
+}
+
+static void format_frame(FILE *out, const struct pf_frame *f)
+{
+	fputs("  File ", out);
+	if (f->filename->present) {
+		fputc('"', out);
+		pf_format_text(out, f->filename);
+		fputc('"', out);
+	} else {
+		fputs("???", out);
+	}
+	fputs(", line ", out);
+	if (f->lineno >= 0)
+		fprintf(out, "%d", f->lineno);
+	else
+		fputs("???", out);
+	fputs(" in ", out);
+	if (f->name->present)
+		pf_format_text(out, f->name);
+	else
+		fputs("???", out);
+	fputc('\n', out);
+}
+
+static void format_frames(FILE *out, const struct pf_thread_dump *t,
+			  const struct pf_style *style)
+{
+	if (t->nframes == 0) {
+		fputs(style->no_frame_indented ? "  <no Python frame>\n"
+					       : "<no Python frame>\n",
+		      out);
+		return;
+	}
+	for (size_t i = 0; i < t->nframes; i++)
+		format_frame(out, &t->frames[i]);
+	if (t->frames_truncated && style->frame_limit_marker)
+		fputs("  ...\n", out);
+}
+
+void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
+		       const struct pf_style *style)
+{
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		const struct pf_thread_dump *t = &snap->threads[i];
+		if (i != 0)
+			fputc('\n', out);
+		fprintf(out, "%s 0x%016llx (most recent call first):\n",
+			t->is_current ? "Current thread" : "Thread",
+			(unsigned long long)t->thread_id);
+		if (t->gc_collecting && style->gc_line)
+			fputs("  Garbage-collecting\n", out);
+		format_frames(out, t, style);
+	}
+	if (snap->threads_truncated)
+		fputs("\n...\n", out);
+}
+
+void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
+		     const struct pf_style *style)
+{
+	fputs("Stack (most recent call first):\n", out);
+	format_frames(out, thread, style);
+}

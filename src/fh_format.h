@@ -1,0 +1,34 @@
+/* faulthandler's text, byte for byte, from a snapshot: the only module that
+ * writes dumps.  Mirrors Python/traceback.c (_Py_DumpTracebackThreads,
+ * dump_traceback, dump_frame, _Py_DumpASCII). */
+#ifndef PYFAULT_FH_FORMAT_H
+#define PYFAULT_FH_FORMAT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "snapshot.h"
+
+/* What differs between versions in the text itself. */
+struct pf_style {
+	bool frame_limit_marker;  /* "  ...\n" after PF_MAX_FRAME_DEPTH frames */
+	bool no_frame_indented;   /* "  <no Python frame>" rather than
+	                             "<no Python frame>" */
+	bool gc_line;             /* "  Garbage-collecting" under the current
+	                             thread's header */
+};
+
+/* Every thread, newest first, as faulthandler's all_threads=True. */
+void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
+		       const struct pf_style *style);
+
+/* One thread as faulthandler's all_threads=False:
+ * "Stack (most recent call first):" and its frames. */
+void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
+		     const struct pf_style *style);
+
+/* A str as _Py_DumpASCII writes it: printable ASCII raw, everything else
+ * escaped, "..." after a cut. */
+void pf_format_text(FILE *out, const struct pf_text *text);
+
+#endif

@@ -1,0 +1,137 @@
+#include "py_layout.h"
+
+#include <stddef.h>
+#include <string.h>
+
+/* FRAME_OWNED_BY_CSTACK in pycore_frame.h of 3.12 and 3.13. */
+enum { OWNED_BY_CSTACK = 3 };
+
+static void clear_offsets(struct pf_layout *layout)
+{
+	int64_t *fields[] = {
+		&layout->runtime.interpreters_head, &layout->runtime.gil,
+		&layout->runtime.gc_collecting,
+		&layout->interp.next, &layout->interp.threads_head,
+		&layout->interp.gil_ptr, &layout->interp.gc_collecting,
+		&layout->gil.locked, &layout->gil.last_holder,
+		&layout->tstate.next, &layout->tstate.interp,
+		&layout->tstate.thread_id, &layout->tstate.frame,
+		&layout->tstate.cframe, &layout->cframe.current_frame,
+		&layout->frame.back, &layout->frame.code, &layout->frame.lasti,
+		&layout->frame.lineno, &layout->frame.instr,
+		&layout->frame.owner, &layout->frame.size,
+		&layout->code.filename, &layout->code.name,
+		&layout->code.firstlineno, &layout->code.linetable,
+		&layout->code.code_adaptive, &layout->code.size,
+		&layout->object.ob_type, &layout->type.tp_flags,
+		&layout->bytes.ob_size, &layout->bytes.ob_sval,
+		&layout->unicode.length, &layout->unicode.state,
+		&layout->unicode.ascii_size, &layout->unicode.compact_size,
+		&layout->unicode.data,
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		*fields[i] = PF_NO_OFFSET;
+}
+
+bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
+			    unsigned minor, unsigned micro)
+{
+	memset(layout, 0, sizeof *layout);
+	clear_offsets(layout);
+	if (major != 3 || minor < 8 || minor > 13)
+		return false;
+	layout->major = major;
+	layout->minor = minor;
+	layout->frame_model = minor <= 10 ? PF_FRAMES_OBJECTS
+					  : PF_FRAMES_INTERPRETER;
+	layout->line_table = minor <= 9    ? PF_LINES_LNOTAB
+			     : minor == 10 ? PF_LINES_PEP626
+					   : PF_LINES_LOCATIONS;
+	layout->frame.lasti_scale = minor == 10 ? 2 : 1;
+	layout->frame.use_f_lineno = minor == 10;
+	/* PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 in every
+	 * default (GIL) build from 3.8 to 3.13. */
+	layout->unicode.kind_shift = 2;
+	layout->unicode.compact_shift = 5;
+	layout->unicode.ascii_shift = 6;
+	layout->owner_cstack = minor >= 12 ? OWNED_BY_CSTACK : -1;
+	layout->skip_cstack_on_top =
+		minor >= 13 || (minor == 12 && micro >= 8);
+	layout->frame_limit_marker = minor <= 12;
+	layout->no_frame_indented = minor >= 10;
+	layout->gc_line = minor >= 10;
+	return true;
+}
+
+struct required {
+	const char *name;
+	const int64_t *offset;
+};
+
+bool pf_layout_complete(const struct pf_layout *l, const char **missing)
+{
+	bool objects = l->frame_model == PF_FRAMES_OBJECTS;
+	bool has_cframe = l->minor == 11 || l->minor == 12;
+	/* A NULL offset: the field does not exist in this version. */
+	const struct required fields[] = {
+		{"runtime.interpreters_head", &l->runtime.interpreters_head},
+		{"interp.next", &l->interp.next},
+		{"interp.threads_head", &l->interp.threads_head},
+		{"gil.locked", &l->gil.locked},
+		{"gil.last_holder", &l->gil.last_holder},
+		{"tstate.next", &l->tstate.next},
+		{"tstate.interp", &l->tstate.interp},
+		{"tstate.thread_id", &l->tstate.thread_id},
+		{"frame.back", &l->frame.back},
+		{"frame.code", &l->frame.code},
+		{"frame.size", &l->frame.size},
+		{"code.filename", &l->code.filename},
+		{"code.name", &l->code.name},
+		{"code.firstlineno", &l->code.firstlineno},
+		{"code.linetable", &l->code.linetable},
+		{"code.size", &l->code.size},
+		{"object.ob_type", &l->object.ob_type},
+		{"type.tp_flags", &l->type.tp_flags},
+		{"bytes.ob_size", &l->bytes.ob_size},
+		{"bytes.ob_sval", &l->bytes.ob_sval},
+		{"unicode.length", &l->unicode.length},
+		{"unicode.state", &l->unicode.state},
+		{"unicode.ascii_size", &l->unicode.ascii_size},
+		{"unicode.compact_size", &l->unicode.compact_size},
+		{"unicode.data", &l->unicode.data},
+		{"runtime.gil", l->minor <= 11 ? &l->runtime.gil : NULL},
+		{"interp.gil_ptr", l->minor >= 12 ? &l->interp.gil_ptr : NULL},
+		{"interp.gc_collecting",
+		 l->gc_line ? &l->interp.gc_collecting : NULL},
+		{"tstate.frame", has_cframe ? NULL : &l->tstate.frame},
+		{"tstate.cframe", has_cframe ? &l->tstate.cframe : NULL},
+		{"cframe.current_frame",
+		 has_cframe ? &l->cframe.current_frame : NULL},
+		{"frame.lasti", objects ? &l->frame.lasti : NULL},
+		{"frame.lineno", l->frame.use_f_lineno ? &l->frame.lineno : NULL},
+		{"frame.instr", objects ? NULL : &l->frame.instr},
+		{"frame.owner", l->owner_cstack >= 0 ? &l->frame.owner : NULL},
+		{"code.code_adaptive", objects ? NULL : &l->code.code_adaptive},
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {
+			*missing = fields[i].name;
+			return false;
+		}
+	}
+	return true;
+}
+
+const char *pf_layout_source_name(enum pf_layout_source source)
+{
+	switch (source) {
+	case PF_SOURCE_DEBUG_OFFSETS:
+		return "_Py_DebugOffsets";
+	case PF_SOURCE_DWARF:
+		return "DWARF";
+	case PF_SOURCE_TABLE:
+		return "shipped table";
+	default:
+		return "none";
+	}
+}

@@ -1,0 +1,79 @@
+#include "py_string.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Py_TPFLAGS_UNICODE_SUBCLASS: PyUnicode_Check() tests this bit. */
+#define UNICODE_SUBCLASS_FLAG (1ul << 28)
+
+static bool is_str(struct pf_mem *mem, const struct pf_layout *l,
+		   uint64_t addr)
+{
+	uint64_t type, flags;
+	return pf_mem_read_u64(mem, addr + l->object.ob_type, &type) &&
+	       pf_mem_read_u64(mem, type + l->type.tp_flags, &flags) &&
+	       (flags & UNICODE_SUBCLASS_FLAG);
+}
+
+bool pf_read_text(struct pf_mem *mem, const struct pf_layout *l,
+		  uint64_t addr, struct pf_text *text)
+{
+	memset(text, 0, sizeof *text);
+	if (!is_str(mem, l, addr))
+		return true;
+
+	int64_t length;
+	uint32_t state;
+	if (!pf_mem_read(mem, addr + l->unicode.length, &length, sizeof length) ||
+	    !pf_mem_read(mem, addr + l->unicode.state, &state, sizeof state) ||
+	    length < 0)
+		return true;
+	unsigned kind = (state >> l->unicode.kind_shift) & 7;
+	bool compact = (state >> l->unicode.compact_shift) & 1;
+	bool ascii = (state >> l->unicode.ascii_shift) & 1;
+	/* Kind 0 is a legacy string not yet made ready (before 3.12): its
+	 * wchar_t buffer is not canonical, and code objects never hold one. */
+	if (kind != 1 && kind != 2 && kind != 4)
+		return true;
+
+	uint64_t data;
+	if (compact)
+		data = addr + (uint64_t)(ascii ? l->unicode.ascii_size
+					       : l->unicode.compact_size);
+	else if (!pf_mem_read_u64(mem, addr + l->unicode.data, &data))
+		return true;
+
+	uint32_t n = length > PF_MAX_STRING_LENGTH ? PF_MAX_STRING_LENGTH
+						   : (uint32_t)length;
+	uint8_t raw[PF_MAX_STRING_LENGTH * 4];
+	if (!pf_mem_read(mem, data, raw, (size_t)n * kind))
+		return true;
+	text->chars = malloc((n ? n : 1) * sizeof *text->chars);
+	if (text->chars == NULL)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		switch (kind) {
+		case 1:
+			text->chars[i] = raw[i];
+			break;
+		case 2: {
+			uint16_t c;
+			memcpy(&c, raw + 2 * i, 2);
+			text->chars[i] = c;
+			break;
+		}
+		default:
+			memcpy(&text->chars[i], raw + 4 * i, 4);
+		}
+	}
+	text->length = n;
+	text->truncated = length > PF_MAX_STRING_LENGTH;
+	text->present = true;
+	return true;
+}
+
+void pf_text_free(struct pf_text *text)
+{
+	free(text->chars);
+	memset(text, 0, sizeof *text);
+}

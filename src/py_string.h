@@ -1,0 +1,20 @@
+/* Reading the target's str objects (compact ASCII, compact, and legacy
+ * non-compact layouts) into code points. */
+#ifndef PYFAULT_PY_STRING_H
+#define PYFAULT_PY_STRING_H
+
+#include <stdint.h>
+
+#include "py_layout.h"
+#include "remote_mem.h"
+#include "snapshot.h"
+
+/* Fills text from the object at addr.  text->present is false when addr is
+ * not a readable str, which faulthandler prints as ???.  Returns false only
+ * when memory runs out. */
+bool pf_read_text(struct pf_mem *mem, const struct pf_layout *layout,
+		  uint64_t addr, struct pf_text *text);
+
+void pf_text_free(struct pf_text *text);
+
+#endif

@@ -1,0 +1,187 @@
+#include "py_target.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elf_symbols.h"
+#include "layout_debug_offsets.h"
+#include "layout_dwarf.h"
+#include "layout_tables.h"
+#include "proc_maps.h"
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* libpython3.11.so.1.0, libpython3.6m.so, libpython2.7.so.1.0 */
+static bool is_libpython(const char *path)
+{
+	return fnmatch("libpython[23].*.so*", base_name(path), 0) == 0;
+}
+
+/* "python3.11", "libpython3.8.so.1.0" -> 3, 11 */
+static bool version_from_name(const char *path, unsigned *major,
+			      unsigned *minor)
+{
+	const char *p = strstr(base_name(path), "python");
+	return p && sscanf(p, "python%u.%u", major, minor) == 2;
+}
+
+/* The shared libpython if one is mapped, else the main executable. */
+static enum pf_status find_object(struct pf_target *t,
+				  const struct pf_maps *maps,
+				  struct pf_error *err)
+{
+	const char *found = NULL;
+	for (size_t i = 0; i < maps->count; i++) {
+		const char *path = maps->items[i].path;
+		if (path == NULL || !is_libpython(path))
+			continue;
+		if (found && strcmp(found, path) != 0)
+			return pf_fail(err, PF_ERR_UNSUPPORTED,
+				       "process %d has two Python libraries "
+				       "loaded (%s and %s)",
+				       (int)t->pid, found, path);
+		found = path;
+	}
+	if (found) {
+		snprintf(t->object_path, sizeof t->object_path, "%s", found);
+		return PF_OK;
+	}
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)t->pid);
+	ssize_t n = readlink(link, t->object_path,
+			     sizeof t->object_path - 1);
+	if (n < 0)
+		return pf_fail(err, errno == ENOENT ? PF_ERR_NO_PROCESS
+						    : PF_ERR_PERMISSION,
+			       "cannot read the executable of process %d: %s",
+			       (int)t->pid, strerror(errno));
+	t->object_path[n] = '\0';
+	return PF_OK;
+}
+
+/* The object as the target sees it, also when it lives in another mount
+ * namespace. */
+static void host_path(const struct pf_target *t, char *out, size_t size)
+{
+	snprintf(out, size, "/proc/%d/root%s", (int)t->pid, t->object_path);
+}
+
+static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
+				   uint64_t bias, struct pf_mem *mem,
+				   struct pf_error *err)
+{
+	uint64_t addr, hex;
+	/* Py_Version (3.11+) and the debug offsets' header are exact; older
+	 * versions name themselves only in the file name. */
+	if ((pf_elf_symbol(elf, "Py_Version", &addr, NULL) &&
+	     pf_mem_read_u64(mem, bias + addr, &hex)) ||
+	    pf_debug_offsets_version(mem, t->runtime, &hex)) {
+		t->major = (hex >> 24) & 0xff;
+		t->minor = (hex >> 16) & 0xff;
+		t->micro = (hex >> 8) & 0xff;
+		t->micro_known = true;
+		return PF_OK;
+	}
+	if (version_from_name(t->object_path, &t->major, &t->minor))
+		return PF_OK;
+	return pf_fail(err, PF_ERR_UNSUPPORTED,
+		       "cannot tell the Python version of %s", t->object_path);
+}
+
+static enum pf_status choose_layout(struct pf_target *t, struct pf_mem *mem,
+				    const char *elf_path,
+				    struct pf_error *err)
+{
+	struct pf_layout *l = &t->layout;
+	if (!pf_layout_init_version(l, t->major, t->minor, t->micro))
+		return pf_fail(err, PF_ERR_UNSUPPORTED,
+			       "process %d runs Python %u.%u, which is not "
+			       "supported",
+			       (int)t->pid, t->major, t->minor);
+	/* The sources in order of trust; the first complete one wins and
+	 * each failure is kept only to explain a total failure. */
+	struct pf_error tried[3] = {{0}};
+	const char *missing = NULL;
+	if (t->minor >= 13 &&
+	    pf_layout_from_debug_offsets(l, mem, t->runtime, &tried[0]) ==
+		    PF_OK &&
+	    pf_layout_complete(l, &missing))
+		return PF_OK;
+	if (tried[0].status == PF_ERR_UNSUPPORTED)
+		return pf_fail(err, tried[0].status, "%s", tried[0].message);
+	pf_layout_init_version(l, t->major, t->minor, t->micro);
+	if (pf_layout_from_dwarf(l, elf_path, &tried[1]) == PF_OK &&
+	    pf_layout_complete(l, &missing))
+		return PF_OK;
+	pf_layout_init_version(l, t->major, t->minor, t->micro);
+	if (pf_layout_from_table(l, &tried[2]) == PF_OK &&
+	    pf_layout_complete(l, &missing))
+		return PF_OK;
+	return pf_fail(err, PF_ERR_NO_OFFSETS,
+		       "no structure offsets for Python %u.%u in %s: %s",
+		       t->major, t->minor, t->object_path,
+		       tried[1].status ? tried[1].message : "incomplete DWARF");
+}
+
+enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
+			      struct pf_mem *mem, struct pf_error *err)
+{
+	memset(t, 0, sizeof *t);
+	t->pid = pid;
+	struct pf_maps maps;
+	int rc = pf_maps_read(&maps, pid);
+	if (rc == -ENOENT || rc == -ESRCH)
+		return pf_fail(err, PF_ERR_NO_PROCESS,
+			       "process %d does not exist or has exited",
+			       (int)pid);
+	if (rc == -EACCES || rc == -EPERM)
+		return pf_fail(err, PF_ERR_PERMISSION,
+			       "not permitted to read process %d", (int)pid);
+	if (rc != 0)
+		return pf_fail(err, PF_ERR_INTERNAL,
+			       "cannot read the mappings of process %d: %s",
+			       (int)pid, strerror(-rc));
+
+	enum pf_status st = find_object(t, &maps, err);
+	char elf_path[4200];
+	host_path(t, elf_path, sizeof elf_path);
+	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
+	uint64_t runtime;
+	if (st != PF_OK) {
+		/* err says why */
+	} else if (elf == NULL) {
+		st = pf_fail(err, PF_ERR_NOT_PYTHON,
+			     "process %d: cannot read %s as ELF", (int)pid,
+			     t->object_path);
+	} else if (!pf_elf_symbol(elf, "_PyRuntime", &runtime, NULL)) {
+		unsigned major, minor;
+		/* Python < 3.7 has no _PyRuntime at all. */
+		if (version_from_name(t->object_path, &major, &minor))
+			st = pf_fail(err, PF_ERR_UNSUPPORTED,
+				     "process %d runs Python %u.%u, which is "
+				     "not supported",
+				     (int)pid, major, minor);
+		else
+			st = pf_fail(err, PF_ERR_NOT_PYTHON,
+				     "process %d is not a Python process "
+				     "(no _PyRuntime in %s)",
+				     (int)pid, t->object_path);
+	} else {
+		uint64_t bias = pf_maps_base(&maps, t->object_path) -
+				pf_elf_load_vaddr(elf);
+		t->runtime = bias + runtime;
+		st = find_version(t, elf, bias, mem, err);
+		if (st == PF_OK)
+			st = choose_layout(t, mem, elf_path, err);
+	}
+	pf_elf_close(elf);
+	pf_maps_free(&maps);
+	return st;
+}

@@ -1,0 +1,51 @@
+/* What the walker collects while the target is stopped and the formatter
+ * prints after it runs again: plain values, no target pointers. */
+#ifndef PYFAULT_SNAPSHOT_H
+#define PYFAULT_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* faulthandler's limits (Python/traceback.c). */
+#define PF_MAX_STRING_LENGTH 500
+#define PF_MAX_FRAME_DEPTH 100
+#define PF_MAX_NTHREADS 100
+
+/* A str of the target, cut to PF_MAX_STRING_LENGTH code points. */
+struct pf_text {
+	bool present;          /* false: not a str, printed as ??? */
+	bool truncated;
+	uint32_t length;
+	uint32_t *chars;       /* code points */
+};
+
+struct pf_frame {
+	const struct pf_text *filename;   /* owned by the snapshot's code cache */
+	const struct pf_text *name;
+	int lineno;                       /* negative: unknown */
+};
+
+struct pf_thread_dump {
+	uint64_t thread_id;    /* tstate->thread_id */
+	pid_t tid;             /* OS thread id, 0 if unknown */
+	bool is_current;
+	bool gc_collecting;
+	bool frames_truncated; /* more than PF_MAX_FRAME_DEPTH frames */
+	size_t nframes;
+	struct pf_frame frames[PF_MAX_FRAME_DEPTH];
+};
+
+struct pf_code_cache;
+
+struct pf_snapshot {
+	size_t nthreads;
+	bool threads_truncated; /* more than PF_MAX_NTHREADS threads */
+	struct pf_thread_dump *threads;
+	struct pf_code_cache *codes;
+};
+
+void pf_snapshot_free(struct pf_snapshot *snap);
+
+#endif

@@ -1,0 +1,351 @@
+#include "walker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "linetable.h"
+#include "py_string.h"
+
+/* Bounds a corrupt interpreter list; real processes have a handful. */
+#define MAX_INTERPRETERS 4096
+/* Line tables longer than this are taken as corrupt. */
+#define MAX_LINETABLE (1u << 20)
+
+struct code_entry {
+	uint64_t addr;
+	struct pf_text filename, name;
+	int firstlineno;
+	uint8_t *linetable;
+	size_t linetable_len;
+	bool readable;
+	struct code_entry *next;
+};
+
+#define CODE_BUCKETS 256
+
+/* Threads usually share most of their code objects, so each is read once. */
+struct pf_code_cache {
+	struct code_entry *buckets[CODE_BUCKETS];
+};
+
+struct walk {
+	const struct pf_walk_input *in;
+	const struct pf_layout *l;
+	struct pf_mem *mem;
+	struct pf_snapshot *snap;
+	uint8_t *frame_buf;
+	uint8_t *code_buf;
+};
+
+static bool read_linetable(struct walk *w, uint64_t bytes_obj,
+			   struct code_entry *c)
+{
+	const struct pf_layout *l = w->l;
+	int64_t size;
+	if (!pf_mem_read(w->mem, bytes_obj + l->bytes.ob_size, &size,
+			 sizeof size) ||
+	    size < 0 || size > MAX_LINETABLE)
+		return true;
+	c->linetable = malloc(size ? (size_t)size : 1);
+	if (c->linetable == NULL)
+		return false;
+	if (pf_mem_read(w->mem, bytes_obj + l->bytes.ob_sval, c->linetable,
+			(size_t)size))
+		c->linetable_len = (size_t)size;
+	return true;
+}
+
+static bool load_code(struct walk *w, struct code_entry *c)
+{
+	const struct pf_layout *l = w->l;
+	if (!pf_mem_read(w->mem, c->addr, w->code_buf, (size_t)l->code.size))
+		return true;
+	c->readable = true;
+	c->firstlineno = pf_field_i32(w->code_buf, l->code.firstlineno);
+	return pf_read_text(w->mem, l,
+			    pf_field_u64(w->code_buf, l->code.filename),
+			    &c->filename) &&
+	       pf_read_text(w->mem, l, pf_field_u64(w->code_buf, l->code.name),
+			    &c->name) &&
+	       read_linetable(w, pf_field_u64(w->code_buf, l->code.linetable),
+			      c);
+}
+
+static struct code_entry *code_lookup(struct walk *w, uint64_t addr)
+{
+	struct pf_code_cache *cache = w->snap->codes;
+	size_t b = (addr >> 4) % CODE_BUCKETS;
+	for (struct code_entry *c = cache->buckets[b]; c; c = c->next)
+		if (c->addr == addr)
+			return c;
+	struct code_entry *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return NULL;
+	c->addr = addr;
+	c->next = cache->buckets[b];
+	cache->buckets[b] = c;
+	return load_code(w, c) ? c : NULL;
+}
+
+static void code_cache_free(struct pf_code_cache *cache)
+{
+	if (cache == NULL)
+		return;
+	for (size_t b = 0; b < CODE_BUCKETS; b++) {
+		struct code_entry *c = cache->buckets[b];
+		while (c) {
+			struct code_entry *next = c->next;
+			pf_text_free(&c->filename);
+			pf_text_free(&c->name);
+			free(c->linetable);
+			free(c);
+			c = next;
+		}
+	}
+	free(cache);
+}
+
+void pf_snapshot_free(struct pf_snapshot *snap)
+{
+	code_cache_free(snap->codes);
+	free(snap->threads);
+	memset(snap, 0, sizeof *snap);
+}
+
+/* The byte offset of the frame's instruction, as the version's
+ * PyFrame_GetLineNumber or _PyInterpreterFrame_GetLine computes it; sets
+ * *lineno instead when 3.10's f_lineno decides. */
+static int frame_address(const struct walk *w, uint64_t code_addr,
+			 int *lineno)
+{
+	const struct pf_layout *l = w->l;
+	if (l->frame_model == PF_FRAMES_OBJECTS) {
+		if (l->frame.use_f_lineno)
+			*lineno = pf_field_i32(w->frame_buf, l->frame.lineno);
+		return pf_field_i32(w->frame_buf, l->frame.lasti) *
+		       (int)l->frame.lasti_scale;
+	}
+	uint64_t instr = pf_field_u64(w->frame_buf, l->frame.instr);
+	uint64_t first = code_addr + (uint64_t)l->code.code_adaptive;
+	/* Code units are two bytes; a frame that has not started points one
+	 * unit before the first, giving -2. */
+	return (int)((int64_t)(instr - first) / 2) * 2;
+}
+
+static bool record_frame(struct walk *w, uint64_t code_addr,
+			 struct pf_frame *out)
+{
+	static const struct pf_text unknown = {.present = false};
+	const struct pf_layout *l = w->l;
+	struct code_entry *c = code_lookup(w, code_addr);
+	if (c == NULL)
+		return false;
+	out->filename = c->readable ? &c->filename : &unknown;
+	out->name = c->readable ? &c->name : &unknown;
+	out->lineno = -1;
+	if (!c->readable)
+		return true;
+	int lineno = 0;
+	int addr = frame_address(w, code_addr, &lineno);
+	out->lineno = lineno != 0
+			      ? lineno
+			      : pf_line_number(l->line_table, c->linetable,
+					       c->linetable_len,
+					       c->firstlineno, addr);
+	return true;
+}
+
+static bool read_frame(struct walk *w, uint64_t addr)
+{
+	return pf_mem_read(w->mem, addr, w->frame_buf,
+			   (size_t)w->l->frame.size);
+}
+
+static bool owned_by_cstack(const struct walk *w)
+{
+	return w->l->owner_cstack >= 0 &&
+	       pf_field_u8(w->frame_buf, w->l->frame.owner) ==
+		       w->l->owner_cstack;
+}
+
+/* The thread's newest frame, 0 when it has none. */
+static uint64_t newest_frame(struct walk *w, const uint8_t *tstate)
+{
+	const struct pf_layout *l = w->l;
+	/* 3.10 has a cframe too, but without current_frame. */
+	if (l->cframe.current_frame == PF_NO_OFFSET)
+		return pf_field_u64(tstate, l->tstate.frame);
+	uint64_t cframe = pf_field_u64(tstate, l->tstate.cframe), frame;
+	if (!pf_mem_read_u64(w->mem, cframe + l->cframe.current_frame,
+			     &frame))
+		return 0;
+	return frame;
+}
+
+/* Mirrors dump_traceback() of the target's version: frames most recent
+ * first, shim frames owned by the C stack skipped, at most
+ * PF_MAX_FRAME_DEPTH printed. */
+static bool walk_frames(struct walk *w, uint64_t frame,
+			struct pf_thread_dump *t)
+{
+	const struct pf_layout *l = w->l;
+	if (frame == 0 || !read_frame(w, frame))
+		return true;
+	if (l->skip_cstack_on_top && owned_by_cstack(w)) {
+		frame = pf_field_u64(w->frame_buf, l->frame.back);
+		if (frame == 0 || !read_frame(w, frame))
+			return true;
+	}
+	for (;;) {
+		if (t->nframes >= PF_MAX_FRAME_DEPTH) {
+			t->frames_truncated = true;
+			return true;
+		}
+		uint64_t code = pf_field_u64(w->frame_buf, l->frame.code);
+		if (!record_frame(w, code, &t->frames[t->nframes++]))
+			return false;
+		frame = pf_field_u64(w->frame_buf, l->frame.back);
+		if (frame == 0 || !read_frame(w, frame))
+			return true;
+		if (owned_by_cstack(w)) {
+			frame = pf_field_u64(w->frame_buf, l->frame.back);
+			if (frame == 0 || !read_frame(w, frame))
+				return true;
+		}
+	}
+}
+
+/* The interpreters list is newest first: the main interpreter, whose
+ * threads faulthandler dumps, is its last element. */
+static uint64_t main_interpreter(struct walk *w)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t interp, next;
+	if (!pf_mem_read_u64(w->mem,
+			     w->in->runtime + l->runtime.interpreters_head,
+			     &interp) ||
+	    interp == 0)
+		return 0;
+	for (int i = 0; i < MAX_INTERPRETERS; i++) {
+		if (!pf_mem_read_u64(w->mem, interp + l->interp.next, &next))
+			return 0;
+		if (next == 0)
+			return interp;
+		interp = next;
+	}
+	return 0;
+}
+
+/* The thread state holding the GIL, 0 when none does. */
+static uint64_t gil_holder(struct walk *w, uint64_t interp)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t gil, holder;
+	int32_t locked;
+	if (l->runtime.gil != PF_NO_OFFSET)
+		gil = w->in->runtime + (uint64_t)l->runtime.gil;
+	else if (!pf_mem_read_u64(w->mem, interp + l->interp.gil_ptr, &gil))
+		return 0;
+	if (!pf_mem_read_i32(w->mem, gil + l->gil.locked, &locked) ||
+	    !locked ||
+	    !pf_mem_read_u64(w->mem, gil + l->gil.last_holder, &holder))
+		return 0;
+	return holder;
+}
+
+static bool gc_collecting(struct walk *w, uint64_t interp)
+{
+	int32_t collecting;
+	return w->l->interp.gc_collecting != PF_NO_OFFSET &&
+	       pf_mem_read_i32(w->mem, interp + w->l->interp.gc_collecting,
+			       &collecting) &&
+	       collecting;
+}
+
+/* Bytes that cover every pointer-sized field at the given offsets. */
+static size_t pointer_fields_span(const int64_t *offsets, size_t n)
+{
+	size_t span = 0;
+	for (size_t i = 0; i < n; i++)
+		if (offsets[i] != PF_NO_OFFSET && (size_t)offsets[i] + 8 > span)
+			span = (size_t)offsets[i] + 8;
+	return span;
+}
+
+static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
+{
+	const struct pf_layout *l = w->l;
+	struct pf_snapshot *snap = w->snap;
+	uint64_t interp = main_interpreter(w), tstate_addr;
+	if (interp == 0 ||
+	    !pf_mem_read_u64(w->mem, interp + l->interp.threads_head,
+			     &tstate_addr))
+		return pf_fail(err, PF_ERR_BAD_MEMORY,
+			       "cannot read the interpreter state");
+	if (tstate_addr == 0)
+		return pf_fail(err, PF_ERR_BAD_MEMORY,
+			       "the interpreter has no thread state "
+			       "(not initialized yet, or finalizing)");
+	uint64_t current = gil_holder(w, interp);
+	const int64_t fields[] = {l->tstate.next, l->tstate.interp,
+				  l->tstate.thread_id, l->tstate.frame,
+				  l->tstate.cframe};
+	size_t tstate_size = pointer_fields_span(fields, 5);
+	uint8_t tstate[tstate_size];
+
+	while (tstate_addr != 0) {
+		if (snap->nthreads >= PF_MAX_NTHREADS) {
+			snap->threads_truncated = true;
+			break;
+		}
+		if (!pf_mem_read(w->mem, tstate_addr, tstate, tstate_size))
+			return pf_fail(err, PF_ERR_BAD_MEMORY,
+				       "cannot read thread state at 0x%llx",
+				       (unsigned long long)tstate_addr);
+		/* A thread state that does not point back at its
+		 * interpreter means the offsets are wrong: print nothing
+		 * rather than garbage. */
+		if (pf_field_u64(tstate, l->tstate.interp) != interp)
+			return pf_fail(err, PF_ERR_BAD_MEMORY,
+				       "thread state at 0x%llx does not belong "
+				       "to the interpreter: wrong offsets",
+				       (unsigned long long)tstate_addr);
+		struct pf_thread_dump *t = &snap->threads[snap->nthreads++];
+		memset(t, 0, sizeof *t);
+		t->thread_id = pf_field_u64(tstate, l->tstate.thread_id);
+		t->tid = w->in->stopped
+				 ? pf_proc_tid_of(w->in->stopped, t->thread_id)
+				 : 0;
+		t->is_current = tstate_addr == current;
+		t->gc_collecting = t->is_current && gc_collecting(w, interp);
+		if (!walk_frames(w, newest_frame(w, tstate), t))
+			return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		tstate_addr = pf_field_u64(tstate, l->tstate.next);
+	}
+	return PF_OK;
+}
+
+enum pf_status pf_walk(const struct pf_walk_input *in,
+		       struct pf_snapshot *snap, struct pf_error *err)
+{
+	const struct pf_layout *l = in->layout;
+	struct walk w = {.in = in, .l = l, .mem = in->mem, .snap = snap};
+	memset(snap, 0, sizeof *snap);
+	snap->threads = calloc(PF_MAX_NTHREADS, sizeof *snap->threads);
+	snap->codes = calloc(1, sizeof *snap->codes);
+	w.frame_buf = malloc((size_t)l->frame.size);
+	w.code_buf = malloc((size_t)l->code.size);
+	enum pf_status st;
+	if (!snap->threads || !snap->codes || !w.frame_buf || !w.code_buf)
+		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	else
+		st = walk_threads(&w, err);
+	free(w.frame_buf);
+	free(w.code_buf);
+	if (st != PF_OK) {
+		if (in->mem->target_gone)
+			err->status = PF_ERR_EXITED;
+		pf_snapshot_free(snap);
+	}
+	return st;
+}

@@ -1,0 +1,24 @@
+/* Walks the interpreter's thread states and frames, as faulthandler's
+ * _Py_DumpTracebackThreads does, and collects them into a snapshot. */
+#ifndef PYFAULT_WALKER_H
+#define PYFAULT_WALKER_H
+
+#include <stdint.h>
+
+#include "errors.h"
+#include "proc_ctl.h"
+#include "py_layout.h"
+#include "remote_mem.h"
+#include "snapshot.h"
+
+struct pf_walk_input {
+	struct pf_mem *mem;
+	const struct pf_layout *layout;
+	uint64_t runtime;                 /* address of _PyRuntime */
+	const struct pf_stopped *stopped; /* to name OS threads; may be NULL */
+};
+
+enum pf_status pf_walk(const struct pf_walk_input *in,
+		       struct pf_snapshot *snap, struct pf_error *err);
+
+#endif

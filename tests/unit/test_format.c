@@ -1,0 +1,238 @@
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fh_format.h"
+
+static char *buf;
+static size_t buf_size;
+static FILE *out;
+
+static void open_out(void)
+{
+	out = open_memstream(&buf, &buf_size);
+}
+
+static const char *output(void)
+{
+	fflush(out);
+	return buf;
+}
+
+static void close_out(void)
+{
+	fclose(out);
+	free(buf);
+	buf = NULL;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static struct pf_text text_of(const char *ascii)
+{
+	struct pf_text t = {.present = true, .length = (uint32_t)strlen(ascii)};
+	t.chars = malloc((t.length + 1) * sizeof *t.chars);
+	for (uint32_t i = 0; i < t.length; i++)
+		t.chars[i] = (unsigned char)ascii[i];
+	return t;
+}
+
+static const struct pf_style style_313 = {
+	.frame_limit_marker = false, .no_frame_indented = true, .gc_line = true,
+};
+static const struct pf_style style_38 = {
+	.frame_limit_marker = true, .no_frame_indented = false, .gc_line = false,
+};
+
+START_TEST(test_escaping)
+{
+	/* _Py_DumpASCII: U+0020..U+007E raw, quotes and backslashes too. */
+	uint32_t chars[] = {'a', '"', '\\', '~', '\t', 0x7f, 0xe9, 0xff, 0x100,
+			    0x65e5, 0xdcff, 0xffff, 0x10000, 0x1f600};
+	struct pf_text t = {.present = true, .length = 14, .chars = chars};
+	open_out();
+	pf_format_text(out, &t);
+	ck_assert_str_eq(output(), "a\"\\~\\x09\\x7f\\xe9\\xff\\u0100\\u65e5"
+				   "\\udcff\\uffff\\U00010000\\U0001f600");
+	close_out();
+}
+END_TEST
+
+START_TEST(test_truncation_marker)
+{
+	struct pf_text t = text_of("abc");
+	t.truncated = true;
+	open_out();
+	pf_format_text(out, &t);
+	ck_assert_str_eq(output(), "abc...");
+	close_out();
+	free(t.chars);
+}
+END_TEST
+
+static struct pf_snapshot one_thread(struct pf_text *file, struct pf_text *name,
+				     size_t nframes)
+{
+	struct pf_snapshot snap = {.nthreads = 1};
+	snap.threads = calloc(1, sizeof *snap.threads);
+	snap.threads[0].thread_id = 0x7f12ab;
+	snap.threads[0].nframes = nframes;
+	for (size_t i = 0; i < nframes; i++)
+		snap.threads[0].frames[i] = (struct pf_frame){
+			.filename = file, .name = name, .lineno = (int)i + 1};
+	return snap;
+}
+
+START_TEST(test_thread_header_and_frames)
+{
+	struct pf_text file = text_of("/srv/app.py"), name = text_of("handle");
+	struct pf_snapshot snap = one_thread(&file, &name, 2);
+	snap.threads[0].is_current = true;
+	open_out();
+	pf_format_threads(out, &snap, &style_313);
+	ck_assert_str_eq(output(),
+			 "Current thread 0x00000000007f12ab (most recent call "
+			 "first):\n"
+			 "  File \"/srv/app.py\", line 1 in handle\n"
+			 "  File \"/srv/app.py\", line 2 in handle\n");
+	close_out();
+	free(snap.threads);
+	free(file.chars);
+	free(name.chars);
+}
+END_TEST
+
+START_TEST(test_unknowns)
+{
+	struct pf_text absent = {.present = false};
+	struct pf_snapshot snap = one_thread(&absent, &absent, 1);
+	snap.threads[0].frames[0].lineno = -1;
+	open_out();
+	pf_format_threads(out, &snap, &style_313);
+	ck_assert_str_eq(output(), "Thread 0x00000000007f12ab (most recent "
+				   "call first):\n"
+				   "  File ???, line ??? in ???\n");
+	close_out();
+	free(snap.threads);
+}
+END_TEST
+
+START_TEST(test_no_python_frame)
+{
+	struct pf_snapshot snap = one_thread(NULL, NULL, 0);
+	open_out();
+	pf_format_threads(out, &snap, &style_313);
+	ck_assert(strstr(output(), "):\n  <no Python frame>\n") != NULL);
+	close_out();
+	open_out();
+	pf_format_threads(out, &snap, &style_38);
+	ck_assert(strstr(output(), "):\n<no Python frame>\n") != NULL);
+	close_out();
+	free(snap.threads);
+}
+END_TEST
+
+START_TEST(test_frame_limit)
+{
+	struct pf_text file = text_of("f.py"), name = text_of("r");
+	struct pf_snapshot snap = one_thread(&file, &name, PF_MAX_FRAME_DEPTH);
+	snap.threads[0].frames_truncated = true;
+	open_out();
+	pf_format_threads(out, &snap, &style_38);
+	ck_assert(ends_with(output(), "line 100 in r\n  ...\n"));
+	close_out();
+	/* 3.13 stops silently. */
+	open_out();
+	pf_format_threads(out, &snap, &style_313);
+	ck_assert(ends_with(output(), "line 100 in r\n"));
+	close_out();
+	free(snap.threads);
+	free(file.chars);
+	free(name.chars);
+}
+END_TEST
+
+START_TEST(test_thread_limit_and_separators)
+{
+	struct pf_snapshot snap = {.nthreads = 2, .threads_truncated = true};
+	snap.threads = calloc(2, sizeof *snap.threads);
+	snap.threads[0].thread_id = 1;
+	snap.threads[1].thread_id = 2;
+	open_out();
+	pf_format_threads(out, &snap, &style_313);
+	ck_assert_str_eq(output(),
+			 "Thread 0x0000000000000001 (most recent call first):\n"
+			 "  <no Python frame>\n"
+			 "\n"
+			 "Thread 0x0000000000000002 (most recent call first):\n"
+			 "  <no Python frame>\n"
+			 "\n"
+			 "...\n");
+	close_out();
+	free(snap.threads);
+}
+END_TEST
+
+START_TEST(test_gc_line)
+{
+	struct pf_snapshot snap = one_thread(NULL, NULL, 0);
+	snap.threads[0].is_current = true;
+	snap.threads[0].gc_collecting = true;
+	open_out();
+	pf_format_threads(out, &snap, &style_313);
+	ck_assert(strstr(output(), "):\n  Garbage-collecting\n  <no Python") !=
+		  NULL);
+	close_out();
+	open_out();
+	pf_format_threads(out, &snap, &style_38);
+	ck_assert(strstr(output(), "Garbage") == NULL);
+	close_out();
+	free(snap.threads);
+}
+END_TEST
+
+START_TEST(test_stack_only)
+{
+	struct pf_text file = text_of("a.py"), name = text_of("<module>");
+	struct pf_snapshot snap = one_thread(&file, &name, 1);
+	open_out();
+	pf_format_stack(out, &snap.threads[0], &style_313);
+	ck_assert_str_eq(output(), "Stack (most recent call first):\n"
+				   "  File \"a.py\", line 1 in <module>\n");
+	close_out();
+	free(snap.threads);
+	free(file.chars);
+	free(name.chars);
+}
+END_TEST
+
+static Suite *format_suite(void)
+{
+	Suite *s = suite_create("format");
+	TCase *tc = tcase_create("faulthandler text");
+	tcase_add_test(tc, test_escaping);
+	tcase_add_test(tc, test_truncation_marker);
+	tcase_add_test(tc, test_thread_header_and_frames);
+	tcase_add_test(tc, test_unknowns);
+	tcase_add_test(tc, test_no_python_frame);
+	tcase_add_test(tc, test_frame_limit);
+	tcase_add_test(tc, test_thread_limit_and_separators);
+	tcase_add_test(tc, test_gc_line);
+	tcase_add_test(tc, test_stack_only);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(format_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
