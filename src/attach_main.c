@@ -26,6 +26,9 @@ static const char usage_text[] =
 	"      --current-thread-only only the thread holding the GIL\n"
 	"  -v, --verbose             version, offsets source and timing on "
 	"stderr\n"
+	"      --offsets=SOURCE      take structure offsets only from SOURCE:\n"
+	"                            debug-offsets, dwarf or table (default:\n"
+	"                            auto, the most trusted one available)\n"
 	"      --help                show this help and exit\n"
 	"      --version             show the version and exit\n"
 	"\n"
@@ -132,7 +135,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	struct pf_target target;
 	struct pf_snapshot snap = {0};
 	double stopped_ms = 0;
-	enum pf_status st = pf_target_open(&target, pid, &mem, err);
+	enum pf_status st =
+		pf_target_open(&target, pid, &mem, opt->offset_sources, err);
 	if (st == PF_OK)
 		st = stop_and_walk(&target, &mem, &snap, &stopped_ms, err);
 	pf_mem_close(&mem);

@@ -18,20 +18,42 @@ static bool parse_pid(const char *s, pid_t *pid)
 	return true;
 }
 
+static bool parse_sources(const char *s, unsigned *sources)
+{
+	static const struct {
+		const char *name;
+		unsigned sources;
+	} names[] = {
+		{"auto", PF_SOURCES_ALL},
+		{"debug-offsets", PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS)},
+		{"dwarf", PF_SOURCE_BIT(PF_SOURCE_DWARF)},
+		{"table", PF_SOURCE_BIT(PF_SOURCE_TABLE)},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(s, names[i].name) == 0) {
+			*sources = names[i].sources;
+			return true;
+		}
+	}
+	return false;
+}
+
 bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
 		       pid_t *pids, char *why, size_t why_size)
 {
-	enum { OPT_CURRENT = 256, OPT_HELP, OPT_VERSION };
+	enum { OPT_CURRENT = 256, OPT_OFFSETS, OPT_HELP, OPT_VERSION };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"current-thread-only", no_argument, NULL, OPT_CURRENT},
 		{"verbose", no_argument, NULL, 'v'},
+		{"offsets", required_argument, NULL, OPT_OFFSETS},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	memset(opt, 0, sizeof *opt);
 	opt->pids = pids;
+	opt->offset_sources = PF_SOURCES_ALL;
 	/* getopt keeps its position in globals: start afresh every call. */
 	optind = 0;
 	opterr = 0;
@@ -46,6 +68,15 @@ bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
 			break;
 		case OPT_CURRENT:
 			opt->current_thread_only = true;
+			break;
+		case OPT_OFFSETS:
+			if (!parse_sources(optarg, &opt->offset_sources)) {
+				snprintf(why, why_size,
+					 "unknown offsets source '%s' (auto, "
+					 "debug-offsets, dwarf or table)",
+					 optarg);
+				return false;
+			}
 			break;
 		case OPT_HELP:
 			opt->help = true;

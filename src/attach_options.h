@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "py_layout.h"
+
 struct attach_options {
 	const char *output;
 	bool current_thread_only;
 	bool verbose;
+	unsigned offset_sources;  /* PF_SOURCES_ALL or one source's bit */
 	bool help;
 	bool version;
 	size_t npids;

@@ -8,29 +8,9 @@ enum { OWNED_BY_CSTACK = 3 };
 
 static void clear_offsets(struct pf_layout *layout)
 {
-	int64_t *fields[] = {
-		&layout->runtime.interpreters_head, &layout->runtime.gil,
-		&layout->runtime.gc_collecting,
-		&layout->interp.next, &layout->interp.threads_head,
-		&layout->interp.gil_ptr, &layout->interp.gc_collecting,
-		&layout->gil.locked, &layout->gil.last_holder,
-		&layout->tstate.next, &layout->tstate.interp,
-		&layout->tstate.thread_id, &layout->tstate.frame,
-		&layout->tstate.cframe, &layout->cframe.current_frame,
-		&layout->frame.back, &layout->frame.code, &layout->frame.lasti,
-		&layout->frame.lineno, &layout->frame.instr,
-		&layout->frame.owner, &layout->frame.size,
-		&layout->code.filename, &layout->code.name,
-		&layout->code.firstlineno, &layout->code.linetable,
-		&layout->code.code_adaptive, &layout->code.size,
-		&layout->object.ob_type, &layout->type.tp_flags,
-		&layout->bytes.ob_size, &layout->bytes.ob_sval,
-		&layout->unicode.length, &layout->unicode.state,
-		&layout->unicode.ascii_size, &layout->unicode.compact_size,
-		&layout->unicode.data,
-	};
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-		*fields[i] = PF_NO_OFFSET;
+#define CLEAR_(group, field) layout->group.field = PF_NO_OFFSET;
+	PF_LAYOUT_OFFSET_FIELDS(CLEAR_)
+#undef CLEAR_
 }
 
 bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
@@ -55,8 +35,9 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->unicode.compact_shift = 5;
 	layout->unicode.ascii_shift = 6;
 	layout->owner_cstack = minor >= 12 ? OWNED_BY_CSTACK : -1;
+	/* gh-123967, fixed in 3.12.8 and 3.13.1. */
 	layout->skip_cstack_on_top =
-		minor >= 13 || (minor == 12 && micro >= 8);
+		(minor == 12 && micro >= 8) || (minor == 13 && micro >= 1);
 	layout->frame_limit_marker = minor <= 12;
 	layout->no_frame_indented = minor >= 10;
 	layout->gc_line = minor >= 10;

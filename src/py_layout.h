@@ -30,6 +30,12 @@ enum pf_layout_source {
 	PF_SOURCE_TABLE,         /* table shipped with pyfault, generated from DWARF */
 };
 
+/* Sets of sources, to let the user pin one. */
+#define PF_SOURCE_BIT(source) (1u << (source))
+#define PF_SOURCES_ALL                                                        \
+	(PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS) |                              \
+	 PF_SOURCE_BIT(PF_SOURCE_DWARF) | PF_SOURCE_BIT(PF_SOURCE_TABLE))
+
 struct pf_layout {
 	unsigned major, minor;
 	enum pf_frame_model frame_model;
@@ -38,7 +44,6 @@ struct pf_layout {
 	struct {
 		int64_t interpreters_head;  /* _PyRuntime.interpreters.head */
 		int64_t gil;                /* _PyRuntime.ceval.gil (3.8-3.11) */
-		int64_t gc_collecting;      /* _PyRuntime.gc.collecting (3.8) */
 	} runtime;
 
 	struct {
@@ -126,6 +131,53 @@ struct pf_layout {
 	enum pf_layout_source source;
 	char source_detail[256];    /* e.g. the debug file that gave the DWARF */
 };
+
+/* Every int64_t offset of struct pf_layout, as X(group, field).  One list
+ * keeps the initialisation, the shipped table's rows, the generator's
+ * printer and the tests in step: a field added here reaches all of them. */
+#define PF_LAYOUT_OFFSET_FIELDS(X)                                           \
+	X(runtime, interpreters_head)                                        \
+	X(runtime, gil)                                                      \
+	X(interp, next)                                                      \
+	X(interp, threads_head)                                              \
+	X(interp, gil_ptr)                                                   \
+	X(interp, gc_collecting)                                             \
+	X(gil, locked)                                                       \
+	X(gil, last_holder)                                                  \
+	X(tstate, next)                                                      \
+	X(tstate, interp)                                                    \
+	X(tstate, thread_id)                                                 \
+	X(tstate, frame)                                                     \
+	X(tstate, cframe)                                                    \
+	X(cframe, current_frame)                                             \
+	X(frame, back)                                                       \
+	X(frame, code)                                                       \
+	X(frame, lasti)                                                      \
+	X(frame, lineno)                                                     \
+	X(frame, instr)                                                      \
+	X(frame, owner)                                                      \
+	X(frame, size)                                                       \
+	X(code, filename)                                                    \
+	X(code, name)                                                        \
+	X(code, firstlineno)                                                 \
+	X(code, linetable)                                                   \
+	X(code, code_adaptive)                                               \
+	X(code, size)                                                        \
+	X(object, ob_type)                                                   \
+	X(type, tp_flags)                                                    \
+	X(bytes, ob_size)                                                    \
+	X(bytes, ob_sval)                                                    \
+	X(unicode, length)                                                   \
+	X(unicode, state)                                                    \
+	X(unicode, ascii_size)                                               \
+	X(unicode, compact_size)                                             \
+	X(unicode, data)
+
+/* The bit positions in PyASCIIObject.state that DWARF also describes. */
+#define PF_LAYOUT_SHIFT_FIELDS(X)                                            \
+	X(unicode, kind_shift)                                               \
+	X(unicode, compact_shift)                                            \
+	X(unicode, ascii_shift)
 
 /* Fills the version-dependent constants (models, bit positions, markers)
  * that no struct offset expresses, for major.minor.micro.  Returns false for

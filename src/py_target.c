@@ -95,43 +95,89 @@ static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
 		       "cannot tell the Python version of %s", t->object_path);
 }
 
-static enum pf_status choose_layout(struct pf_target *t, struct pf_mem *mem,
-				    const char *elf_path,
-				    struct pf_error *err)
+struct source_input {
+	struct pf_mem *mem;
+	uint64_t runtime;
+	const char *elf_path;
+};
+
+static enum pf_status from_debug_offsets(struct pf_layout *l,
+					 const struct source_input *in,
+					 struct pf_error *err)
 {
+	if (l->minor < 13)
+		return pf_fail(err, PF_ERR_NO_OFFSETS,
+			       "only CPython 3.13+ has them");
+	return pf_layout_from_debug_offsets(l, in->mem, in->runtime, err);
+}
+
+static enum pf_status from_dwarf(struct pf_layout *l,
+				 const struct source_input *in,
+				 struct pf_error *err)
+{
+	return pf_layout_from_dwarf(l, in->elf_path, err);
+}
+
+static enum pf_status from_table(struct pf_layout *l,
+				 const struct source_input *in,
+				 struct pf_error *err)
+{
+	(void)in;
+	return pf_layout_from_table(l, err);
+}
+
+static enum pf_status choose_layout(struct pf_target *t,
+				    const struct source_input *in,
+				    unsigned sources, struct pf_error *err)
+{
+	/* In order of trust. */
+	static const struct {
+		enum pf_layout_source source;
+		enum pf_status (*fill)(struct pf_layout *,
+				       const struct source_input *,
+				       struct pf_error *);
+	} order[] = {
+		{PF_SOURCE_DEBUG_OFFSETS, from_debug_offsets},
+		{PF_SOURCE_DWARF, from_dwarf},
+		{PF_SOURCE_TABLE, from_table},
+	};
 	struct pf_layout *l = &t->layout;
-	if (!pf_layout_init_version(l, t->major, t->minor, t->micro))
-		return pf_fail(err, PF_ERR_UNSUPPORTED,
-			       "process %d runs Python %u.%u, which is not "
-			       "supported",
-			       (int)t->pid, t->major, t->minor);
-	/* The sources in order of trust; the first complete one wins and
-	 * each failure is kept only to explain a total failure. */
-	struct pf_error tried[3] = {{0}};
-	const char *missing = NULL;
-	if (t->minor >= 13 &&
-	    pf_layout_from_debug_offsets(l, mem, t->runtime, &tried[0]) ==
-		    PF_OK &&
-	    pf_layout_complete(l, &missing))
-		return PF_OK;
-	if (tried[0].status == PF_ERR_UNSUPPORTED)
-		return pf_fail(err, tried[0].status, "%s", tried[0].message);
-	pf_layout_init_version(l, t->major, t->minor, t->micro);
-	if (pf_layout_from_dwarf(l, elf_path, &tried[1]) == PF_OK &&
-	    pf_layout_complete(l, &missing))
-		return PF_OK;
-	pf_layout_init_version(l, t->major, t->minor, t->micro);
-	if (pf_layout_from_table(l, &tried[2]) == PF_OK &&
-	    pf_layout_complete(l, &missing))
-		return PF_OK;
+	char why[sizeof err->message] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		if (!(sources & PF_SOURCE_BIT(order[i].source)))
+			continue;
+		if (!pf_layout_init_version(l, t->major, t->minor, t->micro))
+			return pf_fail(err, PF_ERR_UNSUPPORTED,
+				       "process %d runs Python %u.%u, which is "
+				       "not supported",
+				       (int)t->pid, t->major, t->minor);
+		struct pf_error tried = {0};
+		const char *missing = NULL;
+		enum pf_status st = order[i].fill(l, in, &tried);
+		if (st == PF_OK && pf_layout_complete(l, &missing))
+			return PF_OK;
+		/* A build the walker cannot read is refused, not worked
+		 * around with a less trusted source. */
+		if (st == PF_ERR_UNSUPPORTED)
+			return pf_fail(err, st, "process %d: %s", (int)t->pid,
+				       tried.message);
+		if (st == PF_OK)
+			snprintf(tried.message, sizeof tried.message,
+				 "%s lacks %s", l->source_detail, missing);
+		used += (size_t)snprintf(
+			why + used, used < sizeof why ? sizeof why - used : 0,
+			"%s%s: %s", used ? "; " : "",
+			pf_layout_source_name(order[i].source), tried.message);
+	}
 	return pf_fail(err, PF_ERR_NO_OFFSETS,
-		       "no structure offsets for Python %u.%u in %s: %s",
-		       t->major, t->minor, t->object_path,
-		       tried[1].status ? tried[1].message : "incomplete DWARF");
+		       "no structure offsets for Python %u.%u in %s (%s)",
+		       t->major, t->minor, t->object_path, why);
 }
 
 enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
-			      struct pf_mem *mem, struct pf_error *err)
+			      struct pf_mem *mem, unsigned sources,
+			      struct pf_error *err)
 {
 	memset(t, 0, sizeof *t);
 	t->pid = pid;
@@ -179,7 +225,11 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		t->runtime = bias + runtime;
 		st = find_version(t, elf, bias, mem, err);
 		if (st == PF_OK)
-			st = choose_layout(t, mem, elf_path, err);
+			st = choose_layout(
+				t,
+				&(struct source_input){mem, t->runtime,
+						       elf_path},
+				sources, err);
 	}
 	pf_elf_close(elf);
 	pf_maps_free(&maps);

@@ -20,9 +20,11 @@ struct pf_target {
 	struct pf_layout layout;
 };
 
-/* Identifies pid's interpreter and its layout.  mem must be open on pid;
- * the target may be running (nothing read here changes while it runs). */
+/* Identifies pid's interpreter and its layout, taken from the most trusted
+ * of the allowed sources (PF_SOURCE_BIT set).  mem must be open on pid; the
+ * target may be running (nothing read here changes while it runs). */
 enum pf_status pf_target_open(struct pf_target *target, pid_t pid,
-			      struct pf_mem *mem, struct pf_error *err);
+			      struct pf_mem *mem, unsigned sources,
+			      struct pf_error *err);
 
 #endif
