@@ -67,15 +67,22 @@ static struct pf_style style_of(const struct pf_layout *l)
 	};
 }
 
+/* How long the target was held, and the part spent stopping it. */
+struct hold_times {
+	double stopping_ms, stopped_ms;
+};
+
 static enum pf_status stop_and_walk(const struct pf_target *target,
 				    struct pf_mem *mem,
 				    struct pf_snapshot *snap,
-				    double *stopped_ms, struct pf_error *err)
+				    struct hold_times *times,
+				    struct pf_error *err)
 {
 	struct pf_stopped stopped;
 	hold_fatal_signals(true);
 	double t0 = now_ms();
 	enum pf_status st = pf_proc_stop_all(&stopped, target->pid, err);
+	times->stopping_ms = now_ms() - t0;
 	if (st == PF_OK) {
 		struct pf_walk_input in = {
 			.mem = mem,
@@ -86,14 +93,14 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 		st = pf_walk(&in, snap, err);
 		pf_proc_resume_all(&stopped);
 	}
-	*stopped_ms = now_ms() - t0;
+	times->stopped_ms = now_ms() - t0;
 	hold_fatal_signals(false);
 	return st;
 }
 
 static void print_details(const struct pf_target *t,
-			  const struct pf_snapshot *snap, double stopped_ms,
-			  double total_ms)
+			  const struct pf_snapshot *snap,
+			  const struct hold_times *times, double total_ms)
 {
 	const struct pf_layout *l = &t->layout;
 	if (t->micro_known)
@@ -106,9 +113,9 @@ static void print_details(const struct pf_target *t,
 	fprintf(stderr, "pyfault-attach: offsets from %s (%s)\n",
 		pf_layout_source_name(l->source), l->source_detail);
 	fprintf(stderr,
-		"pyfault-attach: %zu threads read, target stopped for %.3f ms, "
-		"%.3f ms in all\n",
-		snap->nthreads, stopped_ms, total_ms);
+		"pyfault-attach: %zu threads read, target stopped for %.3f ms "
+		"(%.3f ms to stop it), %.3f ms in all\n",
+		snap->nthreads, times->stopped_ms, times->stopping_ms, total_ms);
 }
 
 /* with_header: several processes share the output, so each dump names its
@@ -134,11 +141,11 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 
 	struct pf_target target;
 	struct pf_snapshot snap = {0};
-	double stopped_ms = 0;
+	struct hold_times times = {0};
 	enum pf_status st =
 		pf_target_open(&target, pid, &mem, opt->offset_sources, err);
 	if (st == PF_OK)
-		st = stop_and_walk(&target, &mem, &snap, &stopped_ms, err);
+		st = stop_and_walk(&target, &mem, &snap, &times, err);
 	pf_mem_close(&mem);
 	if (st != PF_OK)
 		return st;
@@ -168,7 +175,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));
 	if (opt->verbose)
-		print_details(&target, &snap, stopped_ms, now_ms() - t0);
+		print_details(&target, &snap, &times, now_ms() - t0);
 	pf_snapshot_free(&snap);
 	return st;
 }

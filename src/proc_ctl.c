@@ -63,8 +63,9 @@ static void read_pthread_id(struct pf_thread *t)
 		t->pthread_id = regs.fs_base;
 }
 
-/* Seizes one thread.  Returns 0, 1 when the thread vanished first, or
- * -errno. */
+/* Seizes and interrupts one thread without waiting for it to stop, so
+ * that all threads stop in parallel.  Returns 0, 1 when the thread vanished
+ * first, or -errno. */
 static int seize_thread(struct pf_stopped *s, pid_t tid)
 {
 	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0)
@@ -74,15 +75,27 @@ static int seize_thread(struct pf_stopped *s, pid_t tid)
 		ptrace(PTRACE_DETACH, tid, NULL, NULL);
 		return rc;
 	}
-	struct pf_thread *t = &s->threads[s->count - 1];
-	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0 ||
-	    wait_stopped(t) != 0) {
-		/* It exited between the seize and the stop: forget it. */
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0) {
+		/* It exited between the seize and the interrupt. */
 		s->count--;
 		return 1;
 	}
-	read_pthread_id(t);
 	return 0;
+}
+
+/* Waits until the threads from index first on have stopped, and forgets
+ * those that exited meanwhile. */
+static void wait_all_stopped(struct pf_stopped *s, size_t first)
+{
+	size_t kept = first;
+	for (size_t i = first; i < s->count; i++) {
+		struct pf_thread t = s->threads[i];
+		if (wait_stopped(&t) != 0)
+			continue;
+		read_pthread_id(&t);
+		s->threads[kept++] = t;
+	}
+	s->count = kept;
 }
 
 /* Why the kernel refused: another tracer, or Yama's policy. */
@@ -127,7 +140,7 @@ static enum pf_status seize_listed(struct pf_stopped *s, size_t *added,
 	if (dir == NULL)
 		return pf_fail(err, PF_ERR_NO_PROCESS,
 			       "process %d does not exist", (int)s->pid);
-	*added = 0;
+	size_t first_new = s->count;
 	enum pf_status st = PF_OK;
 	struct dirent *de;
 	while (st == PF_OK && (de = readdir(dir)) != NULL) {
@@ -135,9 +148,7 @@ static enum pf_status seize_listed(struct pf_stopped *s, size_t *added,
 		if (tid <= 0 || is_held(s, tid))
 			continue;
 		int rc = seize_thread(s, tid);
-		if (rc == 0)
-			(*added)++;
-		else if (rc == -EPERM)
+		if (rc == -EPERM)
 			st = permission_error(s->pid, err);
 		else if (rc < 0)
 			st = pf_fail(err, PF_ERR_INTERNAL,
@@ -145,6 +156,8 @@ static enum pf_status seize_listed(struct pf_stopped *s, size_t *added,
 				     (int)tid, (int)s->pid, strerror(-rc));
 	}
 	closedir(dir);
+	wait_all_stopped(s, first_new);
+	*added = s->count - first_new;
 	return st;
 }
 
