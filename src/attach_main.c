@@ -130,6 +130,10 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (rc == -ENOENT)
 		return pf_fail(err, PF_ERR_NO_PROCESS,
 			       "process %d does not exist", (int)pid);
+	if (rc == -ESRCH)
+		return pf_fail(err, PF_ERR_NO_PROCESS,
+			       "process %d has exited (a zombie not yet reaped)",
+			       (int)pid);
 	if (rc == -EACCES || rc == -EPERM)
 		return pf_fail(err, PF_ERR_PERMISSION,
 			       "not permitted to read the memory of process %d",

@@ -98,11 +98,34 @@ static void wait_all_stopped(struct pf_stopped *s, size_t first)
 	s->count = kept;
 }
 
-/* Why the kernel refused: another tracer, or Yama's policy. */
+bool pf_proc_exited(pid_t pid)
+{
+	char path[64], state = 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return true;
+	/* "PID (COMM) STATE ...": COMM may hold spaces and parentheses. */
+	char line[512];
+	if (fgets(line, sizeof line, f)) {
+		char *close = strrchr(line, ')');
+		if (close && close[1] == ' ')
+			state = close[2];
+	}
+	fclose(f);
+	return state == 'Z' || state == 'X' || state == 0;
+}
+
+/* Why the kernel refused: the process is exiting, another tracer, or
+ * Yama's policy. */
 static enum pf_status permission_error(pid_t pid, struct pf_error *err)
 {
 	char path[64], line[128];
 	long tracer = 0, scope = -1;
+	if (pf_proc_exited(pid))
+		return pf_fail(err, PF_ERR_EXITED,
+			       "process %d exited while being attached",
+			       (int)pid);
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
 	FILE *f = fopen(path, "re");
 	while (f && fgets(line, sizeof line, f))

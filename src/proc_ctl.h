@@ -4,6 +4,7 @@
 #ifndef PYFAULT_PROC_CTL_H
 #define PYFAULT_PROC_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,9 @@ enum pf_status pf_proc_stop_all(struct pf_stopped *stopped, pid_t pid,
 
 /* Detaches from every held thread.  Safe to call twice. */
 void pf_proc_resume_all(struct pf_stopped *stopped);
+
+/* The process has exited: gone, or a zombie waiting to be reaped. */
+bool pf_proc_exited(pid_t pid);
 
 /* The OS thread whose pthread_self() is pthread_id, or 0. */
 pid_t pf_proc_tid_of(const struct pf_stopped *stopped, uint64_t pthread_id);

@@ -2,10 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "proc_ctl.h"
 
 static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
 		      size_t len)
@@ -19,9 +20,8 @@ static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
 		if (n <= 0) {
 			/* An exited process has no address space left: reads
 			 * return 0 or ESRCH rather than EIO. */
-			if (n == 0 || errno == ESRCH)
-				mem->target_gone = kill(mem->pid, 0) != 0 &&
-						   errno == ESRCH;
+			if (n == 0 || errno == ESRCH || errno == EIO)
+				mem->target_gone = pf_proc_exited(mem->pid);
 			return false;
 		}
 		done += (size_t)n;
