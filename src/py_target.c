@@ -126,6 +126,15 @@ static enum pf_status from_table(struct pf_layout *l,
 	return pf_layout_from_table(l, err);
 }
 
+/* Names the file as the target sees it, without host_path()'s prefix. */
+static void strip_root_prefix(const struct pf_target *t, char *path)
+{
+	char prefix[64];
+	int n = snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)t->pid);
+	if (strncmp(path, prefix, (size_t)n) == 0 && path[n] == '/')
+		memmove(path, path + n, strlen(path + n) + 1);
+}
+
 static enum pf_status choose_layout(struct pf_target *t,
 				    const struct source_input *in,
 				    unsigned sources, struct pf_error *err)
@@ -155,8 +164,10 @@ static enum pf_status choose_layout(struct pf_target *t,
 		struct pf_error tried = {0};
 		const char *missing = NULL;
 		enum pf_status st = order[i].fill(l, in, &tried);
-		if (st == PF_OK && pf_layout_complete(l, &missing))
+		if (st == PF_OK && pf_layout_complete(l, &missing)) {
+			strip_root_prefix(t, l->source_detail);
 			return PF_OK;
+		}
 		/* A build the walker cannot read is refused, not worked
 		 * around with a less trusted source. */
 		if (st == PF_ERR_UNSUPPORTED)

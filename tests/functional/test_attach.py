@@ -1,0 +1,927 @@
+#!/usr/bin/env python3
+"""Functional tests of pyfault-attach against every CPython on this machine.
+
+    python3 tests/functional/test_attach.py --attach src/pyfault-attach [--keep]
+
+Each scenario starts tests/functional/target_threads.py under an interpreter,
+runs pyfault-attach on it, then makes the target's own faulthandler write the
+same dump (SIGUSR1) and compares the two byte for byte.  See the docstring of
+target_threads.py for why the two dumps cannot differ.
+
+Options:
+  --attach PATH        the pyfault-attach binary (required)
+  --keep               keep the temporary directory (oracles, outputs, logs)
+  --include-debug      also run the full suite on debug builds (python3.Nd)
+  --only SUBSTRING     run only the tests whose name contains SUBSTRING
+                       (repeatable)
+  --race-iterations N  iterations of the "exits while attached" test (30)
+
+Stdlib only; runs on Python 3.8+.  The last line of output is
+"N passed, N failed, N skipped"; the exit status is 1 on any failure.
+"""
+import argparse
+import difflib
+import glob
+import itertools
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = os.path.join(HERE, "target_threads.py")
+TIMEOUT = 20.0          # seconds for any single step
+PREFIX = b"pyfault-attach: "
+SUPPORTED = [(3, minor) for minor in range(8, 14)]
+UNSUPPORTED = [(2, 7), (3, 6), (3, 7)]
+# Sent by a target's spinning main thread once it holds the GIL for good
+# (blocked here, collected with sigtimedwait; real-time signals queue).
+READY_SIG = signal.SIGRTMIN + 2
+
+ATTACH = None
+OPTS = None
+TMPDIR = None
+_counter = itertools.count(1)
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+# ------------------------------------------------------------ interpreters --
+
+class Interp:
+    def __init__(self, path, origin):
+        self.path = path
+        self.aliases = []
+        self.origin = origin
+        self.real = os.path.realpath(path)
+        self.version = None     # (major, minor, micro)
+        self.debug = False
+        self.impl = "?"
+        self.mode = "skip"      # "full", "unsupported" or "skip"
+        self.reason = ""
+        self.passed = 0
+        self.failed = 0
+        self.skipped = 0
+
+    @property
+    def vstr(self):
+        return ".".join(map(str, self.version)) if self.version else "?"
+
+    @property
+    def label(self):
+        return "py%s%s" % (self.vstr, "d" if self.debug else "")
+
+
+PROBE = ("import sys, platform; sys.stdout.write('%d %d %d %d %s\\n' % "
+         "(sys.version_info[0], sys.version_info[1], sys.version_info[2], "
+         "hasattr(sys, 'gettotalrefcount'), platform.python_implementation()))")
+
+
+def pyenv_root():
+    if shutil.which("pyenv"):
+        try:
+            out = subprocess.run(["pyenv", "root"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=TIMEOUT,
+                                 check=True).stdout.decode().strip()
+            if out:
+                return out, "pyenv root"
+        except (subprocess.SubprocessError, OSError):
+            pass
+    if os.environ.get("PYENV_ROOT"):
+        return os.environ["PYENV_ROOT"], "$PYENV_ROOT"
+    home = os.path.expanduser("~/.pyenv")
+    if os.path.isdir(os.path.join(home, "versions")):
+        return home, "~/.pyenv"
+    return None, None
+
+
+def discover():
+    found = []      # Interp, in discovery order
+    by_real = {}
+    notes = []      # (path, reason) for entries that are not interpreters
+
+    def add(path, origin):
+        if not os.path.exists(path):
+            notes.append((path, "does not exist"))
+            return
+        real = os.path.realpath(path)
+        if real in by_real:
+            by_real[real].aliases.append(path)
+            return
+        interp = Interp(path, origin)
+        by_real[real] = interp
+        found.append(interp)
+
+    add("/usr/bin/python3", "Debian python3")
+    for path in sorted(glob.glob("/usr/bin/python3.[0-9]*")):
+        base = os.path.basename(path)
+        if base.endswith("-config"):
+            continue            # shell scripts, not interpreters
+        if re.match(r"^python3\.\d+(d|-dbg)?$", base):
+            add(path, "/usr/bin")
+        else:
+            notes.append((path, "not an interpreter name"))
+    root, how = pyenv_root()
+    if root:
+        vdir = os.path.join(root, "versions")
+        for name in sorted(os.listdir(vdir)) if os.path.isdir(vdir) else []:
+            path = os.path.join(vdir, name, "bin", "python")
+            if os.path.exists(path):
+                add(path, "pyenv (%s)" % how)
+            else:
+                notes.append((os.path.join(vdir, name), "no bin/python"))
+
+    for interp in found:
+        try:
+            out = subprocess.run([interp.path, "-c", PROBE],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, timeout=TIMEOUT)
+        except (subprocess.SubprocessError, OSError) as exc:
+            interp.reason = "cannot run it: %s" % exc
+            continue
+        fields = out.stdout.decode(errors="replace").split()
+        if out.returncode != 0 or len(fields) != 5:
+            interp.reason = "version probe failed (status %d)" % out.returncode
+            continue
+        interp.version = tuple(int(x) for x in fields[:3])
+        interp.debug = fields[3] == "1"
+        interp.impl = fields[4]
+        mm = interp.version[:2]
+        if interp.impl != "CPython":
+            interp.reason = "not CPython (%s)" % interp.impl
+        elif mm in SUPPORTED:
+            if interp.debug and not OPTS.include_debug:
+                interp.reason = ("debug build (Py_DEBUG); pass --include-debug "
+                                 "to run the suite on it")
+            else:
+                interp.mode = "full"
+        elif mm in UNSUPPORTED:
+            interp.mode = "unsupported"
+        else:
+            interp.reason = ("version %d.%d is neither supported (3.8-3.13) nor "
+                             "a known unsupported one (2.7, 3.6, 3.7)" % mm)
+    found.sort(key=lambda i: (i.version or (99,), i.debug, i.path))
+    return found, notes
+
+
+def print_table(interps, notes, title, final=False):
+    print("== %s ==" % title)
+    rows = [("INTERPRETER", "VERSION", "STATUS", "DETAIL")]
+    for i in interps:
+        names = i.path
+        if i.aliases:
+            names += " (= %s)" % ", ".join(i.aliases)
+        if i.real != i.path:
+            names += " -> %s" % i.real
+        version = i.vstr + (" debug" if i.debug else "")
+        if i.mode == "skip":
+            status, detail = "SKIPPED", i.reason
+        else:
+            status = "RAN"
+            detail = ("full suite" if i.mode == "full"
+                      else "unsupported-version check only")
+            if final:
+                detail += ": %d passed, %d failed, %d skipped" % (
+                    i.passed, i.failed, i.skipped)
+        rows.append((names, version, status, detail))
+    width = [max(len(r[k]) for r in rows) for k in range(3)]
+    for r in rows:
+        print("  %-*s  %-*s  %-*s  %s" % (width[0], r[0], width[1], r[1],
+                                          width[2], r[2], r[3]))
+    for path, reason in notes:
+        print("  (ignored %s: %s)" % (path, reason))
+    sys.stdout.flush()
+
+
+# -------------------------------------------------------------- resources --
+
+class Resources:
+    """Processes and descriptors of one test, all released in finally."""
+
+    def __init__(self):
+        self.procs = []
+        self.fds = []
+
+    def popen(self, cmd, **kw):
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, **kw)
+        self.procs.append(proc)
+        return proc
+
+    def pipe(self):
+        r, w = os.pipe()
+        self.fds += [r, w]
+        return r, w
+
+    def close(self, fd):
+        if fd in self.fds:
+            self.fds.remove(fd)
+            os.close(fd)
+
+    def release(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    proc.kill()
+                except OSError:
+                    pass
+            try:
+                proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                print("WARNING: pid %d survived SIGKILL" % proc.pid)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.procs, self.fds = [], []
+
+
+def tmp_path(stem):
+    return os.path.join(TMPDIR, "%03d-%s" % (next(_counter), stem))
+
+
+def read_log(path, limit=3000):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return "(no log)"
+    text = data.decode("utf-8", "backslashreplace")
+    return text[-limit:] if text else "(empty)"
+
+
+def expect_byte(fd, want, what, log=None):
+    ready, _, _ = select.select([fd], [], [], TIMEOUT)
+    if not ready:
+        raise Fail("timeout (%d s) waiting for %s%s" % (
+            TIMEOUT, what, "; target log:\n" + read_log(log) if log else ""))
+    got = os.read(fd, 1)
+    if got != want:
+        raise Fail("waiting for %s: read %r instead of %r%s" % (
+            what, got, want, "; target log:\n" + read_log(log) if log else ""))
+
+
+def wait_ready_signal(proc, log):
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        info = signal.sigtimedwait([READY_SIG], 0.05)
+        if info is not None:
+            if info.si_pid == proc.pid:
+                return
+            continue        # left over by an earlier target
+        if proc.poll() is not None:
+            raise Fail("target %d exited (status %d) before it was ready; "
+                       "log:\n%s" % (proc.pid, proc.returncode, read_log(log)))
+        if time.monotonic() > deadline:
+            raise Fail("timeout (%d s) waiting for target %d's ready signal; "
+                       "log:\n%s" % (TIMEOUT, proc.pid, read_log(log)))
+
+
+def task_states(pid):
+    """{tid: (state letter, TracerPid)} of every thread of pid."""
+    states = {}
+    for tdir in glob.glob("/proc/%d/task/*" % pid):
+        try:
+            with open(os.path.join(tdir, "status")) as f:
+                status = f.read()
+        except OSError:
+            continue
+        state = re.search(r"^State:\s+(\S)", status, re.M)
+        tracer = re.search(r"^TracerPid:\s+(\d+)", status, re.M)
+        states[int(os.path.basename(tdir))] = (
+            state.group(1) if state else "?",
+            int(tracer.group(1)) if tracer else -1)
+    return states
+
+
+def wait_all_sleeping(pid):
+    """Polls /proc until every thread of pid sleeps (no GIL holder left).
+
+    No primitive tells that the main thread has gone from its readiness
+    write into the blocking call that follows it on the same line."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        states = task_states(pid)
+        if states and all(s == "S" for s, _ in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise Fail("threads of %d never all slept: %r" % (pid, states))
+        time.sleep(0.001)
+
+
+def check_detached(pid):
+    for tid, (state, tracer) in task_states(pid).items():
+        if tracer != 0 or state in "tT":
+            raise Fail("after pyfault-attach, thread %d of %d is in state %s "
+                       "with TracerPid %d: not detached" % (tid, pid, state,
+                                                            tracer))
+
+
+class Target:
+    """target_threads.py under one interpreter, ready when constructed."""
+
+    def __init__(self, res, interp, scenario="nested", main_blocked=False):
+        self.res = res
+        self.oracle = tmp_path("oracle-%s-%s.txt" % (interp.label,
+                                                     scenario.replace(",", "+")))
+        self.log = self.oracle[:-4] + ".log"
+        self.rfd, wfd = res.pipe()
+        cmd = [interp.path, TARGET, "--ready-fd", str(wfd),
+               "--oracle", self.oracle, "--scenario", scenario]
+        if main_blocked:
+            cmd.append("--main-blocked")
+        else:
+            cmd += ["--notify", "%d:%d" % (os.getpid(), READY_SIG)]
+        with open(self.log, "wb") as log:
+            self.proc = res.popen(cmd, pass_fds=[wfd], stdout=log,
+                                  stderr=subprocess.STDOUT)
+        res.close(wfd)
+        self.pid = self.proc.pid
+        expect_byte(self.rfd, b"r", "target %s to be ready" % scenario,
+                    self.log)
+        if main_blocked:
+            wait_all_sleeping(self.pid)
+        else:
+            wait_ready_signal(self.proc, self.log)
+
+    def finish(self):
+        """Oracle dump, then a clean exit; returns the oracle bytes."""
+        if self.proc.poll() is not None:
+            raise Fail("target %d died (status %s) after pyfault-attach; "
+                       "log:\n%s" % (self.pid, self.proc.returncode,
+                                     read_log(self.log)))
+        check_detached(self.pid)
+        os.kill(self.pid, signal.SIGUSR1)
+        expect_byte(self.rfd, b"d", "faulthandler's dump (SIGUSR1)", self.log)
+        os.kill(self.pid, signal.SIGUSR2)
+        try:
+            status = self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("target %d did not exit after SIGUSR2; log:\n%s" % (
+                self.pid, read_log(self.log)))
+        if status != 0:
+            raise Fail("target %d exited with status %d after the dump; "
+                       "log:\n%s" % (self.pid, status, read_log(self.log)))
+        with open(self.oracle, "rb") as f:
+            oracle = f.read()
+        if not oracle:
+            raise Fail("faulthandler wrote an empty oracle")
+        return oracle
+
+
+# ----------------------------------------------------------------- checks --
+
+def run_attach(args, timeout=TIMEOUT, pre=()):
+    cmd = list(pre) + [ATTACH] + [str(a) for a in args]
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Fail("`%s` hung (no exit within %d s)" % (" ".join(cmd), timeout))
+    if proc.returncode < 0:
+        raise Fail("`%s` was killed by signal %d; stderr: %r" % (
+            " ".join(cmd), -proc.returncode, proc.stderr))
+    return proc
+
+
+def describe(proc):
+    return "status %d, stderr %r" % (proc.returncode,
+                                     proc.stderr.decode("utf-8", "replace"))
+
+
+def check_status(proc, expected, what):
+    if proc.returncode not in expected:
+        raise Fail("%s: expected status %s, got %s; stdout %r" % (
+            what, "/".join(map(str, sorted(expected))), describe(proc),
+            proc.stdout[:300]))
+
+
+def check_error_line(proc, what, must_contain=None):
+    err = proc.stderr
+    lines = err.split(b"\n")
+    if not err.endswith(b"\n") or len(lines) != 2 or not err.startswith(PREFIX):
+        raise Fail("%s: stderr must be one line starting with %r, got %r" % (
+            what, PREFIX.decode(), err))
+    if must_contain and not any(s.encode() in err for s in must_contain):
+        raise Fail("%s: the message should mention %s: %r" % (
+            what, " or ".join(must_contain), err))
+
+
+def check_same(expected, actual, what):
+    if expected == actual:
+        return
+    exp = expected.decode("utf-8", "backslashreplace").splitlines(True)
+    act = actual.decode("utf-8", "backslashreplace").splitlines(True)
+    diff = list(difflib.unified_diff(exp, act, "faulthandler (expected)",
+                                     "pyfault-attach (actual)"))
+    offset = next((i for i, (a, b) in enumerate(zip(expected, actual))
+                   if a != b), min(len(expected), len(actual)))
+    shown = "".join(line if line.endswith("\n") else line + "\n"
+                    for line in diff[:150])
+    if len(diff) > 150:
+        shown += "... (%d more diff lines)\n" % (len(diff) - 150)
+    raise Fail("%s: output differs from faulthandler's (first difference at "
+               "byte %d; %d vs %d bytes):\n%s" % (
+                   what, offset, len(expected), len(actual), shown))
+
+
+def save(name, data):
+    path = tmp_path(name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def main_thread_frames(oracle):
+    blocks = oracle.split(b"\n\n")
+    current = [b for b in blocks if b.startswith(b"Current thread 0x")]
+    if len(current) != 1:
+        raise Fail("oracle has %d 'Current thread' blocks, expected 1:\n%s" % (
+            len(current), oracle.decode("utf-8", "backslashreplace")))
+    body = current[0].split(b"\n", 1)[1]
+    return body if body.endswith(b"\n") else body + b"\n"
+
+
+# ------------------------------------------------------- per-interpreter ----
+
+def attach_and_compare(interp, scenario, main_blocked=False, times=1,
+                       options=()):
+    res = Resources()
+    try:
+        target = Target(res, interp, scenario, main_blocked)
+        outs = [run_attach(list(options) + [target.pid]) for _ in range(times)]
+        oracle = target.finish()
+        save("out-%s-%s.txt" % (interp.label, scenario), outs[0].stdout)
+        if main_blocked:
+            if b"Current thread" in outs[0].stdout:
+                raise Fail("no thread holds the GIL, yet pyfault-attach "
+                           "printed a 'Current thread'")
+            oracle = oracle.replace(b"Current thread 0x", b"Thread 0x")
+        for n, out in enumerate(outs, 1):
+            check_status(out, {0}, "attach #%d" % n)
+            check_same(oracle, out.stdout, "attach #%d" % n)
+        return outs, oracle
+    finally:
+        res.release()
+
+
+def t_nested(interp):
+    # Twice: the second run also shows that the first detached cleanly.
+    attach_and_compare(interp, "nested", times=2)
+
+
+def t_deep(interp):
+    attach_and_compare(interp, "deep")
+
+
+def t_names(interp):
+    attach_and_compare(interp, "names")
+
+
+def t_noframe(interp):
+    attach_and_compare(interp, "noframe")
+
+
+def t_everything(interp):
+    attach_and_compare(interp, "nested,deep,names,noframe")
+
+
+def t_main_blocked(interp):
+    attach_and_compare(interp, "nested,noframe", main_blocked=True)
+
+
+def t_verbose(interp):
+    outs, _ = attach_and_compare(interp, "nested", options=["-v"])
+    source = re.search(rb"offsets from (.*)", outs[0].stderr)
+    if not source:
+        raise Fail("-v did not say where the offsets came from: %r"
+                   % outs[0].stderr)
+    print("  %s: offsets from %s" % (interp.label, source.group(1).decode()))
+
+
+def t_offsets_sources(interp):
+    """Each source alone gives faulthandler's bytes; where a source has
+    nothing for this build, pyfault says so with status 7."""
+    debug_offsets_expected = interp.version >= (3, 13)
+    for source, must_work in (("debug-offsets", debug_offsets_expected),
+                              ("dwarf", True), ("table", True)):
+        res = Resources()
+        try:
+            target = Target(res, interp, "nested,deep,names,noframe")
+            out = run_attach(["-v", "--offsets=" + source, target.pid])
+            oracle = target.finish()
+            if not must_work:
+                check_status(out, {7}, "--offsets=%s" % source)
+                check_error_line(out, "--offsets=%s" % source)
+                continue
+            check_status(out, {0}, "--offsets=%s" % source)
+            check_same(oracle, out.stdout, "--offsets=%s" % source)
+            line = re.search(rb"offsets from (.*)", out.stderr)
+            print("  %s --offsets=%s: %s" % (interp.label, source,
+                                             line.group(1).decode()))
+        finally:
+            res.release()
+
+
+def t_current_only(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp, "nested,noframe")
+        out = run_attach(["--current-thread-only", target.pid])
+        oracle = target.finish()
+        check_status(out, {0}, "--current-thread-only")
+        expected = b"Stack (most recent call first):\n" + main_thread_frames(
+            oracle)
+        check_same(expected, out.stdout, "--current-thread-only")
+    finally:
+        res.release()
+
+
+def t_current_only_no_gil(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp, "nested", main_blocked=True)
+        out = run_attach(["--current-thread-only", target.pid])
+        target.finish()
+        check_status(out, {0}, "--current-thread-only without a GIL holder")
+        if out.stdout:
+            raise Fail("no thread holds the GIL: stdout should be empty, got "
+                       "%r" % out.stdout[:500])
+        if out.stderr.count(b"\n") != 1 or not out.stderr.endswith(b"\n"):
+            raise Fail("expected a one-line notice on stderr, got %r"
+                       % out.stderr)
+    finally:
+        res.release()
+
+
+def t_output_append(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp, "nested")
+        path = tmp_path("append-%s.txt" % interp.label)
+        prefix = b"line written before pyfault-attach\n"
+        with open(path, "wb") as f:
+            f.write(prefix)
+        first = run_attach(["-o", path, target.pid])
+        second = run_attach(["--output", path, target.pid])
+        oracle = target.finish()
+        for n, out in ((1, first), (2, second)):
+            check_status(out, {0}, "-o run #%d" % n)
+            if out.stdout:
+                raise Fail("-o run #%d also wrote on stdout: %r" % (
+                    n, out.stdout[:300]))
+        with open(path, "rb") as f:
+            data = f.read()
+        check_same(prefix + oracle + oracle, data, "file after two -o runs")
+    finally:
+        res.release()
+
+
+def t_two_pids(interp):
+    res = Resources()
+    try:
+        one = Target(res, interp, "nested")
+        two = Target(res, interp, "noframe,deep")
+        out = run_attach([one.pid, two.pid])
+        oracle1 = one.finish()
+        oracle2 = two.finish()
+        check_status(out, {0}, "two PIDs")
+        expected = (b"Process %d:\n" % one.pid + oracle1 + b"\n" +
+                    b"Process %d:\n" % two.pid + oracle2)
+        check_same(expected, out.stdout, "two PIDs")
+    finally:
+        res.release()
+
+
+PER_INTERP = [
+    ("nested", t_nested),
+    ("deep-recursion", t_deep),
+    ("long-and-non-ascii-names", t_names),
+    ("no-python-frame", t_noframe),
+    ("everything-at-once", t_everything),
+    ("main-blocked-no-gil", t_main_blocked),
+    ("verbose", t_verbose),
+    ("offsets-sources", t_offsets_sources),
+    ("current-thread-only", t_current_only),
+    ("current-thread-only-no-gil", t_current_only_no_gil),
+    ("output-append", t_output_append),
+    ("two-pids", t_two_pids),
+]
+
+
+def t_unsupported(interp):
+    res = Resources()
+    try:
+        prog = ("import os\nos.write(1, b'r')\nos.read(0, 1)\n")
+        proc = res.popen([interp.path, "-c", prog], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        expect_byte(proc.stdout.fileno(), b"r", "%s to start" % interp.label)
+        out = run_attach([proc.pid])
+        check_status(out, {6}, "Python %s" % interp.vstr)
+        check_error_line(out, "Python %s" % interp.vstr,
+                         ["%d.%d" % interp.version[:2]])
+        check_detached(proc.pid)
+        proc.stdin.close()
+        if proc.wait(timeout=TIMEOUT) != 0:
+            raise Fail("the %s process exited with %d after pyfault-attach"
+                       % (interp.vstr, proc.returncode))
+    finally:
+        res.release()
+
+
+# ------------------------------------------------------------ error cases ---
+
+def t_not_python():
+    res = Resources()
+    try:
+        proc = res.popen(["cat"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+        # cat is ready once it echoes a line back.
+        proc.stdin.write(b"x\n")
+        proc.stdin.flush()
+        expect_byte(proc.stdout.fileno(), b"x", "cat to start")
+        out = run_attach([proc.pid])
+        check_status(out, {5}, "cat")
+        check_error_line(out, "cat")
+        check_detached(proc.pid)
+    finally:
+        res.release()
+
+
+def dead_pid():
+    for _ in range(10):
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        try:
+            os.kill(proc.pid, 0)
+        except ProcessLookupError:
+            return proc.pid
+    raise Fail("could not find a free PID")
+
+
+def t_no_such_process():
+    pid = dead_pid()
+    out = run_attach([pid])
+    check_status(out, {3}, "PID %d that does not exist" % pid)
+    check_error_line(out, "no such process", [str(pid)])
+
+
+def t_zombie():
+    res = Resources()
+    try:
+        proc = res.popen([sys.executable, "-c", "pass"])
+        # Wait for its exit without reaping it: it stays a zombie.
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        with open("/proc/%d/stat" % proc.pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state != "Z":
+            raise Fail("child %d is in state %s, not a zombie" % (proc.pid,
+                                                                 state))
+        out = run_attach([proc.pid])
+        check_status(out, {3, 8}, "zombie")
+        check_error_line(out, "zombie")
+    finally:
+        res.release()
+
+
+def t_exit_race(full):
+    iterations = OPTS.race_iterations
+    rng = random.Random()
+    seen = {}
+    problems = []
+    for n in range(iterations):
+        interp = full[n % len(full)]
+        res = Resources()
+        try:
+            rfd, wfd = res.pipe()
+            efd_r, efd_w = res.pipe()
+            by_eof = n % 2 == 0
+            cmd = [interp.path, TARGET, "--ready-fd", str(wfd),
+                   "--scenario", rng.choice(["nested", "nested,deep",
+                                             "nested,noframe"])]
+            if by_eof:
+                cmd += ["--exit-on-eof", str(efd_r)]
+            else:
+                cmd += ["--exit-after-ms", "%.3f" % rng.uniform(0, 20)]
+            log = tmp_path("race-%d.log" % n)
+            with open(log, "wb") as logf:
+                proc = res.popen(cmd, pass_fds=[wfd, efd_r], stdout=logf,
+                                 stderr=subprocess.STDOUT)
+            res.close(wfd)
+            res.close(efd_r)
+            expect_byte(rfd, b"r", "race target to be ready", log)
+            attach = res.popen([ATTACH, str(proc.pid)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if by_eof:
+                spin_until = time.monotonic() + rng.uniform(0, 0.005)
+                while time.monotonic() < spin_until:
+                    pass
+                res.close(efd_w)        # the target exits now
+            what = "iteration %d (%s, %s)" % (
+                n, interp.label, "EOF" if by_eof else "timer")
+            try:
+                stdout, stderr = attach.communicate(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise Fail("%s: pyfault-attach hung (state of the target: %r)"
+                           % (what, task_states(proc.pid)))
+            status = attach.returncode
+            seen[status] = seen.get(status, 0) + 1
+            if status < 0:
+                problems.append("%s: pyfault-attach killed by signal %d; "
+                                "stderr %r" % (what, -status, stderr))
+            elif status not in (0, 3, 8):
+                problems.append("%s: status %d (accepted: 0, 3, 8); stderr %r"
+                                % (what, status, stderr))
+            elif status == 0 and not re.match(
+                    br"^(Current thread|Thread) 0x[0-9a-f]{16} ", stdout):
+                problems.append("%s: status 0 but stdout is not a dump: %r" % (
+                    what, stdout[:300]))
+            elif status != 0 and (not stderr.startswith(PREFIX)
+                                  or stderr.count(b"\n") != 1):
+                problems.append("%s: stderr must be one line starting with %r:"
+                                " %r" % (what, PREFIX.decode(), stderr))
+            try:
+                tstatus = proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise Fail("%s: the target did not exit (left stopped? %r)" % (
+                    what, task_states(proc.pid)))
+            if tstatus != 0:
+                raise Fail("%s: the target exited with %d; log:\n%s" % (
+                    what, tstatus, read_log(log)))
+        finally:
+            res.release()
+    summary = "pyfault-attach statuses over %d runs: %s" % (
+        iterations, ", ".join("%d x%d" % kv for kv in sorted(seen.items())))
+    print("    " + summary)
+    if problems:
+        raise Fail("%d of %d runs went wrong (%s):\n  %s" % (
+            len(problems), iterations, summary, "\n  ".join(problems[:10])))
+
+
+def t_usage():
+    cases = [([], "no PID"), (["--no-such-option", "1"], "unknown option"),
+             (["not-a-pid"], "non-numeric PID"), (["-o"], "-o without FILE"),
+             (["--output"], "--output without FILE")]
+    for args, what in cases:
+        out = run_attach(args)
+        check_status(out, {2}, what)
+        if not out.stderr.startswith(PREFIX):
+            raise Fail("%s: stderr should start with %r: %r" % (
+                what, PREFIX.decode(), out.stderr))
+
+
+def t_help_version():
+    for opt in ("--help", "--version"):
+        out = run_attach([opt])
+        check_status(out, {0}, opt)
+        if not out.stdout.strip():
+            raise Fail("%s printed nothing on stdout" % opt)
+
+
+def t_permission(python):
+    if os.geteuid() != 0:
+        raise Skip("needs root to start a target as another user")
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        raise Skip("setpriv (util-linux) not found")
+    res = Resources()
+    try:
+        prog = "import os\nos.write(1, b'r')\nos.read(0, 1)\n"
+        proc = res.popen([python.path, "-c", prog], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+        expect_byte(proc.stdout.fileno(), b"r", "root target to start")
+        out = run_attach([proc.pid], pre=[setpriv, "--reuid=65534",
+                                          "--regid=65534", "--clear-groups"])
+        if out.returncode == 126 and not out.stderr.startswith(PREFIX):
+            raise Skip("user nobody cannot execute %s" % ATTACH)
+        check_status(out, {4}, "nobody attaching to a root process")
+        check_error_line(out, "permission denied")
+        proc.stdin.close()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        res.release()
+
+
+# ------------------------------------------------------------------ main ----
+
+def run_tests(tests, interps):
+    passed = failed = skipped = 0
+    failures = []
+    for name, func, interp in tests:
+        if OPTS.only and not any(s in name for s in OPTS.only):
+            continue
+        start = time.monotonic()
+        try:
+            func()
+        except Skip as exc:
+            skipped += 1
+            if interp:
+                interp.skipped += 1
+            print("SKIP %s: %s" % (name, exc))
+        except Exception as exc:
+            failed += 1
+            if interp:
+                interp.failed += 1
+            if isinstance(exc, Fail):
+                msg = str(exc)
+            else:
+                msg = "".join(traceback.format_exception(type(exc), exc,
+                                                         exc.__traceback__))
+            failures.append(name)
+            print("FAIL %s (%.2f s): %s" % (name, time.monotonic() - start,
+                                             msg))
+        else:
+            passed += 1
+            if interp:
+                interp.passed += 1
+            print("PASS %s (%.2f s)" % (name, time.monotonic() - start))
+        sys.stdout.flush()
+    return passed, failed, skipped, failures
+
+
+def main():
+    global ATTACH, OPTS, TMPDIR
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    # make check passes the binary through the environment.
+    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--include-debug", action="store_true")
+    parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--race-iterations", type=int, default=30)
+    OPTS = parser.parse_args()
+    if not OPTS.attach:
+        parser.error("give --attach PATH or set PYFAULT_ATTACH")
+    signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
+    ATTACH = os.path.abspath(OPTS.attach)
+
+    interps, notes = discover()
+    print_table(interps, notes, "interpreters found")
+    full = [i for i in interps if i.mode == "full"]
+    unsupported = [i for i in interps if i.mode == "unsupported"]
+
+    if not (os.path.isfile(ATTACH) and os.access(ATTACH, os.X_OK)):
+        print("FAIL setup: %s is not an executable file" % ATTACH)
+        print("0 passed, 1 failed")
+        return 1
+    if not full:
+        print("FAIL setup: no CPython 3.8-3.13 interpreter found")
+        print("0 passed, 1 failed")
+        return 1
+    debian = next((i for i in full if i.path == "/usr/bin/python3"), full[0])
+
+    tests = []
+    for interp in full:
+        for name, func in PER_INTERP:
+            tests.append(("%s %s" % (interp.label, name),
+                          (lambda f=func, i=interp: f(i)), interp))
+    for interp in unsupported:
+        tests.append(("%s unsupported-version" % interp.label,
+                      (lambda i=interp: t_unsupported(i)), interp))
+    tests += [
+        ("error not-python", t_not_python, None),
+        ("error no-such-process", t_no_such_process, None),
+        ("error zombie", t_zombie, None),
+        ("error permission-denied", lambda: t_permission(debian), None),
+        ("error exits-while-attached", lambda: t_exit_race(full), None),
+        ("usage errors", t_usage, None),
+        ("usage --help --version", t_help_version, None),
+    ]
+
+    TMPDIR = tempfile.mkdtemp(prefix="pyfault-functional-")
+    try:
+        passed, failed, skipped, failures = run_tests(tests, interps)
+    finally:
+        if OPTS.keep:
+            print("kept %s" % TMPDIR)
+        else:
+            shutil.rmtree(TMPDIR, ignore_errors=True)
+    print_table(interps, notes, "interpreters (results)", final=True)
+    if failures:
+        print("failed: %s" % ", ".join(failures))
+    summary = "%d passed, %d failed" % (passed, failed)
+    if skipped:
+        summary += ", %d skipped" % skipped
+    print(summary)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
