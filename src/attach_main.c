@@ -109,7 +109,8 @@ static void print_details(const struct pf_target *t,
 	else
 		fprintf(stderr, "pyfault-attach: process %d: Python %u.%u",
 			(int)t->pid, t->major, t->minor);
-	fprintf(stderr, " in %s\n", t->object_path);
+	fprintf(stderr, "%s in %s\n", t->debug_build ? " (debug build)" : "",
+		t->object_path);
 	fprintf(stderr, "pyfault-attach: offsets from %s (%s)\n",
 		pf_layout_source_name(l->source), l->source_detail);
 	fprintf(stderr,

@@ -99,6 +99,7 @@ struct source_input {
 	struct pf_mem *mem;
 	uint64_t runtime;
 	const char *elf_path;
+	bool debug_build;
 };
 
 static enum pf_status from_debug_offsets(struct pf_layout *l,
@@ -122,7 +123,10 @@ static enum pf_status from_table(struct pf_layout *l,
 				 const struct source_input *in,
 				 struct pf_error *err)
 {
-	(void)in;
+	if (in->debug_build)
+		return pf_fail(err, PF_ERR_NO_OFFSETS,
+			       "the shipped tables describe release builds, and "
+			       "this is a debug build");
 	return pf_layout_from_table(l, err);
 }
 
@@ -234,12 +238,18 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		uint64_t bias = pf_maps_base(&maps, t->object_path) -
 				pf_elf_load_vaddr(elf);
 		t->runtime = bias + runtime;
+		/* Only Py_REF_DEBUG builds define it, and Py_DEBUG implies
+		 * Py_REF_DEBUG. */
+		uint64_t unused;
+		t->debug_build = pf_elf_symbol(elf, "_Py_NegativeRefcount",
+					       &unused, NULL);
 		st = find_version(t, elf, bias, mem, err);
 		if (st == PF_OK)
 			st = choose_layout(
 				t,
 				&(struct source_input){mem, t->runtime,
-						       elf_path},
+						       elf_path,
+						       t->debug_build},
 				sources, err);
 	}
 	pf_elf_close(elf);

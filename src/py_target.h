@@ -17,6 +17,7 @@ struct pf_target {
 	uint64_t runtime;         /* run-time address of _PyRuntime */
 	unsigned major, minor, micro;
 	bool micro_known;         /* Py_Version exists only from 3.11 */
+	bool debug_build;         /* Py_DEBUG: object headers and structs differ */
 	struct pf_layout layout;
 };
 

@@ -11,7 +11,6 @@ target_threads.py for why the two dumps cannot differ.
 Options:
   --attach PATH        the pyfault-attach binary (required)
   --keep               keep the temporary directory (oracles, outputs, logs)
-  --include-debug      also run the full suite on debug builds (python3.Nd)
   --only SUBSTRING     run only the tests whose name contains SUBSTRING
                        (repeatable)
   --race-iterations N  iterations of the "exits while attached" test (30)
@@ -163,11 +162,7 @@ def discover():
         if interp.impl != "CPython":
             interp.reason = "not CPython (%s)" % interp.impl
         elif mm in SUPPORTED:
-            if interp.debug and not OPTS.include_debug:
-                interp.reason = ("debug build (Py_DEBUG); pass --include-debug "
-                                 "to run the suite on it")
-            else:
-                interp.mode = "full"
+            interp.mode = "full"
         elif mm in UNSUPPORTED:
             interp.mode = "unsupported"
         else:
@@ -522,7 +517,9 @@ def t_offsets_sources(interp):
     nothing for this build, pyfault says so with status 7."""
     debug_offsets_expected = interp.version >= (3, 13)
     for source, must_work in (("debug-offsets", debug_offsets_expected),
-                              ("dwarf", True), ("table", True)):
+                              ("dwarf", True),
+                              # The tables describe release builds.
+                              ("table", not interp.debug)):
         res = Resources()
         try:
             target = Target(res, interp, "nested,deep,names,noframe")
@@ -863,7 +860,6 @@ def main():
     # make check passes the binary through the environment.
     parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--include-debug", action="store_true")
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--race-iterations", type=int, default=30)
     OPTS = parser.parse_args()
