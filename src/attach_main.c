@@ -35,7 +35,8 @@ static const char usage_text[] =
 	"Exit status: 0 dumped, 1 other error, 2 usage, 3 no such process,\n"
 	"4 permission denied, 5 not a Python process, 6 unsupported version,\n"
 	"7 no offsets found, 8 target exited during the dump, 9 unreadable\n"
-	"interpreter state.  See pyfault-attach(1).\n";
+	"interpreter state, 10 Python starting up or shutting down.\n"
+	"See pyfault-attach(1).\n";
 
 static double now_ms(void)
 {
@@ -85,6 +86,7 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 	times->stopping_ms = now_ms() - t0;
 	if (st == PF_OK) {
 		struct pf_walk_input in = {
+			.pid = target->pid,
 			.mem = mem,
 			.layout = &target->layout,
 			.runtime = target->runtime,
@@ -152,6 +154,14 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (st == PF_OK)
 		st = stop_and_walk(&target, &mem, &snap, &times, err);
 	pf_mem_close(&mem);
+	/* Whatever failed, a process that died meanwhile explains it best:
+	 * its files and memory vanish at any step. */
+	if (st != PF_OK && st != PF_ERR_NO_PROCESS && pf_proc_exited(pid)) {
+		*err = (struct pf_error){0};
+		st = pf_fail(err, PF_ERR_EXITED,
+			     "process %d exited while it was being read",
+			     (int)pid);
+	}
 	if (st != PF_OK)
 		return st;
 

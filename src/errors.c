@@ -32,6 +32,8 @@ const char *pf_status_hint(enum pf_status status)
 		       "(Debian: python3.X-dbg) so pyfault can read its DWARF";
 	case PF_ERR_EXITED:
 		return "the process ended while it was being read";
+	case PF_ERR_NOT_READY:
+		return "try again in a moment";
 	case PF_ERR_BAD_MEMORY:
 		return "the interpreter state is corrupt or changing; "
 		       "try again";

@@ -18,6 +18,7 @@ enum pf_status {
 	PF_ERR_NO_OFFSETS = 7,    /* supported version, but no layout found */
 	PF_ERR_EXITED = 8,        /* the target exited during the dump */
 	PF_ERR_BAD_MEMORY = 9,    /* the interpreter's structures are unreadable */
+	PF_ERR_NOT_READY = 10,    /* Python is starting up or shutting down */
 };
 
 struct pf_error {

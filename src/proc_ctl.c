@@ -116,16 +116,12 @@ bool pf_proc_exited(pid_t pid)
 	return state == 'Z' || state == 'X' || state == 0;
 }
 
-/* Why the kernel refused: the process is exiting, another tracer, or
- * Yama's policy. */
+/* Why the kernel refused: another tracer, or Yama's policy.  (It refuses an
+ * exiting process too; the caller tells that case apart.) */
 static enum pf_status permission_error(pid_t pid, struct pf_error *err)
 {
 	char path[64], line[128];
 	long tracer = 0, scope = -1;
-	if (pf_proc_exited(pid))
-		return pf_fail(err, PF_ERR_EXITED,
-			       "process %d exited while being attached",
-			       (int)pid);
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
 	FILE *f = fopen(path, "re");
 	while (f && fgets(line, sizeof line, f))

@@ -6,8 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proc_ctl.h"
-
 static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
 		      size_t len)
 {
@@ -17,13 +15,8 @@ static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
 				  (off_t)(addr + done));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			/* An exited process has no address space left: reads
-			 * return 0 or ESRCH rather than EIO. */
-			if (n == 0 || errno == ESRCH || errno == EIO)
-				mem->target_gone = pf_proc_exited(mem->pid);
+		if (n <= 0)
 			return false;
-		}
 		done += (size_t)n;
 	}
 	return true;
@@ -37,7 +30,6 @@ int pf_mem_open_live(struct pf_mem *mem, pid_t pid)
 	mem->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (mem->fd < 0)
 		return -errno;
-	mem->pid = pid;
 	mem->read = read_live;
 	return 0;
 }

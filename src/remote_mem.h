@@ -17,8 +17,6 @@
 struct pf_mem {
 	bool (*read)(struct pf_mem *mem, uint64_t addr, void *buf, size_t len);
 	int fd;
-	pid_t pid;
-	bool target_gone;   /* a read failed because the process ended */
 };
 
 /* Opens /proc/PID/mem.  Returns -errno on failure. */

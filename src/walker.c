@@ -216,24 +216,24 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 }
 
 /* The interpreters list is newest first: the main interpreter, whose
- * threads faulthandler dumps, is its last element. */
-static uint64_t main_interpreter(struct walk *w)
+ * threads faulthandler dumps, is its last element.  Sets *interp to 0 when
+ * there is none (yet, or any more). */
+static bool main_interpreter(struct walk *w, uint64_t *interp)
 {
 	const struct pf_layout *l = w->l;
-	uint64_t interp, next;
+	uint64_t next;
 	if (!pf_mem_read_u64(w->mem,
 			     w->in->runtime + l->runtime.interpreters_head,
-			     &interp) ||
-	    interp == 0)
-		return 0;
-	for (int i = 0; i < MAX_INTERPRETERS; i++) {
-		if (!pf_mem_read_u64(w->mem, interp + l->interp.next, &next))
-			return 0;
+			     interp))
+		return false;
+	for (int i = 0; *interp != 0 && i < MAX_INTERPRETERS; i++) {
+		if (!pf_mem_read_u64(w->mem, *interp + l->interp.next, &next))
+			return false;
 		if (next == 0)
-			return interp;
-		interp = next;
+			return true;
+		*interp = next;
 	}
-	return 0;
+	return *interp == 0;
 }
 
 /* The thread state holding the GIL, 0 when none does. */
@@ -276,16 +276,19 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 {
 	const struct pf_layout *l = w->l;
 	struct pf_snapshot *snap = w->snap;
-	uint64_t interp = main_interpreter(w), tstate_addr;
-	if (interp == 0 ||
-	    !pf_mem_read_u64(w->mem, interp + l->interp.threads_head,
-			     &tstate_addr))
+	uint64_t interp, tstate_addr = 0;
+	if (!main_interpreter(w, &interp) ||
+	    (interp != 0 &&
+	     !pf_mem_read_u64(w->mem, interp + l->interp.threads_head,
+			      &tstate_addr)))
 		return pf_fail(err, PF_ERR_BAD_MEMORY,
-			       "cannot read the interpreter state");
+			       "process %d: cannot read the interpreter state",
+			       (int)w->in->pid);
 	if (tstate_addr == 0)
-		return pf_fail(err, PF_ERR_BAD_MEMORY,
-			       "the interpreter has no thread state "
-			       "(not initialized yet, or finalizing)");
+		return pf_fail(err, PF_ERR_NOT_READY,
+			       "Python in process %d has no thread state: it is "
+			       "starting up or shutting down",
+			       (int)w->in->pid);
 	uint64_t current = gil_holder(w, interp);
 	const int64_t fields[] = {l->tstate.next, l->tstate.interp,
 				  l->tstate.thread_id, l->tstate.frame,
@@ -300,15 +303,19 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 		}
 		if (!pf_mem_read(w->mem, tstate_addr, tstate, tstate_size))
 			return pf_fail(err, PF_ERR_BAD_MEMORY,
-				       "cannot read thread state at 0x%llx",
+				       "process %d: cannot read the thread "
+				       "state at 0x%llx",
+				       (int)w->in->pid,
 				       (unsigned long long)tstate_addr);
 		/* A thread state that does not point back at its
 		 * interpreter means the offsets are wrong: print nothing
 		 * rather than garbage. */
 		if (pf_field_u64(tstate, l->tstate.interp) != interp)
 			return pf_fail(err, PF_ERR_BAD_MEMORY,
-				       "thread state at 0x%llx does not belong "
-				       "to the interpreter: wrong offsets",
+				       "process %d: the thread state at 0x%llx "
+				       "does not point back at its interpreter, "
+				       "so the offsets do not fit this build",
+				       (int)w->in->pid,
 				       (unsigned long long)tstate_addr);
 		struct pf_thread_dump *t = &snap->threads[snap->nthreads++];
 		memset(t, 0, sizeof *t);
@@ -342,10 +349,7 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 		st = walk_threads(&w, err);
 	free(w.frame_buf);
 	free(w.code_buf);
-	if (st != PF_OK) {
-		if (in->mem->target_gone)
-			err->status = PF_ERR_EXITED;
+	if (st != PF_OK)
 		pf_snapshot_free(snap);
-	}
 	return st;
 }

@@ -12,6 +12,7 @@
 #include "snapshot.h"
 
 struct pf_walk_input {
+	pid_t pid;                        /* for messages */
 	struct pf_mem *mem;
 	const struct pf_layout *layout;
 	uint64_t runtime;                 /* address of _PyRuntime */
