@@ -11,10 +11,10 @@
 
 #include "attach_options.h"
 #include "errors.h"
-#include "fh_format.h"
 #include "proc_ctl.h"
 #include "py_target.h"
 #include "remote_mem.h"
+#include "target_dump.h"
 #include "walker.h"
 
 static const char usage_text[] =
@@ -59,15 +59,6 @@ static void hold_fatal_signals(bool hold)
 	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-static struct pf_style style_of(const struct pf_layout *l)
-{
-	return (struct pf_style){
-		.frame_limit_marker = l->frame_limit_marker,
-		.no_frame_indented = l->no_frame_indented,
-		.gc_line = l->gc_line,
-	};
-}
-
 /* How long the target was held, and the part spent stopping it. */
 struct hold_times {
 	double stopping_ms, stopped_ms;
@@ -91,6 +82,7 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.layout = &target->layout,
 			.runtime = target->runtime,
 			.stopped = &stopped,
+			.current = PF_CURRENT_GIL_HOLDER,
 		};
 		st = pf_walk(&in, snap, err);
 		pf_proc_resume_all(&stopped);
@@ -165,27 +157,16 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (st != PF_OK)
 		return st;
 
-	struct pf_style style = style_of(&target.layout);
 	if (after_another)
 		fputc('\n', out);
 	if (with_header)
 		fprintf(out, "Process %d:\n", (int)pid);
-	if (!opt->current_thread_only) {
-		pf_format_threads(out, &snap, &style);
-	} else {
-		const struct pf_thread_dump *current = NULL;
-		for (size_t i = 0; i < snap.nthreads; i++)
-			if (snap.threads[i].is_current)
-				current = &snap.threads[i];
-		if (current)
-			pf_format_stack(out, current, &style);
-		else
-			fprintf(stderr,
-				"pyfault-attach: process %d: no thread holds "
-				"the GIL, so there is no current thread to "
-				"dump\n",
-				(int)pid);
-	}
+	if (!pf_write_threads(out, &target.layout, &snap,
+			      opt->current_thread_only))
+		fprintf(stderr,
+			"pyfault-attach: process %d: no thread holds the GIL, "
+			"so there is no current thread to dump\n",
+			(int)pid);
 	if (fflush(out) != 0)
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));

@@ -1,5 +1,7 @@
 #include "fh_format.h"
 
+#include <signal.h>
+
 void pf_format_text(FILE *out, const struct pf_text *text)
 {
 	for (uint32_t i = 0; i < text->length; i++) {
@@ -78,4 +80,45 @@ void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
 {
 	fputs("Stack (most recent call first):\n", out);
 	format_frames(out, thread, style);
+}
+
+bool pf_format_fatal_header(FILE *out, int signum,
+			    const struct pf_style *style)
+{
+	const char *name;
+	switch (signum) {
+	case SIGSEGV:
+		name = "Segmentation fault";
+		break;
+	case SIGFPE:
+		name = style->fpe_hyphenated ? "Floating-point exception"
+					     : "Floating point exception";
+		break;
+	case SIGABRT:
+		name = "Aborted";
+		break;
+	case SIGBUS:
+		name = "Bus error";
+		break;
+	case SIGILL:
+		name = "Illegal instruction";
+		break;
+	default:
+		return false;
+	}
+	fprintf(out, "Fatal Python error: %s\n\n", name);
+	return true;
+}
+
+void pf_format_timeout_header(FILE *out, uint64_t timeout_us)
+{
+	uint64_t sec = timeout_us / 1000000, us = timeout_us % 1000000;
+	unsigned long long hour = sec / 3600, min = sec / 60 % 60;
+	sec %= 60;
+	if (us != 0)
+		fprintf(out, "Timeout (%llu:%02llu:%02llu.%06llu)!\n", hour, min,
+			(unsigned long long)sec, (unsigned long long)us);
+	else
+		fprintf(out, "Timeout (%llu:%02llu:%02llu)!\n", hour, min,
+			(unsigned long long)sec);
 }

@@ -16,7 +16,17 @@ struct pf_style {
 	                             "<no Python frame>" */
 	bool gc_line;             /* "  Garbage-collecting" under the current
 	                             thread's header */
+	bool fpe_hyphenated;      /* "Floating-point exception" (3.12.5+) */
 };
+
+/* "Fatal Python error: Segmentation fault\n\n" and the like, for the
+ * signals faulthandler.enable() handles.  Returns false (and writes nothing)
+ * for any other signal. */
+bool pf_format_fatal_header(FILE *out, int signum,
+			    const struct pf_style *style);
+
+/* "Timeout (H:MM:SS[.ffffff])!\n" for a timeout in microseconds. */
+void pf_format_timeout_header(FILE *out, uint64_t timeout_us);
 
 /* Every thread, newest first, as faulthandler's all_threads=True. */
 void pf_format_threads(FILE *out, const struct pf_snapshot *snap,

@@ -41,6 +41,7 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->frame_limit_marker = minor <= 12;
 	layout->no_frame_indented = minor >= 10;
 	layout->gc_line = minor >= 10;
+	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
 	return true;
 }
 

@@ -127,6 +127,8 @@ struct pf_layout {
 	bool no_frame_indented;
 	/* "  Garbage-collecting" under the current thread (3.10+). */
 	bool gc_line;
+	/* SIGFPE is "Floating-point exception" from 3.12.5 on. */
+	bool fpe_hyphenated;
 
 	enum pf_layout_source source;
 	char source_detail[256];    /* e.g. the debug file that gave the DWARF */

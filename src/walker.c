@@ -289,7 +289,9 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 			       "Python in process %d has no thread state: it is "
 			       "starting up or shutting down",
 			       (int)w->in->pid);
-	uint64_t current = gil_holder(w, interp);
+	uint64_t current_tstate = w->in->current == PF_CURRENT_GIL_HOLDER
+					  ? gil_holder(w, interp)
+					  : 0;
 	const int64_t fields[] = {l->tstate.next, l->tstate.interp,
 				  l->tstate.thread_id, l->tstate.frame,
 				  l->tstate.cframe};
@@ -323,7 +325,10 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 		t->tid = w->in->stopped
 				 ? pf_proc_tid_of(w->in->stopped, t->thread_id)
 				 : 0;
-		t->is_current = tstate_addr == current;
+		t->is_current =
+			w->in->current == PF_CURRENT_THREAD
+				? t->thread_id == w->in->current_thread_id
+				: current_tstate != 0 && tstate_addr == current_tstate;
 		t->gc_collecting = t->is_current && gc_collecting(w, interp);
 		if (!walk_frames(w, newest_frame(w, tstate), t))
 			return pf_fail(err, PF_ERR_INTERNAL, "out of memory");

@@ -11,12 +11,21 @@
 #include "remote_mem.h"
 #include "snapshot.h"
 
+/* Which thread the dump heads "Current thread". */
+enum pf_current {
+	PF_CURRENT_GIL_HOLDER,  /* the thread holding the GIL, if any */
+	PF_CURRENT_THREAD,      /* the thread whose pthread_self() is given */
+	PF_CURRENT_NONE,        /* none, as dump_traceback_later prints */
+};
+
 struct pf_walk_input {
 	pid_t pid;                        /* for messages */
 	struct pf_mem *mem;
 	const struct pf_layout *layout;
 	uint64_t runtime;                 /* address of _PyRuntime */
 	const struct pf_stopped *stopped; /* to name OS threads; may be NULL */
+	enum pf_current current;
+	uint64_t current_thread_id;       /* for PF_CURRENT_THREAD */
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,

@@ -1,4 +1,5 @@
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,52 @@ START_TEST(test_stack_only)
 }
 END_TEST
 
+START_TEST(test_fatal_headers)
+{
+	static const struct {
+		int sig;
+		bool hyphen;
+		const char *text;
+	} cases[] = {
+		{SIGSEGV, false, "Fatal Python error: Segmentation fault\n\n"},
+		{SIGFPE, false,
+		 "Fatal Python error: Floating point exception\n\n"},
+		{SIGFPE, true,
+		 "Fatal Python error: Floating-point exception\n\n"},
+		{SIGABRT, false, "Fatal Python error: Aborted\n\n"},
+		{SIGBUS, false, "Fatal Python error: Bus error\n\n"},
+		{SIGILL, false, "Fatal Python error: Illegal instruction\n\n"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct pf_style style = {.fpe_hyphenated = cases[i].hyphen};
+		open_out();
+		ck_assert(pf_format_fatal_header(out, cases[i].sig, &style));
+		ck_assert_str_eq(output(), cases[i].text);
+		close_out();
+	}
+	struct pf_style style = {0};
+	open_out();
+	ck_assert(!pf_format_fatal_header(out, SIGTERM, &style));
+	ck_assert_str_eq(output(), "");
+	close_out();
+}
+END_TEST
+
+START_TEST(test_timeout_header)
+{
+	open_out();
+	pf_format_timeout_header(out, 500000);
+	pf_format_timeout_header(out, 60000000);
+	pf_format_timeout_header(out, 3600000000ull + 61000001);
+	pf_format_timeout_header(out, 36000000000ull * 10);
+	ck_assert_str_eq(output(), "Timeout (0:00:00.500000)!\n"
+				   "Timeout (0:01:00)!\n"
+				   "Timeout (1:01:01.000001)!\n"
+				   "Timeout (100:00:00)!\n");
+	close_out();
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");
@@ -224,6 +271,8 @@ static Suite *format_suite(void)
 	tcase_add_test(tc, test_thread_limit_and_separators);
 	tcase_add_test(tc, test_gc_line);
 	tcase_add_test(tc, test_stack_only);
+	tcase_add_test(tc, test_fatal_headers);
+	tcase_add_test(tc, test_timeout_header);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "attach_options.h"
+#include "watch_options.h"
 
 static bool parse(struct attach_options *opt, pid_t *pids, char *why,
 		  int argc, char **argv)
@@ -65,6 +66,62 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* The microseconds faulthandler.dump_traceback_later() prints for the same
+ * float, checked against CPython 3.8, 3.11 and 3.13. */
+START_TEST(test_timeout_rounding)
+{
+	uint64_t us;
+	ck_assert(watch_parse_timeout("1.1", &us));
+	ck_assert_uint_eq(us, 1100000);
+	ck_assert(watch_parse_timeout("2.000001", &us));
+	ck_assert_uint_eq(us, 2000002);
+	ck_assert(watch_parse_timeout("0.3", &us));
+	ck_assert_uint_eq(us, 300000);
+	ck_assert(watch_parse_timeout("60", &us));
+	ck_assert_uint_eq(us, 60000000);
+	ck_assert(watch_parse_timeout("1e-6", &us));
+	ck_assert_uint_eq(us, 1);
+	ck_assert(!watch_parse_timeout("0", &us));
+	ck_assert(!watch_parse_timeout("-1", &us));
+	ck_assert(!watch_parse_timeout("nan", &us));
+	ck_assert(!watch_parse_timeout("5s", &us));
+	ck_assert(!watch_parse_timeout("", &us));
+}
+END_TEST
+
+static bool parse_watch(struct watch_options *opt, char *why, int argc,
+			char **argv)
+{
+	return watch_parse_args(argc, argv, opt, why, 128);
+}
+
+#define WARGV(...) ((char *[]){"pyfault-watch", __VA_ARGS__, NULL})
+#define WPARSE(...)                                                          \
+	parse_watch(&wopt, why, ARGC(__VA_ARGS__), WARGV(__VA_ARGS__))
+
+START_TEST(test_watch_args)
+{
+	struct watch_options wopt;
+	char why[128];
+	ck_assert(WPARSE("-t", "2.5", "--repeat", "--", "python3", "-X",
+			 "dev", "s.py"));
+	ck_assert_uint_eq(wopt.timeout_us, 2500000);
+	ck_assert(wopt.repeat);
+	ck_assert_str_eq(wopt.command[0], "python3");
+	ck_assert_str_eq(wopt.command[1], "-X");
+	ck_assert_ptr_null(wopt.command[4]);
+	/* The command's own options are not pyfault's. */
+	ck_assert(WPARSE("python3", "-v", "s.py"));
+	ck_assert(!wopt.verbose);
+	ck_assert_str_eq(wopt.command[1], "-v");
+	ck_assert(!WPARSE("-t", "0", "python3"));
+	ck_assert(!WPARSE("--exit", "python3"));
+	ck_assert_str_eq(why, "--repeat and --exit need --timeout");
+	ck_assert(!WPARSE("-v"));
+	ck_assert_str_eq(why, "missing command");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -73,6 +130,10 @@ int main(void)
 	tcase_add_test(tc, test_help_and_version);
 	tcase_add_test(tc, test_errors);
 	suite_add_tcase(s, tc);
+	TCase *watch = tcase_create("watch");
+	tcase_add_test(watch, test_timeout_rounding);
+	tcase_add_test(watch, test_watch_args);
+	suite_add_tcase(s, watch);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

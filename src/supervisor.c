@@ -1,0 +1,504 @@
+#include "supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fh_format.h"
+#include "proc_ctl.h"
+#include "py_target.h"
+#include "remote_mem.h"
+#include "target_dump.h"
+#include "walker.h"
+
+/* What a thread was doing when it stopped, to be given back on resume. */
+enum resume_how { RESUME_CONT, RESUME_LISTEN };
+
+struct tracee {
+	pid_t tid;
+	bool started;          /* its auto-attach stop has been seen */
+};
+
+struct watch {
+	const struct watch_options *opt;
+	FILE *out;
+	pid_t child;
+	struct tracee *tracees;
+	size_t ntracees, cap;
+	bool finished;
+	bool execed;           /* past the stop the launch made */
+	int wait_status;
+	/* Discovery is done once per exec'd image. */
+	bool target_tried;
+	enum pf_status target_status;
+	struct pf_target target;
+};
+
+/* Signals the watcher takes through its signalfd. */
+static const int watched_signals[] = {
+	SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
+	SIGTSTP, SIGTTIN, SIGTTOU,
+};
+
+static void signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof watched_signals / sizeof *watched_signals;
+	     i++)
+		sigaddset(set, watched_signals[i]);
+}
+
+static struct tracee *find_tracee(struct watch *w, pid_t tid)
+{
+	for (size_t i = 0; i < w->ntracees; i++)
+		if (w->tracees[i].tid == tid)
+			return &w->tracees[i];
+	return NULL;
+}
+
+static struct tracee *add_tracee(struct watch *w, pid_t tid, bool started)
+{
+	struct tracee *t = find_tracee(w, tid);
+	if (t)
+		return t;
+	if (w->ntracees == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct tracee *n = realloc(w->tracees, cap * sizeof *n);
+		if (n == NULL)
+			return NULL;
+		w->tracees = n;
+		w->cap = cap;
+	}
+	t = &w->tracees[w->ntracees++];
+	*t = (struct tracee){.tid = tid, .started = started};
+	return t;
+}
+
+static void remove_tracee(struct watch *w, pid_t tid)
+{
+	struct tracee *t = find_tracee(w, tid);
+	if (t)
+		*t = w->tracees[--w->ntracees];
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
+	       sig == SIGTTOU;
+}
+
+static bool is_fatal_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGFPE || sig == SIGABRT ||
+	       sig == SIGBUS || sig == SIGILL;
+}
+
+/* Whether sig will kill pid: neither caught nor ignored.  A handler of
+ * the program's own (in-process faulthandler, a crash reporter) runs first;
+ * if it re-raises with the default action, that delivery is the one
+ * dumped, so every crash gets exactly one dump from pyfault. */
+static bool default_disposition(pid_t pid, int sig)
+{
+	char path[64], line[256];
+	unsigned long long caught = 0, ignored = 0;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof line, f)) {
+		sscanf(line, "SigIgn: %llx", &ignored);
+		sscanf(line, "SigCgt: %llx", &caught);
+	}
+	fclose(f);
+	unsigned long long bit = 1ull << (sig - 1);
+	return !(caught & bit) && !(ignored & bit);
+}
+
+/* Puts the thread into the state it reported: running, or held in a
+ * group-stop that only SIGCONT may end. */
+static void resume(pid_t tid, enum resume_how how, int sig)
+{
+	if (how == RESUME_LISTEN)
+		ptrace(PTRACE_LISTEN, tid, NULL, NULL);
+	else
+		ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+}
+
+struct held {
+	pid_t tid;
+	enum resume_how how;
+	int sig;
+};
+
+/* Interrupts every running thread and waits until each has stopped; what
+ * each reported instead of the interrupt is kept so resume() gives it back.
+ * Returns the number of threads held. */
+static size_t hold_threads(struct watch *w, pid_t already_stopped,
+			   struct held *held)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < w->ntracees; i++) {
+		pid_t tid = w->tracees[i].tid;
+		if (tid != already_stopped && w->tracees[i].started &&
+		    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0)
+			held[n++] = (struct held){.tid = tid};
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		int status;
+		pid_t r;
+		do
+			r = waitpid(held[i].tid, &status, __WALL);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
+			if (r > 0 && held[i].tid == w->child) {
+				w->finished = true;
+				w->wait_status = status;
+			}
+			remove_tracee(w, held[i].tid);
+			continue;
+		}
+		int sig = WSTOPSIG(status), event = status >> 16;
+		if (event == PTRACE_EVENT_STOP && is_stop_signal(sig))
+			held[i].how = RESUME_LISTEN;
+		else if (event == 0)
+			held[i].sig = sig;
+		if (event == PTRACE_EVENT_CLONE) {
+			unsigned long new_tid;
+			if (ptrace(PTRACE_GETEVENTMSG, held[i].tid, NULL,
+				   &new_tid) == 0)
+				add_tracee(w, (pid_t)new_tid, false);
+		}
+		held[kept++] = held[i];
+	}
+	return kept;
+}
+
+static uint64_t pthread_id_of(pid_t tid)
+{
+	struct user_regs_struct regs;
+	return ptrace(PTRACE_GETREGS, tid, NULL, &regs) == 0 ? regs.fs_base
+							    : 0;
+}
+
+/* The Python side of the program, found on the first dump after each
+ * exec (libpython is mapped only once the program runs). */
+static bool know_target(struct watch *w, struct pf_mem *mem)
+{
+	if (!w->target_tried) {
+		struct pf_error err = {0};
+		w->target_tried = true;
+		w->target_status = pf_target_open(&w->target, w->child, mem,
+						  PF_SOURCES_ALL, &err);
+		if (w->target_status != PF_OK) {
+			const char *hint = pf_status_hint(w->target_status);
+			fprintf(stderr, "pyfault-watch: %s%s%s\n", err.message,
+				hint ? ": " : "", hint ? hint : "");
+		} else if (w->opt->verbose) {
+			fprintf(stderr,
+				"pyfault-watch: process %d: Python %u.%u in "
+				"%s, offsets from %s (%s)\n",
+				(int)w->child, w->target.major,
+				w->target.minor, w->target.object_path,
+				pf_layout_source_name(w->target.layout.source),
+				w->target.layout.source_detail);
+		}
+	}
+	return w->target_status == PF_OK;
+}
+
+enum dump_reason { DUMP_FATAL, DUMP_TIMEOUT, DUMP_REQUEST };
+
+/* Stops the program, writes faulthandler's text for the reason, and lets
+ * it go on.  fault_tid is the thread in signal-delivery-stop for sig
+ * (DUMP_FATAL); it stays stopped for the caller to deliver sig. */
+static void dump(struct watch *w, enum dump_reason reason, pid_t fault_tid,
+		 int sig)
+{
+	struct pf_mem mem;
+	if (pf_mem_open_live(&mem, w->child) != 0)
+		return;
+	if (!know_target(w, &mem)) {
+		pf_mem_close(&mem);
+		return;
+	}
+	struct held *held = calloc(w->ntracees + 1, sizeof *held);
+	size_t nheld = held ? hold_threads(w, fault_tid, held) : 0;
+
+	struct pf_stopped stopped = {.pid = w->child};
+	stopped.threads = calloc(nheld + 1, sizeof *stopped.threads);
+	for (size_t i = 0; stopped.threads && i < nheld; i++)
+		stopped.threads[stopped.count++] = (struct pf_thread){
+			.tid = held[i].tid,
+			.pthread_id = pthread_id_of(held[i].tid)};
+	uint64_t fault_thread = 0;
+	if (stopped.threads && fault_tid) {
+		fault_thread = pthread_id_of(fault_tid);
+		stopped.threads[stopped.count++] = (struct pf_thread){
+			.tid = fault_tid, .pthread_id = fault_thread};
+	}
+
+	struct pf_walk_input in = {
+		.pid = w->child,
+		.mem = &mem,
+		.layout = &w->target.layout,
+		.runtime = w->target.runtime,
+		.stopped = &stopped,
+		.current = reason == DUMP_FATAL    ? PF_CURRENT_THREAD
+			   : reason == DUMP_TIMEOUT ? PF_CURRENT_NONE
+						    : PF_CURRENT_GIL_HOLDER,
+		.current_thread_id = fault_thread,
+	};
+	struct pf_snapshot snap;
+	struct pf_error err = {0};
+	enum pf_status st = pf_walk(&in, &snap, &err);
+
+	for (size_t i = 0; i < nheld; i++)
+		resume(held[i].tid, held[i].how, held[i].sig);
+	free(held);
+	free(stopped.threads);
+	pf_mem_close(&mem);
+
+	if (st != PF_OK) {
+		fprintf(stderr, "pyfault-watch: %s\n", err.message);
+		return;
+	}
+	struct pf_style style = pf_style_of(&w->target.layout);
+	if (reason == DUMP_FATAL)
+		pf_format_fatal_header(w->out, sig, &style);
+	else if (reason == DUMP_TIMEOUT)
+		pf_format_timeout_header(w->out, w->opt->timeout_us);
+	if (!pf_write_threads(w->out, &w->target.layout, &snap,
+			      w->opt->current_thread_only))
+		fprintf(stderr, "pyfault-watch: process %d: no current thread "
+				"to dump\n",
+			(int)w->child);
+	fflush(w->out);
+	pf_snapshot_free(&snap);
+}
+
+/* Whether pyfault-watch is a foreground job of its terminal, i.e. under a
+ * shell with job control that is waiting for it. */
+static bool in_terminal_foreground(void)
+{
+	int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool foreground = tcgetpgrp(fd) == getpgrp();
+	close(fd);
+	return foreground;
+}
+
+/* Stops pyfault-watch with the program's stop signal, which the signalfd
+ * otherwise holds back, so the shell reports the same stop. */
+static void stop_like(int sig)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+static void handle_stop(struct watch *w, pid_t tid, int status)
+{
+	int sig = WSTOPSIG(status), event = status >> 16;
+	struct tracee *t = find_tracee(w, tid);
+	if (t == NULL)
+		t = add_tracee(w, tid, false);
+
+	switch (event) {
+	case 0:
+		/* Signal-delivery-stop: the signal goes through unchanged;
+		 * a fatal one is dumped first if it is about to kill. */
+		if (is_fatal_signal(sig) && default_disposition(w->child, sig))
+			dump(w, DUMP_FATAL, tid, sig);
+		ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+		return;
+	case PTRACE_EVENT_STOP:
+		if (t && !t->started) {
+			/* A new thread's first stop. */
+			t->started = true;
+			ptrace(PTRACE_CONT, tid, NULL, NULL);
+		} else if (is_stop_signal(sig)) {
+			/* Group-stop: stay stopped until SIGCONT. */
+			ptrace(PTRACE_LISTEN, tid, NULL, NULL);
+			/* Ctrl-Z: the shell waits for pyfault-watch, so it
+			 * must stop too for the job to show as stopped; the
+			 * shell's SIGCONT to the job wakes both. */
+			if (w->execed && tid == w->child &&
+			    in_terminal_foreground())
+				stop_like(sig);
+		} else {
+			/* A late interrupt, or the end of a group-stop. */
+			ptrace(PTRACE_CONT, tid, NULL, NULL);
+		}
+		return;
+	case PTRACE_EVENT_CLONE: {
+		unsigned long new_tid;
+		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &new_tid) == 0)
+			add_tracee(w, (pid_t)new_tid, false);
+		break;
+	}
+	case PTRACE_EVENT_EXEC:
+		/* A new image: its interpreter, if any, is yet to be found. */
+		w->execed = true;
+		w->target_tried = false;
+		break;
+	}
+	ptrace(PTRACE_CONT, tid, NULL, NULL);
+}
+
+static void reap(struct watch *w)
+{
+	int status;
+	pid_t tid;
+	while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0) {
+		if (WIFSTOPPED(status)) {
+			handle_stop(w, tid, status);
+			continue;
+		}
+		remove_tracee(w, tid);
+		if (tid == w->child) {
+			w->finished = true;
+			w->wait_status = status;
+		}
+	}
+}
+
+/* Starts the command stopped, seizes it, and lets it run: every
+ * instruction of the program, exec included, runs under ptrace. */
+static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
+			     struct pf_error *err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return pf_fail(err, PF_ERR_INTERNAL, "cannot fork: %s",
+			       strerror(errno));
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, old_mask, NULL);
+		raise(SIGSTOP);
+		char *const *argv = w->opt->command;
+		execvp(argv[0], argv);
+		int e = errno;
+		fprintf(stderr, "pyfault-watch: cannot run %s: %s\n", argv[0],
+			strerror(e));
+		/* As a shell reports it: 127 not found, 126 not runnable. */
+		_exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
+	}
+	w->child = pid;
+	int status;
+	if (waitpid(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status) ||
+	    ptrace(PTRACE_SEIZE, pid, NULL,
+		   (void *)(long)(PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)) !=
+		    0) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return pf_fail(err, e == EPERM ? PF_ERR_PERMISSION
+					       : PF_ERR_INTERNAL,
+			       "cannot trace the command: %s", strerror(e));
+	}
+	add_tracee(w, pid, true);
+	/* Ends the SIGSTOP it sent itself; the seize reports that stop as a
+	 * group-stop, which handle_stop() turns into a listen that SIGCONT
+	 * then ends. */
+	kill(pid, SIGCONT);
+	return PF_OK;
+}
+
+static int arm_timer(const struct watch_options *opt)
+{
+	if (opt->timeout_us == 0)
+		return -1;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	struct timespec period = {
+		.tv_sec = (time_t)(opt->timeout_us / 1000000),
+		.tv_nsec = (long)(opt->timeout_us % 1000000) * 1000,
+	};
+	struct itimerspec spec = {.it_value = period};
+	if (opt->repeat)
+		spec.it_interval = period;
+	if (fd >= 0)
+		timerfd_settime(fd, 0, &spec, NULL);
+	return fd;
+}
+
+/* A signal for the watcher: from the terminal the program got its own
+ * copy; one sent to the watcher alone is passed on, except SIGUSR1, which
+ * asks for a dump. */
+static void handle_signal(struct watch *w, const struct signalfd_siginfo *si)
+{
+	if (si->ssi_signo == SIGCHLD) {
+		reap(w);
+		return;
+	}
+	bool from_kill = si->ssi_code == SI_USER || si->ssi_code == SI_QUEUE;
+	if (!from_kill)
+		return;
+	if (si->ssi_signo == SIGUSR1)
+		dump(w, DUMP_REQUEST, 0, 0);
+	else
+		kill(w->child, (int)si->ssi_signo);
+}
+
+enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
+			    struct pf_watch_outcome *outcome,
+			    struct pf_error *err)
+{
+	struct watch w = {.opt = opt, .out = out};
+	sigset_t set, old_mask;
+	signal_set(&set);
+	sigprocmask(SIG_BLOCK, &set, &old_mask);
+	int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	enum pf_status st = sigfd < 0 ? pf_fail(err, PF_ERR_INTERNAL,
+						 "signalfd: %s",
+						 strerror(errno))
+				      : launch(&w, &old_mask, err);
+	int timerfd = st == PF_OK ? arm_timer(opt) : -1;
+
+	while (st == PF_OK && !w.finished) {
+		struct pollfd fds[2] = {{.fd = sigfd, .events = POLLIN},
+					{.fd = timerfd, .events = POLLIN}};
+		if (poll(fds, timerfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			st = pf_fail(err, PF_ERR_INTERNAL, "poll: %s",
+				     strerror(errno));
+			break;
+		}
+		struct signalfd_siginfo si;
+		if ((fds[0].revents & POLLIN) &&
+		    read(sigfd, &si, sizeof si) == sizeof si)
+			handle_signal(&w, &si);
+		uint64_t expirations;
+		if (!w.finished && timerfd >= 0 && (fds[1].revents & POLLIN) &&
+		    read(timerfd, &expirations, sizeof expirations) > 0) {
+			dump(&w, DUMP_TIMEOUT, 0, 0);
+			if (opt->exit_after_timeout) {
+				kill(w.child, SIGKILL);
+				outcome->killed_on_timeout = true;
+			}
+		}
+		/* SIGCHLD may have been merged with one read before. */
+		reap(&w);
+	}
+	outcome->wait_status = w.wait_status;
+	if (timerfd >= 0)
+		close(timerfd);
+	if (sigfd >= 0)
+		close(sigfd);
+	free(w.tracees);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	return st;
+}

@@ -1,0 +1,28 @@
+#include "target_dump.h"
+
+struct pf_style pf_style_of(const struct pf_layout *l)
+{
+	return (struct pf_style){
+		.frame_limit_marker = l->frame_limit_marker,
+		.no_frame_indented = l->no_frame_indented,
+		.gc_line = l->gc_line,
+		.fpe_hyphenated = l->fpe_hyphenated,
+	};
+}
+
+bool pf_write_threads(FILE *out, const struct pf_layout *layout,
+		      const struct pf_snapshot *snap, bool current_thread_only)
+{
+	struct pf_style style = pf_style_of(layout);
+	if (!current_thread_only) {
+		pf_format_threads(out, snap, &style);
+		return true;
+	}
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		if (snap->threads[i].is_current) {
+			pf_format_stack(out, &snap->threads[i], &style);
+			return true;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,100 @@
+/* pyfault-watch: run a program under ptrace and print faulthandler's
+ * traceback when it crashes, runs past a timeout, or on request, with the
+ * program's fate and exit status left as they would have been. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "errors.h"
+#include "supervisor.h"
+#include "watch_options.h"
+
+/* coreutils timeout's status when the command was killed on timeout. */
+#define EXIT_TIMED_OUT 124
+
+static const char usage_text[] =
+	"Usage: pyfault-watch [OPTION]... [--] COMMAND [ARG]...\n"
+	"Run COMMAND; if it gets a fatal signal or runs past the timeout,\n"
+	"print the Python traceback faulthandler would print, then let it\n"
+	"end as it would have.\n"
+	"\n"
+	"  -t, --timeout=SECONDS     dump every thread after SECONDS\n"
+	"      --repeat              dump again every SECONDS\n"
+	"      --exit                kill the program after the timeout dump\n"
+	"                            and exit with status 124\n"
+	"  -o, --output=FILE         append the dumps to FILE, not stderr\n"
+	"      --current-thread-only only the current thread\n"
+	"  -v, --verbose             version and offsets source on stderr\n"
+	"      --help                show this help and exit\n"
+	"      --version             show the version and exit\n"
+	"\n"
+	"kill -USR1 on pyfault-watch dumps the program's threads now.\n"
+	"Exit status: the program's; 124 when killed on timeout; 126/127 when\n"
+	"COMMAND cannot be run; 2 usage.  See pyfault-watch(1).\n";
+
+/* Dies of the program's signal, so that a shell sees what it would have
+ * seen without pyfault; no core of pyfault's own is written. */
+static int mirror(int wait_status)
+{
+	if (WIFEXITED(wait_status))
+		return WEXITSTATUS(wait_status);
+	int sig = WTERMSIG(wait_status);
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	signal(sig, SIG_DFL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	return 128 + sig;
+}
+
+int main(int argc, char **argv)
+{
+	struct watch_options opt;
+	char why[256];
+	if (!watch_parse_args(argc, argv, &opt, why, sizeof why)) {
+		fprintf(stderr,
+			"pyfault-watch: %s\n"
+			"Try 'pyfault-watch --help' for more information.\n",
+			why);
+		return PF_ERR_USAGE;
+	}
+	if (opt.help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (opt.version) {
+		puts("pyfault-watch " PACKAGE_VERSION);
+		return 0;
+	}
+	FILE *out = stderr;
+	if (opt.output) {
+		int fd = open(opt.output,
+			      O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+				      O_CLOEXEC,
+			      0600);
+		out = fd < 0 ? NULL : fdopen(fd, "a");
+		if (out == NULL) {
+			fprintf(stderr, "pyfault-watch: cannot open %s: %s\n",
+				opt.output, strerror(errno));
+			return PF_ERR_INTERNAL;
+		}
+	}
+	struct pf_watch_outcome outcome = {0};
+	struct pf_error err = {0};
+	if (pf_watch_run(&opt, out, &outcome, &err) != PF_OK) {
+		fprintf(stderr, "pyfault-watch: %s\n", err.message);
+		return err.status;
+	}
+	if (out != stderr)
+		fclose(out);
+	if (outcome.killed_on_timeout)
+		return EXIT_TIMED_OUT;
+	return mirror(outcome.wait_status);
+}
