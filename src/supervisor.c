@@ -25,22 +25,30 @@ enum resume_how { RESUME_CONT, RESUME_LISTEN };
 
 struct tracee {
 	pid_t tid;
+	pid_t pid;             /* its process (thread group) */
 	bool started;          /* its auto-attach stop has been seen */
+};
+
+/* A watched process and what is known of its interpreter, found on its
+ * first dump after each exec (libpython is mapped only once it runs). */
+struct process {
+	pid_t pid;
+	bool execed;           /* past the stop the launch made */
+	bool target_tried;
+	enum pf_status target_status;
+	struct pf_target target;
 };
 
 struct watch {
 	const struct watch_options *opt;
 	FILE *out;
-	pid_t child;
+	pid_t child;           /* the program pyfault-watch started */
 	struct tracee *tracees;
-	size_t ntracees, cap;
+	size_t ntracees, tracees_cap;
+	struct process *procs;
+	size_t nprocs, procs_cap;
 	bool finished;
-	bool execed;           /* past the stop the launch made */
 	int wait_status;
-	/* Discovery is done once per exec'd image. */
-	bool target_tried;
-	enum pf_status target_status;
-	struct pf_target target;
 };
 
 /* Signals the watcher takes through its signalfd. */
@@ -65,29 +73,80 @@ static struct tracee *find_tracee(struct watch *w, pid_t tid)
 	return NULL;
 }
 
-static struct tracee *add_tracee(struct watch *w, pid_t tid, bool started)
+static struct process *find_process(struct watch *w, pid_t pid)
+{
+	for (size_t i = 0; i < w->nprocs; i++)
+		if (w->procs[i].pid == pid)
+			return &w->procs[i];
+	return NULL;
+}
+
+/* Grows *items (of *cap elements of size bytes) to hold one more. */
+static bool grow(void **items, size_t count, size_t *cap, size_t size)
+{
+	if (count < *cap)
+		return true;
+	size_t n = *cap ? *cap * 2 : 16;
+	void *p = realloc(*items, n * size);
+	if (p == NULL)
+		return false;
+	*items = p;
+	*cap = n;
+	return true;
+}
+
+static struct process *add_process(struct watch *w, pid_t pid)
+{
+	struct process *p = find_process(w, pid);
+	if (p || !grow((void **)&w->procs, w->nprocs, &w->procs_cap,
+		       sizeof *w->procs))
+		return p;
+	p = &w->procs[w->nprocs++];
+	*p = (struct process){.pid = pid};
+	return p;
+}
+
+/* The thread group of a thread seen before its creator's event. */
+static pid_t process_of(pid_t tid)
+{
+	char path[64], line[128];
+	long tgid = tid;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (pid_t)tgid;
+}
+
+static struct tracee *add_tracee(struct watch *w, pid_t tid, pid_t pid,
+				 bool started)
 {
 	struct tracee *t = find_tracee(w, tid);
-	if (t)
+	if (t || !grow((void **)&w->tracees, w->ntracees, &w->tracees_cap,
+		       sizeof *w->tracees))
 		return t;
-	if (w->ntracees == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		struct tracee *n = realloc(w->tracees, cap * sizeof *n);
-		if (n == NULL)
-			return NULL;
-		w->tracees = n;
-		w->cap = cap;
-	}
 	t = &w->tracees[w->ntracees++];
-	*t = (struct tracee){.tid = tid, .started = started};
+	*t = (struct tracee){.tid = tid, .pid = pid, .started = started};
 	return t;
 }
 
+/* Forgets a thread, and its process with its last thread. */
 static void remove_tracee(struct watch *w, pid_t tid)
 {
 	struct tracee *t = find_tracee(w, tid);
-	if (t)
-		*t = w->tracees[--w->ntracees];
+	if (t == NULL)
+		return;
+	pid_t pid = t->pid;
+	*t = w->tracees[--w->ntracees];
+	for (size_t i = 0; i < w->ntracees; i++)
+		if (w->tracees[i].pid == pid)
+			return;
+	struct process *p = find_process(w, pid);
+	if (p)
+		*p = w->procs[--w->nprocs];
 }
 
 static bool is_stop_signal(int sig)
@@ -139,18 +198,34 @@ struct held {
 	int sig;
 };
 
-/* Interrupts every running thread and waits until each has stopped; what
- * each reported instead of the interrupt is kept so resume() gives it back.
- * Returns the number of threads held. */
-static size_t hold_threads(struct watch *w, pid_t already_stopped,
+/* A clone, fork or vfork event: the new thread or process is traced from
+ * its first instruction and reports its first stop on its own. */
+static void note_new_tracee(struct watch *w, pid_t tid, int event)
+{
+	unsigned long new_tid;
+	if ((event != PTRACE_EVENT_CLONE && event != PTRACE_EVENT_FORK &&
+	     event != PTRACE_EVENT_VFORK) ||
+	    ptrace(PTRACE_GETEVENTMSG, tid, NULL, &new_tid) != 0)
+		return;
+	const struct tracee *parent = find_tracee(w, tid);
+	pid_t pid = event == PTRACE_EVENT_CLONE && parent ? parent->pid
+							  : (pid_t)new_tid;
+	add_process(w, pid);
+	add_tracee(w, (pid_t)new_tid, pid, false);
+}
+
+/* Interrupts every running thread of process p and waits until each has
+ * stopped; what each reported instead of the interrupt is kept so resume()
+ * gives it back.  Returns the number of threads held. */
+static size_t hold_threads(struct watch *w, pid_t pid, pid_t already_stopped,
 			   struct held *held)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < w->ntracees; i++) {
-		pid_t tid = w->tracees[i].tid;
-		if (tid != already_stopped && w->tracees[i].started &&
-		    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0)
-			held[n++] = (struct held){.tid = tid};
+		const struct tracee *t = &w->tracees[i];
+		if (t->pid == pid && t->tid != already_stopped && t->started &&
+		    ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) == 0)
+			held[n++] = (struct held){.tid = t->tid};
 	}
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -172,12 +247,8 @@ static size_t hold_threads(struct watch *w, pid_t already_stopped,
 			held[i].how = RESUME_LISTEN;
 		else if (event == 0)
 			held[i].sig = sig;
-		if (event == PTRACE_EVENT_CLONE) {
-			unsigned long new_tid;
-			if (ptrace(PTRACE_GETEVENTMSG, held[i].tid, NULL,
-				   &new_tid) == 0)
-				add_tracee(w, (pid_t)new_tid, false);
-		}
+		else
+			note_new_tracee(w, held[i].tid, event);
 		held[kept++] = held[i];
 	}
 	return kept;
@@ -190,73 +261,78 @@ static uint64_t pthread_id_of(pid_t tid)
 							    : 0;
 }
 
-/* The Python side of the program, found on the first dump after each
- * exec (libpython is mapped only once the program runs). */
-static bool know_target(struct watch *w, struct pf_mem *mem)
+/* Whether p runs a Python pyfault can read.  Only the program itself is
+ * worth a message when it does not: children that are not Python (a shell,
+ * a compiler) are followed silently. */
+static bool know_target(struct watch *w, struct process *p,
+			struct pf_mem *mem)
 {
-	if (!w->target_tried) {
+	if (!p->target_tried) {
 		struct pf_error err = {0};
-		w->target_tried = true;
-		w->target_status = pf_target_open(&w->target, w->child, mem,
+		p->target_tried = true;
+		p->target_status = pf_target_open(&p->target, p->pid, mem,
 						  PF_SOURCES_ALL, &err);
-		if (w->target_status != PF_OK) {
-			const char *hint = pf_status_hint(w->target_status);
+		bool quiet = p->pid != w->child &&
+			     p->target_status == PF_ERR_NOT_PYTHON;
+		if (p->target_status != PF_OK && !quiet) {
+			const char *hint = pf_status_hint(p->target_status);
 			fprintf(stderr, "pyfault-watch: %s%s%s\n", err.message,
 				hint ? ": " : "", hint ? hint : "");
-		} else if (w->opt->verbose) {
+		} else if (p->target_status == PF_OK && w->opt->verbose) {
 			fprintf(stderr,
 				"pyfault-watch: process %d: Python %u.%u in "
 				"%s, offsets from %s (%s)\n",
-				(int)w->child, w->target.major,
-				w->target.minor, w->target.object_path,
-				pf_layout_source_name(w->target.layout.source),
-				w->target.layout.source_detail);
+				(int)p->pid, p->target.major, p->target.minor,
+				p->target.object_path,
+				pf_layout_source_name(p->target.layout.source),
+				p->target.layout.source_detail);
 		}
 	}
-	return w->target_status == PF_OK;
+	return p->target_status == PF_OK;
 }
 
-enum dump_reason { DUMP_FATAL, DUMP_TIMEOUT, DUMP_REQUEST };
+enum dump_reason { DUMP_FATAL, DUMP_TIMEOUT, DUMP_REQUEST, DUMP_SIGNAL };
 
-/* Stops the program, writes faulthandler's text for the reason, and lets
- * it go on.  fault_tid is the thread in signal-delivery-stop for sig
- * (DUMP_FATAL); it stays stopped for the caller to deliver sig. */
-static void dump(struct watch *w, enum dump_reason reason, pid_t fault_tid,
-		 int sig)
+/* Stops process p, writes faulthandler's text for the reason, and lets it
+ * go on.  signal_tid is the thread in signal-delivery-stop for sig (fatal
+ * or --signal): it is the current thread, and stays stopped for the caller
+ * to deliver sig or not. */
+static void dump(struct watch *w, struct process *p, enum dump_reason reason,
+		 pid_t signal_tid, int sig)
 {
 	struct pf_mem mem;
-	if (pf_mem_open_live(&mem, w->child) != 0)
+	if (pf_mem_open_live(&mem, p->pid) != 0)
 		return;
-	if (!know_target(w, &mem)) {
+	if (!know_target(w, p, &mem)) {
 		pf_mem_close(&mem);
 		return;
 	}
 	struct held *held = calloc(w->ntracees + 1, sizeof *held);
-	size_t nheld = held ? hold_threads(w, fault_tid, held) : 0;
+	size_t nheld = held ? hold_threads(w, p->pid, signal_tid, held) : 0;
 
-	struct pf_stopped stopped = {.pid = w->child};
+	struct pf_stopped stopped = {.pid = p->pid};
 	stopped.threads = calloc(nheld + 1, sizeof *stopped.threads);
 	for (size_t i = 0; stopped.threads && i < nheld; i++)
 		stopped.threads[stopped.count++] = (struct pf_thread){
 			.tid = held[i].tid,
 			.pthread_id = pthread_id_of(held[i].tid)};
-	uint64_t fault_thread = 0;
-	if (stopped.threads && fault_tid) {
-		fault_thread = pthread_id_of(fault_tid);
+	uint64_t signal_thread = 0;
+	if (stopped.threads && signal_tid) {
+		signal_thread = pthread_id_of(signal_tid);
 		stopped.threads[stopped.count++] = (struct pf_thread){
-			.tid = fault_tid, .pthread_id = fault_thread};
+			.tid = signal_tid, .pthread_id = signal_thread};
 	}
 
 	struct pf_walk_input in = {
-		.pid = w->child,
+		.pid = p->pid,
 		.mem = &mem,
-		.layout = &w->target.layout,
-		.runtime = w->target.runtime,
+		.layout = &p->target.layout,
+		.runtime = p->target.runtime,
 		.stopped = &stopped,
-		.current = reason == DUMP_FATAL    ? PF_CURRENT_THREAD
+		.current = signal_tid		  ? PF_CURRENT_THREAD
 			   : reason == DUMP_TIMEOUT ? PF_CURRENT_NONE
 						    : PF_CURRENT_GIL_HOLDER,
-		.current_thread_id = fault_thread,
+		.current_thread_id = signal_thread,
 	};
 	struct pf_snapshot snap;
 	struct pf_error err = {0};
@@ -272,18 +348,34 @@ static void dump(struct watch *w, enum dump_reason reason, pid_t fault_tid,
 		fprintf(stderr, "pyfault-watch: %s\n", err.message);
 		return;
 	}
-	struct pf_style style = pf_style_of(&w->target.layout);
+	/* Several processes share the output: say whose dump this is. */
+	if (w->nprocs > 1)
+		fprintf(w->out, "Process %d:\n", (int)p->pid);
+	struct pf_style style = pf_style_of(&p->target.layout);
 	if (reason == DUMP_FATAL)
 		pf_format_fatal_header(w->out, sig, &style);
 	else if (reason == DUMP_TIMEOUT)
 		pf_format_timeout_header(w->out, w->opt->timeout_us);
-	if (!pf_write_threads(w->out, &w->target.layout, &snap,
+	if (!pf_write_threads(w->out, &p->target.layout, &snap,
 			      w->opt->current_thread_only))
-		fprintf(stderr, "pyfault-watch: process %d: no current thread "
-				"to dump\n",
-			(int)w->child);
+		fprintf(stderr,
+			"pyfault-watch: process %d: no current thread to "
+			"dump\n",
+			(int)p->pid);
 	fflush(w->out);
 	pf_snapshot_free(&snap);
+}
+
+/* Every Python process, for a timeout or a request. */
+static void dump_all(struct watch *w, enum dump_reason reason)
+{
+	/* A dump can see processes end and leave the table. */
+	for (size_t i = 0; i < w->nprocs; i++) {
+		pid_t pid = w->procs[i].pid;
+		dump(w, &w->procs[i], reason, 0, 0);
+		if (i < w->nprocs && w->procs[i].pid != pid)
+			i--;
+	}
 }
 
 /* Whether pyfault-watch is a foreground job of its terminal, i.e. under a
@@ -310,24 +402,41 @@ static void stop_like(int sig)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* A signal-delivery-stop: the signal goes on unchanged, after a dump when
+ * it is fatal and about to kill, or one pyfault-watch was asked to dump
+ * on (swallowed then, unless --chain). */
+static void signal_stop(struct watch *w, struct process *p, pid_t tid,
+			int sig)
+{
+	if (p && is_fatal_signal(sig) && default_disposition(p->pid, sig)) {
+		dump(w, p, DUMP_FATAL, tid, sig);
+	} else if (p && (w->opt->dump_signals & (1ull << (sig - 1)))) {
+		dump(w, p, DUMP_SIGNAL, tid, sig);
+		if (!w->opt->chain)
+			sig = 0;
+	}
+	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+}
+
 static void handle_stop(struct watch *w, pid_t tid, int status)
 {
 	int sig = WSTOPSIG(status), event = status >> 16;
 	struct tracee *t = find_tracee(w, tid);
-	if (t == NULL)
-		t = add_tracee(w, tid, false);
+	if (t == NULL) {
+		/* Seen before the event of the thread that made it. */
+		pid_t pid = process_of(tid);
+		add_process(w, pid);
+		t = add_tracee(w, tid, pid, false);
+	}
+	struct process *p = t ? find_process(w, t->pid) : NULL;
 
 	switch (event) {
 	case 0:
-		/* Signal-delivery-stop: the signal goes through unchanged;
-		 * a fatal one is dumped first if it is about to kill. */
-		if (is_fatal_signal(sig) && default_disposition(w->child, sig))
-			dump(w, DUMP_FATAL, tid, sig);
-		ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+		signal_stop(w, p, tid, sig);
 		return;
 	case PTRACE_EVENT_STOP:
 		if (t && !t->started) {
-			/* A new thread's first stop. */
+			/* A new thread's or process's first stop. */
 			t->started = true;
 			ptrace(PTRACE_CONT, tid, NULL, NULL);
 		} else if (is_stop_signal(sig)) {
@@ -336,7 +445,7 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 			/* Ctrl-Z: the shell waits for pyfault-watch, so it
 			 * must stop too for the job to show as stopped; the
 			 * shell's SIGCONT to the job wakes both. */
-			if (w->execed && tid == w->child &&
+			if (p && p->execed && tid == w->child &&
 			    in_terminal_foreground())
 				stop_like(sig);
 		} else {
@@ -344,17 +453,15 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 			ptrace(PTRACE_CONT, tid, NULL, NULL);
 		}
 		return;
-	case PTRACE_EVENT_CLONE: {
-		unsigned long new_tid;
-		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &new_tid) == 0)
-			add_tracee(w, (pid_t)new_tid, false);
-		break;
-	}
 	case PTRACE_EVENT_EXEC:
 		/* A new image: its interpreter, if any, is yet to be found. */
-		w->execed = true;
-		w->target_tried = false;
+		if (p) {
+			p->execed = true;
+			p->target_tried = false;
+		}
 		break;
+	default:
+		note_new_tracee(w, tid, event);
 	}
 	ptrace(PTRACE_CONT, tid, NULL, NULL);
 }
@@ -398,10 +505,11 @@ static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
 	}
 	w->child = pid;
 	int status;
+	long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
+	if (w->opt->follow)
+		options |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
 	if (waitpid(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status) ||
-	    ptrace(PTRACE_SEIZE, pid, NULL,
-		   (void *)(long)(PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)) !=
-		    0) {
+	    ptrace(PTRACE_SEIZE, pid, NULL, (void *)options) != 0) {
 		int e = errno;
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -409,7 +517,8 @@ static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
 					       : PF_ERR_INTERNAL,
 			       "cannot trace the command: %s", strerror(e));
 	}
-	add_tracee(w, pid, true);
+	add_process(w, pid);
+	add_tracee(w, pid, pid, true);
 	/* Ends the SIGSTOP it sent itself; the seize reports that stop as a
 	 * group-stop, which handle_stop() turns into a listen that SIGCONT
 	 * then ends. */
@@ -447,7 +556,7 @@ static void handle_signal(struct watch *w, const struct signalfd_siginfo *si)
 	if (!from_kill)
 		return;
 	if (si->ssi_signo == SIGUSR1)
-		dump(w, DUMP_REQUEST, 0, 0);
+		dump_all(w, DUMP_REQUEST);
 	else
 		kill(w->child, (int)si->ssi_signo);
 }
@@ -484,9 +593,12 @@ enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 		uint64_t expirations;
 		if (!w.finished && timerfd >= 0 && (fds[1].revents & POLLIN) &&
 		    read(timerfd, &expirations, sizeof expirations) > 0) {
-			dump(&w, DUMP_TIMEOUT, 0, 0);
+			dump_all(&w, DUMP_TIMEOUT);
 			if (opt->exit_after_timeout) {
-				kill(w.child, SIGKILL);
+				/* The whole watched tree, as faulthandler's
+				 * exit=True ends its process. */
+				for (size_t i = 0; i < w.nprocs; i++)
+					kill(w.procs[i].pid, SIGKILL);
 				outcome->killed_on_timeout = true;
 			}
 		}
@@ -499,6 +611,7 @@ enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 	if (sigfd >= 0)
 		close(sigfd);
 	free(w.tracees);
+	free(w.procs);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return st;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,15 +26,43 @@ bool watch_parse_timeout(const char *s, uint64_t *timeout_us)
 	return true;
 }
 
+int watch_parse_signal(const char *s)
+{
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	char *end;
+	long n = strtol(s, &end, 10);
+	int sig = 0;
+	if (end != s && *end == '\0') {
+		sig = n > 0 && n < NSIG ? (int)n : 0;
+	} else {
+		for (int i = 1; i < NSIG && sig == 0; i++) {
+			const char *abbrev = sigabbrev_np(i);
+			if (abbrev && strcmp(abbrev, s) == 0)
+				sig = i;
+		}
+	}
+	switch (sig) {
+	case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGSEGV: case SIGFPE:
+	case SIGABRT: case SIGBUS: case SIGILL:
+		return 0;
+	default:
+		return sig;
+	}
+}
+
 bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		      char *why, size_t why_size)
 {
-	enum { OPT_REPEAT = 256, OPT_EXIT, OPT_CURRENT, OPT_HELP,
-	       OPT_VERSION };
+	enum { OPT_REPEAT = 256, OPT_EXIT, OPT_SIGNAL, OPT_CHAIN, OPT_NO_FOLLOW,
+	       OPT_CURRENT, OPT_HELP, OPT_VERSION };
 	static const struct option longopts[] = {
 		{"timeout", required_argument, NULL, 't'},
 		{"repeat", no_argument, NULL, OPT_REPEAT},
 		{"exit", no_argument, NULL, OPT_EXIT},
+		{"signal", required_argument, NULL, OPT_SIGNAL},
+		{"chain", no_argument, NULL, OPT_CHAIN},
+		{"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
 		{"output", required_argument, NULL, 'o'},
 		{"current-thread-only", no_argument, NULL, OPT_CURRENT},
 		{"verbose", no_argument, NULL, 'v'},
@@ -42,6 +71,7 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		{NULL, 0, NULL, 0},
 	};
 	memset(opt, 0, sizeof *opt);
+	opt->follow = true;
 	optind = 0;
 	opterr = 0;
 	int c;
@@ -62,6 +92,22 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 			break;
 		case OPT_EXIT:
 			opt->exit_after_timeout = true;
+			break;
+		case OPT_SIGNAL: {
+			int sig = watch_parse_signal(optarg);
+			if (sig == 0) {
+				snprintf(why, why_size,
+					 "cannot dump on signal '%s'", optarg);
+				return false;
+			}
+			opt->dump_signals |= 1ull << (sig - 1);
+			break;
+		}
+		case OPT_CHAIN:
+			opt->chain = true;
+			break;
+		case OPT_NO_FOLLOW:
+			opt->follow = false;
 			break;
 		case 'o':
 			opt->output = optarg;
@@ -94,6 +140,10 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 	}
 	if ((opt->repeat || opt->exit_after_timeout) && opt->timeout_us == 0) {
 		snprintf(why, why_size, "--repeat and --exit need --timeout");
+		return false;
+	}
+	if (opt->chain && opt->dump_signals == 0) {
+		snprintf(why, why_size, "--chain needs --signal");
 		return false;
 	}
 	opt->command = argv + optind;

@@ -10,6 +10,9 @@ struct watch_options {
 	uint64_t timeout_us;     /* 0: no timeout */
 	bool repeat;
 	bool exit_after_timeout;
+	uint64_t dump_signals;   /* bit sig-1: --signal SIG */
+	bool chain;              /* deliver a --signal after dumping */
+	bool follow;             /* watch child processes too */
 	const char *output;
 	bool current_thread_only;
 	bool verbose;
@@ -22,6 +25,11 @@ struct watch_options {
  * why. */
 bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		      char *why, size_t why_size);
+
+/* A signal by name ("USR2", "SIGUSR2") or number.  Returns 0 when s names
+ * none, or one pyfault-watch cannot take over (KILL, STOP, the fatal
+ * signals it always handles, CHLD). */
+int watch_parse_signal(const char *s);
 
 /* SECONDS as faulthandler.dump_traceback_later() takes it: a positive
  * float, rounded up to whole microseconds the way CPython 3.7+ does. */

@@ -1,4 +1,5 @@
 #include <check.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,33 @@ START_TEST(test_watch_args)
 	ck_assert_str_eq(why, "--repeat and --exit need --timeout");
 	ck_assert(!WPARSE("-v"));
 	ck_assert_str_eq(why, "missing command");
+	ck_assert(WPARSE("--signal", "USR2", "--signal=SIGHUP", "--chain",
+			 "--no-follow", "python3"));
+	ck_assert_uint_eq(wopt.dump_signals,
+			  (1ull << (SIGUSR2 - 1)) | (1ull << (SIGHUP - 1)));
+	ck_assert(wopt.chain);
+	ck_assert(!wopt.follow);
+	ck_assert(WPARSE("python3"));
+	ck_assert(wopt.follow);
+	ck_assert(!WPARSE("--chain", "python3"));
+	ck_assert_str_eq(why, "--chain needs --signal");
+	ck_assert(!WPARSE("--signal", "SEGV", "python3"));
+	ck_assert_str_eq(why, "cannot dump on signal 'SEGV'");
+}
+END_TEST
+
+START_TEST(test_signal_names)
+{
+	ck_assert_int_eq(watch_parse_signal("USR1"), SIGUSR1);
+	ck_assert_int_eq(watch_parse_signal("SIGTERM"), SIGTERM);
+	ck_assert_int_eq(watch_parse_signal("12"), 12);
+	ck_assert_int_eq(watch_parse_signal("KILL"), 0);
+	ck_assert_int_eq(watch_parse_signal("SIGSTOP"), 0);
+	ck_assert_int_eq(watch_parse_signal("CHLD"), 0);
+	ck_assert_int_eq(watch_parse_signal("ILL"), 0);
+	ck_assert_int_eq(watch_parse_signal("NOPE"), 0);
+	ck_assert_int_eq(watch_parse_signal("0"), 0);
+	ck_assert_int_eq(watch_parse_signal("999"), 0);
 }
 END_TEST
 
@@ -133,6 +161,7 @@ int main(void)
 	TCase *watch = tcase_create("watch");
 	tcase_add_test(watch, test_timeout_rounding);
 	tcase_add_test(watch, test_watch_args);
+	tcase_add_test(watch, test_signal_names);
 	suite_add_tcase(s, watch);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
