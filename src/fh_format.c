@@ -82,6 +82,20 @@ void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
 	format_frames(out, thread, style);
 }
 
+void pf_format_extension_modules(FILE *out,
+				 const struct pf_module_list *modules)
+{
+	if (modules->count == 0)
+		return;
+	fputs("\nExtension modules: ", out);
+	for (size_t i = 0; i < modules->count; i++) {
+		if (i != 0)
+			fputs(", ", out);
+		pf_format_text(out, &modules->names[i]);
+	}
+	fprintf(out, " (total: %zu)\n", modules->count);
+}
+
 bool pf_format_fatal_header(FILE *out, int signum,
 			    const struct pf_style *style)
 {

@@ -37,6 +37,12 @@ void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
 void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
 		     const struct pf_style *style);
 
+/* "\nExtension modules: a, b (total: 2)\n", as _Py_DumpExtensionModules
+ * (Python/pylifecycle.c, 3.10+) ends a fatal-error dump; nothing for an
+ * empty list. */
+void pf_format_extension_modules(FILE *out,
+				 const struct pf_module_list *modules);
+
 /* A str as _Py_DumpASCII writes it: printable ASCII raw, everything else
  * escaped, "..." after a cut. */
 void pf_format_text(FILE *out, const struct pf_text *text);

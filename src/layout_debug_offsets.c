@@ -172,6 +172,23 @@ enum pf_status pf_layout_from_debug_offsets(struct pf_layout *l,
 			       "_Py_DebugOffsets field %s lies outside its "
 			       "struct: refusing to guess",
 			       bad);
+	/* What they give of the "Extension modules" trailer's needs; the
+	 * rest (dict keys, modules, sets) they do not describe. */
+	const struct {
+		int64_t *field;
+		uint64_t offset, size;
+	} modules[] = {
+		{&l->interp.modules, d.interpreter_state.imports_modules,
+		 d.interpreter_state.size},
+		{&l->interp.sysdict, d.interpreter_state.sysdict,
+		 d.interpreter_state.size},
+		{&l->dict.ma_keys, d.dict_object.ma_keys, d.dict_object.size},
+		{&l->dict.ma_values, d.dict_object.ma_values,
+		 d.dict_object.size},
+	};
+	for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++)
+		if (modules[i].offset < modules[i].size)
+			*modules[i].field = (int64_t)modules[i].offset;
 	/* Not in the table: PyCompactUnicodeObject adds utf8_length and utf8
 	 * to PyASCIIObject, and PyUnicodeObject's data follows it (3.12+). */
 	l->unicode.compact_size = l->unicode.ascii_size + 16;

@@ -26,6 +26,15 @@ enum want_id {
 	W_ASCII,
 	W_COMPACT,
 	W_UNICODE,
+	W_DICT,
+	W_DICT_KEYS,
+	W_DICT_ENTRY,
+	W_DICT_UNICODE_ENTRY,
+	W_DICT_VALUES,
+	W_MODULE,
+	W_MODULE_DEF,
+	W_SET,
+	W_SET_ENTRY,
 	W_COUNT
 };
 
@@ -37,6 +46,10 @@ struct want {
 	unsigned first_minor;     /* of Python 3.x: versions that have it */
 	unsigned last_minor;
 	int frame_model;          /* the frame model that needs it */
+	bool optional;            /* only for the "Extension modules"
+				     trailer: its absence leaves their
+				     fields PF_NO_OFFSET, not the DWARF
+				     unusable */
 };
 
 /* Naming a struct by tag and by typedef: several are anonymous structs
@@ -61,6 +74,20 @@ static const struct want wants[W_COUNT] = {
 	[W_ASCII] = {NULL, "PyASCIIObject", 8, 99, ANY_MODEL},
 	[W_COMPACT] = {NULL, "PyCompactUnicodeObject", 8, 99, ANY_MODEL},
 	[W_UNICODE] = {NULL, "PyUnicodeObject", 8, 99, ANY_MODEL},
+	/* What _Py_DumpExtensionModules reads, from 3.10 on. */
+	[W_DICT] = {NULL, "PyDictObject", 10, 99, ANY_MODEL, true},
+	[W_DICT_KEYS] = {"_dictkeysobject", "PyDictKeysObject", 10, 99,
+			 ANY_MODEL, true},
+	[W_DICT_ENTRY] = {NULL, "PyDictKeyEntry", 10, 99, ANY_MODEL, true},
+	[W_DICT_UNICODE_ENTRY] = {NULL, "PyDictUnicodeEntry", 11, 99,
+				  ANY_MODEL, true},
+	[W_DICT_VALUES] = {"_dictvalues", "PyDictValues", 11, 99, ANY_MODEL,
+			   true},
+	[W_MODULE] = {NULL, "PyModuleObject", 10, 99, ANY_MODEL, true},
+	[W_MODULE_DEF] = {"PyModuleDef", "PyModuleDef", 10, 99, ANY_MODEL,
+			  true},
+	[W_SET] = {NULL, "PySetObject", 10, 99, ANY_MODEL, true},
+	[W_SET_ENTRY] = {NULL, "setentry", 10, 99, ANY_MODEL, true},
 };
 
 enum member_kind { K_ANY, K_POINTER, K_AGGREGATE };
@@ -73,13 +100,17 @@ struct field_spec {
 	enum member_kind kind;    /* rules out a same-named member of the
 				     wrong shape */
 	enum size_group size;     /* whose read size must cover it */
-	enum want_id needs;       /* W_NONE, or a struct that must be wanted
+	enum want_id needs;       /* W_NONE, or a struct that must be found
 				     too for the field to mean anything */
 };
 
 /* One row of the table below; "needs" is W_NONE unless given. */
 #define FIELD(in, paths, member, kind, size)                                 \
 	{in, paths, offsetof(struct pf_layout, member), kind, size, W_NONE}
+/* A field of the "Extension modules" trailer in a struct the walker reads
+ * anyway: set only for the versions that print the trailer. */
+#define MODULES_FIELD(in, paths, member, kind)                               \
+	{in, paths, offsetof(struct pf_layout, member), kind, SZ_NONE, W_DICT}
 
 /* Which member gives which offset.  Members are looked up whatever the
  * version: a member the build lacks leaves the field PF_NO_OFFSET, so the
@@ -134,6 +165,52 @@ static const struct field_spec fields[] = {
 	FIELD(W_ASCII, "length", unicode.length, K_ANY, SZ_NONE),
 	FIELD(W_ASCII, "state", unicode.state, K_AGGREGATE, SZ_NONE),
 	FIELD(W_UNICODE, "data", unicode.data, K_AGGREGATE, SZ_NONE),
+	/* _Py_DumpExtensionModules: interp->modules until 3.11, then
+	 * _PyImport_GetModules(): interp->imports.modules. */
+	MODULES_FIELD(W_INTERP, "modules|imports.modules", interp.modules,
+		      K_POINTER),
+	MODULES_FIELD(W_INTERP, "sysdict", interp.sysdict, K_POINTER),
+	MODULES_FIELD(W_TYPE, "tp_base", type.tp_base, K_POINTER),
+	FIELD(W_DICT, "ma_used", dict.ma_used, K_ANY, SZ_NONE),
+	FIELD(W_DICT, "ma_keys", dict.ma_keys, K_POINTER, SZ_NONE),
+	FIELD(W_DICT, "ma_values", dict.ma_values, K_POINTER, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_size", dict_keys.dk_size, K_ANY, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_log2_index_bytes", dict_keys.dk_log2_index_bytes,
+	      K_ANY, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_kind", dict_keys.dk_kind, K_ANY, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_nentries", dict_keys.dk_nentries, K_ANY,
+	      SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_indices", dict_keys.dk_indices, K_ANY,
+	      SZ_NONE),
+	FIELD(W_DICT_ENTRY, "me_key", dict_entry.me_key, K_POINTER, SZ_NONE),
+	FIELD(W_DICT_ENTRY, "me_value", dict_entry.me_value, K_POINTER,
+	      SZ_NONE),
+	FIELD(W_DICT_UNICODE_ENTRY, "me_key", dict_unicode_entry.me_key,
+	      K_POINTER, SZ_NONE),
+	FIELD(W_DICT_UNICODE_ENTRY, "me_value", dict_unicode_entry.me_value,
+	      K_POINTER, SZ_NONE),
+	FIELD(W_DICT_VALUES, "capacity", dict_values.capacity, K_ANY,
+	      SZ_NONE),
+	FIELD(W_DICT_VALUES, "values", dict_values.values, K_ANY, SZ_NONE),
+	FIELD(W_MODULE, "md_def", module.md_def, K_POINTER, SZ_NONE),
+	FIELD(W_MODULE_DEF, "m_methods", module_def.m_methods, K_POINTER,
+	      SZ_NONE),
+	FIELD(W_SET, "mask", set.mask, K_ANY, SZ_NONE),
+	FIELD(W_SET, "table", set.table, K_POINTER, SZ_NONE),
+	FIELD(W_SET_ENTRY, "key", set_entry.key, K_POINTER, SZ_NONE),
+};
+
+/* Fields that are the size of a whole struct. */
+static const struct {
+	enum want_id of;
+	size_t dst;
+} sizes[] = {
+	{W_ASCII, offsetof(struct pf_layout, unicode.ascii_size)},
+	{W_COMPACT, offsetof(struct pf_layout, unicode.compact_size)},
+	{W_DICT_ENTRY, offsetof(struct pf_layout, dict_entry.size)},
+	{W_DICT_UNICODE_ENTRY, offsetof(struct pf_layout,
+					dict_unicode_entry.size)},
+	{W_SET_ENTRY, offsetof(struct pf_layout, set_entry.size)},
 };
 
 struct search {
@@ -478,7 +555,7 @@ static enum pf_status fail_missing_structs(const struct search *s,
 	char names[384] = "";
 	size_t used = 0;
 	for (int i = W_NONE + 1; i < W_COUNT; i++) {
-		if (!s->wanted[i] || s->found[i])
+		if (!s->wanted[i] || s->found[i] || wants[i].optional)
 			continue;
 		int n = snprintf(names + used, sizeof names - used, "%s%s",
 				 used ? ", " : "",
@@ -524,7 +601,11 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 	if (alt != NULL)
 		scan(alt, &s);
 	scan(dw, &s);
-	if (s.left > 0) {
+	bool required_missing = false;
+	for (int i = W_NONE + 1; i < W_COUNT; i++)
+		required_missing |= s.wanted[i] && !s.found[i] &&
+				    !wants[i].optional;
+	if (required_missing) {
 		enum pf_status st = fail_missing_structs(&s, path,
 							layout->minor, err);
 		pf_debuginfo_close(di);
@@ -536,8 +617,8 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 	struct pf_layout l = *layout;
 	int64_t frame_end = 0, code_end = 0;
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-		if (s.wanted[fields[i].in] &&
-		    (fields[i].needs == W_NONE || s.wanted[fields[i].needs]))
+		if (s.found[fields[i].in] &&
+		    (fields[i].needs == W_NONE || s.found[fields[i].needs]))
 			fill_field(&fields[i], &s.die[fields[i].in], &l,
 				   &frame_end, &code_end);
 	if (frame_end > 0)
@@ -545,11 +626,12 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 	if (code_end > 0)
 		l.code.size = code_end;
 
-	int64_t size;
-	if (type_size(&s.die[W_ASCII], &size))
-		l.unicode.ascii_size = size;
-	if (type_size(&s.die[W_COMPACT], &size))
-		l.unicode.compact_size = size;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		int64_t size;
+		if (s.found[sizes[i].of] &&
+		    type_size(&s.die[sizes[i].of], &size))
+			*(int64_t *)((char *)&l + sizes[i].dst) = size;
+	}
 	fill_shifts(dw, &s, &l);
 
 	l.source = PF_SOURCE_DWARF;

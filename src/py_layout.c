@@ -42,6 +42,18 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->no_frame_indented = minor >= 10;
 	layout->gc_line = minor >= 10;
 	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
+	/* _Py_DumpExtensionModules appeared in 3.10. */
+	layout->extension_modules_trailer = minor >= 10;
+	/* DK_ENTRIES: dk_size-wide indices up to 3.10, then
+	 * dk_log2_index_bytes (Objects/dict-common.h, pycore_dict.h). */
+	layout->dict_indices = minor <= 10 ? PF_DICT_INDICES_BY_SIZE
+					   : PF_DICT_INDICES_LOG2_BYTES;
+	/* DictKeysKind: DICT_KEYS_GENERAL = 0 from 3.11 to 3.13. */
+	layout->dict_keys_general = minor >= 11 ? 0 : -1;
+	/* get_index_from_order() of Objects/dictobject.c. */
+	layout->dict_split = minor <= 10   ? PF_DICT_SPLIT_DENSE
+			     : minor <= 12 ? PF_DICT_SPLIT_ORDER_BEFORE
+					   : PF_DICT_SPLIT_ORDER_AFTER;
 	return true;
 }
 
@@ -94,6 +106,57 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 		{"frame.instr", objects ? NULL : &l->frame.instr},
 		{"frame.owner", l->owner_cstack >= 0 ? &l->frame.owner : NULL},
 		{"code.code_adaptive", objects ? NULL : &l->code.code_adaptive},
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {
+			*missing = fields[i].name;
+			return false;
+		}
+	}
+	return true;
+}
+
+bool pf_layout_modules_complete(const struct pf_layout *l,
+				const char **missing)
+{
+	if (!l->extension_modules_trailer)
+		return true;
+	bool by_size = l->dict_indices == PF_DICT_INDICES_BY_SIZE;
+	bool kinds = l->dict_keys_general >= 0;
+	bool dense = l->dict_split == PF_DICT_SPLIT_DENSE;
+	const struct required fields[] = {
+		{"interp.modules", &l->interp.modules},
+		{"interp.sysdict", &l->interp.sysdict},
+		{"type.tp_base", &l->type.tp_base},
+		{"dict.ma_used", &l->dict.ma_used},
+		{"dict.ma_keys", &l->dict.ma_keys},
+		{"dict.ma_values", &l->dict.ma_values},
+		{"dict_keys.dk_nentries", &l->dict_keys.dk_nentries},
+		{"dict_keys.dk_indices", &l->dict_keys.dk_indices},
+		{"dict_keys.dk_size", by_size ? &l->dict_keys.dk_size : NULL},
+		{"dict_keys.dk_log2_index_bytes",
+		 by_size ? NULL : &l->dict_keys.dk_log2_index_bytes},
+		{"dict_keys.dk_kind", kinds ? &l->dict_keys.dk_kind : NULL},
+		{"dict_entry.me_key", &l->dict_entry.me_key},
+		{"dict_entry.me_value", &l->dict_entry.me_value},
+		{"dict_entry.size", &l->dict_entry.size},
+		{"dict_unicode_entry.me_key",
+		 kinds ? &l->dict_unicode_entry.me_key : NULL},
+		{"dict_unicode_entry.me_value",
+		 kinds ? &l->dict_unicode_entry.me_value : NULL},
+		{"dict_unicode_entry.size",
+		 kinds ? &l->dict_unicode_entry.size : NULL},
+		{"dict_values.values", dense ? NULL : &l->dict_values.values},
+		{"dict_values.capacity",
+		 l->dict_split == PF_DICT_SPLIT_ORDER_AFTER
+			 ? &l->dict_values.capacity
+			 : NULL},
+		{"module.md_def", &l->module.md_def},
+		{"module_def.m_methods", &l->module_def.m_methods},
+		{"set.mask", &l->set.mask},
+		{"set.table", &l->set.table},
+		{"set_entry.key", &l->set_entry.key},
+		{"set_entry.size", &l->set_entry.size},
 	};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {

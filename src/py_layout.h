@@ -23,6 +23,23 @@ enum pf_line_table {
 	PF_LINES_LOCATIONS,     /* 3.11+: co_linetable location entries */
 };
 
+/* Where a dict's entries follow its hash index (DK_ENTRIES). */
+enum pf_dict_indices {
+	PF_DICT_INDICES_BY_SIZE,   /* 3.8-3.10: dk_size indices of 1, 2, 4 or 8
+	                              bytes as dk_size fits 8, 16, 32 bits */
+	PF_DICT_INDICES_LOG2_BYTES, /* 3.11+: 1 << dk_log2_index_bytes bytes */
+};
+
+/* How PyDict_Next finds the i-th value of a split table (ma_values set). */
+enum pf_dict_split {
+	PF_DICT_SPLIT_DENSE,       /* 3.8-3.10: ((PyObject **)ma_values)[i],
+	                              key of entry i */
+	PF_DICT_SPLIT_ORDER_BEFORE, /* 3.11, 3.12: entry index
+	                              ((uint8_t *)ma_values)[-3 - i] */
+	PF_DICT_SPLIT_ORDER_AFTER, /* 3.13+: entry index
+	                              ((uint8_t *)&values[capacity])[i] */
+};
+
 enum pf_layout_source {
 	PF_SOURCE_NONE,
 	PF_SOURCE_DEBUG_OFFSETS, /* _Py_DebugOffsets inside _PyRuntime (3.13+) */
@@ -51,6 +68,9 @@ struct pf_layout {
 		int64_t threads_head;       /* tstate_head / threads.head */
 		int64_t gil_ptr;            /* ceval.gil pointer (3.12+) */
 		int64_t gc_collecting;      /* gc.collecting (3.9+) */
+		int64_t modules;            /* PyObject *modules (3.8-3.11),
+		                               imports.modules (3.12+) */
+		int64_t sysdict;            /* PyObject *sysdict */
 	} interp;
 
 	struct {
@@ -98,6 +118,7 @@ struct pf_layout {
 
 	struct {
 		int64_t tp_flags;
+		int64_t tp_base;
 	} type;
 
 	struct {
@@ -116,6 +137,59 @@ struct pf_layout {
 		unsigned ascii_shift;       /* bit position of state.ascii */
 	} unicode;
 
+	/* The dict, module and set internals that _Py_DumpExtensionModules
+	 * reads (3.10+): PyDict_Next, _PyModule_IsExtension,
+	 * _PySet_NextEntry. */
+	struct {
+		int64_t ma_used;
+		int64_t ma_keys;
+		int64_t ma_values;
+	} dict;
+
+	struct {
+		int64_t dk_size;            /* Py_ssize_t dk_size (3.8-3.10) */
+		int64_t dk_log2_index_bytes; /* uint8_t (3.11+) */
+		int64_t dk_kind;            /* uint8_t (3.11+) */
+		int64_t dk_nentries;
+		int64_t dk_indices;
+	} dict_keys;
+
+	struct {
+		int64_t me_key;
+		int64_t me_value;
+		int64_t size;               /* sizeof(PyDictKeyEntry) */
+	} dict_entry;
+
+	struct {
+		int64_t me_key;
+		int64_t me_value;
+		int64_t size;               /* sizeof(PyDictUnicodeEntry),
+		                               3.11+ */
+	} dict_unicode_entry;
+
+	struct {
+		int64_t capacity;           /* uint8_t capacity (3.13+) */
+		int64_t values;             /* PyObject *values[] (3.11+) */
+	} dict_values;
+
+	struct {
+		int64_t md_def;
+	} module;
+
+	struct {
+		int64_t m_methods;
+	} module_def;
+
+	struct {
+		int64_t mask;
+		int64_t table;
+	} set;
+
+	struct {
+		int64_t key;
+		int64_t size;               /* sizeof(setentry) */
+	} set_entry;
+
 	/* FRAME_OWNED_BY_CSTACK: shim frames faulthandler does not print. */
 	int owner_cstack;
 	/* Skip C-stack-owned frames also when they are the newest (3.12.8+). */
@@ -129,6 +203,16 @@ struct pf_layout {
 	bool gc_line;
 	/* SIGFPE is "Floating-point exception" from 3.12.5 on. */
 	bool fpe_hyphenated;
+	/* A fatal-signal dump ends with "Extension modules: ..." (3.10+). */
+	bool extension_modules_trailer;
+	/* Where a dict's entries start after dk_indices. */
+	enum pf_dict_indices dict_indices;
+	/* DICT_KEYS_GENERAL, the dk_kind whose entries are PyDictKeyEntry
+	 * (every other kind holds PyDictUnicodeEntry); -1 where every keys
+	 * object holds PyDictKeyEntry (no dk_kind). */
+	int dict_keys_general;
+	/* How a split table's values are put in insertion order. */
+	enum pf_dict_split dict_split;
 
 	enum pf_layout_source source;
 	char source_detail[256];    /* e.g. the debug file that gave the DWARF */
@@ -144,6 +228,8 @@ struct pf_layout {
 	X(interp, threads_head)                                              \
 	X(interp, gil_ptr)                                                   \
 	X(interp, gc_collecting)                                             \
+	X(interp, modules)                                                   \
+	X(interp, sysdict)                                                   \
 	X(gil, locked)                                                       \
 	X(gil, last_holder)                                                  \
 	X(tstate, next)                                                      \
@@ -167,13 +253,36 @@ struct pf_layout {
 	X(code, size)                                                        \
 	X(object, ob_type)                                                   \
 	X(type, tp_flags)                                                    \
+	X(type, tp_base)                                                     \
 	X(bytes, ob_size)                                                    \
 	X(bytes, ob_sval)                                                    \
 	X(unicode, length)                                                   \
 	X(unicode, state)                                                    \
 	X(unicode, ascii_size)                                               \
 	X(unicode, compact_size)                                             \
-	X(unicode, data)
+	X(unicode, data)                                                     \
+	X(dict, ma_used)                                                     \
+	X(dict, ma_keys)                                                     \
+	X(dict, ma_values)                                                   \
+	X(dict_keys, dk_size)                                                \
+	X(dict_keys, dk_log2_index_bytes)                                    \
+	X(dict_keys, dk_kind)                                                \
+	X(dict_keys, dk_nentries)                                            \
+	X(dict_keys, dk_indices)                                             \
+	X(dict_entry, me_key)                                                \
+	X(dict_entry, me_value)                                              \
+	X(dict_entry, size)                                                  \
+	X(dict_unicode_entry, me_key)                                        \
+	X(dict_unicode_entry, me_value)                                      \
+	X(dict_unicode_entry, size)                                          \
+	X(dict_values, capacity)                                             \
+	X(dict_values, values)                                               \
+	X(module, md_def)                                                    \
+	X(module_def, m_methods)                                             \
+	X(set, mask)                                                         \
+	X(set, table)                                                        \
+	X(set_entry, key)                                                    \
+	X(set_entry, size)
 
 /* The bit positions in PyASCIIObject.state that DWARF also describes. */
 #define PF_LAYOUT_SHIFT_FIELDS(X)                                            \
@@ -189,6 +298,12 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 
 /* Every offset the walker will use for this version is present. */
 bool pf_layout_complete(const struct pf_layout *layout, const char **missing);
+
+/* Every offset the "Extension modules" trailer needs is present (true, with
+ * nothing to check, for versions without the trailer).  Not part of
+ * pf_layout_complete: threads can be dumped without them. */
+bool pf_layout_modules_complete(const struct pf_layout *layout,
+				const char **missing);
 
 const char *pf_layout_source_name(enum pf_layout_source source);
 

@@ -15,10 +15,38 @@ static bool is_str(struct pf_mem *mem, const struct pf_layout *l,
 	       (flags & UNICODE_SUBCLASS_FLAG);
 }
 
+static void decode(const uint8_t *raw, unsigned kind, uint32_t n,
+		   uint32_t *chars)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		switch (kind) {
+		case 1:
+			chars[i] = raw[i];
+			break;
+		case 2: {
+			uint16_t c;
+			memcpy(&c, raw + 2 * i, 2);
+			chars[i] = c;
+			break;
+		}
+		default:
+			memcpy(&chars[i], raw + 4 * i, 4);
+		}
+	}
+}
+
 bool pf_read_text(struct pf_mem *mem, const struct pf_layout *l,
 		  uint64_t addr, struct pf_text *text)
 {
+	return pf_read_text_max(mem, l, addr, PF_MAX_STRING_LENGTH, text);
+}
+
+bool pf_read_text_max(struct pf_mem *mem, const struct pf_layout *l,
+		      uint64_t addr, uint32_t max, struct pf_text *text)
+{
 	memset(text, 0, sizeof *text);
+	if (max > PF_TEXT_MAX_READ)
+		max = PF_TEXT_MAX_READ;
 	if (!is_str(mem, l, addr))
 		return true;
 
@@ -43,33 +71,27 @@ bool pf_read_text(struct pf_mem *mem, const struct pf_layout *l,
 	else if (!pf_mem_read_u64(mem, addr + l->unicode.data, &data))
 		return true;
 
-	uint32_t n = length > PF_MAX_STRING_LENGTH ? PF_MAX_STRING_LENGTH
-						   : (uint32_t)length;
-	uint8_t raw[PF_MAX_STRING_LENGTH * 4];
-	if (!pf_mem_read(mem, data, raw, (size_t)n * kind))
-		return true;
-	text->chars = malloc((n ? n : 1) * sizeof *text->chars);
-	if (text->chars == NULL)
+	uint32_t n = length > max ? max : (uint32_t)length;
+	size_t bytes = (size_t)n * kind;
+	uint8_t small[PF_MAX_STRING_LENGTH * 4];
+	uint8_t *raw = bytes <= sizeof small ? small : malloc(bytes);
+	if (raw == NULL)
 		return false;
-	for (uint32_t i = 0; i < n; i++) {
-		switch (kind) {
-		case 1:
-			text->chars[i] = raw[i];
-			break;
-		case 2: {
-			uint16_t c;
-			memcpy(&c, raw + 2 * i, 2);
-			text->chars[i] = c;
-			break;
-		}
-		default:
-			memcpy(&text->chars[i], raw + 4 * i, 4);
+	bool ok = true;
+	if (pf_mem_read(mem, data, raw, bytes)) {
+		text->chars = malloc((n ? n : 1) * sizeof *text->chars);
+		if (text->chars != NULL) {
+			decode(raw, kind, n, text->chars);
+			text->length = n;
+			text->truncated = length > max;
+			text->present = true;
+		} else {
+			ok = false;
 		}
 	}
-	text->length = n;
-	text->truncated = length > PF_MAX_STRING_LENGTH;
-	text->present = true;
-	return true;
+	if (raw != small)
+		free(raw);
+	return ok;
 }
 
 void pf_text_free(struct pf_text *text)

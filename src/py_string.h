@@ -15,6 +15,15 @@
 bool pf_read_text(struct pf_mem *mem, const struct pf_layout *layout,
 		  uint64_t addr, struct pf_text *text);
 
+/* The longest str pf_read_text_max reads whole: PF_MEM_MAX_READ bytes of
+ * 4-byte code points. */
+#define PF_TEXT_MAX_READ (PF_MEM_MAX_READ / 4)
+
+/* As pf_read_text, but cut at max code points (at most PF_TEXT_MAX_READ)
+ * rather than faulthandler's PF_MAX_STRING_LENGTH: for comparing strs. */
+bool pf_read_text_max(struct pf_mem *mem, const struct pf_layout *layout,
+		      uint64_t addr, uint32_t max, struct pf_text *text);
+
 void pf_text_free(struct pf_text *text);
 
 #endif

@@ -196,6 +196,7 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 {
 	memset(t, 0, sizeof *t);
 	t->pid = pid;
+	t->sources = sources;
 	struct pf_maps maps;
 	int rc = pf_maps_read(&maps, pid);
 	if (rc == -ENOENT || rc == -ESRCH)
@@ -243,6 +244,11 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		uint64_t unused;
 		t->debug_build = pf_elf_symbol(elf, "_Py_NegativeRefcount",
 					       &unused, NULL);
+		uint64_t type;
+		if (pf_elf_symbol(elf, "PyModule_Type", &type, NULL))
+			t->module_type = bias + type;
+		if (pf_elf_symbol(elf, "PyFrozenSet_Type", &type, NULL))
+			t->frozenset_type = bias + type;
 		st = find_version(t, elf, bias, mem, err);
 		if (st == PF_OK)
 			st = choose_layout(
@@ -255,4 +261,47 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 	pf_elf_close(elf);
 	pf_maps_free(&maps);
 	return st;
+}
+
+void pf_target_modules_layout(struct pf_target *t)
+{
+	struct pf_layout *l = &t->layout, d;
+	const char *missing = NULL;
+	char elf_path[4200];
+	if (t->modules_layout_tried)
+		return;
+	t->modules_layout_tried = true;
+	host_path(t, elf_path, sizeof elf_path);
+	/* Only the debug offsets leave gaps to fill: a DWARF layout holds
+	 * all the DWARF has, and the shipped table describes another build,
+	 * so it may not fill in for this one. */
+	if (l->source != PF_SOURCE_DEBUG_OFFSETS ||
+	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
+	    pf_layout_modules_complete(l, &missing) ||
+	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
+	    pf_layout_from_dwarf(&d, elf_path, NULL) != PF_OK)
+		return;
+	/* Only from DWARF that agrees with every offset the debug offsets
+	 * give, read sizes aside: those are whole structs there, the end of
+	 * the last field read here. */
+	int64_t frame_size = d.frame.size, code_size = d.code.size;
+	d.frame.size = l->frame.size;
+	d.code.size = l->code.size;
+#define AGREE_(g, f)                                                          \
+	if (l->g.f != PF_NO_OFFSET && d.g.f != PF_NO_OFFSET &&               \
+	    l->g.f != d.g.f)                                                 \
+		return;
+	PF_LAYOUT_OFFSET_FIELDS(AGREE_)
+#undef AGREE_
+	d.frame.size = frame_size;
+	d.code.size = code_size;
+#define FILL_(g, f)                                                           \
+	if (l->g.f == PF_NO_OFFSET)                                          \
+		l->g.f = d.g.f;
+	PF_LAYOUT_OFFSET_FIELDS(FILL_)
+#undef FILL_
+	strip_root_prefix(t, d.source_detail);
+	size_t used = strlen(l->source_detail);
+	snprintf(l->source_detail + used, sizeof l->source_detail - used,
+		 ", the rest from DWARF in %s", d.source_detail);
 }

@@ -18,6 +18,12 @@ struct pf_target {
 	unsigned major, minor, micro;
 	bool micro_known;         /* Py_Version exists only from 3.11 */
 	bool debug_build;         /* Py_DEBUG: object headers and structs differ */
+	/* Run-time addresses of the static type objects that
+	 * _Py_DumpExtensionModules compares against; 0 when not found. */
+	uint64_t module_type;     /* PyModule_Type */
+	uint64_t frozenset_type;  /* PyFrozenSet_Type */
+	unsigned sources;         /* the layout sources it may use */
+	bool modules_layout_tried; /* pf_target_modules_layout has run */
 	struct pf_layout layout;
 };
 
@@ -27,5 +33,13 @@ struct pf_target {
 enum pf_status pf_target_open(struct pf_target *target, pid_t pid,
 			      struct pf_mem *mem, unsigned sources,
 			      struct pf_error *err);
+
+/* Fills what the "Extension modules" line needs and the chosen layout
+ * source lacks -- 3.13's _Py_DebugOffsets describe no dict, module or set
+ * internals -- from the target's own DWARF when it has some (never from
+ * the shipped table, which describes another build).  Runs once per
+ * target, on first use: dumps that never print the line do not pay for
+ * reading DWARF. */
+void pf_target_modules_layout(struct pf_target *target);
 
 #endif

@@ -37,6 +37,13 @@ struct pf_thread_dump {
 	struct pf_frame frames[PF_MAX_FRAME_DEPTH];
 };
 
+/* The names of the "Extension modules" line of a fatal-error dump, in
+ * sys.modules order, each cut as faulthandler cuts it. */
+struct pf_module_list {
+	size_t count;
+	struct pf_text *names;
+};
+
 struct pf_code_cache;
 
 struct pf_snapshot {
@@ -44,7 +51,15 @@ struct pf_snapshot {
 	bool threads_truncated; /* more than PF_MAX_NTHREADS threads */
 	struct pf_thread_dump *threads;
 	struct pf_code_cache *codes;
+	/* The one target address kept: the interpreter whose threads were
+	 * walked, for further reads while the target is still stopped. */
+	uint64_t interp;
+	/* Filled by pf_read_extension_modules (py_modules.h); empty unless
+	 * it ran. */
+	struct pf_module_list modules;
 };
+
+void pf_module_list_free(struct pf_module_list *list);
 
 void pf_snapshot_free(struct pf_snapshot *snap);
 

@@ -15,6 +15,7 @@
 
 #include "fh_format.h"
 #include "proc_ctl.h"
+#include "py_modules.h"
 #include "py_target.h"
 #include "remote_mem.h"
 #include "target_dump.h"
@@ -337,6 +338,12 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	struct pf_snapshot snap;
 	struct pf_error err = {0};
 	enum pf_status st = pf_walk(&in, &snap, &err);
+	/* A fatal error ends with the extension modules (3.10+). */
+	struct pf_error note = {0};
+	if (st == PF_OK && reason == DUMP_FATAL &&
+	    pf_read_extension_modules(&mem, &p->target, snap.interp,
+				      &snap.modules, &note) != PF_OK)
+		fprintf(stderr, "pyfault-watch: %s\n", note.message);
 
 	for (size_t i = 0; i < nheld; i++)
 		resume(held[i].tid, held[i].how, held[i].sig);

@@ -16,11 +16,13 @@ bool pf_write_threads(FILE *out, const struct pf_layout *layout,
 	struct pf_style style = pf_style_of(layout);
 	if (!current_thread_only) {
 		pf_format_threads(out, snap, &style);
+		pf_format_extension_modules(out, &snap->modules);
 		return true;
 	}
 	for (size_t i = 0; i < snap->nthreads; i++) {
 		if (snap->threads[i].is_current) {
 			pf_format_stack(out, &snap->threads[i], &style);
+			pf_format_extension_modules(out, &snap->modules);
 			return true;
 		}
 	}

@@ -15,8 +15,10 @@ struct pf_style pf_style_of(const struct pf_layout *layout);
 
 /* Every thread (as faulthandler's all_threads=True), or with
  * current_thread_only only the current one as "Stack (most recent call
- * first):".  Returns false when current_thread_only finds no current thread
- * (nothing is written then). */
+ * first):"; then the "Extension modules" line when snap->modules has names
+ * (pf_read_extension_modules fills it for fatal errors).  Returns false
+ * when current_thread_only finds no current thread (nothing is written
+ * then). */
 bool pf_write_threads(FILE *out, const struct pf_layout *layout,
 		      const struct pf_snapshot *snap, bool current_thread_only);
 

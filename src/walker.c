@@ -105,9 +105,18 @@ static void code_cache_free(struct pf_code_cache *cache)
 	free(cache);
 }
 
+void pf_module_list_free(struct pf_module_list *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		pf_text_free(&list->names[i]);
+	free(list->names);
+	memset(list, 0, sizeof *list);
+}
+
 void pf_snapshot_free(struct pf_snapshot *snap)
 {
 	code_cache_free(snap->codes);
+	pf_module_list_free(&snap->modules);
 	free(snap->threads);
 	memset(snap, 0, sizeof *snap);
 }
@@ -284,6 +293,7 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 		return pf_fail(err, PF_ERR_BAD_MEMORY,
 			       "process %d: cannot read the interpreter state",
 			       (int)w->in->pid);
+	snap->interp = interp;
 	if (tstate_addr == 0)
 		return pf_fail(err, PF_ERR_NOT_READY,
 			       "Python in process %d has no thread state: it is "

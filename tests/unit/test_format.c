@@ -258,6 +258,35 @@ START_TEST(test_timeout_header)
 }
 END_TEST
 
+START_TEST(test_extension_modules)
+{
+	struct pf_module_list none = {0};
+	open_out();
+	pf_format_extension_modules(out, &none);
+	ck_assert_str_eq(output(), "");
+	close_out();
+
+	struct pf_text names[3] = {text_of("pfext"), text_of("a\xe9"),
+				   text_of("LLL")};
+	names[1].chars[1] = 0x65e5;
+	names[2].truncated = true;
+	struct pf_module_list one = {.count = 1, .names = names};
+	open_out();
+	pf_format_extension_modules(out, &one);
+	ck_assert_str_eq(output(), "\nExtension modules: pfext (total: 1)\n");
+	close_out();
+
+	struct pf_module_list three = {.count = 3, .names = names};
+	open_out();
+	pf_format_extension_modules(out, &three);
+	ck_assert_str_eq(output(), "\nExtension modules: pfext, a\\u65e5, "
+				   "LLL... (total: 3)\n");
+	close_out();
+	for (int i = 0; i < 3; i++)
+		free(names[i].chars);
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");
@@ -273,6 +302,7 @@ static Suite *format_suite(void)
 	tcase_add_test(tc, test_stack_only);
 	tcase_add_test(tc, test_fatal_headers);
 	tcase_add_test(tc, test_timeout_header);
+	tcase_add_test(tc, test_extension_modules);
 	suite_add_tcase(s, tc);
 	return s;
 }

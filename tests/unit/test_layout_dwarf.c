@@ -56,6 +56,9 @@ START_TEST(test_row_complete)
 	ck_assert_msg(pf_layout_complete(&l, &missing),
 		      "row %u.%u lacks %s", row->major, row->minor,
 		      missing ? missing : "?");
+	ck_assert_msg(pf_layout_modules_complete(&l, &missing),
+		      "row %u.%u lacks %s for the Extension modules line",
+		      row->major, row->minor, missing ? missing : "?");
 	ck_assert_int_eq(l.source, PF_SOURCE_TABLE);
 	ck_assert_str_eq(l.source_detail, row->provenance);
 	ck_assert_uint_gt(strlen(row->provenance), 0);
