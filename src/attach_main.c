@@ -1,7 +1,6 @@
 /* pyfault-attach: dump every thread's Python traceback of running processes,
  * as faulthandler would print it, and leave them as they were. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,7 +161,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (with_header)
 		fprintf(out, "Process %d:\n", (int)pid);
 	if (!pf_write_threads(out, &target.layout, &snap,
-			      opt->current_thread_only))
+			      opt->common.current_thread_only))
 		fprintf(stderr,
 			"pyfault-attach: process %d: no thread holds the GIL, "
 			"so there is no current thread to dump\n",
@@ -170,20 +169,10 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (fflush(out) != 0)
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));
-	if (opt->verbose)
+	if (opt->common.verbose)
 		print_details(&target, &snap, &times, now_ms() - t0);
 	pf_snapshot_free(&snap);
 	return st;
-}
-
-static FILE *open_output(const char *path)
-{
-	/* Appended, so an earlier dump is never lost; a symlink planted in
-	 * a shared directory is not followed. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
-				    O_CLOEXEC,
-		      0600);
-	return fd < 0 ? NULL : fdopen(fd, "a");
 }
 
 int main(int argc, char **argv)
@@ -198,19 +187,19 @@ int main(int argc, char **argv)
 			why);
 		return PF_ERR_USAGE;
 	}
-	if (opt.help) {
+	if (opt.common.help) {
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (opt.version) {
+	if (opt.common.version) {
 		puts("pyfault-attach " PACKAGE_VERSION);
 		return 0;
 	}
 
 	FILE *out = stdout;
-	if (opt.output && (out = open_output(opt.output)) == NULL) {
+	if (opt.common.output && (out = pf_cli_open_output(opt.common.output)) == NULL) {
 		fprintf(stderr, "pyfault-attach: cannot open %s: %s\n",
-			opt.output, strerror(errno));
+			opt.common.output, strerror(errno));
 		return PF_ERR_INTERNAL;
 	}
 
@@ -232,7 +221,7 @@ int main(int argc, char **argv)
 	}
 	if (out != stdout && fclose(out) != 0 && status == 0) {
 		fprintf(stderr, "pyfault-attach: cannot write %s: %s\n",
-			opt.output, strerror(errno));
+			opt.common.output, strerror(errno));
 		status = PF_ERR_INTERNAL;
 	}
 	return status;

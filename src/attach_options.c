@@ -1,7 +1,6 @@
 #include "attach_options.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,14 +40,10 @@ static bool parse_sources(const char *s, unsigned *sources)
 bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
 		       pid_t *pids, char *why, size_t why_size)
 {
-	enum { OPT_CURRENT = 256, OPT_OFFSETS, OPT_HELP, OPT_VERSION };
+	enum { OPT_OFFSETS = PF_OPT_OWN };
 	static const struct option longopts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"current-thread-only", no_argument, NULL, OPT_CURRENT},
-		{"verbose", no_argument, NULL, 'v'},
+		PF_CLI_LONG_OPTIONS,
 		{"offsets", required_argument, NULL, OPT_OFFSETS},
-		{"help", no_argument, NULL, OPT_HELP},
-		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	memset(opt, 0, sizeof *opt);
@@ -58,39 +53,24 @@ bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
 	optind = 0;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+:o:v", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			opt->output = optarg;
-			break;
-		case 'v':
-			opt->verbose = true;
-			break;
-		case OPT_CURRENT:
-			opt->current_thread_only = true;
-			break;
-		case OPT_OFFSETS:
-			if (!parse_sources(optarg, &opt->offset_sources)) {
-				snprintf(why, why_size,
-					 "unknown offsets source '%s' (auto, "
-					 "debug-offsets, dwarf or table)",
-					 optarg);
-				return false;
-			}
-			break;
-		case OPT_HELP:
-			opt->help = true;
+	while ((c = getopt_long(argc, argv, "+:" PF_CLI_SHORT_OPTIONS,
+				longopts, NULL)) != -1) {
+		switch (pf_cli_option(c, argv, &opt->common, why, why_size)) {
+		case PF_CLI_TAKEN:
+			continue;
+		case PF_CLI_DONE:
 			return true;
-		case OPT_VERSION:
-			opt->version = true;
-			return true;
-		case ':':
-			snprintf(why, why_size, "option '%s' needs an argument",
-				 argv[optind - 1]);
+		case PF_CLI_ERROR:
 			return false;
-		default:
-			snprintf(why, why_size, "invalid option '%s'",
-				 argv[optind - 1]);
+		case PF_CLI_OTHER:
+			break;
+		}
+		/* OPT_OFFSETS, the only option of its own. */
+		if (!parse_sources(optarg, &opt->offset_sources)) {
+			snprintf(why, why_size,
+				 "unknown offsets source '%s' (auto, "
+				 "debug-offsets, dwarf or table)",
+				 optarg);
 			return false;
 		}
 	}

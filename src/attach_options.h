@@ -6,15 +6,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "cli_common.h"
 #include "py_layout.h"
 
 struct attach_options {
-	const char *output;
-	bool current_thread_only;
-	bool verbose;
+	struct pf_cli_common common;
 	unsigned offset_sources;  /* PF_SOURCES_ALL or one source's bit */
-	bool help;
-	bool version;
 	size_t npids;
 	pid_t *pids;          /* points into storage the caller owns */
 };

@@ -279,7 +279,7 @@ static bool know_target(struct watch *w, struct process *p,
 			const char *hint = pf_status_hint(p->target_status);
 			fprintf(stderr, "pyfault-watch: %s%s%s\n", err.message,
 				hint ? ": " : "", hint ? hint : "");
-		} else if (p->target_status == PF_OK && w->opt->verbose) {
+		} else if (p->target_status == PF_OK && w->opt->common.verbose) {
 			fprintf(stderr,
 				"pyfault-watch: process %d: Python %u.%u in "
 				"%s, offsets from %s (%s)\n",
@@ -364,7 +364,7 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	else if (reason == DUMP_TIMEOUT)
 		pf_format_timeout_header(w->out, w->opt->timeout_us);
 	if (!pf_write_threads(w->out, &p->target.layout, &snap,
-			      w->opt->current_thread_only))
+			      w->opt->common.current_thread_only))
 		fprintf(stderr,
 			"pyfault-watch: process %d: no current thread to "
 			"dump\n",

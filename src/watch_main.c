@@ -2,7 +2,6 @@
  * traceback when it crashes, runs past a timeout, or on request, with the
  * program's fate and exit status left as they would have been. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,26 +67,20 @@ int main(int argc, char **argv)
 			why);
 		return PF_ERR_USAGE;
 	}
-	if (opt.help) {
+	if (opt.common.help) {
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (opt.version) {
+	if (opt.common.version) {
 		puts("pyfault-watch " PACKAGE_VERSION);
 		return 0;
 	}
 	FILE *out = stderr;
-	if (opt.output) {
-		int fd = open(opt.output,
-			      O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
-				      O_CLOEXEC,
-			      0600);
-		out = fd < 0 ? NULL : fdopen(fd, "a");
-		if (out == NULL) {
-			fprintf(stderr, "pyfault-watch: cannot open %s: %s\n",
-				opt.output, strerror(errno));
-			return PF_ERR_INTERNAL;
-		}
+	if (opt.common.output &&
+	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
+		fprintf(stderr, "pyfault-watch: cannot open %s: %s\n",
+			opt.common.output, strerror(errno));
+		return PF_ERR_INTERNAL;
 	}
 	struct pf_watch_outcome outcome = {0};
 	struct pf_error err = {0};

@@ -1,7 +1,6 @@
 #include "watch_options.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,20 +53,16 @@ int watch_parse_signal(const char *s)
 bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		      char *why, size_t why_size)
 {
-	enum { OPT_REPEAT = 256, OPT_EXIT, OPT_SIGNAL, OPT_CHAIN, OPT_NO_FOLLOW,
-	       OPT_CURRENT, OPT_HELP, OPT_VERSION };
+	enum { OPT_REPEAT = PF_OPT_OWN, OPT_EXIT, OPT_SIGNAL, OPT_CHAIN,
+	       OPT_NO_FOLLOW };
 	static const struct option longopts[] = {
+		PF_CLI_LONG_OPTIONS,
 		{"timeout", required_argument, NULL, 't'},
 		{"repeat", no_argument, NULL, OPT_REPEAT},
 		{"exit", no_argument, NULL, OPT_EXIT},
 		{"signal", required_argument, NULL, OPT_SIGNAL},
 		{"chain", no_argument, NULL, OPT_CHAIN},
 		{"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
-		{"output", required_argument, NULL, 'o'},
-		{"current-thread-only", no_argument, NULL, OPT_CURRENT},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, OPT_HELP},
-		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	memset(opt, 0, sizeof *opt);
@@ -76,7 +71,18 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 	opterr = 0;
 	int c;
 	/* "+": options end at the command, whose own options are its own. */
-	while ((c = getopt_long(argc, argv, "+:t:o:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:t:" PF_CLI_SHORT_OPTIONS,
+				longopts, NULL)) != -1) {
+		switch (pf_cli_option(c, argv, &opt->common, why, why_size)) {
+		case PF_CLI_TAKEN:
+			continue;
+		case PF_CLI_DONE:
+			return true;
+		case PF_CLI_ERROR:
+			return false;
+		case PF_CLI_OTHER:
+			break;
+		}
 		switch (c) {
 		case 't':
 			if (!watch_parse_timeout(optarg, &opt->timeout_us)) {
@@ -109,29 +115,6 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		case OPT_NO_FOLLOW:
 			opt->follow = false;
 			break;
-		case 'o':
-			opt->output = optarg;
-			break;
-		case OPT_CURRENT:
-			opt->current_thread_only = true;
-			break;
-		case 'v':
-			opt->verbose = true;
-			break;
-		case OPT_HELP:
-			opt->help = true;
-			return true;
-		case OPT_VERSION:
-			opt->version = true;
-			return true;
-		case ':':
-			snprintf(why, why_size, "option '%s' needs an argument",
-				 argv[optind - 1]);
-			return false;
-		default:
-			snprintf(why, why_size, "invalid option '%s'",
-				 argv[optind - 1]);
-			return false;
 		}
 	}
 	if (optind >= argc) {

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli_common.h"
+
 struct watch_options {
 	uint64_t timeout_us;     /* 0: no timeout */
 	bool repeat;
@@ -13,11 +15,7 @@ struct watch_options {
 	uint64_t dump_signals;   /* bit sig-1: --signal SIG */
 	bool chain;              /* deliver a --signal after dumping */
 	bool follow;             /* watch child processes too */
-	const char *output;
-	bool current_thread_only;
-	bool verbose;
-	bool help;
-	bool version;
+	struct pf_cli_common common;
 	char **command;          /* NULL-terminated, points into argv */
 };
 

@@ -23,15 +23,15 @@ START_TEST(test_pids_and_options)
 	char why[128];
 	ck_assert(PARSE("-v", "--current-thread-only", "-o", "out.txt", "12",
 			"345"));
-	ck_assert(opt.verbose);
-	ck_assert(opt.current_thread_only);
-	ck_assert_str_eq(opt.output, "out.txt");
+	ck_assert(opt.common.verbose);
+	ck_assert(opt.common.current_thread_only);
+	ck_assert_str_eq(opt.common.output, "out.txt");
 	ck_assert_uint_eq(opt.npids, 2);
 	ck_assert_int_eq(pids[0], 12);
 	ck_assert_int_eq(pids[1], 345);
 	ck_assert(PARSE("--output=x", "7"));
-	ck_assert_str_eq(opt.output, "x");
-	ck_assert(!opt.verbose);
+	ck_assert_str_eq(opt.common.output, "x");
+	ck_assert(!opt.common.verbose);
 }
 END_TEST
 
@@ -41,9 +41,9 @@ START_TEST(test_help_and_version)
 	pid_t pids[8];
 	char why[128];
 	ck_assert(PARSE("--help"));
-	ck_assert(opt.help);
+	ck_assert(opt.common.help);
 	ck_assert(PARSE("--version"));
-	ck_assert(opt.version);
+	ck_assert(opt.common.version);
 }
 END_TEST
 
@@ -113,7 +113,7 @@ START_TEST(test_watch_args)
 	ck_assert_ptr_null(wopt.command[4]);
 	/* The command's own options are not pyfault's. */
 	ck_assert(WPARSE("python3", "-v", "s.py"));
-	ck_assert(!wopt.verbose);
+	ck_assert(!wopt.common.verbose);
 	ck_assert_str_eq(wopt.command[1], "-v");
 	ck_assert(!WPARSE("-t", "0", "python3"));
 	ck_assert(!WPARSE("--exit", "python3"));
