@@ -19,27 +19,25 @@ Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed, N skipped"; the exit status is 1 on any failure.
 """
 import argparse
-import difflib
 import glob
 import itertools
 import os
 import random
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
+
+import pyinterps
+from pyinterps import (TIMEOUT, Fail, Skip, Resources, discover, expect_byte,
+                       print_table, read_log, report, run_tests)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "target_threads.py")
-TIMEOUT = 20.0          # seconds for any single step
 PREFIX = b"pyfault-attach: "
-SUPPORTED = [(3, minor) for minor in range(8, 14)]
-UNSUPPORTED = [(2, 7), (3, 6), (3, 7)]
 # Sent by a target's spinning main thread once it holds the GIL for good
 # (blocked here, collected with sigtimedwait; real-time signals queue).
 READY_SIG = signal.SIGRTMIN + 2
@@ -50,227 +48,8 @@ TMPDIR = None
 _counter = itertools.count(1)
 
 
-class Fail(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-# ------------------------------------------------------------ interpreters --
-
-class Interp:
-    def __init__(self, path, origin):
-        self.path = path
-        self.aliases = []
-        self.origin = origin
-        self.real = os.path.realpath(path)
-        self.version = None     # (major, minor, micro)
-        self.debug = False
-        self.impl = "?"
-        self.mode = "skip"      # "full", "unsupported" or "skip"
-        self.reason = ""
-        self.passed = 0
-        self.failed = 0
-        self.skipped = 0
-
-    @property
-    def vstr(self):
-        return ".".join(map(str, self.version)) if self.version else "?"
-
-    @property
-    def label(self):
-        return "py%s%s" % (self.vstr, "d" if self.debug else "")
-
-
-PROBE = ("import sys, platform; sys.stdout.write('%d %d %d %d %s\\n' % "
-         "(sys.version_info[0], sys.version_info[1], sys.version_info[2], "
-         "hasattr(sys, 'gettotalrefcount'), platform.python_implementation()))")
-
-
-def pyenv_root():
-    if shutil.which("pyenv"):
-        try:
-            out = subprocess.run(["pyenv", "root"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, timeout=TIMEOUT,
-                                 check=True).stdout.decode().strip()
-            if out:
-                return out, "pyenv root"
-        except (subprocess.SubprocessError, OSError):
-            pass
-    if os.environ.get("PYENV_ROOT"):
-        return os.environ["PYENV_ROOT"], "$PYENV_ROOT"
-    home = os.path.expanduser("~/.pyenv")
-    if os.path.isdir(os.path.join(home, "versions")):
-        return home, "~/.pyenv"
-    return None, None
-
-
-def discover():
-    found = []      # Interp, in discovery order
-    by_real = {}
-    notes = []      # (path, reason) for entries that are not interpreters
-
-    def add(path, origin):
-        if not os.path.exists(path):
-            notes.append((path, "does not exist"))
-            return
-        real = os.path.realpath(path)
-        if real in by_real:
-            by_real[real].aliases.append(path)
-            return
-        interp = Interp(path, origin)
-        by_real[real] = interp
-        found.append(interp)
-
-    add("/usr/bin/python3", "Debian python3")
-    for path in sorted(glob.glob("/usr/bin/python3.[0-9]*")):
-        base = os.path.basename(path)
-        if base.endswith("-config"):
-            continue            # shell scripts, not interpreters
-        if re.match(r"^python3\.\d+(d|-dbg)?$", base):
-            add(path, "/usr/bin")
-        else:
-            notes.append((path, "not an interpreter name"))
-    root, how = pyenv_root()
-    if root:
-        vdir = os.path.join(root, "versions")
-        for name in sorted(os.listdir(vdir)) if os.path.isdir(vdir) else []:
-            path = os.path.join(vdir, name, "bin", "python")
-            if os.path.exists(path):
-                add(path, "pyenv (%s)" % how)
-            else:
-                notes.append((os.path.join(vdir, name), "no bin/python"))
-
-    for interp in found:
-        try:
-            out = subprocess.run([interp.path, "-c", PROBE],
-                                 stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, timeout=TIMEOUT)
-        except (subprocess.SubprocessError, OSError) as exc:
-            interp.reason = "cannot run it: %s" % exc
-            continue
-        fields = out.stdout.decode(errors="replace").split()
-        if out.returncode != 0 or len(fields) != 5:
-            interp.reason = "version probe failed (status %d)" % out.returncode
-            continue
-        interp.version = tuple(int(x) for x in fields[:3])
-        interp.debug = fields[3] == "1"
-        interp.impl = fields[4]
-        mm = interp.version[:2]
-        if interp.impl != "CPython":
-            interp.reason = "not CPython (%s)" % interp.impl
-        elif mm in SUPPORTED:
-            interp.mode = "full"
-        elif mm in UNSUPPORTED:
-            interp.mode = "unsupported"
-        else:
-            interp.reason = ("version %d.%d is neither supported (3.8-3.13) nor "
-                             "a known unsupported one (2.7, 3.6, 3.7)" % mm)
-    found.sort(key=lambda i: (i.version or (99,), i.debug, i.path))
-    return found, notes
-
-
-def print_table(interps, notes, title, final=False):
-    print("== %s ==" % title)
-    rows = [("INTERPRETER", "VERSION", "STATUS", "DETAIL")]
-    for i in interps:
-        names = i.path
-        if i.aliases:
-            names += " (= %s)" % ", ".join(i.aliases)
-        if i.real != i.path:
-            names += " -> %s" % i.real
-        version = i.vstr + (" debug" if i.debug else "")
-        if i.mode == "skip":
-            status, detail = "SKIPPED", i.reason
-        else:
-            status = "RAN"
-            detail = ("full suite" if i.mode == "full"
-                      else "unsupported-version check only")
-            if final:
-                detail += ": %d passed, %d failed, %d skipped" % (
-                    i.passed, i.failed, i.skipped)
-        rows.append((names, version, status, detail))
-    width = [max(len(r[k]) for r in rows) for k in range(3)]
-    for r in rows:
-        print("  %-*s  %-*s  %-*s  %s" % (width[0], r[0], width[1], r[1],
-                                          width[2], r[2], r[3]))
-    for path, reason in notes:
-        print("  (ignored %s: %s)" % (path, reason))
-    sys.stdout.flush()
-
-
-# -------------------------------------------------------------- resources --
-
-class Resources:
-    """Processes and descriptors of one test, all released in finally."""
-
-    def __init__(self):
-        self.procs = []
-        self.fds = []
-
-    def popen(self, cmd, **kw):
-        kw.setdefault("stdin", subprocess.DEVNULL)
-        proc = subprocess.Popen(cmd, **kw)
-        self.procs.append(proc)
-        return proc
-
-    def pipe(self):
-        r, w = os.pipe()
-        self.fds += [r, w]
-        return r, w
-
-    def close(self, fd):
-        if fd in self.fds:
-            self.fds.remove(fd)
-            os.close(fd)
-
-    def release(self):
-        for proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    proc.kill()
-                except OSError:
-                    pass
-            try:
-                proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                print("WARNING: pid %d survived SIGKILL" % proc.pid)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream:
-                    stream.close()
-        for fd in self.fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.procs, self.fds = [], []
-
-
 def tmp_path(stem):
     return os.path.join(TMPDIR, "%03d-%s" % (next(_counter), stem))
-
-
-def read_log(path, limit=3000):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return "(no log)"
-    text = data.decode("utf-8", "backslashreplace")
-    return text[-limit:] if text else "(empty)"
-
-
-def expect_byte(fd, want, what, log=None):
-    ready, _, _ = select.select([fd], [], [], TIMEOUT)
-    if not ready:
-        raise Fail("timeout (%d s) waiting for %s%s" % (
-            TIMEOUT, what, "; target log:\n" + read_log(log) if log else ""))
-    got = os.read(fd, 1)
-    if got != want:
-        raise Fail("waiting for %s: read %r instead of %r%s" % (
-            what, got, want, "; target log:\n" + read_log(log) if log else ""))
 
 
 def wait_ready_signal(proc, log):
@@ -421,21 +200,7 @@ def check_error_line(proc, what, must_contain=None):
 
 
 def check_same(expected, actual, what):
-    if expected == actual:
-        return
-    exp = expected.decode("utf-8", "backslashreplace").splitlines(True)
-    act = actual.decode("utf-8", "backslashreplace").splitlines(True)
-    diff = list(difflib.unified_diff(exp, act, "faulthandler (expected)",
-                                     "pyfault-attach (actual)"))
-    offset = next((i for i, (a, b) in enumerate(zip(expected, actual))
-                   if a != b), min(len(expected), len(actual)))
-    shown = "".join(line if line.endswith("\n") else line + "\n"
-                    for line in diff[:150])
-    if len(diff) > 150:
-        shown += "... (%d more diff lines)\n" % (len(diff) - 150)
-    raise Fail("%s: output differs from faulthandler's (first difference at "
-               "byte %d; %d vs %d bytes):\n%s" % (
-                   what, offset, len(expected), len(actual), shown))
+    pyinterps.check_same(expected, actual, what, "pyfault-attach (actual)")
 
 
 def save(name, data):
@@ -820,40 +585,6 @@ def t_permission(python):
 
 # ------------------------------------------------------------------ main ----
 
-def run_tests(tests, interps):
-    passed = failed = skipped = 0
-    failures = []
-    for name, func, interp in tests:
-        if OPTS.only and not any(s in name for s in OPTS.only):
-            continue
-        start = time.monotonic()
-        try:
-            func()
-        except Skip as exc:
-            skipped += 1
-            if interp:
-                interp.skipped += 1
-            print("SKIP %s: %s" % (name, exc))
-        except Exception as exc:
-            failed += 1
-            if interp:
-                interp.failed += 1
-            if isinstance(exc, Fail):
-                msg = str(exc)
-            else:
-                msg = "".join(traceback.format_exception(type(exc), exc,
-                                                         exc.__traceback__))
-            failures.append(name)
-            print("FAIL %s (%.2f s): %s" % (name, time.monotonic() - start,
-                                             msg))
-        else:
-            passed += 1
-            if interp:
-                interp.passed += 1
-            print("PASS %s (%.2f s)" % (name, time.monotonic() - start))
-        sys.stdout.flush()
-    return passed, failed, skipped, failures
-
 
 def main():
     global ATTACH, OPTS, TMPDIR
@@ -904,20 +635,14 @@ def main():
 
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-functional-")
     try:
-        passed, failed, skipped, failures = run_tests(tests, interps)
+        passed, failed, skipped, failures = run_tests(tests, interps,
+                                                      OPTS.only)
     finally:
         if OPTS.keep:
             print("kept %s" % TMPDIR)
         else:
             shutil.rmtree(TMPDIR, ignore_errors=True)
-    print_table(interps, notes, "interpreters (results)", final=True)
-    if failures:
-        print("failed: %s" % ", ".join(failures))
-    summary = "%d passed, %d failed" % (passed, failed)
-    if skipped:
-        summary += ", %d skipped" % skipped
-    print(summary)
-    return 1 if failed else 0
+    return report(interps, notes, passed, failed, skipped, failures)
 
 
 if __name__ == "__main__":

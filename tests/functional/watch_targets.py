@@ -1,0 +1,353 @@
+# -*- coding: utf-8 -*-
+"""Target programs for tests/functional/test_watch.py.
+
+Runs unmodified on CPython 3.8 to 3.13 and imports only standard-library
+modules, so that 3.10+ faulthandler appends no "Extension modules" line to
+its fatal-error dumps, except with crash --extensions, which asks for one.
+Each scenario runs twice: once as the oracle (under `python -X faulthandler`,
+or arming faulthandler.dump_traceback_later itself) and once under
+pyfault-watch without faulthandler; the driver compares the two outputs.
+
+    watch_targets.py crash KIND [--in-thread] [--busy] [--extensions]
+        KIND: segv (ctypes.string_at(0)), fpe, ill (signal.raise_signal),
+        abrt (os.abort()), bus (a page of a mapping of a file truncated after
+        mmap).  Parks two threads in nested calls, optionally starts a thread
+        spinning in pure Python (--busy), then faults from a few nested calls
+        in the main thread, or (--in-thread) in a thread of its own.
+        --extensions: the standard extension module _json also appears in
+        sys.modules under names outside the standard library, so that 3.10+
+        faulthandler ends its dump with "Extension modules: ... (total: 4)".
+    watch_targets.py timeout [ORACLE_SECONDS]
+        Parks threads, writes READY on stderr and blocks reading stdin; exits
+        0 at EOF.  With ORACLE_SECONDS it arms, after READY,
+        faulthandler.dump_traceback_later(ORACLE_SECONDS, exit=True).
+    watch_targets.py exit CODE | kill SIGNAME | ignore SIGNAME |
+                     handle SIGNAME | alarm | sigchld | child-crash
+        Exit status and signal fidelity (see the functions below).
+
+Every program writes "pid N" and, for each of its threads, "thread NAME
+0x<ident>" on stdout (os.write: nothing is lost to buffering when it dies);
+the ident is what faulthandler prints for that thread, so the driver can
+replace the values by the names in both runs.
+
+Why a dump cannot depend on timing:
+  * a parked thread blocks in C (lock.acquire) on the same source line as its
+    readiness signal ("ready.release(); gate.acquire()"), and the thread that
+    started it waits for that signal, so its frames are fixed before anything
+    else happens;
+  * the busy thread spins on a single line that also sends its readiness
+    signal, so whatever instruction it is at, its frames are the same; it
+    calls nothing after its first iteration;
+  * the faulting thread faults in C holding the GIL; a main thread that
+    waits for a faulting thread does so in C, on one line;
+  * the timeout scenario's main thread writes READY, arms the oracle's timer
+    and blocks, all C calls on one line (in the pyfault-watch run `arm` is
+    int(), a C no-op), so its frames are the same once READY is out.
+"""
+import _thread
+import faulthandler
+import functools
+import os
+import signal
+import sys
+import threading
+
+READY = b"target: ready\n"
+IDENTS = []         # (name, ident) of every thread, in creation order
+
+
+def out(text):
+    os.write(1, text.encode())
+
+
+def err(text):
+    os.write(2, text.encode())
+
+
+def note_ident(name):
+    IDENTS.append((name, _thread.get_ident()))
+
+
+def report_idents():
+    out("pid %d\n" % os.getpid())
+    for name, ident in IDENTS:
+        out("thread %s 0x%016x\n" % (name, ident))
+
+
+def no_core():
+    # The programs crash on purpose; their cores are of no use.  (The
+    # driver checks that pyfault-watch itself does not dump core.)
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+
+
+def new_lock(locked):
+    lock = _thread.allocate_lock()
+    if locked:
+        lock.acquire()
+    return lock
+
+
+# --------------------------------------------------------------- parking ----
+
+def park(ready, gate):
+    ready.release(); gate.acquire()  # noqa: E702  (one line on purpose)
+
+
+def parse_headers(ready, gate):
+    park(ready, gate)
+
+
+def handle_request(ready, gate):
+    parse_headers(ready, gate)
+
+
+def poll_once(ready, gate):
+    park(ready, gate)
+
+
+def io_loop(ready, gate):
+    poll_once(ready, gate)
+
+
+def spin(ready):
+    told = 0
+    while True: told = told or ready.release() or 1  # noqa: E701
+
+
+def crunch_numbers(ready, gate):
+    spin(ready)
+
+
+def thread_main(name, func, ready, gate, args):
+    note_ident(name)
+    func(ready, gate, *args)
+
+
+def start_thread(name, func, *args):
+    """A threading.Thread (bootstrap frames in its stack), once parked."""
+    ready = new_lock(True)
+    gate = new_lock(True)
+    thread = threading.Thread(target=thread_main, name=name,
+                              args=(name, func, ready, gate, args))
+    thread.daemon = True
+    thread.start()
+    ready.acquire()
+    return gate
+
+
+def start_raw_thread(name, func):
+    """A _thread thread (no bootstrap frames), once parked."""
+    ready = new_lock(True)
+    gate = new_lock(True)
+    _thread.start_new_thread(thread_main, (name, func, ready, gate, ()))
+    ready.acquire()
+    return gate
+
+
+def park_helpers():
+    start_thread("request-handler", handle_request)
+    start_raw_thread("io-loop", io_loop)
+
+
+# ---------------------------------------------------------------- faults ----
+
+class Context:
+    ctypes = None
+    mapping = None
+
+
+def prepare(kind):
+    ctx = Context()
+    if kind == "segv":
+        import ctypes
+        ctx.ctypes = ctypes
+    elif kind == "bus":
+        import mmap
+        import tempfile
+        size = mmap.PAGESIZE * 2
+        backing = tempfile.TemporaryFile()
+        backing.write(b"x" * size)
+        backing.flush()
+        ctx.mapping = mmap.mmap(backing.fileno(), size)
+        backing.truncate(0)     # the mapped pages are past the end now
+        ctx.backing = backing
+    return ctx
+
+
+def fault_segv(ctx):
+    return ctx.ctypes.string_at(0)
+
+
+def fault_fpe(ctx):
+    signal.raise_signal(signal.SIGFPE)
+
+
+def fault_ill(ctx):
+    signal.raise_signal(signal.SIGILL)
+
+
+def fault_abrt(ctx):
+    os.abort()
+
+
+def fault_bus(ctx):
+    return ctx.mapping[0]
+
+
+FAULTS = {"segv": fault_segv, "fpe": fault_fpe, "ill": fault_ill,
+          "abrt": fault_abrt, "bus": fault_bus}
+
+
+def process_item(ctx, kind):
+    return FAULTS[kind](ctx)
+
+
+def process_batch(ctx, kind):
+    return process_item(ctx, kind)
+
+
+def run_job(ctx, kind):
+    return process_batch(ctx, kind)
+
+
+def crasher(ready, gate, ctx, kind):
+    park(ready, gate)
+    run_job(ctx, kind)
+
+
+def wait_for_crasher(gate, done):
+    gate.release(); done.acquire()  # noqa: E702
+
+
+# Non-ASCII names are escaped by faulthandler (\xe9, \U0001f600).
+FAKE_EXTENSIONS = ["pyfault_ext_a", "pyfault.ext.dotted",
+                   u"pyfault_ext_\u00e9", u"pyfault_ext_\U0001F600"]
+
+
+def crash(argv):
+    kind = argv[0]
+    ctx = prepare(kind)
+    if "--extensions" in argv:
+        import _json
+        for name in FAKE_EXTENSIONS:
+            sys.modules[name] = _json
+    note_ident("main")
+    park_helpers()
+    if "--busy" in argv:
+        start_thread("busy", crunch_numbers)
+    if "--in-thread" in argv:
+        gate = start_thread("crasher", crasher, ctx, kind)
+        report_idents()
+        err("target: about to crash\n")
+        wait_for_crasher(gate, new_lock(True))
+    else:
+        report_idents()
+        err("target: about to crash\n")
+        run_job(ctx, kind)
+    out("target: survived the %s fault\n" % kind)
+    return 99
+
+
+# --------------------------------------------------------------- timeout ----
+
+def serve(arm):
+    os.write(2, READY); arm(); os.read(0, 1)  # noqa: E702
+
+
+def timeout(argv):
+    note_ident("main")
+    park_helpers()
+    report_idents()
+    arm = int
+    if argv:
+        arm = functools.partial(faulthandler.dump_traceback_later,
+                                float(argv[0]), exit=True)
+    serve(arm)
+    return 0
+
+
+# -------------------------------------------------------------- fidelity ----
+
+def signum(name):
+    return getattr(signal, name)
+
+
+def exit_with(argv):
+    out("target: exiting with %s\n" % argv[0])
+    err("target: message on stderr\n")
+    return int(argv[0])
+
+
+def kill_self(argv):
+    out("target: sending myself %s\n" % argv[0])
+    os.kill(os.getpid(), signum(argv[0]))
+    out("target: survived %s\n" % argv[0])
+    return 99
+
+
+def ignore(argv):
+    signal.signal(signum(argv[0]), signal.SIG_IGN)
+    signal.raise_signal(signum(argv[0]))
+    out("target: ignored %s\n" % argv[0])
+    return 0
+
+
+def handle(argv):
+    seen = []
+    signal.signal(signum(argv[0]), lambda signo, frame: seen.append(signo))
+    signal.raise_signal(signum(argv[0]))
+    out("target: handled %s %d time(s)\n" % (argv[0], len(seen)))
+    return 0
+
+
+def alarm(argv):
+    seen = []
+    signal.signal(signal.SIGALRM, lambda signo, frame: seen.append(signo))
+    signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+    while len(seen) < 5:
+        signal.pause()      # a missed wake-up is made good by the next tick
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    out("target: %d SIGALRM\n" % len(seen[:5]))
+    return 0
+
+
+def sigchld(argv):
+    import subprocess
+    import time
+    seen = []
+    signal.signal(signal.SIGCHLD, lambda signo, frame: seen.append(signo))
+    first = subprocess.run(["true"]).returncode
+    second = subprocess.run(["sh", "-c", "exit 7"]).returncode
+    deadline = time.monotonic() + 10
+    while len(seen) < 2 and time.monotonic() < deadline:
+        pass                # the handler runs between bytecodes
+    out("target: children exited %d %d, SIGCHLD %s\n" % (
+        first, second, "seen twice" if len(seen) >= 2 else
+        "seen %d time(s)" % len(seen)))
+    return 0
+
+
+def child_crash(argv):
+    import subprocess
+    status = subprocess.run([sys.executable, "-c",
+                             "import ctypes; ctypes.string_at(0)"]).returncode
+    out("target: child status %d\n" % status)
+    return 0
+
+
+SCENARIOS = {"crash": crash, "timeout": timeout, "exit": exit_with,
+             "kill": kill_self, "ignore": ignore, "handle": handle,
+             "alarm": alarm, "sigchld": sigchld, "child-crash": child_crash}
+
+
+def main(argv):
+    no_core()
+    if not argv or argv[0] not in SCENARIOS:
+        sys.exit("watch_targets.py: unknown scenario %r" % argv[:1])
+    return SCENARIOS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
