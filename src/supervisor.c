@@ -309,7 +309,17 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		return;
 	}
 	struct held *held = calloc(w->ntracees + 1, sizeof *held);
-	size_t nheld = held ? hold_threads(w, p->pid, signal_tid, held) : 0;
+	pid_t pid = p->pid;
+	size_t nheld = held ? hold_threads(w, pid, signal_tid, held) : 0;
+	/* Holding the threads updates the tables, which may move p. */
+	p = find_process(w, pid);
+	if (p == NULL) {
+		for (size_t i = 0; i < nheld; i++)
+			resume(held[i].tid, held[i].how, held[i].sig);
+		free(held);
+		pf_mem_close(&mem);
+		return;
+	}
 
 	struct pf_stopped stopped = {.pid = p->pid};
 	stopped.threads = calloc(nheld + 1, sizeof *stopped.threads);
