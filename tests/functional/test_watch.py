@@ -45,6 +45,28 @@ unchanged (compared with the program run alone), the errors and usage of
 pyfault-watch itself, and on Python 2.7/3.6/3.7 (no dump possible) that the
 status still passes through with one line on stderr instead of a dump.
 
+Dumps on request, and their oracles:
+  * --current-thread-only on a fatal signal: faulthandler.enable(
+    all_threads=False), called by the program (no -X faulthandler).
+  * --signal SIG [--chain]: faulthandler.register(SIG, chain=...) in the
+    oracle run.  The program sends SIG to itself with a thread-directed
+    call (raise_signal, pthread_kill), so the receiving thread, current in
+    both dumps, is known; in one variant it goes to a thread parked in
+    sigsuspend() that does not hold the GIL.  It reports how often its own
+    Python handler ran: never without --chain, once with it.
+  * SIGUSR1 sent to pyfault-watch: faulthandler.register(SIGUSR1) with the
+    signal sent to the program, whose main thread, the only one that can
+    take it, spins holding the GIL on one line (current in both dumps); it
+    tells the driver so with os.kill(), which keeps the GIL, of READY_SIG,
+    a byte on a wakeup fd here.  With every thread blocked (waited for in
+    /proc, polling: no primitive tells it), no thread is current: the
+    oracle's "Current thread" becomes "Thread".
+  * multiprocessing children (fork, spawn) that crash: "Process PID:" then
+    the dump of faulthandler.enable() called in the child of the oracle run.
+Job control (Ctrl-Z, fg, Ctrl-C) runs in an interactive bash in a
+pseudo-terminal, with and without pyfault-watch, on Debian's python3 only;
+every step waits for a pattern in the terminal's output.
+
 Options:
   --watch PATH         the pyfault-watch binary (or $PYFAULT_WATCH)
   --keep               keep the temporary directory
@@ -56,9 +78,11 @@ Stdlib only; runs on Python 3.8+.  The last line of output is
 """
 import argparse
 import ctypes
+import glob
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -67,14 +91,16 @@ import tempfile
 import time
 
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, discover, print_table,
-                       report, run_tests)
+from pyinterps import (TIMEOUT, Fail, Resources, Skip, discover,
+                       print_table, report, run_tests)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "watch_targets.py")
 PREFIX = b"pyfault-watch: "
 READY = b"target: ready\n"
 ABOUT_TO_CRASH = b"target: about to crash\n"
+ABOUT_TO_SIGNAL = b"target: about to signal\n"
+STACK_HEADER = b"Stack (most recent call first):\n"
 TIMEOUT_HEADER = b"Timeout ("
 FATAL = {"segv": signal.SIGSEGV, "fpe": signal.SIGFPE, "ill": signal.SIGILL,
          "abrt": signal.SIGABRT, "bus": signal.SIGBUS}
@@ -84,6 +110,9 @@ FATAL_NAMES = {"segv": [b"Segmentation fault"],
                "ill": [b"Illegal instruction"], "abrt": [b"Aborted"],
                "bus": [b"Bus error"]}
 PR_SET_CHILD_SUBREAPER = 36
+# Sent once by a program whose main thread spins holding the GIL for good;
+# a no-op handler with a wakeup fd (WAKE_FD) turns it into a byte to read.
+READY_SIG = signal.SIGRTMIN + 2
 
 WATCH = None
 OPTS = None
@@ -91,6 +120,7 @@ TMPDIR = None
 SCRATCH = None          # cwd of the watched programs; must stay free of cores
 SUBREAPER = False       # programs orphaned by pyfault-watch come to us
 CORE_LIMIT = None       # soft RLIMIT_CORE given to pyfault-watch, or None
+WAKE_FD = None          # read end of the wakeup fd of READY_SIG
 # Nothing in the environment may turn faulthandler on in the watched runs.
 CHILD_ENV = {k: v for k, v in os.environ.items()
              if k not in ("PYTHONFAULTHANDLER", "PYTHONDEVMODE")}
@@ -153,12 +183,16 @@ class Child:
                     "timeout (%d s)" % timeout, what, self.describe()))
             ready, _, _ = select.select(list(self.open), [], [], remaining)
             for fd in ready:
-                data = os.read(fd, 65536)
-                if data:
-                    self.bufs[self.open[fd]] += data
-                else:
-                    del self.open[fd]
+                self.take(fd)
         return True
+
+    def take(self, fd):
+        """Reads what one of the two streams has (select said so)."""
+        data = os.read(fd, 65536)
+        if data:
+            self.bufs[self.open[fd]] += data
+        else:
+            del self.open[fd]
 
     def feed(self, data):
         self.proc.stdin.write(data)
@@ -247,10 +281,15 @@ class WatchResources(Resources):
 
     def release(self):
         Resources.release(self)
-        for pid, state, line, _ in self.reap_orphans():
-            if state != "Z":
-                print("  (killed PID %d left behind, state %s: %s)" % (
-                    pid, state, line))
+        # Killing an orphaned pyfault-watch orphans its program in turn.
+        for _ in range(10):
+            reaped = self.reap_orphans()
+            if not reaped:
+                break
+            for pid, state, line, _ in reaped:
+                if state != "Z":
+                    print("  (killed PID %d left behind, state %s: %s)" % (
+                        pid, state, line))
 
 
 def watch_cmd(options, argv):
@@ -342,13 +381,15 @@ def run_oracle_crash(res, interp, args):
     return Child(res, oracle_cmd(interp, "crash", *args))
 
 
-def check_oracle_crash(oracle, kind, wants_trailer=False):
+def check_oracle_crash(oracle, kind, wants_trailer=False,
+                       current_only=False):
     oracle.finish()
     if oracle.returncode != -FATAL[kind]:
         raise Fail("oracle: expected death by signal %d; %s" % (
             FATAL[kind], oracle.describe()))
+    follows = STACK_HEADER if current_only else b""
     if not any(oracle.stderr.startswith(ABOUT_TO_CRASH + b"Fatal Python error"
-                                        b": " + name + b"\n\n")
+                                        b": " + name + b"\n\n" + follows)
                for name in FATAL_NAMES[kind]):
         raise Fail("oracle: unexpected faulthandler output; %s"
                    % oracle.describe())
@@ -360,17 +401,25 @@ def check_oracle_crash(oracle, kind, wants_trailer=False):
             "standard library)", oracle.describe()))
 
 
-def t_fatal(interp, kind, args=()):
+def t_fatal(interp, kind, args=(), current_only=False):
+    """current_only: pyfault-watch --current-thread-only against
+    faulthandler.enable(all_threads=False), which the program calls."""
     res = WatchResources()
     try:
         argv = [kind] + list(args)
-        oracle = run_oracle_crash(res, interp, argv)
-        watched = Child(res, watch_cmd([], target(interp, "crash", *argv)),
+        if current_only:
+            oracle = Child(res, target(interp, "crash", *argv +
+                                       ["--fh-current-only"]))
+        else:
+            oracle = run_oracle_crash(res, interp, argv)
+        options = ["--current-thread-only"] if current_only else []
+        watched = Child(res, watch_cmd(options,
+                                       target(interp, "crash", *argv)),
                         core=True)
         check_oracle_crash(oracle, kind, "--extensions" in args and
-                           interp.version >= (3, 10))
+                           interp.version >= (3, 10), current_only)
         watched.finish()
-        what = "crash %s" % " ".join(argv)
+        what = " ".join(options + ["crash"] + argv)
         check_status(watched, -FATAL[kind], what)
         check_no_core(watched, what)
         res.check_no_program_left(what)
@@ -531,6 +580,431 @@ def timeout_attempt(interp, mode, seconds, attempt):
         res.release()
 
 
+# ------------------------------------------------------- --signal, --chain --
+
+def has_dump(err, before, current_only):
+    """Whether err is `before` then a header-less dump: of one thread
+    ("Stack"), or of every thread with exactly one current."""
+    if not err.startswith(before):
+        return False
+    dump = err[len(before):]
+    if current_only:
+        return dump.startswith(STACK_HEADER)
+    return (dump.count(b"Current thread 0x") == 1 and
+            re.match(rb"(Current thread|Thread) 0x", dump) is not None)
+
+
+def t_signal(interp, spelling, args, chain=False, current_only=False,
+             status=0, ran=None):
+    """--signal SIG [--chain] [--current-thread-only] against
+    faulthandler.register(SIG, all_threads=not current_only, chain=chain):
+    the same dump (no header, the receiving thread current), then the
+    signal swallowed or delivered as faulthandler does.  ran: how many
+    times the program's own Python handler must have run (None: not
+    checked).  With --to-parked the program's main thread waits once it
+    has sent the signal: for the receiving thread to be out of a handler
+    (faulthandler's, or Python's when chained), or for the end of stdin.
+    Only pyfault-watch without --chain leaves the program nothing to wake
+    up for: there stdin is closed once the dump ends with the main thread's
+    last frame (listed last, as the oldest thread).  Anywhere else, letting
+    the program go on could let it end while faulthandler still reads its
+    frames or before a chained delivery."""
+    res = WatchResources()
+    waits = "--to-parked" in args
+    try:
+        extra = (["--chain"] if chain else []) + (
+            ["--current-only"] if current_only else [])
+        oracle = Child(res, target(interp, "signal", *list(args) +
+                                   ["--oracle"] + extra), stdin=waits)
+        options = ["--signal", spelling] if "=" not in spelling else [
+            spelling]
+        options += (["--chain"] if chain else []) + (
+            ["--current-thread-only"] if current_only else [])
+        watched = Child(res, watch_cmd(options,
+                                       target(interp, "signal", *args)),
+                        stdin=waits, core=True)
+        what = " ".join(options + ["signal"] + list(args))
+        if waits and not chain:
+            watched.pump(lambda c: c.stderr.endswith(b" in <module>\n"),
+                         "a dump ending with the main thread")
+            watched.close_stdin()
+        oracle.finish()
+        if oracle.returncode != status or not has_dump(
+                oracle.stderr, ABOUT_TO_SIGNAL, current_only):
+            raise Fail("oracle: expected status %d and a dump %s; %s" % (
+                status, "of the current thread" if current_only else
+                "of every thread, one current", oracle.describe()))
+        if ran is not None and (b"target: handler ran %d time(s)\n" % ran
+                                not in oracle.stdout):
+            raise Fail("oracle: expected the handler to run %d time(s); %s"
+                       % (ran, oracle.describe()))
+        watched.finish()
+        check_status(watched, status, what)
+        check_no_core(watched, what)
+        res.check_no_program_left(what)
+        want_out, want_err = normalise(oracle)
+        got_out, got_err = normalise(watched)
+        check_same(want_out, got_out, what + " (program's stdout)")
+        check_same(want_err, got_err, what + " (stderr)")
+    finally:
+        res.release()
+
+
+# ------------------------------------------------------- SIGUSR1 request ----
+
+def drain_wake():
+    while True:
+        try:
+            if not os.read(WAKE_FD, 512):
+                return
+        except BlockingIOError:
+            return
+
+
+def wait_notified(child, what):
+    """Waits for READY_SIG (the program's main thread spins holding the
+    GIL), reading the child's output meanwhile."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not child.open:
+            raise Fail("%s while waiting for %s; %s" % (
+                "output ended" if not child.open else
+                "timeout (%d s)" % TIMEOUT, what, child.describe()))
+        ready, _, _ = select.select([WAKE_FD] + list(child.open), [], [],
+                                    remaining)
+        for fd in ready:
+            if fd != WAKE_FD:
+                child.take(fd)
+            elif bytes([READY_SIG]) in os.read(WAKE_FD, 512):
+                return
+
+
+def program_pid(child):
+    m = re.search(rb"^pid (\d+)$", child.stdout, re.M)
+    if m is None:
+        raise Fail("no pid line from the program; %s" % child.describe())
+    return int(m.group(1))
+
+
+def wait_all_sleeping(pid, child):
+    """Polls /proc until every thread of pid sleeps: no GIL holder left.
+
+    No primitive tells that the main thread has gone from its READY write
+    into the blocking call that follows it on the same line."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        states = {}
+        for task in glob.glob("/proc/%d/task/*" % pid):
+            st = proc_stat(int(os.path.basename(task)))
+            if st:
+                states[int(os.path.basename(task))] = st[0]
+        if states and all(s == "S" for s in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise Fail("threads of %d never all slept: %r; %s" % (
+                pid, states, child.describe()))
+        time.sleep(0.001)
+
+
+def wait_request_ready(child, blocked, what):
+    if blocked:
+        child.pump(lambda c: READY in c.stderr, "READY from " + what)
+        wait_all_sleeping(program_pid(child), child)
+    else:
+        wait_notified(child, "the main thread of %s to spin" % what)
+
+
+def t_request(interp, blocked=False, current_only=False):
+    """SIGUSR1 sent to pyfault-watch itself: a dump with no header of every
+    thread, the GIL holder current (none when every thread is blocked).
+    Oracle: faulthandler.register(SIGUSR1) in a program whose main thread,
+    the only one that can take SIGUSR1, spins holding the GIL; with every
+    thread blocked, the same dump without a current thread.  Then SIGUSR2
+    sent to pyfault-watch reaches the program, which exits 0."""
+    res = WatchResources()
+    try:
+        args = ["request", "--notify", "%d:%d" % (os.getpid(), READY_SIG)]
+        if blocked:
+            args.append("--blocked")
+        drain_wake()
+        oracle = Child(res, target(interp, *args + ["--oracle"] + (
+            ["--current-only"] if current_only else [])))
+        wait_request_ready(oracle, blocked, "the oracle")
+        os.kill(oracle.pid, signal.SIGUSR1)
+        oracle.finish()
+        if oracle.returncode != 0 or not has_dump(oracle.stderr, READY,
+                                                  current_only):
+            raise Fail("oracle: expected READY, a dump %s and status 0; %s"
+                       % ("of the main thread" if current_only else
+                          "of every thread, the main one current",
+                          oracle.describe()))
+        expected = oracle.stderr
+        if blocked:
+            # No thread holds the GIL: none is current.
+            expected = expected.replace(b"Current thread 0x", b"Thread 0x")
+
+        options = ["--current-thread-only"] if current_only else []
+        drain_wake()
+        watched = Child(res, watch_cmd(options, target(interp, *args)),
+                        core=True)
+        what = "SIGUSR1 to pyfault-watch%s%s" % (
+            " " + " ".join(options) if options else "",
+            ", every thread blocked" if blocked else "")
+        wait_request_ready(watched, blocked, "the watched program")
+        os.kill(watched.pid, signal.SIGUSR1)
+        # Not `must`: on a short dump, the comparison shows the difference.
+        watched.pump(lambda c: len(c.stderr) >= len(expected),
+                     "the dump", must=False)
+        os.kill(watched.pid, signal.SIGUSR2)     # passed on: the program ends
+        watched.finish()
+        check_status(watched, 0, what)
+        check_no_core(watched, what)
+        res.check_no_program_left(what)
+        want_out, want_err = normalise(oracle, expected)
+        got_out, got_err = normalise(watched)
+        check_same(want_out, got_out, what + " (program's stdout)")
+        check_same(want_err, got_err, what + " (stderr)")
+    finally:
+        res.release()
+
+
+# ------------------------------------------------------- child processes ----
+
+def t_mp_child_crash(interp, method):
+    """A multiprocessing child (fork or spawn) crashes: pyfault-watch writes
+    "Process PID:" and exactly the dump of faulthandler.enable() in the
+    child; the parent goes on and exits 0."""
+    res = WatchResources()
+    try:
+        oracle = Child(res, target(interp, "mp-crash", method, "--oracle"))
+        watched = Child(res, watch_cmd([], target(interp, "mp-crash",
+                                                  method)), core=True)
+        what = "mp-crash %s" % method
+        oracle.finish()
+        if (oracle.returncode != 0 or not oracle.stderr.startswith(
+                ABOUT_TO_CRASH + b"Fatal Python error: Segmentation fault"
+                b"\n\nCurrent thread 0x") or
+                b"target: child exit code -11\n" not in oracle.stdout):
+            raise Fail("oracle: expected the child's dump, its exit code -11 "
+                       "and status 0; %s" % oracle.describe())
+        watched.finish()
+        check_status(watched, 0, what)
+        check_no_core(watched, what)
+        res.check_no_program_left(what)
+        pids = re.findall(rb"^pid (\d+)$", watched.stdout, re.M)
+        if len(pids) != 2:
+            raise Fail("%s: expected the pids of parent and child; %s" % (
+                what, watched.describe()))
+        want_out, want_err = normalise(oracle)
+        got_out, got_err = normalise(watched)
+        want_err = (ABOUT_TO_CRASH + b"Process %s:\n" % pids[1] +
+                    want_err[len(ABOUT_TO_CRASH):])
+        check_same(want_out, got_out, what + " (program's stdout)")
+        check_same(want_err, got_err, what + " (stderr)")
+    finally:
+        res.release()
+
+
+# ------------------------------------------------ job control in a terminal --
+
+PROMPT = b"pfw-prompt> "
+
+
+def take_terminal():
+    # In the shell, after setsid(): its stdin, the pty, becomes the
+    # controlling terminal of the new session.
+    import fcntl
+    import termios
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """An interactive bash (job control on) in a pseudo-terminal."""
+
+    def __init__(self, res):
+        self.master, slave = os.openpty()
+        res.fds.append(self.master)
+        env = dict(CHILD_ENV, PS1=PROMPT.decode(), TERM="dumb")
+        env.pop("PROMPT_COMMAND", None)
+        try:
+            self.proc = res.popen(
+                ["bash", "--norc", "--noprofile", "--noediting", "+o",
+                 "history", "-i"], stdin=slave, stdout=slave, stderr=slave,
+                start_new_session=True, preexec_fn=take_terminal, env=env,
+                cwd=SCRATCH)
+        finally:
+            os.close(slave)
+        self.buf = bytearray()
+        self.pos = 0            # expect() searches from here
+        self.eof = False
+        self.expect(re.escape(PROMPT), "the first prompt")
+        if b"job control" in self.buf:
+            raise Fail("bash has no job control: %r" % bytes(self.buf))
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def expect(self, pattern, what):
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            m = regex.search(self.buf, self.pos)
+            if m:
+                self.pos = m.end()
+                return m
+            remaining = deadline - time.monotonic()
+            if self.eof or remaining <= 0:
+                raise Fail("%s while waiting for %s in the terminal; it "
+                           "shows:\n%s" % (
+                               "end of output" if self.eof else
+                               "timeout (%d s)" % TIMEOUT, what,
+                               bytes(self.buf[-3000:]).decode(
+                                   "utf-8", "backslashreplace")))
+            ready, _, _ = select.select([self.master], [], [], remaining)
+            if ready:
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:         # EIO: no slave left open
+                    data = b""
+                if data:
+                    self.buf += data
+                else:
+                    self.eof = True
+
+    def run(self, line):
+        """Types a command line and waits for the shell to echo it."""
+        self.send(line + b"\n")
+        self.expect(re.escape(line) + rb"\r\n", "the echo of %r" % line)
+
+    def status(self):
+        """$? of the last command, once the shell prompts again.  Every
+        prompt is consumed before the next line is typed, so that a
+        prompt waited for is one printed after that line."""
+        self.expect(re.escape(PROMPT), "the prompt")
+        self.run(b"echo STATUS=$?")
+        status = int(self.expect(rb"STATUS=(\d+)\r\n", "the status").group(1))
+        self.expect(re.escape(PROMPT), "the prompt")
+        return status
+
+    def close(self):
+        self.run(b"exit")
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("bash did not exit; the terminal shows:\n%s" % (
+                bytes(self.buf[-3000:]).decode("utf-8", "backslashreplace")))
+
+
+def debian_python(interps):
+    for interp in interps:
+        if "/usr/bin/python3" in [interp.path] + interp.aliases:
+            return interp if interp.mode == "full" else None
+    return None
+
+
+def job_command(interp, watched, code):
+    cmd = [interp.path, TARGET, "tty", str(code)]
+    if watched:
+        cmd = watch_cmd([], cmd)
+    return " ".join(shlex.quote(c) for c in cmd).encode()
+
+
+def ctrl_z_fg(interp, watched):
+    """Ctrl-Z, then fg, in an interactive shell: what the shell and /proc
+    show, the same with and without pyfault-watch."""
+    res = WatchResources()
+    try:
+        term = Terminal(res)
+        line = job_command(interp, watched, 3)
+        term.run(line)
+        pid = int(term.expect(rb"(?m)^pid (\d+)\r$", "the pid").group(1))
+        term.expect(rb"target: ready\r\n", "READY")
+        term.send(b"\x1a")
+        stopped = term.expect(rb"\[\d+\]\+\s+(Stopped(?: \([^)\r\n]*\))?)"
+                              rb"\s+(.*?)\r\n", "the job reported stopped")
+        seen = {"report": stopped.group(1), "job": stopped.group(2)}
+        # The program is stopped before the shell can tell (pyfault-watch
+        # stops itself only once its program is in its group-stop).
+        st = proc_stat(pid)
+        seen["program"] = st[0] if st else None
+        if watched and st:
+            parent = proc_stat(st[1])
+            seen["pyfault-watch"] = parent[0] if parent else None
+            if WATCH not in cmdline(st[1]):
+                raise Fail("the program's parent is not pyfault-watch: %s"
+                           % cmdline(st[1]))
+        seen["status after Ctrl-Z"] = term.status()
+        term.run(b"fg")
+        term.expect(rb"tty 3\r\n", "fg naming the job")
+        term.send(b"go\n")
+        term.expect(rb"target: got 'go'\r\n", "the program to resume")
+        seen["status at the end"] = term.status()
+        term.close()
+        if watched and b"pyfault-watch:" in term.buf:
+            raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
+                bytes(term.buf).decode("utf-8", "backslashreplace")))
+        return seen
+    finally:
+        res.release()
+
+
+def t_job_control_stop(interp):
+    alone = ctrl_z_fg(interp, False)
+    watched = ctrl_z_fg(interp, True)
+    what = "Ctrl-Z, fg"
+    if alone["program"] not in ("T", "t") or alone["status after Ctrl-Z"] \
+            != 128 + signal.SIGTSTP or alone["status at the end"] != 3:
+        raise Fail("%s: unexpected behaviour without pyfault-watch: %r" % (
+            what, alone))
+    if watched["program"] not in ("T", "t"):
+        raise Fail("%s: after the shell reported the job %s, the program is "
+                   "in state %s (not stopped): %r" % (
+                       what, watched["report"], watched["program"], watched))
+    if watched.get("pyfault-watch") != "T":
+        raise Fail("%s: pyfault-watch is in state %s, not stopped: %r" % (
+            what, watched.get("pyfault-watch"), watched))
+    for key in ("report", "status after Ctrl-Z", "status at the end"):
+        if alone[key] != watched[key]:
+            raise Fail("%s: %s: %r with pyfault-watch, %r without" % (
+                what, key, watched[key], alone[key]))
+    print("    (%s only) %s; $? %d after Ctrl-Z, %d at the end" % (
+        interp.path, watched["report"].decode(),
+        watched["status after Ctrl-Z"], watched["status at the end"]))
+
+
+def ctrl_c(interp, watched):
+    res = WatchResources()
+    try:
+        term = Terminal(res)
+        term.run(job_command(interp, watched, 3))
+        term.expect(rb"(?m)^pid (\d+)\r$", "the pid")
+        term.expect(rb"target: ready\r\n", "READY")
+        start = term.pos
+        term.send(b"\x03")
+        term.expect(rb"KeyboardInterrupt\r\n", "KeyboardInterrupt")
+        status = term.status()
+        shown = bytes(term.buf[start:])
+        term.close()
+        if watched and b"pyfault-watch" in shown:
+            raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
+                shown.decode("utf-8", "backslashreplace")))
+        return status
+    finally:
+        res.release()
+
+
+def t_job_control_interrupt(interp):
+    alone = ctrl_c(interp, False)
+    watched = ctrl_c(interp, True)
+    if alone != 128 + signal.SIGINT:
+        raise Fail("Ctrl-C without pyfault-watch: $? is %d" % alone)
+    if watched != alone:
+        raise Fail("Ctrl-C: $? is %d with pyfault-watch, %d without" % (
+            watched, alone))
+    print("    (%s only) $? %d" % (interp.path, watched))
+
+
 # ------------------------------------------------------- exits and signals --
 
 # (name, pyfault-watch options, target arguments, expected status)
@@ -550,6 +1024,10 @@ FIDELITY = [
     ("sigalrm-x5", [], ["alarm"], 0),
     ("sigchld", [], ["sigchld"], 0),
     ("child-crash-no-follow", ["--no-follow"], ["child-crash"], 0),
+    ("mp-fork-child-crash-no-follow", ["--no-follow"],
+     ["mp-crash", "fork"], 0),
+    ("mp-spawn-child-crash-no-follow", ["--no-follow"],
+     ["mp-crash", "spawn"], 0),
 ]
 
 
@@ -569,9 +1047,12 @@ def t_fidelity(interp, options, args, status):
         check_status(watched, status, what)
         check_no_core(watched, what)
         res.check_no_program_left(what)
-        check_same(plain.stdout, watched.stdout, what + " (stdout)",
+        # Pids and thread ids, when the program reports them, differ.
+        plain_out, plain_err = normalise(plain)
+        got_out, got_err = normalise(watched)
+        check_same(plain_out, got_out, what + " (stdout)",
                    "the program alone")
-        check_same(plain.stderr, watched.stderr, what + " (stderr)",
+        check_same(plain_err, got_err, what + " (stderr)",
                    "the program alone")
     finally:
         res.release()
@@ -711,10 +1192,53 @@ PER_INTERP += [
     ("timeout-once", lambda i: t_timeout(i, "once")),
     ("timeout-repeat", lambda i: t_timeout(i, "repeat")),
     ("timeout-exit", lambda i: t_timeout(i, "exit")),
+    # --current-thread-only: faulthandler.enable(all_threads=False).
+    ("sigsegv-current-thread-only",
+     lambda i: t_fatal(i, "segv", current_only=True)),
+    ("sigsegv-current-thread-only-in-thread",
+     lambda i: t_fatal(i, "segv", ["--in-thread"], current_only=True)),
+    ("sigabrt-current-thread-only-in-thread-busy-thread",
+     lambda i: t_fatal(i, "abrt", ["--in-thread", "--busy"],
+                       current_only=True)),
+    # --signal: faulthandler.register(); a Python handler must not run
+    # unless --chain, and then once.
+    ("signal-usr2", lambda i: t_signal(
+        i, "USR2", ["SIGUSR2", "--handler"], ran=0)),
+    ("signal-usr2-in-thread", lambda i: t_signal(
+        i, "SIGUSR2", ["SIGUSR2", "--handler", "--in-thread"], ran=0)),
+    ("signal-usr2-to-parked-thread", lambda i: t_signal(
+        i, "USR2", ["SIGUSR2", "--handler", "--to-parked"], ran=0)),
+    ("signal-usr2-chain-to-parked-thread", lambda i: t_signal(
+        i, "USR2", ["SIGUSR2", "--handler", "--to-parked"], chain=True,
+        ran=1)),
+    ("signal-usr2-default-disposition", lambda i: t_signal(
+        i, "--signal=%d" % signal.SIGUSR2, ["SIGUSR2"], ran=0)),
+    ("signal-usr2-chain", lambda i: t_signal(
+        i, "USR2", ["SIGUSR2", "--handler"], chain=True, ran=1)),
+    ("signal-usr2-chain-in-thread", lambda i: t_signal(
+        i, "--signal=USR2", ["SIGUSR2", "--handler", "--in-thread"],
+        chain=True, ran=1)),
+    ("signal-usr2-chain-default-disposition", lambda i: t_signal(
+        i, "USR2", ["SIGUSR2"], chain=True, status=-signal.SIGUSR2)),
+    ("signal-usr2-current-thread-only-in-thread", lambda i: t_signal(
+        i, "USR2", ["SIGUSR2", "--handler", "--in-thread"],
+        current_only=True, ran=0)),
+    # SIGUSR1 to pyfault-watch: a dump now, the GIL holder current.
+    ("sigusr1-request-gil-holder", t_request),
+    ("sigusr1-request-all-blocked", lambda i: t_request(i, blocked=True)),
+    ("sigusr1-request-current-thread-only",
+     lambda i: t_request(i, current_only=True)),
+    # Children followed (the default).
+    ("mp-fork-child-crash", lambda i: t_mp_child_crash(i, "fork")),
+    ("mp-spawn-child-crash", lambda i: t_mp_child_crash(i, "spawn")),
 ]
 for _name, _opts, _args, _status in FIDELITY:
     PER_INTERP.append((_name, lambda i, o=_opts, a=_args, s=_status:
                        t_fidelity(i, o, a, s)))
+
+
+def skip_no_debian():
+    raise Skip("no /usr/bin/python3 of a supported version")
 
 
 def become_subreaper():
@@ -729,6 +1253,19 @@ def core_limit():
     import resource
     _, hard = resource.getrlimit(resource.RLIMIT_CORE)
     return hard or None
+
+
+def watch_ready_signal():
+    """READY_SIG becomes a byte on WAKE_FD, for the whole run: a signal
+    that comes late can do no harm.  (The programs get the default
+    disposition back at exec; the mask is left alone.)"""
+    global WAKE_FD
+    rfd, wfd = os.pipe()
+    os.set_blocking(rfd, False)
+    os.set_blocking(wfd, False)
+    signal.signal(READY_SIG, lambda signo, frame: None)
+    signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+    WAKE_FD = rfd
 
 
 def main():
@@ -758,6 +1295,7 @@ def main():
         return 1
     SUBREAPER = become_subreaper()
     CORE_LIMIT = core_limit()
+    watch_ready_signal()
     print("subreaper: %s; core dumps of pyfault-watch checked: %s" % (
         "yes (programs left behind are detected)" if SUBREAPER else
         "NO (prctl failed: programs left behind go undetected)",
@@ -774,6 +1312,16 @@ def main():
     for interp in unsupported:
         tests.append(("%s unsupported-version" % interp.label,
                       (lambda i=interp: t_unsupported(i)), interp))
+    # Job control in a pseudo-terminal: Debian's python3 only.
+    debian = debian_python(interps)
+    for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
+                       ("job-control-ctrl-c", t_job_control_interrupt)):
+        if debian:
+            tests.append(("%s %s (/usr/bin/python3 only)" % (
+                debian.label, name), (lambda f=func: f(debian)), debian))
+        else:
+            tests.append(("%s (/usr/bin/python3 only)" % name,
+                          skip_no_debian, None))
     tests += [
         ("command not found (127)", t_not_found, None),
         ("command not executable (126)", t_not_executable, None),

@@ -24,6 +24,46 @@ pyfault-watch without faulthandler; the driver compares the two outputs.
     watch_targets.py exit CODE | kill SIGNAME | ignore SIGNAME |
                      handle SIGNAME | alarm | sigchld | child-crash
         Exit status and signal fidelity (see the functions below).
+    watch_targets.py crash KIND --fh-current-only ...
+        The oracle of --current-thread-only: the program itself calls
+        faulthandler.enable(all_threads=False) (run without -X faulthandler).
+    watch_targets.py signal SIGNAME [--in-thread | --to-parked] [--handler]
+                            [--oracle [--chain] [--current-only]]
+        Parks threads, then sends itself SIGNAME from nested calls: with
+        signal.raise_signal() in the main thread, or (--in-thread) with
+        signal.pthread_kill(threading.get_ident(), ...) in a thread of its
+        own: both are thread-directed, so the receiving thread is known.
+        --to-parked: the main thread sends it to a "receiver" thread parked
+        in sigsuspend() (through ctypes: no retry, no race: the signal is
+        blocked until then), which does not hold the GIL, and, on the same
+        line, waits until stdin is at EOF or the receiver says that
+        sigsuspend() returned, i.e. that a handler of the program has run
+        to its end (faulthandler's, or Python's after it or after
+        pyfault-watch's dump with --chain).
+        --handler installs a Python handler (counting) first; --oracle then
+        calls faulthandler.register(SIGNAME, all_threads=not
+        --current-only, chain=--chain), which replaces that handler (chain
+        calls it after the dump).  Prints how often the handler ran, exits 0.
+    watch_targets.py request --notify PID:SIGNO [--blocked]
+                             [--oracle [--current-only]]
+        Parks threads; SIGUSR1 and SIGUSR2 reach the main thread only and
+        both end the program (exit 0).  The main thread writes READY on
+        stderr, then either spins holding the GIL on one line that also
+        sends SIGNO to PID once (os.kill keeps the GIL: "I hold it for
+        good"), or (--blocked) blocks in lock.acquire() on the line that
+        writes READY.  --oracle: faulthandler.register(SIGUSR1,
+        all_threads=not --current-only, chain=True) before.
+    watch_targets.py mp-crash METHOD [--oracle]
+        A multiprocessing child (start method fork or spawn) reports its pid
+        and thread, writes "about to crash" on stderr and faults (segv) from
+        nested calls; the parent waits for it, reports its exit code and
+        exits 0.  --oracle: the child calls faulthandler.enable() first.
+        With spawn, the parent also ends the resource tracker that
+        multiprocessing starts, so that no process outlives the program.
+    watch_targets.py tty CODE
+        For a terminal: reports its pid, writes READY on stdout, waits for a
+        line on stdin (or KeyboardInterrupt, with no race), echoes it and
+        exits CODE.
 
 Every program writes "pid N" and, for each of its threads, "thread NAME
 0x<ident>" on stdout (os.write: nothing is lost to buffering when it dies);
@@ -48,6 +88,7 @@ import _thread
 import faulthandler
 import functools
 import os
+import select
 import signal
 import sys
 import threading
@@ -228,6 +269,8 @@ FAKE_EXTENSIONS = ["pyfault_ext_a", "pyfault.ext.dotted",
 
 def crash(argv):
     kind = argv[0]
+    if "--fh-current-only" in argv:
+        faulthandler.enable(all_threads=False)
     ctx = prepare(kind)
     if "--extensions" in argv:
         import _json
@@ -248,6 +291,184 @@ def crash(argv):
         run_job(ctx, kind)
     out("target: survived the %s fault\n" % kind)
     return 99
+
+
+# ------------------------------------------------------- --signal SIGNAL ----
+
+def send_to_self(ctx):
+    # Thread-directed: raise() is tgkill() of the calling thread.  In the
+    # main thread, raise_signal() then runs pending Python handlers itself.
+    signal.raise_signal(ctx.signo)
+
+
+def send_to_own_thread(ctx):
+    signal.pthread_kill(threading.get_ident(), ctx.signo)
+
+
+FAULTS["raise"] = send_to_self
+FAULTS["pthread-kill"] = send_to_own_thread
+
+
+def sender(ready, gate, ctx, kind, done):
+    park(ready, gate)
+    run_job(ctx, kind)
+    done.release()
+
+
+def suspend_then_tell(ready, sigsuspend, empty, after):
+    ready.release(); sigsuspend(empty); os.write(after, b"x")  # noqa: E702
+
+
+def receive_signal(ready, gate, signo, after):
+    import ctypes
+    sigsuspend = ctypes.CDLL(None, use_errno=True).sigsuspend
+    empty = ctypes.create_string_buffer(128)        # an empty sigset_t
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signo})
+    suspend_then_tell(ready, sigsuspend, empty, after)
+
+
+def signal_and_wait(ident, signo, fds):
+    signal.pthread_kill(ident, signo); select.select(fds, [], [])  # noqa: E702
+
+
+def signal_self(argv):
+    ctx = Context()
+    ctx.signo = signum(argv[0])
+    seen = []
+    if "--handler" in argv:
+        signal.signal(ctx.signo, lambda signo, frame: seen.append(signo))
+    if "--oracle" in argv:
+        faulthandler.register(ctx.signo,
+                              all_threads="--current-only" not in argv,
+                              chain="--chain" in argv)
+    note_ident("main")
+    park_helpers()
+    if "--to-parked" in argv:
+        after, told = os.pipe()
+        start_thread("receiver", receive_signal, ctx.signo, told)
+        report_idents()
+        err("target: about to signal\n")
+        signal_and_wait(dict(IDENTS)["receiver"], ctx.signo, [0, after])
+        signal.pthread_kill(threading.main_thread().ident, 0)
+    elif "--in-thread" in argv:
+        done = new_lock(True)
+        gate = start_thread("sender", sender, ctx, "pthread-kill", done)
+        report_idents()
+        err("target: about to signal\n")
+        wait_for_crasher(gate, done)
+        # A handler tripped in another thread runs in the main thread, at
+        # the latest when it checks for signals: pthread_kill() does, and
+        # signal 0 sends nothing.
+        signal.pthread_kill(threading.main_thread().ident, 0)
+    else:
+        report_idents()
+        err("target: about to signal\n")
+        run_job(ctx, "raise")
+    out("target: handler ran %d time(s)\n" % len(seen))
+    return 0
+
+
+# --------------------------------------------------------- SIGUSR1 request --
+
+STOP = [False]
+GATE = []
+
+
+def on_stop(signo, frame):
+    STOP[0] = True
+    for gate in GATE:
+        try:
+            gate.release()
+        except RuntimeError:
+            pass
+
+
+def spin_holding_gil(stop, pid, signo):
+    # os.write() releases the GIL, os.kill() keeps it: the signal says "the
+    # main thread holds the GIL and spins on this line".
+    err("target: ready\n")
+    told = 0
+    while not stop[0]: told = told or os.kill(pid, signo) or 1  # noqa: E701
+
+
+def block_after_ready(gate):
+    os.write(2, READY); gate.acquire()  # noqa: E702
+
+
+def wait_for_request(blocked, notify):
+    if blocked:
+        gate = new_lock(True)
+        GATE.append(gate)
+        block_after_ready(gate)
+    else:
+        spin_holding_gil(STOP, notify[0], notify[1])
+
+
+def request(argv):
+    notify = [int(x) for x in argv[argv.index("--notify") + 1].split(":")]
+    # No thread is ever forced to give the GIL away while parked.
+    sys.setswitchinterval(100.0)
+    for signo in (signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signo, on_stop)
+    if "--oracle" in argv:
+        faulthandler.register(signal.SIGUSR1,
+                              all_threads="--current-only" not in argv,
+                              chain=True)
+    # Process-directed signals must land on the main thread: threads
+    # inherit the mask of the thread that starts them.
+    own = {signal.SIGUSR1, signal.SIGUSR2}
+    signal.pthread_sigmask(signal.SIG_BLOCK, own)
+    note_ident("main")
+    park_helpers()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, own)
+    report_idents()
+    wait_for_request("--blocked" in argv, notify)
+    out("target: stopped\n")
+    return 0
+
+
+# --------------------------------------------------------- multiprocessing --
+
+def mp_child(oracle):
+    if oracle:
+        faulthandler.enable()
+    out("pid %d\nthread child 0x%016x\n" % (os.getpid(), _thread.get_ident()))
+    err("target: about to crash\n")
+    run_job(prepare("segv"), "segv")
+
+
+def mp_crash(argv):
+    import multiprocessing
+    note_ident("main")
+    report_idents()
+    context = multiprocessing.get_context(argv[0])
+    child = context.Process(target=mp_child, args=("--oracle" in argv,))
+    child.start()
+    child.join()
+    if argv[0] != "fork":
+        # The resource tracker spawn starts would outlive the program.
+        from multiprocessing import resource_tracker
+        resource_tracker._resource_tracker._stop()
+    out("target: child exit code %s\n" % child.exitcode)
+    return 0
+
+
+# ------------------------------------------------------------------ tty ----
+
+def tty(argv):
+    # Ctrl-C may come as soon as READY is out, before read() blocks: a
+    # caught signal then wakes select() through the wakeup fd, and stdin
+    # is read only once it has a line.
+    wakeup, tripped = os.pipe()
+    os.set_blocking(tripped, False)
+    signal.set_wakeup_fd(tripped)
+    out("pid %d\n" % os.getpid())
+    out("target: ready\n")
+    while 0 not in select.select([0, wakeup], [], [])[0]:
+        os.read(wakeup, 512)    # KeyboardInterrupt at the latest here
+    line = os.read(0, 1024)
+    out("target: got %r\n" % line.strip().decode())
+    return int(argv[0])
 
 
 # --------------------------------------------------------------- timeout ----
@@ -339,7 +560,9 @@ def child_crash(argv):
 
 SCENARIOS = {"crash": crash, "timeout": timeout, "exit": exit_with,
              "kill": kill_self, "ignore": ignore, "handle": handle,
-             "alarm": alarm, "sigchld": sigchld, "child-crash": child_crash}
+             "alarm": alarm, "sigchld": sigchld, "child-crash": child_crash,
+             "signal": signal_self, "request": request, "mp-crash": mp_crash,
+             "tty": tty}
 
 
 def main(argv):
