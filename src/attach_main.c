@@ -180,24 +180,15 @@ int main(int argc, char **argv)
 	struct attach_options opt;
 	pid_t pids[argc > 0 ? argc : 1];
 	char why[256];
-	if (!attach_parse_args(argc, argv, &opt, pids, why, sizeof why)) {
-		fprintf(stderr,
-			"pyfault-attach: %s\n"
-			"Try 'pyfault-attach --help' for more information.\n",
-			why);
-		return PF_ERR_USAGE;
-	}
-	if (opt.common.help) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (opt.common.version) {
-		puts("pyfault-attach " PACKAGE_VERSION);
-		return 0;
-	}
+	bool parsed = attach_parse_args(argc, argv, &opt, pids, why, sizeof why);
+	int early = pf_cli_early_exit("pyfault-attach", parsed, why, &opt.common,
+				      usage_text);
+	if (early >= 0)
+		return early;
 
 	FILE *out = stdout;
-	if (opt.common.output && (out = pf_cli_open_output(opt.common.output)) == NULL) {
+	if (opt.common.output &&
+	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
 		fprintf(stderr, "pyfault-attach: cannot open %s: %s\n",
 			opt.common.output, strerror(errno));
 		return PF_ERR_INTERNAL;

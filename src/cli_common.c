@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 
+#include "errors.h"
+
 enum pf_cli_result pf_cli_option(int c, char **argv,
 				 struct pf_cli_common *common, char *why,
 				 size_t why_size)
@@ -33,6 +35,27 @@ enum pf_cli_result pf_cli_option(int c, char **argv,
 	default:
 		return PF_CLI_OTHER;
 	}
+}
+
+int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
+		      const struct pf_cli_common *common,
+		      const char *usage_text)
+{
+	if (!parsed) {
+		fprintf(stderr,
+			"%s: %s\nTry '%s --help' for more information.\n",
+			prog, why, prog);
+		return PF_ERR_USAGE;
+	}
+	if (common->help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (common->version) {
+		printf("%s %s\n", prog, PACKAGE_VERSION);
+		return 0;
+	}
+	return -1;
 }
 
 FILE *pf_cli_open_output(const char *path)

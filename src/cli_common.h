@@ -48,6 +48,13 @@ enum pf_cli_result pf_cli_option(int c, char **argv,
 				 struct pf_cli_common *common, char *why,
 				 size_t why_size);
 
+/* What every command does right after parsing: report a usage error, or
+ * answer --help or --version.  Returns the exit status when the command
+ * is done, or -1 when it goes on. */
+int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
+		      const struct pf_cli_common *common,
+		      const char *usage_text);
+
 /* Opens FILE for -o: appended, so an earlier dump is never lost; created
  * 0600; a symbolic link planted in a shared directory is not followed.
  * NULL with errno set on failure. */

@@ -60,21 +60,12 @@ int main(int argc, char **argv)
 {
 	struct watch_options opt;
 	char why[256];
-	if (!watch_parse_args(argc, argv, &opt, why, sizeof why)) {
-		fprintf(stderr,
-			"pyfault-watch: %s\n"
-			"Try 'pyfault-watch --help' for more information.\n",
-			why);
-		return PF_ERR_USAGE;
-	}
-	if (opt.common.help) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (opt.common.version) {
-		puts("pyfault-watch " PACKAGE_VERSION);
-		return 0;
-	}
+	bool parsed = watch_parse_args(argc, argv, &opt, why, sizeof why);
+	int early = pf_cli_early_exit("pyfault-watch", parsed, why, &opt.common,
+				      usage_text);
+	if (early >= 0)
+		return early;
+
 	FILE *out = stderr;
 	if (opt.common.output &&
 	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
