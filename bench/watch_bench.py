@@ -140,7 +140,7 @@ def main():
     watch = os.path.normpath(a.watch)
     if not os.access(watch, os.X_OK):
         raise SystemExit(f"{watch} not found; build it with "
-                         "make -C /work/main src/pyfault-watch")
+                         "make src/pyfault-watch at the top of the tree")
     # SIGTERM/SIGHUP would end the bench without running finally blocks;
     # turn them into SystemExit so the running child group is still killed.
     for sig in (signal.SIGTERM, signal.SIGHUP):
