@@ -37,6 +37,21 @@ static bool parse_sources(const char *s, unsigned *sources)
 	return false;
 }
 
+/* --offsets, the only option of its own. */
+static bool attach_option(int c, const char *arg, void *ctx, char *why,
+			  size_t why_size)
+{
+	(void)c;
+	struct attach_options *opt = ctx;
+	if (parse_sources(arg, &opt->offset_sources))
+		return true;
+	snprintf(why, why_size,
+		 "unknown offsets source '%s' (auto, debug-offsets, dwarf or "
+		 "table)",
+		 arg);
+	return false;
+}
+
 bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
 		       pid_t *pids, char *why, size_t why_size)
 {
@@ -49,36 +64,22 @@ bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
 	memset(opt, 0, sizeof *opt);
 	opt->pids = pids;
 	opt->offset_sources = PF_SOURCES_ALL;
-	/* getopt keeps its position in globals: start afresh every call. */
-	optind = 0;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, "+:" PF_CLI_SHORT_OPTIONS,
-				longopts, NULL)) != -1) {
-		switch (pf_cli_option(c, argv, &opt->common, why, why_size)) {
-		case PF_CLI_TAKEN:
-			continue;
-		case PF_CLI_DONE:
-			return true;
-		case PF_CLI_ERROR:
-			return false;
-		case PF_CLI_OTHER:
-			break;
-		}
-		/* OPT_OFFSETS, the only option of its own. */
-		if (!parse_sources(optarg, &opt->offset_sources)) {
-			snprintf(why, why_size,
-				 "unknown offsets source '%s' (auto, "
-				 "debug-offsets, dwarf or table)",
-				 optarg);
-			return false;
-		}
+	int first;
+	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING(""), longopts,
+			     &opt->common, attach_option, opt, &first, why,
+			     why_size)) {
+	case PF_CLI_DONE:
+		return true;
+	case PF_CLI_ERROR:
+		return false;
+	case PF_CLI_OPERANDS:
+		break;
 	}
-	if (optind >= argc) {
+	if (first >= argc) {
 		snprintf(why, why_size, "missing PID");
 		return false;
 	}
-	for (int i = optind; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		if (!parse_pid(argv[i], &pids[opt->npids])) {
 			snprintf(why, why_size, "'%s' is not a process id",
 				 argv[i]);

@@ -4,37 +4,65 @@
 
 #include "errors.h"
 
-enum pf_cli_result pf_cli_option(int c, char **argv,
-				 struct pf_cli_common *common, char *why,
-				 size_t why_size)
+/* The shared options and getopt's errors; false for a command's own. */
+static bool common_option(int c, char **argv, struct pf_cli_common *common,
+			  enum pf_cli_result *result, char *why,
+			  size_t why_size)
 {
 	switch (c) {
 	case 'o':
 		common->output = optarg;
-		return PF_CLI_TAKEN;
+		return true;
 	case 'v':
 		common->verbose = true;
-		return PF_CLI_TAKEN;
+		return true;
 	case PF_OPT_CURRENT:
 		common->current_thread_only = true;
-		return PF_CLI_TAKEN;
+		return true;
 	case PF_OPT_HELP:
 		common->help = true;
-		return PF_CLI_DONE;
+		*result = PF_CLI_DONE;
+		return true;
 	case PF_OPT_VERSION:
 		common->version = true;
-		return PF_CLI_DONE;
+		*result = PF_CLI_DONE;
+		return true;
 	case ':':
 		snprintf(why, why_size, "option '%s' needs an argument",
 			 argv[optind - 1]);
-		return PF_CLI_ERROR;
+		*result = PF_CLI_ERROR;
+		return true;
 	case '?':
 		snprintf(why, why_size, "invalid option '%s'",
 			 argv[optind - 1]);
-		return PF_CLI_ERROR;
+		*result = PF_CLI_ERROR;
+		return true;
 	default:
-		return PF_CLI_OTHER;
+		return false;
 	}
+}
+
+enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
+				const struct option *longopts,
+				struct pf_cli_common *common,
+				pf_cli_own_option own, void *ctx, int *first,
+				char *why, size_t why_size)
+{
+	/* getopt keeps its position in globals: start afresh every call. */
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		enum pf_cli_result result = PF_CLI_OPERANDS;
+		if (common_option(c, argv, common, &result, why, why_size)) {
+			if (result != PF_CLI_OPERANDS)
+				return result;
+		} else if (!own(c, optarg, ctx, why, why_size)) {
+			return PF_CLI_ERROR;
+		}
+	}
+	*first = optind;
+	return PF_CLI_OPERANDS;
 }
 
 int pf_cli_early_exit(const char *prog, bool parsed, const char *why,

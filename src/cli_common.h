@@ -26,7 +26,10 @@ enum {
 	PF_OPT_OWN,
 };
 
-#define PF_CLI_SHORT_OPTIONS "o:v"
+/* getopt's option string for a command whose own short options are own:
+ * "+" ends the options at the first operand, ":" tells a missing argument
+ * from an unknown option. */
+#define PF_CLI_OPTSTRING(own) "+:" own "o:v"
 #define PF_CLI_LONG_OPTIONS                                                   \
 	{"output", required_argument, NULL, 'o'},                            \
 	{"current-thread-only", no_argument, NULL, PF_OPT_CURRENT},          \
@@ -34,19 +37,24 @@ enum {
 	{"help", no_argument, NULL, PF_OPT_HELP},                            \
 	{"version", no_argument, NULL, PF_OPT_VERSION}
 
+/* Takes one of the command's own options (getopt_long's c and optarg);
+ * false with a one-line reason in why when its argument is wrong. */
+typedef bool (*pf_cli_own_option)(int c, const char *arg, void *ctx,
+				  char *why, size_t why_size);
+
 enum pf_cli_result {
-	PF_CLI_OTHER,     /* not a shared option: the command's own */
-	PF_CLI_TAKEN,
-	PF_CLI_DONE,      /* --help or --version: stop parsing */
+	PF_CLI_OPERANDS,  /* options done: the operands start at *first */
+	PF_CLI_DONE,      /* --help or --version: nothing else to parse */
 	PF_CLI_ERROR,     /* why says what is wrong */
 };
 
-/* Handles getopt_long's answer c if it is a shared option or an error.
- * getopt must have been started with ":" so that a missing argument is
- * told apart. */
-enum pf_cli_result pf_cli_option(int c, char **argv,
-				 struct pf_cli_common *common, char *why,
-				 size_t why_size);
+/* Parses the options of argv: the shared ones into common, the others
+ * through own. */
+enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
+				const struct option *longopts,
+				struct pf_cli_common *common,
+				pf_cli_own_option own, void *ctx, int *first,
+				char *why, size_t why_size);
 
 /* What every command does right after parsing: report a usage error, or
  * answer --help or --version.  Returns the exit status when the command

@@ -50,11 +50,52 @@ int watch_parse_signal(const char *s)
 	}
 }
 
+enum { OPT_REPEAT = PF_OPT_OWN, OPT_EXIT, OPT_SIGNAL, OPT_CHAIN,
+       OPT_NO_FOLLOW };
+
+static bool watch_option(int c, const char *arg, void *ctx, char *why,
+			 size_t why_size)
+{
+	struct watch_options *opt = ctx;
+	switch (c) {
+	case 't':
+		if (!watch_parse_timeout(arg, &opt->timeout_us)) {
+			snprintf(why, why_size,
+				 "invalid timeout '%s' (seconds, a "
+				 "positive number)",
+				 arg);
+			return false;
+		}
+		break;
+	case OPT_REPEAT:
+		opt->repeat = true;
+		break;
+	case OPT_EXIT:
+		opt->exit_after_timeout = true;
+		break;
+	case OPT_SIGNAL: {
+		int sig = watch_parse_signal(arg);
+		if (sig == 0) {
+			snprintf(why, why_size,
+				 "cannot dump on signal '%s'", arg);
+			return false;
+		}
+		opt->dump_signals |= 1ull << (sig - 1);
+		break;
+	}
+	case OPT_CHAIN:
+		opt->chain = true;
+		break;
+	case OPT_NO_FOLLOW:
+		opt->follow = false;
+		break;
+	}
+	return true;
+}
+
 bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		      char *why, size_t why_size)
 {
-	enum { OPT_REPEAT = PF_OPT_OWN, OPT_EXIT, OPT_SIGNAL, OPT_CHAIN,
-	       OPT_NO_FOLLOW };
 	static const struct option longopts[] = {
 		PF_CLI_LONG_OPTIONS,
 		{"timeout", required_argument, NULL, 't'},
@@ -67,57 +108,19 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 	};
 	memset(opt, 0, sizeof *opt);
 	opt->follow = true;
-	optind = 0;
-	opterr = 0;
-	int c;
-	/* "+": options end at the command, whose own options are its own. */
-	while ((c = getopt_long(argc, argv, "+:t:" PF_CLI_SHORT_OPTIONS,
-				longopts, NULL)) != -1) {
-		switch (pf_cli_option(c, argv, &opt->common, why, why_size)) {
-		case PF_CLI_TAKEN:
-			continue;
-		case PF_CLI_DONE:
-			return true;
-		case PF_CLI_ERROR:
-			return false;
-		case PF_CLI_OTHER:
-			break;
-		}
-		switch (c) {
-		case 't':
-			if (!watch_parse_timeout(optarg, &opt->timeout_us)) {
-				snprintf(why, why_size,
-					 "invalid timeout '%s' (seconds, a "
-					 "positive number)",
-					 optarg);
-				return false;
-			}
-			break;
-		case OPT_REPEAT:
-			opt->repeat = true;
-			break;
-		case OPT_EXIT:
-			opt->exit_after_timeout = true;
-			break;
-		case OPT_SIGNAL: {
-			int sig = watch_parse_signal(optarg);
-			if (sig == 0) {
-				snprintf(why, why_size,
-					 "cannot dump on signal '%s'", optarg);
-				return false;
-			}
-			opt->dump_signals |= 1ull << (sig - 1);
-			break;
-		}
-		case OPT_CHAIN:
-			opt->chain = true;
-			break;
-		case OPT_NO_FOLLOW:
-			opt->follow = false;
-			break;
-		}
+	int first;
+	/* The options end at the command, whose own options are its own. */
+	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING("t:"), longopts,
+			     &opt->common, watch_option, opt, &first, why,
+			     why_size)) {
+	case PF_CLI_DONE:
+		return true;
+	case PF_CLI_ERROR:
+		return false;
+	case PF_CLI_OPERANDS:
+		break;
 	}
-	if (optind >= argc) {
+	if (first >= argc) {
 		snprintf(why, why_size, "missing command");
 		return false;
 	}
@@ -129,6 +132,6 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		snprintf(why, why_size, "--chain needs --signal");
 		return false;
 	}
-	opt->command = argv + optind;
+	opt->command = argv + first;
 	return true;
 }

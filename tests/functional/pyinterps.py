@@ -222,6 +222,26 @@ class Resources:
 
 # ----------------------------------------------------------------- helpers --
 
+
+def setup(binary):
+    """Finds and lists the interpreters, and checks the binary under test.
+    Returns (interps, notes, full, unsupported), or None after printing
+    why the suite cannot run, with its failing tally."""
+    interps, notes = discover()
+    print_table(interps, notes, "interpreters found")
+    full = [i for i in interps if i.mode == "full"]
+    unsupported = [i for i in interps if i.mode == "unsupported"]
+    problem = None
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        problem = "%s is not an executable file" % binary
+    elif not full:
+        problem = "no CPython 3.8-3.13 interpreter found"
+    if problem:
+        print("FAIL setup: " + problem)
+        print("0 passed, 1 failed")
+        return None
+    return interps, notes, full, unsupported
+
 def read_log(path, limit=3000):
     try:
         with open(path, "rb") as f:

@@ -42,7 +42,6 @@ import signal
 import sys
 import threading
 import time
-import types
 
 STOP = [False]
 GATES = []        # locks held by the program; SIGUSR2 releases each once

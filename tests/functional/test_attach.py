@@ -32,8 +32,8 @@ import tempfile
 import time
 
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Skip, Resources, discover, expect_byte,
-                       print_table, read_log, report, run_tests)
+from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, read_log,
+                       report, run_tests, setup)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "target_threads.py")
@@ -600,19 +600,10 @@ def main():
     signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
     ATTACH = os.path.abspath(OPTS.attach)
 
-    interps, notes = discover()
-    print_table(interps, notes, "interpreters found")
-    full = [i for i in interps if i.mode == "full"]
-    unsupported = [i for i in interps if i.mode == "unsupported"]
-
-    if not (os.path.isfile(ATTACH) and os.access(ATTACH, os.X_OK)):
-        print("FAIL setup: %s is not an executable file" % ATTACH)
-        print("0 passed, 1 failed")
+    found = setup(ATTACH)
+    if found is None:
         return 1
-    if not full:
-        print("FAIL setup: no CPython 3.8-3.13 interpreter found")
-        print("0 passed, 1 failed")
-        return 1
+    interps, notes, full, unsupported = found
     debian = next((i for i in full if i.path == "/usr/bin/python3"), full[0])
 
     tests = []

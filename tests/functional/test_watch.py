@@ -91,8 +91,8 @@ import tempfile
 import time
 
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, Skip, discover,
-                       print_table, report, run_tests)
+from pyinterps import (TIMEOUT, Fail, Resources, Skip, report, run_tests,
+                       setup)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "watch_targets.py")
@@ -359,6 +359,18 @@ def check_no_core(child, what):
                    % (what, ", ".join(cores)))
 
 
+
+def check_ended_like_oracle(res, oracle, watched, status, what):
+    """The watched program ended with status, left no core of pyfault-watch
+    and no process behind, and printed what the oracle run printed."""
+    check_status(watched, status, what)
+    check_no_core(watched, what)
+    res.check_no_program_left(what)
+    want_out, want_err = normalise(oracle)
+    got_out, got_err = normalise(watched)
+    check_same(want_out, got_out, what + " (program's stdout)")
+    check_same(want_err, got_err, what + " (stderr)")
+
 def check_error_line(proc, what):
     err = proc.stderr
     if (not err.startswith(PREFIX) or not err.endswith(b"\n")
@@ -420,13 +432,7 @@ def t_fatal(interp, kind, args=(), current_only=False):
                            interp.version >= (3, 10), current_only)
         watched.finish()
         what = " ".join(options + ["crash"] + argv)
-        check_status(watched, -FATAL[kind], what)
-        check_no_core(watched, what)
-        res.check_no_program_left(what)
-        want_out, want_err = normalise(oracle)
-        got_out, got_err = normalise(watched)
-        check_same(want_out, got_out, what + " (program's stdout)")
-        check_same(want_err, got_err, what + " (stderr)")
+        check_ended_like_oracle(res, oracle, watched, -FATAL[kind], what)
     finally:
         res.release()
 
@@ -639,13 +645,7 @@ def t_signal(interp, spelling, args, chain=False, current_only=False,
             raise Fail("oracle: expected the handler to run %d time(s); %s"
                        % (ran, oracle.describe()))
         watched.finish()
-        check_status(watched, status, what)
-        check_no_core(watched, what)
-        res.check_no_program_left(what)
-        want_out, want_err = normalise(oracle)
-        got_out, got_err = normalise(watched)
-        check_same(want_out, got_out, what + " (program's stdout)")
-        check_same(want_err, got_err, what + " (stderr)")
+        check_ended_like_oracle(res, oracle, watched, status, what)
     finally:
         res.release()
 
@@ -1280,19 +1280,10 @@ def main():
         parser.error("give --watch PATH or set PYFAULT_WATCH")
     WATCH = os.path.abspath(OPTS.watch)
 
-    interps, notes = discover()
-    print_table(interps, notes, "interpreters found")
-    full = [i for i in interps if i.mode == "full"]
-    unsupported = [i for i in interps if i.mode == "unsupported"]
-
-    if not (os.path.isfile(WATCH) and os.access(WATCH, os.X_OK)):
-        print("FAIL setup: %s is not an executable file" % WATCH)
-        print("0 passed, 1 failed")
+    found = setup(WATCH)
+    if found is None:
         return 1
-    if not full:
-        print("FAIL setup: no CPython 3.8-3.13 interpreter found")
-        print("0 passed, 1 failed")
-        return 1
+    interps, notes, full, unsupported = found
     SUBREAPER = become_subreaper()
     CORE_LIMIT = core_limit()
     watch_ready_signal()
