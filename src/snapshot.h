@@ -27,6 +27,18 @@ struct pf_frame {
 	int lineno;                       /* negative: unknown */
 };
 
+/* One C frame of a thread (--native), symbolized while the target is
+ * stopped.  Strings are owned by the thread dump. */
+struct pf_native_frame {
+	uint64_t pc;              /* the frame's instruction address */
+	char *object;             /* path of the ELF file mapped there; NULL:
+	                             anonymous memory */
+	char *symbol;             /* NULL: no symbol covers pc */
+	uint64_t symbol_offset;   /* pc - symbol start */
+	char *source_file;        /* NULL unless DWARF has a line for pc */
+	int source_line;
+};
+
 struct pf_thread_dump {
 	uint64_t thread_id;    /* tstate->thread_id */
 	pid_t tid;             /* OS thread id, 0 if unknown */
@@ -35,6 +47,9 @@ struct pf_thread_dump {
 	bool frames_truncated; /* more than PF_MAX_FRAME_DEPTH frames */
 	size_t nframes;
 	struct pf_frame frames[PF_MAX_FRAME_DEPTH];
+	/* C frames, innermost first; nnative == 0 without --native. */
+	size_t nnative;
+	struct pf_native_frame *native;
 };
 
 /* The names of the "Extension modules" line of a fatal-error dump, in

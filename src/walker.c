@@ -113,8 +113,20 @@ void pf_module_list_free(struct pf_module_list *list)
 	memset(list, 0, sizeof *list);
 }
 
+static void native_frames_free(struct pf_thread_dump *thread)
+{
+	for (size_t i = 0; i < thread->nnative; i++) {
+		free(thread->native[i].object);
+		free(thread->native[i].symbol);
+		free(thread->native[i].source_file);
+	}
+	free(thread->native);
+}
+
 void pf_snapshot_free(struct pf_snapshot *snap)
 {
+	for (size_t i = 0; snap->threads && i < snap->nthreads; i++)
+		native_frames_free(&snap->threads[i]);
 	code_cache_free(snap->codes);
 	pf_module_list_free(&snap->modules);
 	free(snap->threads);
