@@ -28,6 +28,10 @@ static const char usage_text[] =
 	"      --offsets=SOURCE      take structure offsets only from SOURCE:\n"
 	"                            debug-offsets, dwarf or table (default:\n"
 	"                            auto, the most trusted one available)\n"
+	"      --debuginfo-path=PATH where to look for separate debug files\n"
+	"                            (as eu-stack; default\n"
+	"                            :.debug:/usr/lib/debug)\n"
+	"      --no-cache            do not read or write the offset cache\n"
 	"      --help                show this help and exit\n"
 	"      --version             show the version and exit\n"
 	"\n"
@@ -104,8 +108,11 @@ static void print_details(const struct pf_target *t,
 			(int)t->pid, t->major, t->minor);
 	fprintf(stderr, "%s in %s\n", t->debug_build ? " (debug build)" : "",
 		t->object_path);
-	fprintf(stderr, "pyfault-attach: offsets from %s (%s)\n",
-		pf_layout_source_name(l->source), l->source_detail);
+	fprintf(stderr, "pyfault-attach: offsets from %s (%s) in %.3f ms\n",
+		pf_layout_source_name(l->source), l->source_detail,
+		t->offsets_ms);
+	if (t->cache_note[0] != '\0')
+		fprintf(stderr, "pyfault-attach: %s\n", t->cache_note);
 	fprintf(stderr,
 		"pyfault-attach: %zu threads read, target stopped for %.3f ms "
 		"(%.3f ms to stop it), %.3f ms in all\n",
@@ -140,8 +147,12 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	struct pf_target target;
 	struct pf_snapshot snap = {0};
 	struct hold_times times = {0};
-	enum pf_status st =
-		pf_target_open(&target, pid, &mem, opt->offset_sources, err);
+	const struct pf_offsets_config config = {
+		.sources = opt->offset_sources,
+		.debuginfo_path = opt->common.debuginfo_path,
+		.no_cache = opt->common.no_cache,
+	};
+	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
 	if (st == PF_OK)
 		st = stop_and_walk(&target, &mem, &snap, &times, err);
 	pf_mem_close(&mem);

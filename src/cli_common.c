@@ -19,6 +19,12 @@ static bool common_option(int c, char **argv, struct pf_cli_common *common,
 	case PF_OPT_CURRENT:
 		common->current_thread_only = true;
 		return true;
+	case PF_OPT_DEBUGINFO_PATH:
+		common->debuginfo_path = optarg;
+		return true;
+	case PF_OPT_NO_CACHE:
+		common->no_cache = true;
+		return true;
 	case PF_OPT_HELP:
 		common->help = true;
 		*result = PF_CLI_DONE;

@@ -13,6 +13,8 @@ struct pf_cli_common {
 	const char *output;
 	bool current_thread_only;
 	bool verbose;
+	const char *debuginfo_path;  /* --debuginfo-path; NULL: elfutils' */
+	bool no_cache;               /* --no-cache */
 	bool help;
 	bool version;
 };
@@ -23,6 +25,8 @@ enum {
 	PF_OPT_CURRENT = 0x100,
 	PF_OPT_HELP,
 	PF_OPT_VERSION,
+	PF_OPT_DEBUGINFO_PATH,
+	PF_OPT_NO_CACHE,
 	PF_OPT_OWN,
 };
 
@@ -34,6 +38,8 @@ enum {
 	{"output", required_argument, NULL, 'o'},                            \
 	{"current-thread-only", no_argument, NULL, PF_OPT_CURRENT},          \
 	{"verbose", no_argument, NULL, 'v'},                                 \
+	{"debuginfo-path", required_argument, NULL, PF_OPT_DEBUGINFO_PATH},  \
+	{"no-cache", no_argument, NULL, PF_OPT_NO_CACHE},                    \
 	{"help", no_argument, NULL, PF_OPT_HELP},                            \
 	{"version", no_argument, NULL, PF_OPT_VERSION}
 

@@ -1,6 +1,7 @@
 /* Locating the DWARF of an ELF file the way elfutils' own tools do: in the
  * file itself, by build-id under /usr/lib/debug/.build-id, via
- * .gnu_debuglink, and through debuginfod when the user configured it. */
+ * .gnu_debuglink, and through debuginfod when the user configured it
+ * (DEBUGINFOD_URLS: libdwfl then loads libdebuginfod itself). */
 #ifndef PYFAULT_DEBUGINFO_H
 #define PYFAULT_DEBUGINFO_H
 
@@ -11,10 +12,14 @@
 /* Owns the libdwfl session; the Dwarf handle lives as long as it does. */
 struct pf_debuginfo;
 
-/* Opens the DWARF for elf_path.  Returns NULL (and fills err with
- * PF_ERR_NO_OFFSETS and a message naming the file and what was tried) when
- * none is found. */
+/* Opens the DWARF for elf_path.  debuginfo_path is elfutils' search path
+ * (eu-stack's --debuginfo-path: directories separated by ':', absolute
+ * ones searched by build-id and by .gnu_debuglink, relative ones next to
+ * the file); NULL means elfutils' default ":.debug:/usr/lib/debug".
+ * Returns NULL (and fills err with PF_ERR_NO_OFFSETS and a message naming
+ * the file and what was tried) when none is found. */
 struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
+				       const char *debuginfo_path,
 				       struct pf_error *err);
 
 /* The DWARF; *bias (if bias is not NULL) receives the address bias, which

@@ -1,7 +1,9 @@
 #include "elf_symbols.h"
 
+#include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,6 +59,18 @@ void pf_elf_close(struct pf_elf *e)
 uint64_t pf_elf_load_vaddr(const struct pf_elf *e)
 {
 	return e->load_vaddr;
+}
+
+void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
+{
+	const void *bits = NULL;
+	ssize_t len = dwelf_elf_gnu_build_id(e->elf, &bits);
+	hex[0] = '\0';
+	if (len <= 0 || (size_t)len * 2 >= size)
+		return;
+	for (ssize_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x",
+			 ((const unsigned char *)bits)[i]);
 }
 
 static bool find_in_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr,

@@ -3,6 +3,7 @@
 #define PYFAULT_ELF_SYMBOLS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct pf_elf;
@@ -14,6 +15,10 @@ void pf_elf_close(struct pf_elf *elf);
 /* The link-time address of the first loadable segment, to turn symbol values
  * into run-time addresses: runtime = mapped base - load_vaddr + value. */
 uint64_t pf_elf_load_vaddr(const struct pf_elf *elf);
+
+/* The GNU build-id as lowercase hex in hex[size]; "" when the file has
+ * none (or it does not fit). */
+void pf_elf_build_id(const struct pf_elf *elf, char *hex, size_t size);
 
 /* Looks name up in .symtab, then .dynsym (stripped files keep only that). */
 bool pf_elf_symbol(struct pf_elf *elf, const char *name, uint64_t *value,

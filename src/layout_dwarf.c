@@ -572,13 +572,15 @@ static enum pf_status fail_missing_structs(const struct search *s,
 }
 
 enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
-				    const char *elf_path, struct pf_error *err)
+				    const char *elf_path,
+				    const char *debuginfo_path,
+				    struct pf_error *err)
 {
 	struct pf_error local = {PF_OK, ""};
 	if (err == NULL)
 		err = &local;
 
-	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, err);
+	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, debuginfo_path, err);
 	if (di == NULL)
 		return err->status;
 	Dwarf *dw = pf_debuginfo_dwarf(di, NULL);

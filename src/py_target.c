@@ -4,12 +4,15 @@
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "elf_symbols.h"
 #include "layout_debug_offsets.h"
 #include "layout_dwarf.h"
 #include "layout_tables.h"
+#include "offset_cache.h"
 #include "proc_maps.h"
 
 static const char *base_name(const char *path)
@@ -67,10 +70,20 @@ static enum pf_status find_object(struct pf_target *t,
 }
 
 /* The object as the target sees it, also when it lives in another mount
- * namespace. */
+ * namespace.  A target that shares our root gets the plain path: libdwfl
+ * looks for a .gnu_debuglink file under a debug directory by the object's
+ * own directory (/usr/lib/debug/usr/lib/...), which a /proc/PID/root
+ * prefix would send astray. */
 static void host_path(const struct pf_target *t, char *out, size_t size)
 {
-	snprintf(out, size, "/proc/%d/root%s", (int)t->pid, t->object_path);
+	char root[64];
+	struct stat ours, theirs;
+	snprintf(root, sizeof root, "/proc/%d/root", (int)t->pid);
+	if (stat("/", &ours) == 0 && stat(root, &theirs) == 0 &&
+	    ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino)
+		snprintf(out, size, "%s", t->object_path);
+	else
+		snprintf(out, size, "%s%s", root, t->object_path);
 }
 
 static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
@@ -96,11 +109,80 @@ static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
 }
 
 struct source_input {
+	struct pf_target *target;
 	struct pf_mem *mem;
 	uint64_t runtime;
 	const char *elf_path;
 	bool debug_build;
 };
+
+/* Names the file as the target sees it, without host_path()'s prefix. */
+static void strip_root_prefix(const struct pf_target *t, char *path)
+{
+	char prefix[64];
+	int n = snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)t->pid);
+	if (strncmp(path, prefix, (size_t)n) == 0 && path[n] == '/')
+		memmove(path, path + n, strlen(path + n) + 1);
+}
+
+/* The first reason the offset cache went unused, for -v. */
+static void cache_note(struct pf_target *t, const char *what, const char *why)
+{
+	if (t->cache_note[0] == '\0')
+		snprintf(t->cache_note, sizeof t->cache_note, "%s: %s", what,
+			 why);
+}
+
+/* DWARF through the offset cache: this build's entry gives the offsets at
+ * once; otherwise they are derived and the entry written for next time.
+ * A cache that cannot be used costs only the note. */
+static enum pf_status dwarf_layout(struct pf_target *t, struct pf_layout *l,
+				   const char *elf_path, struct pf_error *err)
+{
+	char dir[4096], why[400];
+	bool cache = !t->no_cache;
+	if (cache && t->build_id[0] == '\0') {
+		cache_note(t, "offset cache not used", "the ELF has no build-id");
+		cache = false;
+	}
+	if (cache && !pf_offset_cache_dir(dir, sizeof dir, why, sizeof why)) {
+		cache_note(t, "offset cache not used", why);
+		cache = false;
+	}
+	if (cache) {
+		struct pf_layout cached = *l;
+		const char *missing = NULL;
+		switch (pf_offset_cache_load(dir, t->build_id, &cached, why,
+					     sizeof why)) {
+		case PF_CACHE_HIT:
+			if (pf_layout_complete(&cached, &missing)) {
+				size_t used = strlen(cached.source_detail);
+				snprintf(cached.source_detail + used,
+					 sizeof cached.source_detail - used,
+					 ", from the cache in %s", dir);
+				*l = cached;
+				return PF_OK;
+			}
+			snprintf(why, sizeof why, "entry lacks %s", missing);
+			/* fall through */
+		case PF_CACHE_INVALID:
+			cache_note(t, "offset cache entry ignored", why);
+			break;
+		case PF_CACHE_MISS:
+			break;
+		}
+	}
+	enum pf_status st = pf_layout_from_dwarf(l, elf_path,
+						 t->debuginfo_path, err);
+	if (st != PF_OK)
+		return st;
+	/* The entry outlives this process: no /proc/PID/root in it. */
+	strip_root_prefix(t, l->source_detail);
+	if (cache && !pf_offset_cache_store(dir, t->build_id, l, why,
+					    sizeof why))
+		cache_note(t, "offset cache not written", why);
+	return PF_OK;
+}
 
 static enum pf_status from_debug_offsets(struct pf_layout *l,
 					 const struct source_input *in,
@@ -116,7 +198,7 @@ static enum pf_status from_dwarf(struct pf_layout *l,
 				 const struct source_input *in,
 				 struct pf_error *err)
 {
-	return pf_layout_from_dwarf(l, in->elf_path, err);
+	return dwarf_layout(in->target, l, in->elf_path, err);
 }
 
 static enum pf_status from_table(struct pf_layout *l,
@@ -128,15 +210,6 @@ static enum pf_status from_table(struct pf_layout *l,
 			       "the shipped tables describe release builds, and "
 			       "this is a debug build");
 	return pf_layout_from_table(l, err);
-}
-
-/* Names the file as the target sees it, without host_path()'s prefix. */
-static void strip_root_prefix(const struct pf_target *t, char *path)
-{
-	char prefix[64];
-	int n = snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)t->pid);
-	if (strncmp(path, prefix, (size_t)n) == 0 && path[n] == '/')
-		memmove(path, path + n, strlen(path + n) + 1);
 }
 
 static enum pf_status choose_layout(struct pf_target *t,
@@ -190,13 +263,23 @@ static enum pf_status choose_layout(struct pf_target *t,
 		       t->major, t->minor, t->object_path, why);
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
-			      struct pf_mem *mem, unsigned sources,
+			      struct pf_mem *mem,
+			      const struct pf_offsets_config *config,
 			      struct pf_error *err)
 {
 	memset(t, 0, sizeof *t);
 	t->pid = pid;
-	t->sources = sources;
+	t->sources = config->sources;
+	t->debuginfo_path = config->debuginfo_path;
+	t->no_cache = config->no_cache;
 	struct pf_maps maps;
 	int rc = pf_maps_read(&maps, pid);
 	if (rc == -ENOENT || rc == -ESRCH)
@@ -249,14 +332,17 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			t->module_type = bias + type;
 		if (pf_elf_symbol(elf, "PyFrozenSet_Type", &type, NULL))
 			t->frozenset_type = bias + type;
+		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
 		st = find_version(t, elf, bias, mem, err);
+		double start = now_ms();
 		if (st == PF_OK)
 			st = choose_layout(
 				t,
-				&(struct source_input){mem, t->runtime,
+				&(struct source_input){t, mem, t->runtime,
 						       elf_path,
 						       t->debug_build},
-				sources, err);
+				t->sources, err);
+		t->offsets_ms = now_ms() - start;
 	}
 	pf_elf_close(elf);
 	pf_maps_free(&maps);
@@ -279,7 +365,7 @@ void pf_target_modules_layout(struct pf_target *t)
 	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
 	    pf_layout_modules_complete(l, &missing) ||
 	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
-	    pf_layout_from_dwarf(&d, elf_path, NULL) != PF_OK)
+	    dwarf_layout(t, &d, elf_path, NULL) != PF_OK)
 		return;
 	/* Only from DWARF that agrees with every offset the debug offsets
 	 * give, read sizes aside: those are whole structs there, the end of
@@ -300,7 +386,6 @@ void pf_target_modules_layout(struct pf_target *t)
 		l->g.f = d.g.f;
 	PF_LAYOUT_OFFSET_FIELDS(FILL_)
 #undef FILL_
-	strip_root_prefix(t, d.source_detail);
 	size_t used = strlen(l->source_detail);
 	snprintf(l->source_detail + used, sizeof l->source_detail - used,
 		 ", the rest from DWARF in %s", d.source_detail);

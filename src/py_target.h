@@ -11,6 +11,16 @@
 #include "py_layout.h"
 #include "remote_mem.h"
 
+/* Where pf_target_open may look for offsets: the user's choices. */
+struct pf_offsets_config {
+	unsigned sources;           /* the layout sources it may use
+				       (PF_SOURCE_BIT set) */
+	const char *debuginfo_path; /* elfutils' search path for separate
+				       debug files; NULL: its default */
+	bool no_cache;              /* neither read nor write the cache of
+				       offsets derived from DWARF */
+};
+
 struct pf_target {
 	pid_t pid;
 	char object_path[4096];   /* the interpreter's ELF, as mapped */
@@ -23,15 +33,26 @@ struct pf_target {
 	uint64_t module_type;     /* PyModule_Type */
 	uint64_t frozenset_type;  /* PyFrozenSet_Type */
 	unsigned sources;         /* the layout sources it may use */
+	const char *debuginfo_path; /* as in pf_offsets_config */
+	bool no_cache;
+	char build_id[129];       /* of the interpreter's ELF, hex; "" if none */
+	double offsets_ms;        /* time taken to find the layout */
+	/* Why the offset cache could not be read or written, for -v; the
+	 * dump goes on without it. */
+	char cache_note[512];
 	bool modules_layout_tried; /* pf_target_modules_layout has run */
 	struct pf_layout layout;
 };
 
 /* Identifies pid's interpreter and its layout, taken from the most trusted
- * of the allowed sources (PF_SOURCE_BIT set).  mem must be open on pid; the
- * target may be running (nothing read here changes while it runs). */
+ * of the sources config allows.  Offsets derived from DWARF come from the
+ * offset cache when it has this build's (see offset_cache.h), and are
+ * written there otherwise.  mem must be open on pid; the target may be
+ * running (nothing read here changes while it runs).  config's strings
+ * must outlive target. */
 enum pf_status pf_target_open(struct pf_target *target, pid_t pid,
-			      struct pf_mem *mem, unsigned sources,
+			      struct pf_mem *mem,
+			      const struct pf_offsets_config *config,
 			      struct pf_error *err);
 
 /* Fills what the "Extension modules" line needs and the chosen layout

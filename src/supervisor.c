@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "entry_break.h"
 #include "fh_format.h"
 #include "proc_ctl.h"
 #include "py_modules.h"
@@ -30,13 +31,17 @@ struct tracee {
 	bool started;          /* its auto-attach stop has been seen */
 };
 
-/* A watched process and what is known of its interpreter, found on its
- * first dump after each exec (libpython is mapped only once it runs). */
+/* A watched process and what is known of its interpreter, found when the
+ * program reaches its entry point after each exec (libpython is mapped
+ * then), or else on its first dump. */
 struct process {
 	pid_t pid;
 	bool execed;           /* past the stop the launch made */
+	struct pf_entry_break entry;
 	bool target_tried;
+	bool target_reported;  /* its error or -v line has been printed */
 	enum pf_status target_status;
+	struct pf_error target_err;
 	struct pf_target target;
 };
 
@@ -244,8 +249,12 @@ static size_t hold_threads(struct watch *w, pid_t pid, pid_t already_stopped,
 			continue;
 		}
 		int sig = WSTOPSIG(status), event = status >> 16;
+		struct process *p = find_process(w, pid);
 		if (event == PTRACE_EVENT_STOP && is_stop_signal(sig))
 			held[i].how = RESUME_LISTEN;
+		else if (event == 0 && sig == SIGTRAP && p &&
+			 pf_entry_break_reached(&p->entry, held[i].tid))
+			held[i].sig = 0;  /* our breakpoint's trap */
 		else if (event == 0)
 			held[i].sig = sig;
 		else
@@ -262,33 +271,73 @@ static uint64_t pthread_id_of(pid_t tid)
 							    : 0;
 }
 
-/* Whether p runs a Python pyfault can read.  Only the program itself is
- * worth a message when it does not: children that are not Python (a shell,
- * a compiler) are followed silently. */
+static void open_target(struct watch *w, struct process *p,
+			struct pf_mem *mem)
+{
+	const struct pf_offsets_config config = {
+		.sources = PF_SOURCES_ALL,
+		.debuginfo_path = w->opt->common.debuginfo_path,
+		.no_cache = w->opt->common.no_cache,
+	};
+	p->target_err = (struct pf_error){0};
+	p->target_tried = true;
+	p->target_status = pf_target_open(&p->target, p->pid, mem, &config,
+					  &p->target_err);
+}
+
+static void report_target(struct watch *w, struct process *p)
+{
+	const struct pf_target *t = &p->target;
+	/* Only the program itself is worth a message when it is not Python:
+	 * children that are not (a shell, a compiler) are followed
+	 * silently. */
+	bool quiet = p->pid != w->child &&
+		     p->target_status == PF_ERR_NOT_PYTHON;
+	p->target_reported = true;
+	if (p->target_status != PF_OK && !quiet) {
+		const char *hint = pf_status_hint(p->target_status);
+		fprintf(stderr, "pyfault-watch: %s%s%s\n", p->target_err.message,
+			hint ? ": " : "", hint ? hint : "");
+	} else if (p->target_status == PF_OK && w->opt->common.verbose) {
+		fprintf(stderr,
+			"pyfault-watch: process %d: Python %u.%u in %s, "
+			"offsets from %s (%s) in %.3f ms\n",
+			(int)p->pid, t->major, t->minor, t->object_path,
+			pf_layout_source_name(t->layout.source),
+			t->layout.source_detail, t->offsets_ms);
+		if (t->cache_note[0] != '\0')
+			fprintf(stderr, "pyfault-watch: %s\n", t->cache_note);
+	}
+}
+
+/* At the entry point of a program just exec'd: its interpreter and
+ * offsets are found now, so that a crash dump never waits on DWARF.  Only
+ * success is kept: a program may still load libpython itself later. */
+static void prepare_target(struct watch *w, struct process *p)
+{
+	struct pf_mem mem;
+	if (pf_mem_open_live(&mem, p->pid) != 0)
+		return;
+	open_target(w, p, &mem);
+	pf_mem_close(&mem);
+	if (p->target_status != PF_OK) {
+		p->target_tried = false;
+		return;
+	}
+	/* 3.13's debug offsets lack what the "Extension modules" line needs:
+	 * that comes from DWARF too. */
+	pf_target_modules_layout(&p->target);
+	report_target(w, p);
+}
+
+/* Whether p runs a Python pyfault can read. */
 static bool know_target(struct watch *w, struct process *p,
 			struct pf_mem *mem)
 {
-	if (!p->target_tried) {
-		struct pf_error err = {0};
-		p->target_tried = true;
-		p->target_status = pf_target_open(&p->target, p->pid, mem,
-						  PF_SOURCES_ALL, &err);
-		bool quiet = p->pid != w->child &&
-			     p->target_status == PF_ERR_NOT_PYTHON;
-		if (p->target_status != PF_OK && !quiet) {
-			const char *hint = pf_status_hint(p->target_status);
-			fprintf(stderr, "pyfault-watch: %s%s%s\n", err.message,
-				hint ? ": " : "", hint ? hint : "");
-		} else if (p->target_status == PF_OK && w->opt->common.verbose) {
-			fprintf(stderr,
-				"pyfault-watch: process %d: Python %u.%u in "
-				"%s, offsets from %s (%s)\n",
-				(int)p->pid, p->target.major, p->target.minor,
-				p->target.object_path,
-				pf_layout_source_name(p->target.layout.source),
-				p->target.layout.source_detail);
-		}
-	}
+	if (!p->target_tried)
+		open_target(w, p, mem);
+	if (!p->target_reported)
+		report_target(w, p);
 	return p->target_status == PF_OK;
 }
 
@@ -449,6 +498,12 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 
 	switch (event) {
 	case 0:
+		if (p && sig == SIGTRAP &&
+		    pf_entry_break_reached(&p->entry, tid)) {
+			prepare_target(w, p);
+			ptrace(PTRACE_CONT, tid, NULL, NULL);
+			return;
+		}
 		signal_stop(w, p, tid, sig);
 		return;
 	case PTRACE_EVENT_STOP:
@@ -471,10 +526,13 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		}
 		return;
 	case PTRACE_EVENT_EXEC:
-		/* A new image: its interpreter, if any, is yet to be found. */
+		/* A new image: its interpreter, if any, is yet to be found,
+		 * once the loader has mapped its libraries. */
 		if (p) {
 			p->execed = true;
 			p->target_tried = false;
+			p->target_reported = false;
+			pf_entry_break_arm(&p->entry, p->pid);
 		}
 		break;
 	default:

@@ -625,6 +625,9 @@ def main():
     ]
 
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-functional-")
+    # The offset cache goes with the other temporary files, not in the
+    # user's ~/.cache.
+    os.environ["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
     try:
         passed, failed, skipped, failures = run_tests(tests, interps,
                                                       OPTS.only)

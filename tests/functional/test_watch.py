@@ -1325,6 +1325,9 @@ def main():
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-watch-functional-")
     SCRATCH = os.path.join(TMPDIR, "cwd")
     os.mkdir(SCRATCH)
+    # The offset cache goes with the other temporary files, not in the
+    # user's ~/.cache.
+    CHILD_ENV["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
     try:
         passed, failed, skipped, failures = run_tests(tests, interps,
                                                       OPTS.only)

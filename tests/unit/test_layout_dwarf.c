@@ -138,7 +138,7 @@ START_TEST(test_dwarf_missing_file)
 	before = l;
 	struct pf_error err = {PF_OK, ""};
 	ck_assert_int_eq(pf_layout_from_dwarf(&l, "/nonexistent/python3.11",
-					      &err),
+					      NULL, &err),
 			 PF_ERR_NO_OFFSETS);
 	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/python3.11"));
 	assert_unchanged(&l, &before);
@@ -153,7 +153,7 @@ START_TEST(test_dwarf_not_python)
 	ck_assert(pf_layout_init_version(&l, 3, 12, 0));
 	before = l;
 	struct pf_error err = {PF_OK, ""};
-	ck_assert_int_eq(pf_layout_from_dwarf(&l, "/proc/self/exe", &err),
+	ck_assert_int_eq(pf_layout_from_dwarf(&l, "/proc/self/exe", NULL, &err),
 			 PF_ERR_NO_OFFSETS);
 	ck_assert_uint_gt(strlen(err.message), 0);
 	assert_unchanged(&l, &before);
@@ -182,7 +182,7 @@ START_TEST(test_dwarf_matches_table)
 	l.unicode.compact_shift = SHIFT_SENTINEL;
 	l.unicode.ascii_shift = SHIFT_SENTINEL;
 	struct pf_error err = {PF_OK, ""};
-	ck_assert_msg(pf_layout_from_dwarf(&l, elf, &err) == PF_OK, "%s",
+	ck_assert_msg(pf_layout_from_dwarf(&l, elf, NULL, &err) == PF_OK, "%s",
 		      err.message);
 	ck_assert_int_eq(l.source, PF_SOURCE_DWARF);
 	ck_assert_uint_gt(strlen(l.source_detail), 0);
