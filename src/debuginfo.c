@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* elfutils' default search path, spelled out for messages. */
 #define DEFAULT_DEBUGINFO_PATH ":.debug:/usr/lib/debug"
@@ -22,8 +23,58 @@ struct pf_debuginfo {
 	Dwarf_Addr bias;
 	const char *path;
 	char build_id[2 * 64 + 1];
+	/* The separate debug file libdwfl's search found, opened here. */
+	int debug_fd;
+	char *debug_name;           /* NULL for one fetched by debuginfod */
+	Elf *debug_elf;
+	Dwarf *own_dwarf;           /* dwarf when it is read from debug_elf */
 	char fetched[200];          /* path for a file fetched by debuginfod */
 };
+
+/* Sections of a debug file the struct layouts never need: made NOBITS in
+ * a private copy of the section headers, libdw leaves them alone (and
+ * compressed).  .debug_info, .debug_abbrev and the string sections stay. */
+static bool unneeded_section(const char *name)
+{
+	static const char *const unneeded[] = {
+		"line", "loc", "loclists", "ranges", "rnglists", "aranges",
+		"frame", "macro", "macinfo", "pubnames", "pubtypes", "names",
+		"gnu_pubnames", "gnu_pubtypes",
+	};
+	if (strncmp(name, ".debug_", 7) == 0)
+		name += 7;
+	else if (strncmp(name, ".zdebug_", 8) == 0)
+		name += 8;
+	else
+		return false;
+	for (size_t i = 0; i < sizeof unneeded / sizeof *unneeded; i++)
+		if (strcmp(name, unneeded[i]) == 0)
+			return true;
+	return false;
+}
+
+static Dwarf *open_debug_file(struct pf_debuginfo *di)
+{
+	di->debug_elf = elf_begin(di->debug_fd, ELF_C_READ_MMAP_PRIVATE, NULL);
+	size_t shstrndx;
+	if (di->debug_elf == NULL ||
+	    elf_getshdrstrndx(di->debug_elf, &shstrndx) != 0)
+		return NULL;
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(di->debug_elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		const char *name;
+		if (gelf_getshdr(scn, &shdr) == NULL ||
+		    (name = elf_strptr(di->debug_elf, shstrndx,
+				       shdr.sh_name)) == NULL ||
+		    !unneeded_section(name))
+			continue;
+		shdr.sh_type = SHT_NOBITS;
+		gelf_update_shdr(scn, &shdr);
+	}
+	di->own_dwarf = dwarf_begin_elf(di->debug_elf, DWARF_C_READ, NULL);
+	return di->own_dwarf;
+}
 
 static void hex_build_id(struct pf_debuginfo *di)
 {
@@ -75,6 +126,8 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 {
 	struct pf_debuginfo *di = calloc(1, sizeof *di);
 	if (di != NULL)
+		di->debug_fd = -1;
+	if (di != NULL)
 		di->search_path = strdup(debuginfo_path ? debuginfo_path
 							: DEFAULT_DEBUGINFO_PATH);
 	if (di == NULL || di->search_path == NULL) {
@@ -102,8 +155,9 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 	/* An offline report reads the file as it is on disk; no process is
 	 * involved, so this also works for a target we may not ptrace. */
 	dwfl_report_begin(di->dwfl);
-	const char *base = strrchr(elf_path, '/');
-	di->mod = dwfl_report_offline(di->dwfl, base ? base + 1 : elf_path,
+	const char *file_base = strrchr(elf_path, '/');
+	di->mod = dwfl_report_offline(di->dwfl,
+				      file_base ? file_base + 1 : elf_path,
 				      elf_path, -1);
 	if (di->mod == NULL || dwfl_report_end(di->dwfl, NULL, NULL) != 0) {
 		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot read ELF file %s: %s",
@@ -113,29 +167,56 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 	}
 	hex_build_id(di);
 
-	/* debuginfod last, and only when DEBUGINFOD_URLS is set: libdwfl
-	 * then loads libdebuginfod, which fetches by build-id into its own
-	 * cache ($DEBUGINFOD_CACHE_PATH, ~/.cache/debuginfod_client). */
-	di->dwarf = dwfl_module_getdwarf(di->mod, &di->bias);
-	if (di->dwarf == NULL) {
-		fail_not_found(di, elf_path, dwfl_errmsg(-1), err);
+	/* The file's own DWARF: libdwfl reads it as it is. */
+	GElf_Addr bias;
+	Elf *main_elf = dwfl_module_getelf(di->mod, &bias);
+	Dwarf *own = main_elf ? dwarf_begin_elf(main_elf, DWARF_C_READ, NULL)
+			      : NULL;
+	if (own != NULL) {
+		dwarf_end(own);
+		di->dwarf = dwfl_module_getdwarf(di->mod, &di->bias);
+		di->path = elf_path;
+		if (di->dwarf != NULL)
+			return di;
+	}
+
+	/* A separate file: libdwfl's standard search finds it, by build-id
+	 * and .gnu_debuglink along the path, then through debuginfod, only
+	 * when DEBUGINFOD_URLS is set (libdwfl then loads libdebuginfod,
+	 * which fetches by build-id into its own cache,
+	 * $DEBUGINFOD_CACHE_PATH or ~/.cache/debuginfod_client).  It is
+	 * opened here rather than by libdwfl's getdwarf, which would have
+	 * libdw inflate every compressed .debug_* section of it. */
+	const char *modname = NULL, *mainfile = NULL;
+	Dwarf_Addr base = 0;
+	void **userdata = NULL;
+	modname = dwfl_module_info(di->mod, &userdata, &base, NULL, NULL,
+				   NULL, &mainfile, NULL);
+	GElf_Word crc = 0;
+	const char *link = main_elf ? dwelf_elf_gnu_debuglink(main_elf, &crc)
+				    : NULL;
+	di->debug_fd = dwfl_standard_find_debuginfo(
+		di->mod, userdata, modname, base, mainfile ? mainfile : elf_path,
+		link, crc, &di->debug_name);
+	if (di->debug_fd < 0) {
+		fail_not_found(di, elf_path, "No DWARF information found",
+			       err);
 		pf_debuginfo_close(di);
 		return NULL;
 	}
-	const char *mainfile = NULL, *debugfile = NULL;
-	dwfl_module_info(di->mod, NULL, NULL, NULL, NULL, NULL, &mainfile,
-			 &debugfile);
-	GElf_Addr main_bias;
-	if (debugfile == NULL &&
-	    dwarf_getelf(di->dwarf) != dwfl_module_getelf(di->mod, &main_bias)) {
-		/* libdwfl takes only a descriptor from debuginfod, no name. */
-		snprintf(di->fetched, sizeof di->fetched,
-			 "debuginfod's file for build-id %s", di->build_id);
-		di->path = di->fetched;
-	} else {
-		di->path = debugfile ? debugfile : mainfile ? mainfile
-							    : elf_path;
+	di->dwarf = open_debug_file(di);
+	if (di->dwarf == NULL) {
+		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot read the DWARF of %s: %s",
+			di->debug_name ? di->debug_name : elf_path,
+			dwarf_errmsg(-1));
+		pf_debuginfo_close(di);
+		return NULL;
 	}
+	di->bias = 0;
+	/* debuginfod gives only a descriptor, no name. */
+	snprintf(di->fetched, sizeof di->fetched,
+		 "debuginfod's file for build-id %s", di->build_id);
+	di->path = di->debug_name ? di->debug_name : di->fetched;
 	return di;
 }
 
@@ -160,6 +241,13 @@ void pf_debuginfo_close(struct pf_debuginfo *di)
 {
 	if (di == NULL)
 		return;
+	if (di->own_dwarf != NULL)
+		dwarf_end(di->own_dwarf);
+	if (di->debug_elf != NULL)
+		elf_end(di->debug_elf);
+	if (di->debug_fd >= 0)
+		close(di->debug_fd);
+	free(di->debug_name);
 	if (di->dwfl != NULL)
 		dwfl_end(di->dwfl);
 	free(di->search_path);
