@@ -14,9 +14,9 @@ debuginfod server on the loopback), runs the target against the copy
 (LD_LIBRARY_PATH) and checks that pyfault-attach --offsets=dwarf
 --debuginfo-path=... finds the DWARF exactly there and prints
 faulthandler's bytes.  Debian's stripped python3.11 is checked with its
--dbg package's debug file (in place, and copied into the same layouts) and
-without it (--debuginfo-path pointing at an empty directory: the shipped
-table).  Offset cache: the second dump of each interpreter takes its
+-dbg package's debug file (in place, copied into the same layouts for a
+copy of the executable, and served by debuginfod) and without it
+(--debuginfo-path pointing at an empty directory: the shipped table).  Offset cache: the second dump of each interpreter takes its
 offsets from the cache; corrupt, unwritable and disabled caches;
 pyfault-watch finds the offsets before the program runs any Python.
 
@@ -326,16 +326,21 @@ def debian_debug_file(interp):
     return bid, path if os.path.exists(path) else None
 
 
-def t_debian(interp):
-    """Debian's stripped python3.X with and without its -dbg package."""
-    bid, debug = debian_debug_file(interp)
-    what = "%s without -dbg (empty debuginfo path)" % interp.label
+def t_debian_without_dbg(interp):
+    """Debian's stripped python3.X as without its -dbg package: the
+    debuginfo path names an empty directory, so the shipped table."""
     out = attach_once(interp, ["-v", "--no-cache", "--debuginfo-path=" +
                                EMPTY])
-    expect_source(out, "shipped table", None, what)
+    expect_source(out, "shipped table", None,
+                  "%s without -dbg (empty debuginfo path)" % interp.label)
+
+
+def t_debian_with_dbg(interp):
+    bid, debug = debian_debug_file(interp)
     if debug is None:
-        raise Skip("the -dbg package of %s is not installed (no %s): only "
-                   "the shipped-table case ran" % (interp.path, debug))
+        raise Skip("the -dbg package of %s is not installed (no file for "
+                   "build-id %s under /usr/lib/debug/.build-id)"
+                   % (interp.path, bid))
     out = attach_once(interp, ["-v", "--no-cache"])
     expect_source(out, "DWARF", debug, "%s with -dbg" % interp.label)
 
@@ -389,6 +394,37 @@ def t_debian_copies(interp):
     os.makedirs(os.path.dirname(under))
     shutil.copy(debug, under)
     check("copy, debuglink under a debug directory", moved, dbg, under)
+
+
+
+def t_debian_debuginfod(interp):
+    """The -dbg package's debug file served by a debuginfod on the
+    loopback, for a copy of the executable with nothing else to go by."""
+    if not libdebuginfod_present():
+        raise Skip("libdebuginfod (Debian package libdebuginfod1) is not "
+                   "installed: libdw has no debuginfod client to load")
+    bid, debug = debian_debug_file(interp)
+    if debug is None:
+        raise Skip("the -dbg package of %s is not installed" % interp.path)
+    work = tempfile.mkdtemp(prefix="debian-debuginfod-", dir=TMPDIR)
+    moved = copy.copy(interp)
+    moved.path = os.path.join(work, os.path.basename(interp.real))
+    shutil.copy(interp.real, moved.path)
+    server = DebugServer({bid: debug})
+    try:
+        out = attach_once(moved, ["-v", "--no-cache", "--offsets=dwarf",
+                                  "--debuginfo-path=" + EMPTY],
+                          {"DEBUGINFOD_URLS": server.url,
+                           "DEBUGINFOD_CACHE_PATH": os.path.join(
+                               work, "client-cache")})
+    finally:
+        server.close()
+    if "/buildid/%s/debuginfo" % bid not in server.requests:
+        raise Fail("the debuginfod server was not asked for build-id %s: %r"
+                   % (bid, server.requests))
+    what = "%s copy, debuginfod" % interp.label
+    expect_mapped(out, moved.path, what)
+    expect_source(out, "DWARF", "debuginfod's file for build-id " + bid, what)
 
 
 # ------------------------------------------------------------ offset cache --
@@ -599,8 +635,10 @@ def main():
             tests.append(("%s %s" % (interp.label, name),
                           (lambda f=func, i=interp: f(i)), interp))
     for interp in debian:
-        for name, func in (("debian-with-and-without-dbg", t_debian),
-                           ("debian-dbg-file-layouts", t_debian_copies)):
+        for name, func in (("debian-without-dbg", t_debian_without_dbg),
+                           ("debian-with-dbg", t_debian_with_dbg),
+                           ("debian-dbg-file-layouts", t_debian_copies),
+                           ("debian-debuginfod", t_debian_debuginfod)):
             tests.append(("%s %s" % (interp.label, name),
                           (lambda f=func, i=interp: f(i)), interp))
     if not pyenv:
