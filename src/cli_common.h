@@ -9,10 +9,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "target_dump.h"
+
 struct pf_cli_common {
 	const char *output;
 	bool current_thread_only;
 	bool verbose;
+	enum pf_native_view native;  /* --native[=merged], --no-native */
 	bool help;
 	bool version;
 };
@@ -23,6 +26,8 @@ enum {
 	PF_OPT_CURRENT = 0x100,
 	PF_OPT_HELP,
 	PF_OPT_VERSION,
+	PF_OPT_NATIVE,
+	PF_OPT_NO_NATIVE,
 	PF_OPT_OWN,
 };
 
@@ -35,7 +40,9 @@ enum {
 	{"current-thread-only", no_argument, NULL, PF_OPT_CURRENT},          \
 	{"verbose", no_argument, NULL, 'v'},                                 \
 	{"help", no_argument, NULL, PF_OPT_HELP},                            \
-	{"version", no_argument, NULL, PF_OPT_VERSION}
+	{"version", no_argument, NULL, PF_OPT_VERSION},                      \
+	{"native", optional_argument, NULL, PF_OPT_NATIVE},                  \
+	{"no-native", no_argument, NULL, PF_OPT_NO_NATIVE}
 
 /* Takes one of the command's own options (getopt_long's c and optarg);
  * false with a one-line reason in why when its argument is wrong. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fh_format.h"
+#include "native_stack.h"
 #include "proc_ctl.h"
 #include "py_modules.h"
 #include "py_target.h"
@@ -354,6 +355,17 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	    pf_read_extension_modules(&mem, &p->target, snap.interp,
 				      &snap.modules, &note) != PF_OK)
 		fprintf(stderr, "pyfault-watch: %s\n", note.message);
+	enum pf_native_view native = pf_native_view_for(
+		w->opt->common.native, &p->target.layout, reason == DUMP_FATAL);
+	/* Without C stacks the Python ones are still worth printing. */
+	struct pf_error native_err = {0};
+	struct pf_native_lines lines = {
+		.wanted = native == PF_NATIVE_MERGED,
+		.except_in = p->target.object_path,
+	};
+	if (st == PF_OK && native != PF_NATIVE_NONE &&
+	    pf_collect_native(&snap, p->pid, &lines, &native_err) != PF_OK)
+		fprintf(stderr, "pyfault-watch: %s\n", native_err.message);
 
 	for (size_t i = 0; i < nheld; i++)
 		resume(held[i].tid, held[i].how, held[i].sig);
@@ -373,8 +385,8 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		pf_format_fatal_header(w->out, sig, &style);
 	else if (reason == DUMP_TIMEOUT)
 		pf_format_timeout_header(w->out, w->opt->timeout_us);
-	if (!pf_write_threads(w->out, &p->target.layout, &snap,
-			      w->opt->common.current_thread_only))
+	if (!pf_write_threads(w->out, &p->target, &snap,
+			      w->opt->common.current_thread_only, native))
 		fprintf(stderr,
 			"pyfault-watch: process %d: no current thread to "
 			"dump\n",

@@ -1,0 +1,175 @@
+#include "native_symbols.h"
+
+#include <elfutils/libdwfl.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What one address resolved to; strings owned by the cache. */
+struct resolved {
+	uint64_t pc;
+	bool return_address;
+	bool line_tried;
+	char *object, *symbol, *source_file;
+	uint64_t symbol_offset, load_bias;
+	int source_line;
+	struct resolved *next;
+};
+
+#define RESOLVED_BUCKETS 512
+
+struct pf_symbolizer {
+	Dwfl *dwfl;
+	/* Idle threads wait in the same few functions: most addresses
+	 * repeat across threads. */
+	struct resolved *buckets[RESOLVED_BUCKETS];
+};
+
+/* dwfl keeps a pointer to its callbacks.  debuginfo_path NULL: elfutils'
+ * default places, as debuginfo.c uses them. */
+static const Dwfl_Callbacks proc_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = NULL,
+};
+
+struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err)
+{
+	struct pf_symbolizer *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	s->dwfl = dwfl_begin(&proc_callbacks);
+	if (s->dwfl == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s", dwfl_errmsg(-1));
+		free(s);
+		return NULL;
+	}
+	dwfl_report_begin(s->dwfl);
+	int rc = dwfl_linux_proc_report(s->dwfl, pid);
+	if (dwfl_report_end(s->dwfl, NULL, NULL) != 0 || rc != 0) {
+		pf_fail(err, PF_ERR_INTERNAL,
+			"cannot list the objects mapped in process %d: %s",
+			(int)pid, rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+		pf_symbolizer_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static char *dup_or_null(const char *str)
+{
+	return str ? strdup(str) : NULL;
+}
+
+/* pc - 1 for a return address: the call may be the last instruction of
+ * its function, or of a line. */
+static uint64_t lookup_address(const struct resolved *r)
+{
+	return r->return_address ? r->pc - 1 : r->pc;
+}
+
+static bool resolve(struct pf_symbolizer *s, struct resolved *r)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
+	if (mod == NULL)
+		return true;
+	const char *name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL,
+					    NULL, NULL);
+	Dwarf_Addr bias = 0;
+	if (dwfl_module_getelf(mod, &bias) == NULL)
+		bias = 0;
+	r->load_bias = bias;
+	r->object = dup_or_null(name);
+	if (name && r->object == NULL)
+		return false;
+	GElf_Off offset;
+	GElf_Sym sym;
+	const char *symbol = dwfl_module_addrinfo(
+		mod, lookup_address(r), &offset, &sym, NULL, NULL, NULL);
+	if (symbol != NULL && symbol[0] != '\0') {
+		/* .symtab names carry their version ("memcpy@@GLIBC_2.14");
+		 * dladdr(), which faulthandler uses, gives them without. */
+		r->symbol = strndup(symbol, strcspn(symbol, "@"));
+		if (r->symbol == NULL)
+			return false;
+		r->symbol_offset = offset + (r->return_address ? 1 : 0);
+	}
+	return true;
+}
+
+static bool resolve_line(struct pf_symbolizer *s, struct resolved *r)
+{
+	r->line_tried = true;
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
+	Dwfl_Line *line = mod ? dwfl_module_getsrc(mod, lookup_address(r))
+			      : NULL;
+	int lineno = 0;
+	const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL,
+						NULL, NULL)
+				: NULL;
+	if (file == NULL || lineno <= 0)
+		return true;
+	r->source_file = strdup(file);
+	r->source_line = lineno;
+	return r->source_file != NULL;
+}
+
+static struct resolved *lookup(struct pf_symbolizer *s, uint64_t pc,
+			       bool return_address)
+{
+	size_t b = (pc ^ (pc >> 12)) % RESOLVED_BUCKETS;
+	for (struct resolved *r = s->buckets[b]; r; r = r->next)
+		if (r->pc == pc && r->return_address == return_address)
+			return r;
+	struct resolved *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return NULL;
+	r->pc = pc;
+	r->return_address = return_address;
+	r->next = s->buckets[b];
+	s->buckets[b] = r;
+	return resolve(s, r) ? r : NULL;
+}
+
+bool pf_symbolize(struct pf_symbolizer *s, struct pf_native_frame *out)
+{
+	struct resolved *r = lookup(s, out->pc, out->return_address);
+	if (r == NULL)
+		return false;
+	out->object = dup_or_null(r->object);
+	out->symbol = dup_or_null(r->symbol);
+	out->symbol_offset = r->symbol_offset;
+	out->load_bias = r->load_bias;
+	return (out->object || !r->object) && (out->symbol || !r->symbol);
+}
+
+bool pf_symbolize_line(struct pf_symbolizer *s, struct pf_native_frame *out)
+{
+	struct resolved *r = lookup(s, out->pc, out->return_address);
+	if (r == NULL || (!r->line_tried && !resolve_line(s, r)))
+		return false;
+	out->source_file = dup_or_null(r->source_file);
+	out->source_line = r->source_line;
+	return out->source_file || !r->source_file;
+}
+
+void pf_symbolizer_close(struct pf_symbolizer *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t b = 0; b < RESOLVED_BUCKETS; b++) {
+		struct resolved *r = s->buckets[b];
+		while (r) {
+			struct resolved *next = r->next;
+			free(r->object);
+			free(r->symbol);
+			free(r->source_file);
+			free(r);
+			r = next;
+		}
+	}
+	if (s->dwfl)
+		dwfl_end(s->dwfl);
+	free(s);
+}
