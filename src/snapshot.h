@@ -37,7 +37,9 @@ struct pf_frame {
 /* One C frame of a thread (--native), symbolized while the target is
  * stopped.  Strings are owned by the thread dump. */
 struct pf_native_frame {
-	uint64_t pc;              /* the frame's instruction address */
+	uint64_t pc;              /* where the innermost frame stopped; a
+	                             return address in its callers (see
+	                             return_address) */
 	char *object;             /* path of the ELF file mapped there; NULL:
 	                             anonymous memory */
 	char *symbol;             /* NULL: no symbol covers pc */
