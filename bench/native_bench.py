@@ -10,7 +10,10 @@ What it measures (wall time, output to /dev/null, medians of N runs):
     compressed: most of the extra time is zlib);
   * `gdb -batch -p PID -ex "thread apply all bt"`: gdb's C stacks of every
     thread, the like-for-like tool.
-With -v, pyfault's own split of the time the target was stopped (the part
+--offsets=SOURCE is passed on to every pyfault run: with `table`, no DWARF
+is parsed for the structure offsets, which for a Debian python3 whose DWARF
+comes from python3.X-dbg dominates a plain attach (the dump itself is a few
+milliseconds).  With -v, pyfault's own split of the time the target was stopped (the part
 spent on C stacks) is reported too.  Ratios are to the --native median.
 The target: 19 threads, each a few Python frames deep, blocked in C on a
 lock; the main thread waits on stdin.  One --native dump is checked to have
@@ -18,6 +21,7 @@ lock; the main thread waits on stdin.  One --native dump is checked to have
 
 Run:  bench/native_bench.py [--python /usr/bin/python3] [--runs 30]
                             [--gdb-runs 5] [--pyfault src/pyfault-attach]
+                            [--offsets SOURCE]
 """
 import argparse
 import os
@@ -99,8 +103,8 @@ def timed_devnull(cmd, pid, timeout=60):
     return ms
 
 
-def check_native_dump(pyfault, pid):
-    r = subprocess.run([pyfault, "--native", str(pid)], capture_output=True,
+def check_native_dump(pyfault, offsets, pid):
+    r = subprocess.run([pyfault, *offsets, "--native", str(pid)], capture_output=True,
                        text=True, timeout=60)
     sections = re.split(r"^(?:Current thread's C stack trace|C stack trace of "
                         r"thread 0x[0-9a-f]+) \(most recent call first\):\n",
@@ -110,11 +114,11 @@ def check_native_dump(pyfault, pid):
         assert "libc.so" in s, "a C stack without libc:\n" + s
 
 
-def native_ms(pyfault, pid, runs):
+def native_ms(pyfault, offsets, pid, runs):
     """pyfault's own 'ms for C stacks' with -v, median."""
     values = []
     for _ in range(runs):
-        r = subprocess.run([pyfault, "-v", "--native", str(pid)],
+        r = subprocess.run([pyfault, *offsets, "-v", "--native", str(pid)],
                            capture_output=True, text=True, timeout=60)
         m = re.search(r"([\d.]+) ms for C stacks", r.stderr)
         if m:
@@ -127,26 +131,29 @@ def main():
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--gdb-runs", type=int, default=5)
+    ap.add_argument("--offsets", help="passed on as --offsets=SOURCE")
     ap.add_argument("--pyfault",
                     default=os.path.join(HERE, "..", "src", "pyfault-attach"))
     args = ap.parse_args()
     pyfault = os.path.abspath(args.pyfault)
     if not os.access(pyfault, os.X_OK):
         raise SystemExit(f"{pyfault} not found: build it first (make)")
+    offsets = [f"--offsets={args.offsets}"] if args.offsets else []
 
     proc, version = start_target(args.python)
     try:
         pid = proc.pid
         print(f"target: {args.python} (Python {version}), pid {pid}, "
-              f"{NTHREADS} threads")
-        check_native_dump(pyfault, pid)
+              f"{NTHREADS} threads; offsets: {args.offsets or 'auto'}")
+        check_native_dump(pyfault, offsets, pid)
         rows = []
         for label, cmd, runs in (
-                ("pyfault-attach", [pyfault, str(pid)], args.runs),
-                ("pyfault-attach --native", [pyfault, "--native", str(pid)],
-                 args.runs),
+                ("pyfault-attach", [pyfault, *offsets, str(pid)], args.runs),
+                ("pyfault-attach --native",
+                 [pyfault, *offsets, "--native", str(pid)], args.runs),
                 ("pyfault-attach --native=merged",
-                 [pyfault, "--native=merged", str(pid)], args.runs)):
+                 [pyfault, *offsets, "--native=merged", str(pid)],
+                 args.runs)):
             times = [timed_devnull(cmd, pid) for _ in range(runs)]
             rows.append((label, times))
         if shutil.which("gdb"):
@@ -164,11 +171,15 @@ def main():
             med = statistics.median(times)
             print(f"{label:34} {len(times):4d} {med:10.2f} {min(times):8.2f} "
                   f"{med / ref:10.2f}")
-        stopped = native_ms(pyfault, pid, min(args.runs, 10))
+        stopped = native_ms(pyfault, offsets, pid, min(args.runs, 10))
         if stopped is not None:
             print(f"--native: {stopped:.2f} ms of the time the target was "
                   f"stopped went to C stacks ({stopped / NTHREADS:.2f} ms "
                   f"per thread)")
+        load = os.getloadavg()[0]
+        print(f"load average {load:.1f} on {os.cpu_count()} CPUs"
+              + (": other work skews medians, minimums are closer to the "
+                 "cost" if load > os.cpu_count() else ""))
         print(f"goal: --native <= {GOAL_MS:.0f} ms for {NTHREADS} threads: "
               f"{'met' if ref <= GOAL_MS else 'NOT met'} ({ref:.2f} ms)")
     finally:

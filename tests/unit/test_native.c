@@ -7,6 +7,7 @@
 
 #include "fh_format.h"
 #include "native_merge.h"
+#include "target_dump.h"
 
 #define LIBPYTHON "/usr/lib/libpython3.12.so.1.0"
 #define LIBC "/usr/lib/libc.so.6"
@@ -287,6 +288,26 @@ START_TEST(test_merge_tail_calls)
 }
 END_TEST
 
+START_TEST(test_default_view)
+{
+	/* As faulthandler: a C stack on fatal errors from 3.14 on. */
+	struct pf_layout l;
+	ck_assert(pf_layout_init_version(&l, 3, 13, 0));
+	ck_assert(!l.native_by_default);
+	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_DEFAULT, &l, true),
+			 PF_NATIVE_NONE);
+	l.native_by_default = true;
+	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_DEFAULT, &l, true),
+			 PF_NATIVE_SECTION);
+	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_DEFAULT, &l, false),
+			 PF_NATIVE_NONE);
+	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_NONE, &l, true),
+			 PF_NATIVE_NONE);
+	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_MERGED, &l, false),
+			 PF_NATIVE_MERGED);
+}
+END_TEST
+
 static Suite *native_suite(void)
 {
 	Suite *s = suite_create("native");
@@ -299,6 +320,7 @@ static Suite *native_suite(void)
 	tcase_add_test(tc, test_merge_refuses_oldest_not_entry);
 	tcase_add_test(tc, test_merge_refuses_unknowns);
 	tcase_add_test(tc, test_merge_tail_calls);
+	tcase_add_test(tc, test_default_view);
 	suite_add_tcase(s, tc);
 	return s;
 }
