@@ -1,6 +1,7 @@
 #include "native_symbols.h"
 
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,11 +18,28 @@ struct resolved {
 
 #define RESOLVED_BUCKETS 512
 
+struct function {
+	uint64_t start, end;   /* end == start: size unknown */
+	const char *name;      /* in the module's string table */
+	int rank;              /* binding: global 2, weak 1, local 0 */
+};
+
+/* A module's functions sorted by address.  dwfl_module_addrinfo scans the
+ * whole symbol table at every call, which for a libpython or a libc of
+ * tens of thousands of symbols cost more than all the rest of a dump. */
+struct module_index {
+	Dwfl_Module *mod;
+	size_t count;
+	struct function *functions;
+	struct module_index *next;
+};
+
 struct pf_symbolizer {
 	Dwfl *dwfl;
 	/* Idle threads wait in the same few functions: most addresses
 	 * repeat across threads. */
 	struct resolved *buckets[RESOLVED_BUCKETS];
+	struct module_index *indexes;
 };
 
 /* dwfl keeps a pointer to its callbacks.  debuginfo_path NULL: elfutils'
@@ -69,6 +87,89 @@ static uint64_t lookup_address(const struct resolved *r)
 	return r->return_address ? r->pc - 1 : r->pc;
 }
 
+static int rank_of(const GElf_Sym *sym)
+{
+	switch (GELF_ST_BIND(sym->st_info)) {
+	case STB_GLOBAL:
+		return 2;
+	case STB_WEAK:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* By address; at one address the best-bound name first, as dladdr()
+ * prefers a global name to a local alias. */
+static int by_start(const void *a, const void *b)
+{
+	const struct function *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return y->rank - x->rank;
+}
+
+static struct module_index *index_of(struct pf_symbolizer *s,
+				     Dwfl_Module *mod)
+{
+	struct module_index *idx;
+	for (idx = s->indexes; idx; idx = idx->next)
+		if (idx->mod == mod)
+			return idx;
+	idx = calloc(1, sizeof *idx);
+	if (idx == NULL)
+		return NULL;
+	idx->mod = mod;
+	idx->next = s->indexes;
+	s->indexes = idx;
+	int n = dwfl_module_getsymtab(mod);
+	if (n <= 0)
+		return idx;
+	idx->functions = malloc((size_t)n * sizeof *idx->functions);
+	if (idx->functions == NULL)
+		return NULL;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr,
+							   &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		idx->functions[idx->count++] = (struct function){
+			.start = addr,
+			.end = addr + sym.st_size,
+			.name = name,
+			.rank = rank_of(&sym),
+		};
+	}
+	qsort(idx->functions, idx->count, sizeof *idx->functions, by_start);
+	return idx;
+}
+
+/* The function covering addr: the nearest one starting at or below it,
+ * unless its known size ends before addr. */
+static const struct function *function_at(const struct module_index *idx,
+					  uint64_t addr)
+{
+	size_t lo = 0, hi = idx->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (idx->functions[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct function *f = &idx->functions[lo - 1];
+	while (f > idx->functions && f[-1].start == f->start)
+		f--;
+	return f->end > f->start && addr >= f->end ? NULL : f;
+}
+
 static bool resolve(struct pf_symbolizer *s, struct resolved *r)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
@@ -83,17 +184,17 @@ static bool resolve(struct pf_symbolizer *s, struct resolved *r)
 	r->object = dup_or_null(name);
 	if (name && r->object == NULL)
 		return false;
-	GElf_Off offset;
-	GElf_Sym sym;
-	const char *symbol = dwfl_module_addrinfo(
-		mod, lookup_address(r), &offset, &sym, NULL, NULL, NULL);
-	if (symbol != NULL && symbol[0] != '\0') {
+	struct module_index *idx = index_of(s, mod);
+	if (idx == NULL)
+		return false;
+	const struct function *f = function_at(idx, lookup_address(r));
+	if (f != NULL) {
 		/* .symtab names carry their version ("memcpy@@GLIBC_2.14");
 		 * dladdr(), which faulthandler uses, gives them without. */
-		r->symbol = strndup(symbol, strcspn(symbol, "@"));
+		r->symbol = strndup(f->name, strcspn(f->name, "@"));
 		if (r->symbol == NULL)
 			return false;
-		r->symbol_offset = offset + (r->return_address ? 1 : 0);
+		r->symbol_offset = r->pc - f->start;
 	}
 	return true;
 }
@@ -168,6 +269,12 @@ void pf_symbolizer_close(struct pf_symbolizer *s)
 			free(r);
 			r = next;
 		}
+	}
+	while (s->indexes) {
+		struct module_index *next = s->indexes->next;
+		free(s->indexes->functions);
+		free(s->indexes);
+		s->indexes = next;
 	}
 	if (s->dwfl)
 		dwfl_end(s->dwfl);
