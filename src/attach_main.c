@@ -73,6 +73,7 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 				    struct pf_mem *mem,
 				    enum pf_native_view native,
 				    struct pf_snapshot *snap,
+				    struct pf_symbolizer **symbolizer,
 				    struct hold_times *times,
 				    struct pf_error *err)
 {
@@ -95,12 +96,8 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 		/* Without C stacks the Python ones are still worth
 		 * printing. */
 		struct pf_error native_err = {0};
-		struct pf_native_lines lines = {
-			.wanted = native == PF_NATIVE_MERGED,
-			.except_in = target->object_path,
-		};
 		if (st == PF_OK && native != PF_NATIVE_NONE &&
-		    pf_collect_native(snap, target->pid, &lines,
+		    pf_collect_native(snap, target->pid, symbolizer,
 				      &native_err) != PF_OK)
 			fprintf(stderr, "pyfault-attach: %s\n",
 				native_err.message);
@@ -163,14 +160,21 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	struct pf_snapshot snap = {0};
 	struct hold_times times = {0};
 	enum pf_native_view native = PF_NATIVE_NONE;
+	struct pf_symbolizer *symbolizer = NULL;
 	enum pf_status st =
 		pf_target_open(&target, pid, &mem, opt->offset_sources, err);
 	if (st == PF_OK) {
 		/* Like faulthandler.dump_traceback(), which has no C stack. */
 		native = pf_native_view_for(opt->common.native,
 					    &target.layout, false);
-		st = stop_and_walk(&target, &mem, native, &snap, &times, err);
+		st = stop_and_walk(&target, &mem, native, &snap, &symbolizer,
+				   &times, err);
 	}
+	/* The merged view's source lines, read once the target runs. */
+	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
+	    !pf_add_source_lines(symbolizer, &snap, target.object_path))
+		fprintf(stderr, "pyfault-attach: out of memory\n");
+	pf_symbolizer_close(symbolizer);
 	pf_mem_close(&mem);
 	/* Whatever failed, a process that died meanwhile explains it best:
 	 * its files and memory vanish at any step. */

@@ -8,8 +8,7 @@
 
 static bool collect_thread(struct pf_unwinder *u, struct pf_symbolizer *s,
 			   struct pf_unwound_frame *raw,
-			   struct pf_thread_dump *t,
-			   const struct pf_native_lines *lines)
+			   struct pf_thread_dump *t)
 {
 	size_t n = pf_unwind_thread(u, t->tid, raw, PF_MAX_NATIVE_DEPTH,
 				    &t->native_truncated);
@@ -24,20 +23,15 @@ static bool collect_thread(struct pf_unwinder *u, struct pf_symbolizer *s,
 		f->return_address = raw[i].return_address;
 		if (!pf_symbolize(s, f))
 			return false;
-		if (lines->wanted && f->object &&
-		    !(lines->except_in &&
-		      strcmp(f->object, lines->except_in) == 0) &&
-		    !pf_symbolize_line(s, f))
-			return false;
 	}
 	return true;
 }
 
 enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
-				 const struct pf_native_lines *lines,
+				 struct pf_symbolizer **symbolizer,
 				 struct pf_error *err)
 {
-	struct pf_symbolizer *s = pf_symbolizer_open(pid, err);
+	struct pf_symbolizer *s = *symbolizer = pf_symbolizer_open(pid, err);
 	if (s == NULL)
 		return err->status;
 	struct pf_unwinder *u = pf_unwinder_new(pid);
@@ -46,10 +40,28 @@ enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
 	bool ok = u != NULL && raw != NULL;
 	for (size_t i = 0; ok && i < snap->nthreads; i++)
 		if (snap->threads[i].tid != 0)
-			ok = collect_thread(u, s, raw, &snap->threads[i],
-					    lines);
+			ok = collect_thread(u, s, raw, &snap->threads[i]);
 	free(raw);
 	pf_unwinder_free(u);
+	if (ok)
+		return PF_OK;
 	pf_symbolizer_close(s);
-	return ok ? PF_OK : pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	*symbolizer = NULL;
+	return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+}
+
+bool pf_add_source_lines(struct pf_symbolizer *symbolizer,
+			 struct pf_snapshot *snap, const char *except_in)
+{
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		struct pf_thread_dump *t = &snap->threads[i];
+		for (size_t j = 0; j < t->nnative; j++) {
+			struct pf_native_frame *f = &t->native[j];
+			if (f->object &&
+			    !(except_in && strcmp(f->object, except_in) == 0) &&
+			    !pf_symbolize_line(symbolizer, f))
+				return false;
+		}
+	}
+	return true;
 }

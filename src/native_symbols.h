@@ -22,7 +22,8 @@ struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err);
  * answered from a cache.  Returns false when out of memory. */
 bool pf_symbolize(struct pf_symbolizer *s, struct pf_native_frame *out);
 
-/* Fills out's source_file and source_line, after pf_symbolize. */
+/* Fills out's source_file and source_line, after pf_symbolize; reads
+ * files only, so the process need not be stopped any more. */
 bool pf_symbolize_line(struct pf_symbolizer *s, struct pf_native_frame *out);
 
 void pf_symbolizer_close(struct pf_symbolizer *s);

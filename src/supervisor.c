@@ -359,12 +359,9 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		w->opt->common.native, &p->target.layout, reason == DUMP_FATAL);
 	/* Without C stacks the Python ones are still worth printing. */
 	struct pf_error native_err = {0};
-	struct pf_native_lines lines = {
-		.wanted = native == PF_NATIVE_MERGED,
-		.except_in = p->target.object_path,
-	};
+	struct pf_symbolizer *symbolizer = NULL;
 	if (st == PF_OK && native != PF_NATIVE_NONE &&
-	    pf_collect_native(&snap, p->pid, &lines, &native_err) != PF_OK)
+	    pf_collect_native(&snap, p->pid, &symbolizer, &native_err) != PF_OK)
 		fprintf(stderr, "pyfault-watch: %s\n", native_err.message);
 
 	for (size_t i = 0; i < nheld; i++)
@@ -373,6 +370,11 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	free(stopped.threads);
 	pf_mem_close(&mem);
 
+	/* The merged view's source lines, read once the threads run. */
+	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
+	    !pf_add_source_lines(symbolizer, &snap, p->target.object_path))
+		fprintf(stderr, "pyfault-watch: out of memory\n");
+	pf_symbolizer_close(symbolizer);
 	if (st != PF_OK) {
 		fprintf(stderr, "pyfault-watch: %s\n", err.message);
 		return;
