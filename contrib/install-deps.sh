@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs what pyfault needs to build and test on Debian 12 (as root).
 # python3-dbg gives the DWARF of Debian's stripped python3, which the tests
-# compare with pyfault's shipped offset tables.  libdebuginfod1 is the
-# debuginfod client that libdw loads when DEBUGINFOD_URLS is set (tested
-# with a local server).
+# compare with pyfault's shipped offset tables; python3-dev gives the headers
+# the tests build a C extension with.  libdebuginfod1 is the debuginfod
+# client that libdw loads when DEBUGINFOD_URLS is set (tested with a local
+# server).
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev check \
-	python3 python3-dbg gdb procps
+	python3 python3-dbg python3-dev gdb procps

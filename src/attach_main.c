@@ -10,6 +10,7 @@
 
 #include "attach_options.h"
 #include "errors.h"
+#include "native_stack.h"
 #include "proc_ctl.h"
 #include "py_target.h"
 #include "remote_mem.h"
@@ -23,6 +24,10 @@ static const char usage_text[] =
 	"\n"
 	"  -o, --output=FILE         append the dumps to FILE, not stdout\n"
 	"      --current-thread-only only the thread holding the GIL\n"
+	"      --native[=merged]     also the C stack of each thread, as a\n"
+	"                            section after the tracebacks, or merged\n"
+	"                            with the Python frames into one stack\n"
+	"      --no-native           no C stack (the default)\n"
 	"  -v, --verbose             version, offsets source and timing on "
 	"stderr\n"
 	"      --offsets=SOURCE      take structure offsets only from SOURCE:\n"
@@ -62,14 +67,17 @@ static void hold_fatal_signals(bool hold)
 	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-/* How long the target was held, and the part spent stopping it. */
+/* How long the target was held, and the parts spent stopping it and
+ * reading its C stacks. */
 struct hold_times {
-	double stopping_ms, stopped_ms;
+	double stopping_ms, native_ms, stopped_ms;
 };
 
 static enum pf_status stop_and_walk(const struct pf_target *target,
 				    struct pf_mem *mem,
+				    enum pf_native_view native,
 				    struct pf_snapshot *snap,
+				    struct pf_symbolizer **symbolizer,
 				    struct hold_times *times,
 				    struct pf_error *err)
 {
@@ -88,6 +96,16 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.current = PF_CURRENT_GIL_HOLDER,
 		};
 		st = pf_walk(&in, snap, err);
+		double t1 = now_ms();
+		/* Without C stacks the Python ones are still worth
+		 * printing. */
+		struct pf_error native_err = {0};
+		if (st == PF_OK && native != PF_NATIVE_NONE &&
+		    pf_collect_native(snap, target->pid, symbolizer,
+				      &native_err) != PF_OK)
+			fprintf(stderr, "pyfault-attach: %s\n",
+				native_err.message);
+		times->native_ms = now_ms() - t1;
 		pf_proc_resume_all(&stopped);
 	}
 	times->stopped_ms = now_ms() - t0;
@@ -115,8 +133,9 @@ static void print_details(const struct pf_target *t,
 		fprintf(stderr, "pyfault-attach: %s\n", t->cache_note);
 	fprintf(stderr,
 		"pyfault-attach: %zu threads read, target stopped for %.3f ms "
-		"(%.3f ms to stop it), %.3f ms in all\n",
-		snap->nthreads, times->stopped_ms, times->stopping_ms, total_ms);
+		"(%.3f ms to stop it, %.3f ms for C stacks), %.3f ms in all\n",
+		snap->nthreads, times->stopped_ms, times->stopping_ms,
+		times->native_ms, total_ms);
 }
 
 /* with_header: several processes share the output, so each dump names its
@@ -152,9 +171,21 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		.debuginfo_path = opt->common.debuginfo_path,
 		.no_cache = opt->common.no_cache,
 	};
+	enum pf_native_view native = PF_NATIVE_NONE;
+	struct pf_symbolizer *symbolizer = NULL;
 	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
-	if (st == PF_OK)
-		st = stop_and_walk(&target, &mem, &snap, &times, err);
+	if (st == PF_OK) {
+		/* Like faulthandler.dump_traceback(), which has no C stack. */
+		native = pf_native_view_for(opt->common.native,
+					    &target.layout, false);
+		st = stop_and_walk(&target, &mem, native, &snap, &symbolizer,
+				   &times, err);
+	}
+	/* The merged view's source lines, read once the target runs. */
+	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
+	    !pf_add_source_lines(symbolizer, &snap, target.object_path))
+		fprintf(stderr, "pyfault-attach: out of memory\n");
+	pf_symbolizer_close(symbolizer);
 	pf_mem_close(&mem);
 	/* Whatever failed, a process that died meanwhile explains it best:
 	 * its files and memory vanish at any step. */
@@ -171,8 +202,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		fputc('\n', out);
 	if (with_header)
 		fprintf(out, "Process %d:\n", (int)pid);
-	if (!pf_write_threads(out, &target.layout, &snap,
-			      opt->common.current_thread_only))
+	if (!pf_write_threads(out, &target, &snap,
+			      opt->common.current_thread_only, native))
 		fprintf(stderr,
 			"pyfault-attach: process %d: no thread holds the GIL, "
 			"so there is no current thread to dump\n",

@@ -1,6 +1,7 @@
 #include "cli_common.h"
 
 #include <fcntl.h>
+#include <string.h>
 
 #include "errors.h"
 
@@ -24,6 +25,22 @@ static bool common_option(int c, char **argv, struct pf_cli_common *common,
 		return true;
 	case PF_OPT_NO_CACHE:
 		common->no_cache = true;
+		return true;
+	case PF_OPT_NATIVE:
+		if (optarg == NULL || strcmp(optarg, "section") == 0) {
+			common->native = PF_NATIVE_SECTION;
+		} else if (strcmp(optarg, "merged") == 0) {
+			common->native = PF_NATIVE_MERGED;
+		} else {
+			snprintf(why, why_size,
+				 "unknown --native value '%s' (section or "
+				 "merged)",
+				 optarg);
+			*result = PF_CLI_ERROR;
+		}
+		return true;
+	case PF_OPT_NO_NATIVE:
+		common->native = PF_NATIVE_NONE;
 		return true;
 	case PF_OPT_HELP:
 		common->help = true;

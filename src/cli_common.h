@@ -9,12 +9,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "target_dump.h"
+
 struct pf_cli_common {
 	const char *output;
 	bool current_thread_only;
 	bool verbose;
 	const char *debuginfo_path;  /* --debuginfo-path; NULL: elfutils' */
 	bool no_cache;               /* --no-cache */
+	enum pf_native_view native;  /* --native[=merged], --no-native */
 	bool help;
 	bool version;
 };
@@ -27,6 +30,8 @@ enum {
 	PF_OPT_VERSION,
 	PF_OPT_DEBUGINFO_PATH,
 	PF_OPT_NO_CACHE,
+	PF_OPT_NATIVE,
+	PF_OPT_NO_NATIVE,
 	PF_OPT_OWN,
 };
 
@@ -41,7 +46,9 @@ enum {
 	{"debuginfo-path", required_argument, NULL, PF_OPT_DEBUGINFO_PATH},  \
 	{"no-cache", no_argument, NULL, PF_OPT_NO_CACHE},                    \
 	{"help", no_argument, NULL, PF_OPT_HELP},                            \
-	{"version", no_argument, NULL, PF_OPT_VERSION}
+	{"version", no_argument, NULL, PF_OPT_VERSION},                      \
+	{"native", optional_argument, NULL, PF_OPT_NATIVE},                  \
+	{"no-native", no_argument, NULL, PF_OPT_NO_NATIVE}
 
 /* Takes one of the command's own options (getopt_long's c and optarg);
  * false with a one-line reason in why when its argument is wrong. */

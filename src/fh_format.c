@@ -57,8 +57,108 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 		fputs("  ...\n", out);
 }
 
-void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
-		       const struct pf_style *style)
+static void format_native_frame(FILE *out, const struct pf_native_frame *f)
+{
+	unsigned long long pc = f->pc;
+	if (f->object == NULL) {
+		fprintf(out, "  Binary file '<unknown>' [0x%llx]", pc);
+		return;
+	}
+	fprintf(out, "  Binary file \"%s\"", f->object);
+	if (f->symbol)
+		fprintf(out, ", at %s+0x%llx", f->symbol,
+			(unsigned long long)f->symbol_offset);
+	else if (f->load_bias != 0)
+		fprintf(out, ", at +0x%llx",
+			(unsigned long long)(f->pc - f->load_bias));
+	fprintf(out, " [0x%llx]", pc);
+}
+
+static void format_native_frames(FILE *out, const struct pf_thread_dump *t)
+{
+	if (t->nnative == 0) {
+		fputs("  <system returned no stack trace>\n", out);
+		return;
+	}
+	for (size_t i = 0; i < t->nnative; i++) {
+		format_native_frame(out, &t->native[i]);
+		fputc('\n', out);
+	}
+	if (t->native_truncated)
+		fputs("  <truncated rest of calls>\n", out);
+}
+
+void pf_format_native_stack(FILE *out, const struct pf_thread_dump *thread)
+{
+	if (thread->is_current)
+		fputs("\nCurrent thread's C stack trace (most recent call "
+		      "first):\n",
+		      out);
+	else
+		fprintf(out,
+			"\nC stack trace of thread 0x%016llx (most recent call "
+			"first):\n",
+			(unsigned long long)thread->thread_id);
+	format_native_frames(out, thread);
+}
+
+/* Why the stacks were printed one after the other. */
+static void format_merge_failure(FILE *out, const struct pf_merged *m)
+{
+	switch (m->result) {
+	case PF_MERGED:
+	case PF_MERGE_NO_C_STACK:
+		return;
+	case PF_MERGE_TRUNCATED:
+		fputs("  <C stack not merged: a stack is deeper than its "
+		      "limit>\n",
+		      out);
+		return;
+	case PF_MERGE_UNKNOWN_ENTRIES:
+		fputs("  <C stack not merged: where evaluation-loop calls "
+		      "start is unknown>\n",
+		      out);
+		return;
+	case PF_MERGE_COUNTS_DIFFER:
+		fprintf(out,
+			"  <C stack not merged: %zu evaluation-loop calls in C, "
+			"%zu in Python>\n",
+			m->eval_calls, m->python_calls);
+		return;
+	}
+}
+
+/* The merged stack, each C frame followed by " (FILE:LINE)" when DWARF
+ * gives its line; or the Python frames, the reason they could not be
+ * merged, and the C frames. */
+static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
+				 const struct pf_merged *m,
+				 const struct pf_style *style)
+{
+	if (m->result != PF_MERGED) {
+		format_frames(out, t, style);
+		format_merge_failure(out, m);
+		format_native_frames(out, t);
+		return;
+	}
+	for (size_t i = 0; i < m->count; i++) {
+		const struct pf_merged_item *item = &m->items[i];
+		if (item->python) {
+			format_frame(out, &t->frames[item->index]);
+			continue;
+		}
+		const struct pf_native_frame *f = &t->native[item->index];
+		format_native_frame(out, f);
+		if (f->source_file)
+			fprintf(out, " (%s:%d)", f->source_file,
+				f->source_line);
+		fputc('\n', out);
+	}
+}
+
+static void format_threads(FILE *out, const struct pf_snapshot *snap,
+			   const struct pf_merged *merges,
+			   const struct pf_style *style)
 {
 	for (size_t i = 0; i < snap->nthreads; i++) {
 		const struct pf_thread_dump *t = &snap->threads[i];
@@ -69,10 +169,26 @@ void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
 			(unsigned long long)t->thread_id);
 		if (t->gc_collecting && style->gc_line)
 			fputs("  Garbage-collecting\n", out);
-		format_frames(out, t, style);
+		if (merges)
+			format_merged_frames(out, t, &merges[i], style);
+		else
+			format_frames(out, t, style);
 	}
 	if (snap->threads_truncated)
 		fputs("\n...\n", out);
+}
+
+void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
+		       const struct pf_style *style)
+{
+	format_threads(out, snap, NULL, style);
+}
+
+void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
+			      const struct pf_merged *merges,
+			      const struct pf_style *style)
+{
+	format_threads(out, snap, merges, style);
 }
 
 void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
@@ -80,6 +196,14 @@ void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
 {
 	fputs("Stack (most recent call first):\n", out);
 	format_frames(out, thread, style);
+}
+
+void pf_format_stack_merged(FILE *out, const struct pf_thread_dump *thread,
+			    const struct pf_merged *merged,
+			    const struct pf_style *style)
+{
+	fputs("Stack (most recent call first):\n", out);
+	format_merged_frames(out, thread, merged, style);
 }
 
 void pf_format_extension_modules(FILE *out,

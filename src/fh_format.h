@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "native_merge.h"
 #include "snapshot.h"
 
 /* What differs between versions in the text itself. */
@@ -36,6 +37,27 @@ void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
  * "Stack (most recent call first):" and its frames. */
 void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
 		     const struct pf_style *style);
+
+/* Every thread as pf_format_threads, each with one stack of C and Python
+ * frames as merges[i] (for snap->threads[i]) puts them; see
+ * pf_format_merged_frames. */
+void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
+			      const struct pf_merged *merges,
+			      const struct pf_style *style);
+
+/* One thread as pf_format_stack, its frames merged. */
+void pf_format_stack_merged(FILE *out, const struct pf_thread_dump *thread,
+			    const struct pf_merged *merged,
+			    const struct pf_style *style);
+
+/* A thread's C stack as faulthandler 3.14's _Py_DumpStack writes it,
+ * after a blank line: "Current thread's C stack trace (most recent call
+ * first):" (or "C stack trace of thread 0x... (most recent call first):"
+ * for another thread), then one line per frame:
+ *   Binary file "OBJECT", at SYMBOL+0xOFFSET [0xPC]
+ * "at +0xOFFSET" from the load bias without a symbol, no "at" with neither,
+ * "Binary file '<unknown>' [0xPC]" outside any object. */
+void pf_format_native_stack(FILE *out, const struct pf_thread_dump *thread);
 
 /* "\nExtension modules: a, b (total: 2)\n", as _Py_DumpExtensionModules
  * (Python/pylifecycle.c, 3.10+) ends a fatal-error dump; nothing for an

@@ -151,6 +151,7 @@ static const struct field_spec fields[] = {
 	FIELD(W_IFRAME, "prev_instr|instr_ptr", frame.instr, K_POINTER,
 	      SZ_FRAME),
 	FIELD(W_IFRAME, "owner", frame.owner, K_ANY, SZ_FRAME),
+	FIELD(W_IFRAME, "is_entry", frame.is_entry, K_ANY, SZ_FRAME),
 	FIELD(W_CODE, "co_filename", code.filename, K_POINTER, SZ_CODE),
 	FIELD(W_CODE, "co_name", code.name, K_POINTER, SZ_CODE),
 	FIELD(W_CODE, "co_firstlineno", code.firstlineno, K_ANY, SZ_CODE),

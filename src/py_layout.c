@@ -42,6 +42,8 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->no_frame_indented = minor >= 10;
 	layout->gc_line = minor >= 10;
 	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
+	/* faulthandler.enable(c_stack=True), 3.14+. */
+	layout->native_by_default = minor >= 14;
 	/* _Py_DumpExtensionModules appeared in 3.10. */
 	layout->extension_modules_trailer = minor >= 10;
 	/* DK_ENTRIES: dk_size-wide indices up to 3.10, then

@@ -98,6 +98,8 @@ struct pf_layout {
 		int64_t lineno;             /* int f_lineno (3.10 prefers it) */
 		int64_t instr;              /* prev_instr / instr_ptr (3.11+) */
 		int64_t owner;              /* char owner (3.12+) */
+		int64_t is_entry;           /* bool is_entry (3.11): the first
+		                               frame of an evaluation-loop call */
 		int64_t size;               /* bytes to read at once */
 		unsigned lasti_scale;       /* bytes per f_lasti unit */
 		bool use_f_lineno;          /* 3.10: f_lineno wins when non-zero */
@@ -203,6 +205,9 @@ struct pf_layout {
 	bool gc_line;
 	/* SIGFPE is "Floating-point exception" from 3.12.5 on. */
 	bool fpe_hyphenated;
+	/* A fatal-signal dump shows the C stack unless asked not to, as
+	 * faulthandler does from 3.14 on. */
+	bool native_by_default;
 	/* A fatal-signal dump ends with "Extension modules: ..." (3.10+). */
 	bool extension_modules_trailer;
 	/* Where a dict's entries start after dk_indices. */
@@ -244,6 +249,7 @@ struct pf_layout {
 	X(frame, lineno)                                                     \
 	X(frame, instr)                                                      \
 	X(frame, owner)                                                      \
+	X(frame, is_entry)                                                   \
 	X(frame, size)                                                       \
 	X(code, filename)                                                    \
 	X(code, name)                                                        \

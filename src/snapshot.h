@@ -12,6 +12,9 @@
 #define PF_MAX_STRING_LENGTH 500
 #define PF_MAX_FRAME_DEPTH 100
 #define PF_MAX_NTHREADS 100
+/* C frames unwound per thread: deeper than faulthandler's 32, so that the
+ * C stack of a Python stack 100 frames deep can be merged with it. */
+#define PF_MAX_NATIVE_DEPTH 1024
 
 /* A str of the target, cut to PF_MAX_STRING_LENGTH code points. */
 struct pf_text {
@@ -25,18 +28,29 @@ struct pf_frame {
 	const struct pf_text *filename;   /* owned by the snapshot's code cache */
 	const struct pf_text *name;
 	int lineno;                       /* negative: unknown */
+	/* The first frame its C-level evaluation call ran: this frame and the
+	 * newer ones up to the previous entry are run by one C frame of the
+	 * evaluation loop.  Meaningful when the thread's entries_known. */
+	bool entry;
 };
 
 /* One C frame of a thread (--native), symbolized while the target is
  * stopped.  Strings are owned by the thread dump. */
 struct pf_native_frame {
-	uint64_t pc;              /* the frame's instruction address */
+	uint64_t pc;              /* where the innermost frame stopped; a
+	                             return address in its callers (see
+	                             return_address) */
 	char *object;             /* path of the ELF file mapped there; NULL:
 	                             anonymous memory */
 	char *symbol;             /* NULL: no symbol covers pc */
 	uint64_t symbol_offset;   /* pc - symbol start */
 	char *source_file;        /* NULL unless DWARF has a line for pc */
 	int source_line;
+	/* pc is a return address: the call, which symbol, source_file and
+	 * source_line describe, is at pc - 1. */
+	bool return_address;
+	uint64_t load_bias;       /* of the object: run-time minus ELF
+	                             address; 0 when object is NULL */
 };
 
 struct pf_thread_dump {
@@ -50,6 +64,9 @@ struct pf_thread_dump {
 	/* C frames, innermost first; nnative == 0 without --native. */
 	size_t nnative;
 	struct pf_native_frame *native;
+	bool native_truncated; /* more than PF_MAX_NATIVE_DEPTH C frames */
+	/* Every frame's entry flag is known (see struct pf_frame). */
+	bool entries_known;
 };
 
 /* The names of the "Extension modules" line of a fatal-error dump, in

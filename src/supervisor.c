@@ -15,6 +15,7 @@
 
 #include "entry_break.h"
 #include "fh_format.h"
+#include "native_stack.h"
 #include "proc_ctl.h"
 #include "py_modules.h"
 #include "py_target.h"
@@ -403,6 +404,14 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	    pf_read_extension_modules(&mem, &p->target, snap.interp,
 				      &snap.modules, &note) != PF_OK)
 		fprintf(stderr, "pyfault-watch: %s\n", note.message);
+	enum pf_native_view native = pf_native_view_for(
+		w->opt->common.native, &p->target.layout, reason == DUMP_FATAL);
+	/* Without C stacks the Python ones are still worth printing. */
+	struct pf_error native_err = {0};
+	struct pf_symbolizer *symbolizer = NULL;
+	if (st == PF_OK && native != PF_NATIVE_NONE &&
+	    pf_collect_native(&snap, p->pid, &symbolizer, &native_err) != PF_OK)
+		fprintf(stderr, "pyfault-watch: %s\n", native_err.message);
 
 	for (size_t i = 0; i < nheld; i++)
 		resume(held[i].tid, held[i].how, held[i].sig);
@@ -410,6 +419,11 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	free(stopped.threads);
 	pf_mem_close(&mem);
 
+	/* The merged view's source lines, read once the threads run. */
+	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
+	    !pf_add_source_lines(symbolizer, &snap, p->target.object_path))
+		fprintf(stderr, "pyfault-watch: out of memory\n");
+	pf_symbolizer_close(symbolizer);
 	if (st != PF_OK) {
 		fprintf(stderr, "pyfault-watch: %s\n", err.message);
 		return;
@@ -422,8 +436,8 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		pf_format_fatal_header(w->out, sig, &style);
 	else if (reason == DUMP_TIMEOUT)
 		pf_format_timeout_header(w->out, w->opt->timeout_us);
-	if (!pf_write_threads(w->out, &p->target.layout, &snap,
-			      w->opt->common.current_thread_only))
+	if (!pf_write_threads(w->out, &p->target, &snap,
+			      w->opt->common.current_thread_only, native))
 		fprintf(stderr,
 			"pyfault-watch: process %d: no current thread to "
 			"dump\n",

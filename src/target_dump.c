@@ -1,5 +1,17 @@
 #include "target_dump.h"
 
+#include <stdlib.h>
+
+enum pf_native_view pf_native_view_for(enum pf_native_view asked,
+				       const struct pf_layout *layout,
+				       bool fatal_error)
+{
+	if (asked != PF_NATIVE_DEFAULT)
+		return asked;
+	return layout->native_by_default && fatal_error ? PF_NATIVE_SECTION
+							: PF_NATIVE_NONE;
+}
+
 struct pf_style pf_style_of(const struct pf_layout *l)
 {
 	return (struct pf_style){
@@ -10,21 +22,56 @@ struct pf_style pf_style_of(const struct pf_layout *l)
 	};
 }
 
-bool pf_write_threads(FILE *out, const struct pf_layout *layout,
-		      const struct pf_snapshot *snap, bool current_thread_only)
+static const struct pf_thread_dump *current_thread(
+	const struct pf_snapshot *snap)
 {
-	struct pf_style style = pf_style_of(layout);
-	if (!current_thread_only) {
+	for (size_t i = 0; i < snap->nthreads; i++)
+		if (snap->threads[i].is_current)
+			return &snap->threads[i];
+	return NULL;
+}
+
+static bool write_merged(FILE *out, const struct pf_target *target,
+			 const struct pf_snapshot *snap,
+			 const struct pf_thread_dump *only,
+			 const struct pf_style *style)
+{
+	size_t n = only ? 1 : snap->nthreads;
+	struct pf_merged *merges = calloc(n ? n : 1, sizeof *merges);
+	bool ok = merges != NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = pf_merge_stacks(only ? only : &snap->threads[i],
+				     target->object_path, &merges[i]);
+	if (ok && only)
+		pf_format_stack_merged(out, only, merges, style);
+	else if (ok)
+		pf_format_threads_merged(out, snap, merges, style);
+	for (size_t i = 0; merges && i < n; i++)
+		pf_merged_free(&merges[i]);
+	free(merges);
+	return ok;
+}
+
+bool pf_write_threads(FILE *out, const struct pf_target *target,
+		      const struct pf_snapshot *snap, bool current_thread_only,
+		      enum pf_native_view native)
+{
+	struct pf_style style = pf_style_of(&target->layout);
+	const struct pf_thread_dump *only = NULL;
+	if (current_thread_only && (only = current_thread(snap)) == NULL)
+		return false;
+	if (native == PF_NATIVE_MERGED) {
+		if (!write_merged(out, target, snap, only, &style))
+			return false;
+	} else if (only) {
+		pf_format_stack(out, only, &style);
+	} else {
 		pf_format_threads(out, snap, &style);
-		pf_format_extension_modules(out, &snap->modules);
-		return true;
 	}
-	for (size_t i = 0; i < snap->nthreads; i++) {
-		if (snap->threads[i].is_current) {
-			pf_format_stack(out, &snap->threads[i], &style);
-			pf_format_extension_modules(out, &snap->modules);
-			return true;
-		}
-	}
-	return false;
+	for (size_t i = 0; native == PF_NATIVE_SECTION && i < snap->nthreads;
+	     i++)
+		if (only == NULL || only == &snap->threads[i])
+			pf_format_native_stack(out, &snap->threads[i]);
+	pf_format_extension_modules(out, &snap->modules);
+	return true;
 }

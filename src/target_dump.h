@@ -8,18 +8,36 @@
 
 #include "fh_format.h"
 #include "py_layout.h"
+#include "py_target.h"
 #include "snapshot.h"
+
+/* How a dump shows the C frames of the threads (--native). */
+enum pf_native_view {
+	PF_NATIVE_DEFAULT,  /* as faulthandler of the target's version: a
+	                       section on fatal errors from 3.14 on */
+	PF_NATIVE_NONE,
+	PF_NATIVE_SECTION,  /* 3.14's C stack section after the tracebacks */
+	PF_NATIVE_MERGED,   /* one stack of C and Python frames per thread */
+};
+
+/* The view asked for, PF_NATIVE_DEFAULT resolved for this layout and this
+ * kind of dump. */
+enum pf_native_view pf_native_view_for(enum pf_native_view asked,
+				       const struct pf_layout *layout,
+				       bool fatal_error);
 
 /* The version-dependent details of the text. */
 struct pf_style pf_style_of(const struct pf_layout *layout);
 
 /* Every thread (as faulthandler's all_threads=True), or with
  * current_thread_only only the current one as "Stack (most recent call
- * first):"; then the "Extension modules" line when snap->modules has names
- * (pf_read_extension_modules fills it for fatal errors).  Returns false
- * when current_thread_only finds no current thread (nothing is written
- * then). */
-bool pf_write_threads(FILE *out, const struct pf_layout *layout,
-		      const struct pf_snapshot *snap, bool current_thread_only);
+ * first):", with their C frames as native says (not PF_NATIVE_DEFAULT:
+ * resolve it first); then the "Extension modules" line when snap->modules
+ * has names (pf_read_extension_modules fills it for fatal errors).
+ * Returns false when current_thread_only finds no current thread (nothing
+ * is written then) or memory runs out. */
+bool pf_write_threads(FILE *out, const struct pf_target *target,
+		      const struct pf_snapshot *snap, bool current_thread_only,
+		      enum pf_native_view native);
 
 #endif

@@ -203,6 +203,23 @@ static uint64_t newest_frame(struct walk *w, const uint8_t *tstate)
 	return frame;
 }
 
+/* Whether the frame in frame_buf starts an evaluation-loop call, as far
+ * as the frame itself tells: every frame object does (3.8-3.10), and 3.11
+ * flags it.  From 3.12 on the call pushes a C-stack-owned shim frame
+ * before it, which walk_frames sees next; a shim that is the newest frame
+ * stands for a call that has no frame of its own. */
+static bool starts_evaluation(const struct walk *w, bool *known)
+{
+	const struct pf_layout *l = w->l;
+	if (l->frame_model == PF_FRAMES_OBJECTS)
+		return true;
+	if (l->frame.is_entry != PF_NO_OFFSET)
+		return pf_field_u8(w->frame_buf, l->frame.is_entry) != 0;
+	if (l->owner_cstack < 0)
+		*known = false;
+	return owned_by_cstack(w);
+}
+
 /* Mirrors dump_traceback() of the target's version: frames most recent
  * first, shim frames owned by the C stack skipped, at most
  * PF_MAX_FRAME_DEPTH printed. */
@@ -210,9 +227,12 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 			struct pf_thread_dump *t)
 {
 	const struct pf_layout *l = w->l;
+	t->entries_known = true;
 	if (frame == 0 || !read_frame(w, frame))
 		return true;
 	if (l->skip_cstack_on_top && owned_by_cstack(w)) {
+		/* An evaluation call without a frame of its own. */
+		t->entries_known = false;
 		frame = pf_field_u64(w->frame_buf, l->frame.back);
 		if (frame == 0 || !read_frame(w, frame))
 			return true;
@@ -223,12 +243,15 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 			return true;
 		}
 		uint64_t code = pf_field_u64(w->frame_buf, l->frame.code);
-		if (!record_frame(w, code, &t->frames[t->nframes++]))
+		struct pf_frame *f = &t->frames[t->nframes++];
+		if (!record_frame(w, code, f))
 			return false;
+		f->entry = starts_evaluation(w, &t->entries_known);
 		frame = pf_field_u64(w->frame_buf, l->frame.back);
 		if (frame == 0 || !read_frame(w, frame))
 			return true;
 		if (owned_by_cstack(w)) {
+			f->entry = true;
 			frame = pf_field_u64(w->frame_buf, l->frame.back);
 			if (frame == 0 || !read_frame(w, frame))
 				return true;

@@ -135,6 +135,30 @@ START_TEST(test_watch_args)
 }
 END_TEST
 
+START_TEST(test_native_views)
+{
+	struct attach_options opt;
+	pid_t pids[8];
+	char why[128];
+	ck_assert(PARSE("7"));
+	ck_assert_int_eq(opt.common.native, PF_NATIVE_DEFAULT);
+	ck_assert(PARSE("--native", "7"));
+	ck_assert_int_eq(opt.common.native, PF_NATIVE_SECTION);
+	ck_assert(PARSE("--native=section", "7"));
+	ck_assert_int_eq(opt.common.native, PF_NATIVE_SECTION);
+	ck_assert(PARSE("--native=merged", "7"));
+	ck_assert_int_eq(opt.common.native, PF_NATIVE_MERGED);
+	ck_assert(PARSE("--native=merged", "--no-native", "7"));
+	ck_assert_int_eq(opt.common.native, PF_NATIVE_NONE);
+	ck_assert(!PARSE("--native=both", "7"));
+	ck_assert_str_eq(why, "unknown --native value 'both' (section or "
+			      "merged)");
+	struct watch_options wopt;
+	ck_assert(WPARSE("--native=merged", "--", "python3"));
+	ck_assert_int_eq(wopt.common.native, PF_NATIVE_MERGED);
+}
+END_TEST
+
 START_TEST(test_signal_names)
 {
 	ck_assert_int_eq(watch_parse_signal("USR1"), SIGUSR1);
@@ -162,6 +186,7 @@ int main(void)
 	tcase_add_test(watch, test_timeout_rounding);
 	tcase_add_test(watch, test_watch_args);
 	tcase_add_test(watch, test_signal_names);
+	tcase_add_test(watch, test_native_views);
 	suite_add_tcase(s, watch);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
