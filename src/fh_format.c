@@ -8,6 +8,12 @@ void pf_format_text(FILE *out, const struct pf_text *text)
 		uint32_t ch = text->chars[i];
 		if (ch >= ' ' && ch <= 126)
 			fputc((int)ch, out);
+		else if (text->bytes && ch >= 0x80)
+			/* The 2.7 backport's dump_ascii reads a plain (signed)
+			 * char into an unsigned long: a non-ASCII byte is
+			 * sign-extended and printed in full. */
+			fprintf(out, "\\x%lx",
+				(unsigned long)(long)(int8_t)(uint8_t)ch);
 		else if (ch <= 0xff)
 			fprintf(out, "\\x%02x", (unsigned)ch);
 		else if (ch <= 0xffff)
@@ -46,9 +52,10 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 			  const struct pf_style *style)
 {
 	if (t->nframes == 0) {
-		fputs(style->no_frame_indented ? "  <no Python frame>\n"
-					       : "<no Python frame>\n",
-		      out);
+		if (style->no_frame_line)
+			fputs(style->no_frame_indented ? "  <no Python frame>\n"
+						       : "<no Python frame>\n",
+			      out);
 		return;
 	}
 	for (size_t i = 0; i < t->nframes; i++)
@@ -64,9 +71,14 @@ void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
 		const struct pf_thread_dump *t = &snap->threads[i];
 		if (i != 0)
 			fputc('\n', out);
-		fprintf(out, "%s 0x%016llx (most recent call first):\n",
+		fprintf(out, "%s 0x%016llx",
 			t->is_current ? "Current thread" : "Thread",
 			(unsigned long long)t->thread_id);
+		/* Empty when the name could not be read, as when the
+		 * backport's prctl(PR_GET_NAME) gives nothing. */
+		if (style->thread_name_suffix && snap->dumper_name[0] != '\0')
+			fprintf(out, " <%s>", snap->dumper_name);
+		fputs(" (most recent call first):\n", out);
 		if (t->gc_collecting && style->gc_line)
 			fputs("  Garbage-collecting\n", out);
 		format_frames(out, t, style);

@@ -17,6 +17,7 @@
 struct pf_text {
 	bool present;          /* false: not a str, printed as ??? */
 	bool truncated;
+	bool bytes;            /* from a 2.7 str: chars are its bytes */
 	uint32_t length;
 	uint32_t *chars;       /* code points */
 };
@@ -69,6 +70,9 @@ struct pf_snapshot {
 	/* The one target address kept: the interpreter whose threads were
 	 * walked, for further reads while the target is still stopped. */
 	uint64_t interp;
+	/* The name (comm) of the thread that would write faulthandler's
+	 * dump, for layouts with thread_name_suffix; "" when unknown. */
+	char dumper_name[16];
 	/* Filled by pf_read_extension_modules (py_modules.h); empty unless
 	 * it ran. */
 	struct pf_module_list modules;

@@ -339,11 +339,14 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		.mem = &mem,
 		.layout = &p->target.layout,
 		.runtime = p->target.runtime,
+		.interp_head = p->target.interp_head,
+		.tstate_current = p->target.tstate_current,
 		.stopped = &stopped,
 		.current = signal_tid		  ? PF_CURRENT_THREAD
 			   : reason == DUMP_TIMEOUT ? PF_CURRENT_NONE
 						    : PF_CURRENT_GIL_HOLDER,
 		.current_thread_id = signal_thread,
+		.dumper_tid = signal_tid,
 	};
 	struct pf_snapshot snap;
 	struct pf_error err = {0};
