@@ -219,6 +219,10 @@ struct pf_layout {
 	 * " <name>" of the thread that writes the dump. */
 	bool code_names_bytes;
 	bool thread_name_suffix;
+	/* The backport dumps a timeout from a SIGALRM handler, in the thread
+	 * that takes the signal, which is then "Current thread"; 3.x uses a
+	 * watchdog thread without a thread state. */
+	bool timeout_by_alarm;
 	/* "  Garbage-collecting" under the current thread (3.10+). */
 	bool gc_line;
 	/* SIGFPE is "Floating-point exception" from 3.12.5 on. */
