@@ -34,9 +34,28 @@ static bool is_interpreter(struct pf_mem *mem, const struct pf_layout *l,
 	return true;
 }
 
-static bool scan_range(struct pf_mem *mem, const struct pf_layout *l,
-		       uint64_t start, uint64_t end, uint8_t *buf,
-		       uint64_t *addr)
+/* The interpreter state is allocated (malloc): a pointer to it points
+ * into writable memory that no file backs.  Checking that first spares a
+ * read of the target for most words. */
+static bool in_allocated_memory(const struct pf_maps *maps, uint64_t addr)
+{
+	size_t lo = 0, hi = maps->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pf_mapping *m = &maps->items[mid];
+		if (addr < m->start)
+			hi = mid;
+		else if (addr >= m->end)
+			lo = mid + 1;
+		else
+			return m->path == NULL && m->perms[1] == 'w';
+	}
+	return false;
+}
+
+static bool scan_range(struct pf_mem *mem, const struct pf_maps *maps,
+		       const struct pf_layout *l, uint64_t start, uint64_t end,
+		       uint8_t *buf, uint64_t *addr)
 {
 	for (uint64_t at = start; at < end; at += CHUNK) {
 		size_t len = end - at < CHUNK ? (size_t)(end - at) : CHUNK;
@@ -45,7 +64,8 @@ static bool scan_range(struct pf_mem *mem, const struct pf_layout *l,
 		for (size_t i = 0; i + 8 <= len; i += 8) {
 			uint64_t word;
 			memcpy(&word, buf + i, 8);
-			if (is_interpreter(mem, l, word)) {
+			if (in_allocated_memory(maps, word) &&
+			    is_interpreter(mem, l, word)) {
 				*addr = at + i;
 				return true;
 			}
@@ -67,14 +87,15 @@ bool pf_scan_interp_head(struct pf_mem *mem, const struct pf_maps *maps,
 		if (m->path == NULL || strcmp(m->path, object_path) != 0 ||
 		    m->perms[1] != 'w')
 			continue;
-		found = scan_range(mem, layout, m->start, m->end, buf, addr);
+		found = scan_range(mem, maps, layout, m->start, m->end, buf,
+				   addr);
 		/* .bss beyond the file's last page is anonymous memory. */
 		const struct pf_mapping *after = i + 1 < maps->count
 							 ? &maps->items[i + 1]
 							 : NULL;
 		if (!found && after && after->path == NULL &&
 		    after->start == m->end && after->perms[1] == 'w')
-			found = scan_range(mem, layout, after->start,
+			found = scan_range(mem, maps, layout, after->start,
 					   after->end, buf, addr);
 	}
 	free(buf);
