@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Prints one C initializer of tests/unit/linetable_vectors.h: the line table
-of a sample function as the running interpreter compiled it, and the line of
-every code unit as the interpreter itself reports it (dis.findlinestarts up to
-3.9, co_lines() from 3.10).
+"""Prints C initializers of tests/unit/linetable_vectors.h: the line tables
+of sample functions as the running interpreter compiled them, and the line of
+every code unit as the interpreter itself reports it (its own
+PyCode_Addr2Line up to 3.9, co_lines() from 3.10).
 
-Usage: for py in python3.8 ... python3.13; do $py gen-linetable-vectors.py; done
+Usage: for py in python2.7 python3.6 ... python3.13; do
+           $py gen-linetable-vectors.py; done
+Runs on Python 2.7 and 3.6+.
 """
-import dis
+from __future__ import print_function
+
+import ctypes
 import sys
 
 
@@ -26,15 +30,31 @@ def sample(a):
             y)
 
 
+# A line delta over 127 in one step: 2.7 writes it as one unsigned byte,
+# 3.6+ as several signed ones.
+FAR_SOURCE = "def far(a):\n    x = a\n" + "\n" * 200 + "    return x\n"
+
+
+def far_function():
+    namespace = {}
+    exec(compile(FAR_SOURCE, "far.py", "exec"), namespace)
+    return namespace["far"]
+
+
+# Bytes per code unit: 2.7's instructions are 1 or 3 bytes long.
+UNIT_BYTES = 1 if sys.version_info < (3, 6) else 2
+
+
 def expected_lines(code):
-    units = len(code.co_code) // 2
+    units = len(code.co_code) // UNIT_BYTES
     if sys.version_info < (3, 10):
-        lines, line = [], -1
-        starts = dict(dis.findlinestarts(code))
-        for unit in range(units):
-            line = starts.get(unit * 2, line)
-            lines.append(line)
-        return code.co_lnotab, "PF_LINES_LNOTAB", lines
+        addr2line = ctypes.pythonapi.PyCode_Addr2Line
+        addr2line.argtypes = [ctypes.py_object, ctypes.c_int]
+        addr2line.restype = ctypes.c_int
+        lines = [addr2line(code, unit * UNIT_BYTES) for unit in range(units)]
+        kind = ("PF_LINES_LNOTAB_UNSIGNED" if sys.version_info < (3, 6)
+                else "PF_LINES_LNOTAB")
+        return code.co_lnotab, kind, lines
     lines = [-1] * units
     for start, end, line in code.co_lines():
         for offset in range(start, end, 2):
@@ -44,13 +64,17 @@ def expected_lines(code):
 
 
 def main():
-    code = sample.__code__
-    table, kind, lines = expected_lines(code)
-    print("\t{ /* CPython %d.%d.%d */" % sys.version_info[:3])
-    print("\t\t%s, %d, %d," % (kind, code.co_firstlineno, len(table)))
-    print('\t\t"%s",' % "".join("\\x%02x" % b for b in table))
-    print("\t\t%d, {%s}," % (len(lines), ", ".join(map(str, lines))))
-    print("\t},")
+    for func in (sample, far_function()):
+        code = func.__code__
+        table, kind, lines = expected_lines(code)
+        print("\t{ /* CPython %d.%d.%d, %s() */" % (
+            sys.version_info[:3] + (code.co_name,)))
+        print("\t\t%s, %d, %d," % (kind, code.co_firstlineno, len(table)))
+        print('\t\t"%s",' % "".join("\\x%02x" % b
+                                     for b in bytearray(table)))
+        print("\t\t%d, %d, {%s}," % (len(lines), UNIT_BYTES,
+                                    ", ".join(map(str, lines))))
+        print("\t},")
 
 
 if __name__ == "__main__":

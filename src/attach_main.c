@@ -92,6 +92,8 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.mem = mem,
 			.layout = &target->layout,
 			.runtime = target->runtime,
+			.interp_head = target->interp_head,
+			.tstate_current = target->tstate_current,
 			.stopped = &stopped,
 			.current = PF_CURRENT_GIL_HOLDER,
 		};

@@ -46,9 +46,10 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 			  const struct pf_style *style)
 {
 	if (t->nframes == 0) {
-		fputs(style->no_frame_indented ? "  <no Python frame>\n"
-					       : "<no Python frame>\n",
-		      out);
+		if (style->no_frame_line)
+			fputs(style->no_frame_indented ? "  <no Python frame>\n"
+						       : "<no Python frame>\n",
+			      out);
 		return;
 	}
 	for (size_t i = 0; i < t->nframes; i++)
@@ -164,9 +165,14 @@ static void format_threads(FILE *out, const struct pf_snapshot *snap,
 		const struct pf_thread_dump *t = &snap->threads[i];
 		if (i != 0)
 			fputc('\n', out);
-		fprintf(out, "%s 0x%016llx (most recent call first):\n",
+		fprintf(out, "%s 0x%016llx",
 			t->is_current ? "Current thread" : "Thread",
 			(unsigned long long)t->thread_id);
+		/* Empty when the name could not be read, as when the
+		 * backport's prctl(PR_GET_NAME) gives nothing. */
+		if (style->thread_name_suffix && snap->dumper_name[0] != '\0')
+			fprintf(out, " <%s>", snap->dumper_name);
+		fputs(" (most recent call first):\n", out);
 		if (t->gc_collecting && style->gc_line)
 			fputs("  Garbage-collecting\n", out);
 		if (merges)

@@ -13,11 +13,15 @@
 /* What differs between versions in the text itself. */
 struct pf_style {
 	bool frame_limit_marker;  /* "  ...\n" after PF_MAX_FRAME_DEPTH frames */
+	bool no_frame_line;       /* "<no Python frame>" for a thread without
+	                             frames (3.8+) */
 	bool no_frame_indented;   /* "  <no Python frame>" rather than
 	                             "<no Python frame>" */
 	bool gc_line;             /* "  Garbage-collecting" under the current
 	                             thread's header */
 	bool fpe_hyphenated;      /* "Floating-point exception" (3.12.5+) */
+	bool thread_name_suffix;  /* " <name>" of the dumping thread after
+	                             each thread id (2.7's backport) */
 };
 
 /* "Fatal Python error: Segmentation fault\n\n" and the like, for the

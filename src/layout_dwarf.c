@@ -23,6 +23,7 @@ enum want_id {
 	W_OBJECT,
 	W_TYPE,
 	W_BYTES,
+	W_STRING,
 	W_ASCII,
 	W_COMPACT,
 	W_UNICODE,
@@ -58,22 +59,25 @@ struct want {
  * for speed only: the scan stops once every wanted struct is found, so a
  * struct the version lacks must not be wanted. */
 static const struct want wants[W_COUNT] = {
-	[W_RUNTIME] = {"pyruntimestate", "_PyRuntimeState", 8, 99, ANY_MODEL},
-	[W_INTERP] = {"_is", "PyInterpreterState", 8, 99, ANY_MODEL},
-	[W_GIL] = {"_gil_runtime_state", NULL, 8, 99, ANY_MODEL},
-	[W_TSTATE] = {"_ts", "PyThreadState", 8, 99, ANY_MODEL},
+	[W_RUNTIME] = {"pyruntimestate", "_PyRuntimeState", 7, 99, ANY_MODEL},
+	[W_INTERP] = {"_is", "PyInterpreterState", 6, 99, ANY_MODEL},
+	/* Before 3.7 the GIL is a set of static variables, not a struct. */
+	[W_GIL] = {"_gil_runtime_state", NULL, 7, 99, ANY_MODEL},
+	[W_TSTATE] = {"_ts", "PyThreadState", 6, 99, ANY_MODEL},
 	[W_CFRAME] = {"_PyCFrame", "_PyCFrame", 11, 12, ANY_MODEL},
-	[W_FRAME_OBJECT] = {"_frame", "PyFrameObject", 8, 99,
+	[W_FRAME_OBJECT] = {"_frame", "PyFrameObject", 6, 99,
 			    PF_FRAMES_OBJECTS},
 	[W_IFRAME] = {"_PyInterpreterFrame", "_PyInterpreterFrame", 11, 99,
 		      PF_FRAMES_INTERPRETER},
-	[W_CODE] = {"PyCodeObject", "PyCodeObject", 8, 99, ANY_MODEL},
-	[W_OBJECT] = {"_object", "PyObject", 8, 99, ANY_MODEL},
-	[W_TYPE] = {"_typeobject", "PyTypeObject", 8, 99, ANY_MODEL},
-	[W_BYTES] = {NULL, "PyBytesObject", 8, 99, ANY_MODEL},
-	[W_ASCII] = {NULL, "PyASCIIObject", 8, 99, ANY_MODEL},
-	[W_COMPACT] = {NULL, "PyCompactUnicodeObject", 8, 99, ANY_MODEL},
-	[W_UNICODE] = {NULL, "PyUnicodeObject", 8, 99, ANY_MODEL},
+	[W_CODE] = {"PyCodeObject", "PyCodeObject", 6, 99, ANY_MODEL},
+	[W_OBJECT] = {"_object", "PyObject", 6, 99, ANY_MODEL},
+	[W_TYPE] = {"_typeobject", "PyTypeObject", 6, 99, ANY_MODEL},
+	[W_BYTES] = {NULL, "PyBytesObject", 6, 99, ANY_MODEL},
+	/* 2.7's str (PyBytesObject is a macro for it there): no 3.x has it. */
+	[W_STRING] = {NULL, "PyStringObject", 1, 0, ANY_MODEL},
+	[W_ASCII] = {NULL, "PyASCIIObject", 6, 99, ANY_MODEL},
+	[W_COMPACT] = {NULL, "PyCompactUnicodeObject", 6, 99, ANY_MODEL},
+	[W_UNICODE] = {NULL, "PyUnicodeObject", 6, 99, ANY_MODEL},
 	/* What _Py_DumpExtensionModules reads, from 3.10 on. */
 	[W_DICT] = {NULL, "PyDictObject", 10, 99, ANY_MODEL, true},
 	[W_DICT_KEYS] = {"_dictkeysobject", "PyDictKeysObject", 10, 99,
@@ -89,6 +93,19 @@ static const struct want wants[W_COUNT] = {
 	[W_SET] = {NULL, "PySetObject", 10, 99, ANY_MODEL, true},
 	[W_SET_ENTRY] = {NULL, "setentry", 10, 99, ANY_MODEL, true},
 };
+
+/* What 2.7 has and the walker reads there; the ranges above are of 3.x. */
+static const enum want_id py27_wants[] = {
+	W_INTERP, W_TSTATE, W_FRAME_OBJECT, W_CODE, W_OBJECT, W_TYPE, W_STRING,
+};
+
+static bool wanted_in_py27(enum want_id id)
+{
+	for (size_t i = 0; i < sizeof py27_wants / sizeof py27_wants[0]; i++)
+		if (py27_wants[i] == id)
+			return true;
+	return false;
+}
 
 enum member_kind { K_ANY, K_POINTER, K_AGGREGATE };
 enum size_group { SZ_NONE, SZ_FRAME, SZ_CODE };
@@ -163,6 +180,9 @@ static const struct field_spec fields[] = {
 	FIELD(W_TYPE, "tp_flags", type.tp_flags, K_ANY, SZ_NONE),
 	FIELD(W_BYTES, "ob_base.ob_size", bytes.ob_size, K_ANY, SZ_NONE),
 	FIELD(W_BYTES, "ob_sval", bytes.ob_sval, K_ANY, SZ_NONE),
+	/* PyObject_VAR_HEAD spells out its members in 2.7. */
+	FIELD(W_STRING, "ob_size", bytes.ob_size, K_ANY, SZ_NONE),
+	FIELD(W_STRING, "ob_sval", bytes.ob_sval, K_ANY, SZ_NONE),
 	FIELD(W_ASCII, "length", unicode.length, K_ANY, SZ_NONE),
 	FIELD(W_ASCII, "state", unicode.state, K_AGGREGATE, SZ_NONE),
 	FIELD(W_UNICODE, "data", unicode.data, K_AGGREGATE, SZ_NONE),
@@ -550,7 +570,8 @@ static void fill_shifts(Dwarf *dw, struct search *s, struct pf_layout *l)
 }
 
 static enum pf_status fail_missing_structs(const struct search *s,
-					   const char *path, unsigned minor,
+					   const char *path, unsigned major,
+					   unsigned minor,
 					   struct pf_error *err)
 {
 	char names[384] = "";
@@ -568,8 +589,8 @@ static enum pf_status fail_missing_structs(const struct search *s,
 	}
 	return pf_fail(err, PF_ERR_NO_OFFSETS,
 		       "the DWARF in %s does not define %s; is it a CPython "
-		       "3.%u interpreter or libpython?",
-		       path, names, minor);
+		       "%u.%u interpreter or libpython?",
+		       path, names, major, minor);
 }
 
 enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
@@ -591,9 +612,12 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 	memset(&s, 0, sizeof s);
 	for (int i = W_NONE + 1; i < W_COUNT; i++) {
 		const struct want *w = &wants[i];
-		s.wanted[i] = layout->major == 3 &&
-			      layout->minor >= w->first_minor &&
-			      layout->minor <= w->last_minor &&
+		bool in_version =
+			layout->major == 2
+				? wanted_in_py27((enum want_id)i)
+				: layout->minor >= w->first_minor &&
+					  layout->minor <= w->last_minor;
+		s.wanted[i] = in_version &&
 			      (w->frame_model == ANY_MODEL ||
 			       w->frame_model == (int)layout->frame_model);
 		s.left += s.wanted[i];
@@ -609,8 +633,8 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 		required_missing |= s.wanted[i] && !s.found[i] &&
 				    !wants[i].optional;
 	if (required_missing) {
-		enum pf_status st = fail_missing_structs(&s, path,
-							layout->minor, err);
+		enum pf_status st = fail_missing_structs(
+			&s, path, layout->major, layout->minor, err);
 		pf_debuginfo_close(di);
 		return st;
 	}

@@ -2,15 +2,17 @@
 
 #include <stdbool.h>
 
-/* 3.8, 3.9 Objects/codeobject.c: PyCode_Addr2Line over co_lnotab. */
-static int line_lnotab(const uint8_t *p, size_t len, int line, int addrq)
+/* 2.7, 3.6-3.9 Objects/codeobject.c: PyCode_Addr2Line over co_lnotab,
+ * whose line deltas are signed from 3.6 on. */
+static int line_lnotab(const uint8_t *p, size_t len, int line, int addrq,
+		       bool signed_deltas)
 {
 	int addr = 0;
 	for (size_t i = 0; i + 1 < len; i += 2) {
 		addr += p[i];
 		if (addr > addrq)
 			break;
-		line += (int8_t)p[i + 1];
+		line += signed_deltas ? (int8_t)p[i + 1] : p[i + 1];
 	}
 	return line;
 }
@@ -120,7 +122,9 @@ int pf_line_number(enum pf_line_table kind, const uint8_t *table, size_t len,
 {
 	switch (kind) {
 	case PF_LINES_LNOTAB:
-		return line_lnotab(table, len, firstlineno, addr);
+		return line_lnotab(table, len, firstlineno, addr, true);
+	case PF_LINES_LNOTAB_UNSIGNED:
+		return line_lnotab(table, len, firstlineno, addr, false);
 	case PF_LINES_PEP626:
 		return line_ranges(advance_pep626, table, len, firstlineno,
 				   addr);

@@ -18,28 +18,42 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 {
 	memset(layout, 0, sizeof *layout);
 	clear_offsets(layout);
-	if (major != 3 || minor < 8 || minor > 13)
+	/* 2.7 falls, with its minor 7, on the side of 3.7 in every test of
+	 * the minor below; what sets it apart is said explicitly. */
+	bool py2 = major == 2;
+	if (py2 ? minor != 7 : major != 3 || minor < 6 || minor > 13)
 		return false;
 	layout->major = major;
 	layout->minor = minor;
+	/* _PyRuntime appeared in 3.7. */
+	layout->anchor = !py2 && minor >= 7 ? PF_ANCHOR_RUNTIME
+					    : PF_ANCHOR_GLOBALS;
 	layout->frame_model = minor <= 10 ? PF_FRAMES_OBJECTS
 					  : PF_FRAMES_INTERPRETER;
-	layout->line_table = minor <= 9    ? PF_LINES_LNOTAB
+	/* The line deltas of co_lnotab are signed from 3.6 on. */
+	layout->line_table = py2           ? PF_LINES_LNOTAB_UNSIGNED
+			     : minor <= 9  ? PF_LINES_LNOTAB
 			     : minor == 10 ? PF_LINES_PEP626
 					   : PF_LINES_LOCATIONS;
 	layout->frame.lasti_scale = minor == 10 ? 2 : 1;
 	layout->frame.use_f_lineno = minor == 10;
 	/* PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 in every
-	 * default (GIL) build from 3.8 to 3.13. */
-	layout->unicode.kind_shift = 2;
-	layout->unicode.compact_shift = 5;
-	layout->unicode.ascii_shift = 6;
+	 * default (GIL) build from 3.3 to 3.13; 2.7 has no such object. */
+	if (!py2) {
+		layout->unicode.kind_shift = 2;
+		layout->unicode.compact_shift = 5;
+		layout->unicode.ascii_shift = 6;
+	}
 	layout->owner_cstack = minor >= 12 ? OWNED_BY_CSTACK : -1;
 	/* gh-123967, fixed in 3.12.8 and 3.13.1. */
 	layout->skip_cstack_on_top =
 		(minor == 12 && micro >= 8) || (minor == 13 && micro >= 1);
 	layout->frame_limit_marker = minor <= 12;
+	layout->no_frame_line = minor >= 8;
 	layout->no_frame_indented = minor >= 10;
+	layout->code_names_bytes = py2;
+	layout->thread_name_suffix = py2;
+	layout->timeout_by_alarm = py2;
 	layout->gc_line = minor >= 10;
 	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
 	/* faulthandler.enable(c_stack=True), 3.14+. */
@@ -67,14 +81,17 @@ struct required {
 bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 {
 	bool objects = l->frame_model == PF_FRAMES_OBJECTS;
+	bool runtime = l->anchor == PF_ANCHOR_RUNTIME;
+	bool unicode = !l->code_names_bytes;
 	bool has_cframe = l->minor == 11 || l->minor == 12;
 	/* A NULL offset: the field does not exist in this version. */
 	const struct required fields[] = {
-		{"runtime.interpreters_head", &l->runtime.interpreters_head},
+		{"runtime.interpreters_head",
+		 runtime ? &l->runtime.interpreters_head : NULL},
 		{"interp.next", &l->interp.next},
 		{"interp.threads_head", &l->interp.threads_head},
-		{"gil.locked", &l->gil.locked},
-		{"gil.last_holder", &l->gil.last_holder},
+		{"gil.locked", runtime ? &l->gil.locked : NULL},
+		{"gil.last_holder", runtime ? &l->gil.last_holder : NULL},
 		{"tstate.next", &l->tstate.next},
 		{"tstate.interp", &l->tstate.interp},
 		{"tstate.thread_id", &l->tstate.thread_id},
@@ -90,12 +107,14 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 		{"type.tp_flags", &l->type.tp_flags},
 		{"bytes.ob_size", &l->bytes.ob_size},
 		{"bytes.ob_sval", &l->bytes.ob_sval},
-		{"unicode.length", &l->unicode.length},
-		{"unicode.state", &l->unicode.state},
-		{"unicode.ascii_size", &l->unicode.ascii_size},
-		{"unicode.compact_size", &l->unicode.compact_size},
-		{"unicode.data", &l->unicode.data},
-		{"runtime.gil", l->minor <= 11 ? &l->runtime.gil : NULL},
+		{"unicode.length", unicode ? &l->unicode.length : NULL},
+		{"unicode.state", unicode ? &l->unicode.state : NULL},
+		{"unicode.ascii_size", unicode ? &l->unicode.ascii_size : NULL},
+		{"unicode.compact_size",
+		 unicode ? &l->unicode.compact_size : NULL},
+		{"unicode.data", unicode ? &l->unicode.data : NULL},
+		{"runtime.gil",
+		 runtime && l->minor <= 11 ? &l->runtime.gil : NULL},
 		{"interp.gil_ptr", l->minor >= 12 ? &l->interp.gil_ptr : NULL},
 		{"interp.gc_collecting",
 		 l->gc_line ? &l->interp.gc_collecting : NULL},

@@ -12,13 +12,16 @@
 
 /* How the walker finds a thread's newest frame and steps to the next one. */
 enum pf_frame_model {
-	PF_FRAMES_OBJECTS,      /* 3.8-3.10: PyFrameObject chain via f_back */
+	PF_FRAMES_OBJECTS,      /* 2.7-3.10: PyFrameObject chain via f_back */
 	PF_FRAMES_INTERPRETER,  /* 3.11+: _PyInterpreterFrame chain via previous */
 };
 
 /* How the code object maps an instruction offset to a line number. */
 enum pf_line_table {
-	PF_LINES_LNOTAB,        /* 3.8, 3.9: co_lnotab byte pairs */
+	PF_LINES_LNOTAB,        /* 3.6-3.9: co_lnotab byte pairs, signed line
+	                           deltas */
+	PF_LINES_LNOTAB_UNSIGNED, /* 2.7: co_lnotab, unsigned line
+	                             deltas */
 	PF_LINES_PEP626,        /* 3.10: co_linetable (start delta, line delta) pairs */
 	PF_LINES_LOCATIONS,     /* 3.11+: co_linetable location entries */
 };
@@ -40,6 +43,13 @@ enum pf_dict_split {
 	                              ((uint8_t *)&values[capacity])[i] */
 };
 
+/* Where the interpreter list and the running thread state are. */
+enum pf_anchor {
+	PF_ANCHOR_RUNTIME,      /* 3.7+: _PyRuntime.interpreters.head */
+	PF_ANCHOR_GLOBALS,      /* 2.7, 3.6: the interp_head and
+	                           _PyThreadState_Current variables */
+};
+
 enum pf_layout_source {
 	PF_SOURCE_NONE,
 	PF_SOURCE_DEBUG_OFFSETS, /* _Py_DebugOffsets inside _PyRuntime (3.13+) */
@@ -55,12 +65,13 @@ enum pf_layout_source {
 
 struct pf_layout {
 	unsigned major, minor;
+	enum pf_anchor anchor;
 	enum pf_frame_model frame_model;
 	enum pf_line_table line_table;
 
 	struct {
 		int64_t interpreters_head;  /* _PyRuntime.interpreters.head */
-		int64_t gil;                /* _PyRuntime.ceval.gil (3.8-3.11) */
+		int64_t gil;                /* _PyRuntime.ceval.gil (3.7-3.11) */
 	} runtime;
 
 	struct {
@@ -126,7 +137,8 @@ struct pf_layout {
 	struct {
 		int64_t ob_size;
 		int64_t ob_sval;
-	} bytes;
+	} bytes;                            /* PyBytesObject, 2.7's
+	                                       PyStringObject */
 
 	struct {
 		int64_t length;
@@ -199,8 +211,20 @@ struct pf_layout {
 	/* Frame-limit marker: "  ...\n" after 100 frames (<= 3.12); 3.13 stops
 	 * silently. */
 	bool frame_limit_marker;
+	/* "<no Python frame>" under a thread without frames (3.8+); before,
+	 * its header stands alone. */
+	bool no_frame_line;
 	/* Indentation of "<no Python frame>": 3.8, 3.9 print it unindented. */
 	bool no_frame_indented;
+	/* 2.7's faulthandler backport: co_filename and co_name are
+	 * PyStringObject (bytes), and every thread header ends with the
+	 * " <name>" of the thread that writes the dump. */
+	bool code_names_bytes;
+	bool thread_name_suffix;
+	/* The backport dumps a timeout from a SIGALRM handler, in the thread
+	 * that takes the signal, which is then "Current thread"; 3.x uses a
+	 * watchdog thread without a thread state. */
+	bool timeout_by_alarm;
 	/* "  Garbage-collecting" under the current thread (3.10+). */
 	bool gc_line;
 	/* SIGFPE is "Floating-point exception" from 3.12.5 on. */

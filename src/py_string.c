@@ -5,14 +5,49 @@
 
 /* Py_TPFLAGS_UNICODE_SUBCLASS: PyUnicode_Check() tests this bit. */
 #define UNICODE_SUBCLASS_FLAG (1ul << 28)
+/* 2.7's Py_TPFLAGS_STRING_SUBCLASS: PyString_Check(). */
+#define STRING_SUBCLASS_FLAG (1ul << 27)
 
-static bool is_str(struct pf_mem *mem, const struct pf_layout *l,
-		   uint64_t addr)
+static bool has_type_flag(struct pf_mem *mem, const struct pf_layout *l,
+			  uint64_t addr, uint64_t flag)
 {
 	uint64_t type, flags;
 	return pf_mem_read_u64(mem, addr + l->object.ob_type, &type) &&
 	       pf_mem_read_u64(mem, type + l->type.tp_flags, &flags) &&
-	       (flags & UNICODE_SUBCLASS_FLAG);
+	       (flags & flag);
+}
+
+/* A 2.7 str: its bytes, each kept as one char for the formatter. */
+static bool read_bytes_text(struct pf_mem *mem, const struct pf_layout *l,
+			    uint64_t addr, uint32_t max, struct pf_text *text)
+{
+	int64_t length;
+	if (!has_type_flag(mem, l, addr, STRING_SUBCLASS_FLAG) ||
+	    !pf_mem_read(mem, addr + l->bytes.ob_size, &length,
+			 sizeof length) ||
+	    length < 0)
+		return true;
+	uint32_t n = length > max ? max : (uint32_t)length;
+	uint8_t small[PF_MAX_STRING_LENGTH];
+	uint8_t *raw = n <= sizeof small ? small : malloc(n);
+	if (raw == NULL)
+		return false;
+	bool ok = true;
+	if (pf_mem_read(mem, addr + l->bytes.ob_sval, raw, n)) {
+		text->chars = malloc((n ? n : 1) * sizeof *text->chars);
+		if (text->chars != NULL) {
+			for (uint32_t i = 0; i < n; i++)
+				text->chars[i] = raw[i];
+			text->length = n;
+			text->truncated = length > max;
+			text->present = true;
+		} else {
+			ok = false;
+		}
+	}
+	if (raw != small)
+		free(raw);
+	return ok;
 }
 
 static void decode(const uint8_t *raw, unsigned kind, uint32_t n,
@@ -47,7 +82,9 @@ bool pf_read_text_max(struct pf_mem *mem, const struct pf_layout *l,
 	memset(text, 0, sizeof *text);
 	if (max > PF_TEXT_MAX_READ)
 		max = PF_TEXT_MAX_READ;
-	if (!is_str(mem, l, addr))
+	if (l->code_names_bytes)
+		return read_bytes_text(mem, l, addr, max, text);
+	if (!has_type_flag(mem, l, addr, UNICODE_SUBCLASS_FLAG))
 		return true;
 
 	int64_t length;

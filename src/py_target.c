@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "elf_symbols.h"
+#include "interp_scan.h"
 #include "layout_debug_offsets.h"
 #include "layout_dwarf.h"
 #include "layout_tables.h"
@@ -95,7 +96,7 @@ static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
 	 * versions name themselves only in the file name. */
 	if ((pf_elf_symbol(elf, "Py_Version", &addr, NULL) &&
 	     pf_mem_read_u64(mem, bias + addr, &hex)) ||
-	    pf_debug_offsets_version(mem, t->runtime, &hex)) {
+	    (t->runtime && pf_debug_offsets_version(mem, t->runtime, &hex))) {
 		t->major = (hex >> 24) & 0xff;
 		t->minor = (hex >> 16) & 0xff;
 		t->micro = (hex >> 8) & 0xff;
@@ -156,10 +157,14 @@ static enum pf_status dwarf_layout(struct pf_target *t, struct pf_layout *l,
 					     sizeof why)) {
 		case PF_CACHE_HIT:
 			if (pf_layout_complete(&cached, &missing)) {
-				size_t used = strlen(cached.source_detail);
-				snprintf(cached.source_detail + used,
-					 sizeof cached.source_detail - used,
+				/* A long cache path is only cut in -v's note. */
+				char note[sizeof dir + 32];
+				snprintf(note, sizeof note,
 					 ", from the cache in %s", dir);
+				strncat(cached.source_detail, note,
+					sizeof cached.source_detail -
+						strlen(cached.source_detail) -
+						1);
 				*l = cached;
 				return PF_OK;
 			}
@@ -270,6 +275,42 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Where the walker starts: the interpreter list's head pointer, and for
+ * builds without a GIL struct the pointer to the running thread state. */
+static enum pf_status find_anchors(struct pf_target *t, struct pf_elf *elf,
+				   const struct pf_maps *maps,
+				   struct pf_mem *mem, uint64_t tstate_current,
+				   uint64_t bias, struct pf_error *err)
+{
+	const struct pf_layout *l = &t->layout;
+	uint64_t head;
+	if (l->anchor == PF_ANCHOR_RUNTIME) {
+		if (t->runtime == 0)
+			return pf_fail(err, PF_ERR_NOT_PYTHON,
+				       "process %d: no _PyRuntime in %s, which "
+				       "Python %u.%u has",
+				       (int)t->pid, t->object_path, t->major,
+				       t->minor);
+		t->interp_head =
+			t->runtime + (uint64_t)l->runtime.interpreters_head;
+		return PF_OK;
+	}
+	t->tstate_current = tstate_current;
+	/* A static of Python/pystate.c: only in .symtab. */
+	if (pf_elf_symbol(elf, "interp_head", &head, NULL)) {
+		t->interp_head = bias + head;
+		return PF_OK;
+	}
+	if (pf_scan_interp_head(mem, maps, t->object_path, l,
+				&t->interp_head))
+		return PF_OK;
+	return pf_fail(err, PF_ERR_NOT_READY,
+		       "process %d: %s has no interp_head symbol and no "
+		       "interpreter with a thread state was found in its data; "
+		       "Python may be starting up or shutting down",
+		       (int)t->pid, t->object_path);
+}
+
 enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			      struct pf_mem *mem,
 			      const struct pf_offsets_config *config,
@@ -298,30 +339,29 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 	char elf_path[4200];
 	host_path(t, elf_path, sizeof elf_path);
 	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
-	uint64_t runtime;
+	uint64_t runtime = 0, tstate_current = 0;
+	bool has_runtime = false, has_tstate_current = false;
+	if (elf) {
+		has_runtime = pf_elf_symbol(elf, "_PyRuntime", &runtime, NULL);
+		/* 2.7 and 3.6 have no _PyRuntime; they export this one. */
+		has_tstate_current = pf_elf_symbol(
+			elf, "_PyThreadState_Current", &tstate_current, NULL);
+	}
 	if (st != PF_OK) {
 		/* err says why */
 	} else if (elf == NULL) {
 		st = pf_fail(err, PF_ERR_NOT_PYTHON,
 			     "process %d: cannot read %s as ELF", (int)pid,
 			     t->object_path);
-	} else if (!pf_elf_symbol(elf, "_PyRuntime", &runtime, NULL)) {
-		unsigned major, minor;
-		/* Python < 3.7 has no _PyRuntime at all. */
-		if (version_from_name(t->object_path, &major, &minor))
-			st = pf_fail(err, PF_ERR_UNSUPPORTED,
-				     "process %d runs Python %u.%u, which is "
-				     "not supported",
-				     (int)pid, major, minor);
-		else
-			st = pf_fail(err, PF_ERR_NOT_PYTHON,
-				     "process %d is not a Python process "
-				     "(no _PyRuntime in %s)",
-				     (int)pid, t->object_path);
+	} else if (!has_runtime && !has_tstate_current) {
+		st = pf_fail(err, PF_ERR_NOT_PYTHON,
+			     "process %d is not a Python process (no _PyRuntime "
+			     "or _PyThreadState_Current in %s)",
+			     (int)pid, t->object_path);
 	} else {
 		uint64_t bias = pf_maps_base(&maps, t->object_path) -
 				pf_elf_load_vaddr(elf);
-		t->runtime = bias + runtime;
+		t->runtime = has_runtime ? bias + runtime : 0;
 		/* Only Py_REF_DEBUG builds define it, and Py_DEBUG implies
 		 * Py_REF_DEBUG. */
 		uint64_t unused;
@@ -343,6 +383,11 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 						       t->debug_build},
 				t->sources, err);
 		t->offsets_ms = now_ms() - start;
+		if (st == PF_OK)
+			st = find_anchors(
+				t, elf, &maps, mem,
+				has_tstate_current ? bias + tstate_current : 0,
+				bias, err);
 	}
 	pf_elf_close(elf);
 	pf_maps_free(&maps);

@@ -1,5 +1,6 @@
 /* Recognising a CPython process from outside: which ELF object holds the
- * interpreter, where _PyRuntime is, the exact version, and the layout to
+ * interpreter, where _PyRuntime (or, before 3.7, the interpreter list) is,
+ * the exact version, and the layout to
  * read it with, from the most trusted source that has one. */
 #ifndef PYFAULT_PY_TARGET_H
 #define PYFAULT_PY_TARGET_H
@@ -24,7 +25,12 @@ struct pf_offsets_config {
 struct pf_target {
 	pid_t pid;
 	char object_path[4096];   /* the interpreter's ELF, as mapped */
-	uint64_t runtime;         /* run-time address of _PyRuntime */
+	uint64_t runtime;         /* run-time address of _PyRuntime, 0 before
+	                             3.7 */
+	uint64_t interp_head;     /* address of the pointer to the newest
+	                             interpreter */
+	uint64_t tstate_current;  /* address of _PyThreadState_Current, where
+	                             it tells who runs (2.7, 3.6); else 0 */
 	unsigned major, minor, micro;
 	bool micro_known;         /* Py_Version exists only from 3.11 */
 	bool debug_build;         /* Py_DEBUG: object headers and structs differ */

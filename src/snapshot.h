@@ -86,6 +86,9 @@ struct pf_snapshot {
 	/* The one target address kept: the interpreter whose threads were
 	 * walked, for further reads while the target is still stopped. */
 	uint64_t interp;
+	/* The name (comm) of the thread that would write faulthandler's
+	 * dump, for layouts with thread_name_suffix; "" when unknown. */
+	char dumper_name[16];
 	/* Filled by pf_read_extension_modules (py_modules.h); empty unless
 	 * it ran. */
 	struct pf_module_list modules;

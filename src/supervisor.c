@@ -384,16 +384,28 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 			.tid = signal_tid, .pthread_id = signal_thread};
 	}
 
+	/* The thread that would run faulthandler's code: the one the signal
+	 * is for, or where the timeout is a signal too (2.7's backport:
+	 * SIGALRM), the main thread, which takes it as a rule. */
+	pid_t dumper = signal_tid;
+	uint64_t dumper_thread = signal_thread;
+	if (reason == DUMP_TIMEOUT && p->target.layout.timeout_by_alarm) {
+		dumper = p->pid;
+		dumper_thread = pthread_id_of(p->pid);
+	}
 	struct pf_walk_input in = {
 		.pid = p->pid,
 		.mem = &mem,
 		.layout = &p->target.layout,
 		.runtime = p->target.runtime,
+		.interp_head = p->target.interp_head,
+		.tstate_current = p->target.tstate_current,
 		.stopped = &stopped,
-		.current = signal_tid		  ? PF_CURRENT_THREAD
+		.current = dumper		  ? PF_CURRENT_THREAD
 			   : reason == DUMP_TIMEOUT ? PF_CURRENT_NONE
 						    : PF_CURRENT_GIL_HOLDER,
-		.current_thread_id = signal_thread,
+		.current_thread_id = dumper_thread,
+		.dumper_tid = dumper,
 	};
 	struct pf_snapshot snap;
 	struct pf_error err = {0};

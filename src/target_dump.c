@@ -19,6 +19,8 @@ struct pf_style pf_style_of(const struct pf_layout *l)
 		.no_frame_indented = l->no_frame_indented,
 		.gc_line = l->gc_line,
 		.fpe_hyphenated = l->fpe_hyphenated,
+		.no_frame_line = l->no_frame_line,
+		.thread_name_suffix = l->thread_name_suffix,
 	};
 }
 

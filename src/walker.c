@@ -1,5 +1,6 @@
 #include "walker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,9 +267,7 @@ static bool main_interpreter(struct walk *w, uint64_t *interp)
 {
 	const struct pf_layout *l = w->l;
 	uint64_t next;
-	if (!pf_mem_read_u64(w->mem,
-			     w->in->runtime + l->runtime.interpreters_head,
-			     interp))
+	if (!pf_mem_read_u64(w->mem, w->in->interp_head, interp))
 		return false;
 	for (int i = 0; *interp != 0 && i < MAX_INTERPRETERS; i++) {
 		if (!pf_mem_read_u64(w->mem, *interp + l->interp.next, &next))
@@ -286,6 +285,12 @@ static uint64_t gil_holder(struct walk *w, uint64_t interp)
 	const struct pf_layout *l = w->l;
 	uint64_t gil, holder;
 	int32_t locked;
+	/* Without a GIL struct (2.7, 3.6), the thread that takes the GIL sets
+	 * _PyThreadState_Current and clears it when it lets go. */
+	if (w->in->tstate_current != 0)
+		return pf_mem_read_u64(w->mem, w->in->tstate_current, &holder)
+			       ? holder
+			       : 0;
 	if (l->runtime.gil != PF_NO_OFFSET)
 		gil = w->in->runtime + (uint64_t)l->runtime.gil;
 	else if (!pf_mem_read_u64(w->mem, interp + l->interp.gil_ptr, &gil))
@@ -382,6 +387,23 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 	return PF_OK;
 }
 
+/* The thread's name as prctl(PR_GET_NAME) gives it to the thread itself. */
+static void read_thread_name(const struct pf_walk_input *in, char *name,
+			     size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/comm", (int)in->pid,
+		 (int)(in->dumper_tid ? in->dumper_tid : in->pid));
+	name[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	if (fgets(name, (int)size, f) == NULL)
+		name[0] = '\0';
+	name[strcspn(name, "\n")] = '\0';
+	fclose(f);
+}
+
 enum pf_status pf_walk(const struct pf_walk_input *in,
 		       struct pf_snapshot *snap, struct pf_error *err)
 {
@@ -397,6 +419,9 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	else
 		st = walk_threads(&w, err);
+	if (st == PF_OK && l->thread_name_suffix)
+		read_thread_name(in, snap->dumper_name,
+				 sizeof snap->dumper_name);
 	free(w.frame_buf);
 	free(w.code_buf);
 	if (st != PF_OK)

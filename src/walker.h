@@ -23,9 +23,14 @@ struct pf_walk_input {
 	struct pf_mem *mem;
 	const struct pf_layout *layout;
 	uint64_t runtime;                 /* address of _PyRuntime */
+	uint64_t interp_head;             /* pf_target's interp_head */
+	uint64_t tstate_current;          /* pf_target's tstate_current */
 	const struct pf_stopped *stopped; /* to name OS threads; may be NULL */
 	enum pf_current current;
 	uint64_t current_thread_id;       /* for PF_CURRENT_THREAD */
+	pid_t dumper_tid;                 /* the thread that would write the
+	                                     dump, for its name; 0: the main
+	                                     thread */
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,

@@ -18,8 +18,9 @@ import time
 import traceback
 
 TIMEOUT = 20.0          # seconds for any single step
-SUPPORTED = [(3, minor) for minor in range(8, 14)]
-UNSUPPORTED = [(2, 7), (3, 6), (3, 7)]
+SUPPORTED = [(2, 7)] + [(3, minor) for minor in range(6, 14)]
+# Older than anything faulthandler (or its 2.7 backport) exists for.
+UNSUPPORTED = [(2, 6), (3, 0), (3, 1), (3, 2), (3, 3), (3, 4), (3, 5)]
 
 
 class Fail(Exception):
@@ -138,8 +139,9 @@ def discover():
         elif mm in UNSUPPORTED:
             interp.mode = "unsupported"
         else:
-            interp.reason = ("version %d.%d is neither supported (3.8-3.13) nor "
-                             "a known unsupported one (2.7, 3.6, 3.7)" % mm)
+            interp.reason = ("version %d.%d is neither supported (2.7, "
+                             "3.6-3.13) nor a known unsupported one "
+                             "(2.6, 3.0-3.5)" % mm)
     found.sort(key=lambda i: (i.version or (99,), i.debug, i.path))
     return found, notes
 
@@ -235,7 +237,7 @@ def setup(binary):
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         problem = "%s is not an executable file" % binary
     elif not full:
-        problem = "no CPython 3.8-3.13 interpreter found"
+        problem = "no CPython 2.7 or 3.6-3.13 interpreter found"
     if problem:
         print("FAIL setup: " + problem)
         print("0 passed, 1 failed")

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Target program for tests/functional/test_attach.py.
 
-Runs unmodified on CPython 3.8 to 3.13.  It parks threads in known nested
+Runs unmodified on CPython 3.6 to 3.13 (2.7 has target_py27.py).  It parks threads in known nested
 calls, registers faulthandler on SIGUSR1 (the oracle pyfault-attach is
 compared with), announces readiness on a pipe and waits:
 
@@ -175,6 +175,19 @@ CHAIN_SRC = (
 )
 
 
+def with_name(code, name):
+    if hasattr(code, "replace"):
+        return code.replace(co_name=name)
+    # 3.6, 3.7: no code.replace() yet.
+    import types
+    return types.CodeType(
+        code.co_argcount, code.co_kwonlyargcount, code.co_nlocals,
+        code.co_stacksize, code.co_flags, code.co_code, code.co_consts,
+        code.co_names, code.co_varnames, code.co_filename, name,
+        code.co_firstlineno, code.co_lnotab, code.co_freevars,
+        code.co_cellvars)
+
+
 def make_chain_func(name, filename, lines_before):
     ident = name if name.isidentifier() else "placeholder"
     src = "\n" * lines_before + CHAIN_SRC.format(name=ident)
@@ -189,7 +202,7 @@ def make_chain_func(name, filename, lines_before):
     exec(code, namespace)
     func = namespace[ident]
     if ident != name:
-        func.__code__ = func.__code__.replace(co_name=name)
+        func.__code__ = with_name(func.__code__, name)
     return func
 
 

@@ -6,7 +6,10 @@
 Each scenario starts tests/functional/target_threads.py under an interpreter,
 runs pyfault-attach on it, then makes the target's own faulthandler write the
 same dump (SIGUSR1) and compares the two byte for byte.  See the docstring of
-target_threads.py for why the two dumps cannot differ.
+target_threads.py for why the two dumps cannot differ.  On 2.7, which has no
+faulthandler (and whose backport cannot be installed here), target_py27.py
+writes the oracle itself from sys._current_frames(), in the backport's
+format; see its docstring.
 
 Options:
   --attach PATH        the pyfault-attach binary (required)
@@ -37,6 +40,13 @@ from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, read_log,
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "target_threads.py")
+# 2.7 has no faulthandler: its target writes the oracle itself, in the
+# format of the faulthandler backport (see its docstring).
+TARGET_PY27 = os.path.join(HERE, "target_py27.py")
+
+
+def target_for(interp):
+    return TARGET_PY27 if interp.version[0] == 2 else TARGET
 PREFIX = b"pyfault-attach: "
 # Sent by a target's spinning main thread once it holds the GIL for good
 # (blocked here, collected with sigtimedwait; real-time signals queue).
@@ -111,13 +121,14 @@ def check_detached(pid):
 class Target:
     """target_threads.py under one interpreter, ready when constructed."""
 
-    def __init__(self, res, interp, scenario="nested", main_blocked=False):
+    def __init__(self, res, interp, scenario="nested", main_blocked=False,
+                 env=None):
         self.res = res
         self.oracle = tmp_path("oracle-%s-%s.txt" % (interp.label,
                                                      scenario.replace(",", "+")))
         self.log = self.oracle[:-4] + ".log"
         self.rfd, wfd = res.pipe()
-        cmd = [interp.path, TARGET, "--ready-fd", str(wfd),
+        cmd = [interp.path, target_for(interp), "--ready-fd", str(wfd),
                "--oracle", self.oracle, "--scenario", scenario]
         if main_blocked:
             cmd.append("--main-blocked")
@@ -125,7 +136,7 @@ class Target:
             cmd += ["--notify", "%d:%d" % (os.getpid(), READY_SIG)]
         with open(self.log, "wb") as log:
             self.proc = res.popen(cmd, pass_fds=[wfd], stdout=log,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, env=env)
         res.close(wfd)
         self.pid = self.proc.pid
         expect_byte(self.rfd, b"r", "target %s to be ready" % scenario,
@@ -373,6 +384,55 @@ def t_two_pids(interp):
         res.release()
 
 
+def libpython_of(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            path = line.split(None, 5)[-1].strip()
+            if re.match(r"libpython[23]\.\d+m?\.so", os.path.basename(path)):
+                return path
+    return None
+
+
+def t_stripped_symbols(interp):
+    """2.7 and 3.6 have no _PyRuntime: without the interp_head symbol (a
+    libpython stripped of .symtab and DWARF), pyfault finds the interpreter
+    by a validated scan of the library's data, with the shipped table's
+    offsets."""
+    if interp.debug:
+        raise Skip("no shipped table for debug builds")
+    strip = shutil.which("strip")
+    if not strip:
+        raise Skip("strip (binutils) not found")
+    res = Resources()
+    try:
+        probe = Target(res, interp, "nested")
+        lib = libpython_of(probe.pid)
+        probe.finish()
+        if lib is None:
+            raise Skip("%s does not use a shared libpython" % interp.path)
+        libdir = tmp_path("stripped-%s" % interp.label)
+        os.mkdir(libdir)
+        stripped = os.path.join(libdir, os.path.basename(lib))
+        subprocess.check_call([strip, "--strip-all", "-o", stripped, lib])
+        env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+        target = Target(res, interp, "nested,deep,names,noframe", env=env)
+        if libpython_of(target.pid) != stripped:
+            target.finish()
+            raise Skip("the loader ignored LD_LIBRARY_PATH for %s (RPATH?)"
+                       % interp.path)
+        # The copy keeps its build-id: the cache would give the DWARF
+        # offsets an earlier test found in the original.
+        out = run_attach(["-v", "--no-cache", target.pid])
+        oracle = target.finish()
+        check_status(out, {0}, "stripped libpython")
+        check_same(oracle, out.stdout, "stripped libpython")
+        if b"offsets from shipped table" not in out.stderr:
+            raise Fail("expected the shipped table's offsets: %r"
+                       % out.stderr)
+    finally:
+        res.release()
+
+
 PER_INTERP = [
     ("nested", t_nested),
     ("deep-recursion", t_deep),
@@ -386,6 +446,10 @@ PER_INTERP = [
     ("current-thread-only-no-gil", t_current_only_no_gil),
     ("output-append", t_output_append),
     ("two-pids", t_two_pids),
+]
+# Only where there is no _PyRuntime to start from.
+PER_INTERP_BEFORE_37 = [
+    ("stripped-symbols-scan", t_stripped_symbols),
 ]
 
 
@@ -476,7 +540,7 @@ def t_exit_race(full):
             rfd, wfd = res.pipe()
             efd_r, efd_w = res.pipe()
             by_eof = n % 2 == 0
-            cmd = [interp.path, TARGET, "--ready-fd", str(wfd),
+            cmd = [interp.path, target_for(interp), "--ready-fd", str(wfd),
                    "--scenario", rng.choice(["nested", "nested,deep",
                                              "nested,noframe"])]
             if by_eof:
@@ -608,7 +672,9 @@ def main():
 
     tests = []
     for interp in full:
-        for name, func in PER_INTERP:
+        per_interp = PER_INTERP + (PER_INTERP_BEFORE_37
+                                   if interp.version < (3, 7) else [])
+        for name, func in per_interp:
             tests.append(("%s %s" % (interp.label, name),
                           (lambda f=func, i=interp: f(i)), interp))
     for interp in unsupported:

@@ -41,6 +41,7 @@ import pyinterps
 import test_attach
 from pyinterps import TIMEOUT, Fail, Skip, Resources, report, run_tests, setup
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 WATCH = None
 TMPDIR = None
 EMPTY = None            # a debug directory with nothing in it
@@ -552,16 +553,39 @@ CRASHER = (b"import os, sys\n"
            b"crash()\n")
 
 
+# 2.7 has no faulthandler: given a file name, the crasher writes there what
+# the backport would print (backport_format.py) on the line that aborts.
+CRASHER_PY27 = (b"import os, sys\n"
+                b"sys.path.insert(0, %r)\n"
+                b"import backport_format, thread\n"
+                b"def crash():\n"
+                b"    me = thread.get_ident(); sys.argv[1:] and open("
+                b"sys.argv[1], 'w').write('Fatal Python error: Aborted"
+                b"\\n\\n' + backport_format.all_threads([me], me, "
+                b"sys._getframe())); os.abort()\n"
+                b"sys.stderr.write('program: started\\n')\n"
+                b"sys.stderr.flush()\n"
+                b"crash()\n")
+
+
 def t_watch_early(interp):
     """pyfault-watch finds the offsets at the program's entry point, before
-    any line of Python runs, and its crash dump is faulthandler's."""
+    any line of Python runs, and its crash dump is faulthandler's (on 2.7,
+    the backport's)."""
     script = os.path.join(TMPDIR, "crasher.py")
+    py27 = interp.version < (3,)
     with open(script, "wb") as f:
-        f.write(CRASHER)
+        f.write(CRASHER_PY27 % HERE.encode() if py27 else CRASHER)
     thread_id = re.compile(rb"0x[0-9a-f]{16}")
-    oracle = subprocess.run([interp.path, "-X", "faulthandler", script],
+    expected = os.path.join(TMPDIR, "crasher-oracle.txt")
+    oracle = subprocess.run([interp.path] +
+                            ([script, expected] if py27 else
+                             ["-X", "faulthandler", script]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             timeout=TIMEOUT, cwd=TMPDIR)
+    if py27:
+        with open(expected, "rb") as f:
+            oracle.stderr += f.read()
     xdg = fresh_cache()
     env = dict(os.environ, XDG_CACHE_HOME=xdg)
     env.pop("PYTHONFAULTHANDLER", None)

@@ -422,6 +422,11 @@ def main():
         interp.mode = "skip"
         interp.reason = "pyfault does not read Python %d.%d" % \
             interp.version[:2]
+    for interp in [i for i in full if i.version < (3,)]:
+        full.remove(interp)
+        interp.mode = "skip"
+        interp.reason = ("no faulthandler oracle and no Python 3 C API for "
+                         "the crashing extension on 2.7")
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-native-")
     tests = [("usage", t_usage, None)]
     for interp in full:

@@ -1,9 +1,14 @@
 # -*- coding: utf-8 -*-
 """Target programs for tests/functional/test_watch.py.
 
-Runs unmodified on CPython 3.8 to 3.13 and imports only standard-library
-modules, so that 3.10+ faulthandler appends no "Extension modules" line to
-its fatal-error dumps, except with crash --extensions, which asks for one.
+Runs unmodified on CPython 2.7 and 3.6 to 3.13 and imports only
+standard-library modules, so that 3.10+ faulthandler appends no "Extension
+modules" line to its fatal-error dumps, except with crash --extensions,
+which asks for one.  2.7 has no faulthandler: there the oracle run is
+`watch_targets.py crash KIND ... --backport-oracle`, where the program
+writes on stderr, just before it faults and on the faulting line, what the
+faulthandler backport would (backport_format.py); --fh-current-only does the
+same for all_threads=False.
 Each scenario runs twice: once as the oracle (under `python -X faulthandler`,
 or arming faulthandler.dump_traceback_later itself) and once under
 pyfault-watch without faulthandler; the driver compares the two outputs.
@@ -84,8 +89,6 @@ Why a dump cannot depend on timing:
     and blocks, all C calls on one line (in the pyfault-watch run `arm` is
     int(), a C no-op), so its frames are the same once READY is out.
 """
-import _thread
-import faulthandler
 import functools
 import os
 import select
@@ -93,8 +96,20 @@ import signal
 import sys
 import threading
 
+if sys.version_info[0] == 2:
+    # No faulthandler in 2.7: with --backport-oracle (or --fh-current-only)
+    # the program writes what the backport would before it faults
+    # (backport_format.py).
+    import thread as _thread
+    import backport_format
+    faulthandler = None
+else:
+    import _thread
+    import faulthandler
+
 READY = b"target: ready\n"
 IDENTS = []         # (name, ident) of every thread, in creation order
+STARTED = [_thread.get_ident()]   # thread idents, oldest state first
 
 
 def out(text):
@@ -113,6 +128,20 @@ def report_idents():
     out("pid %d\n" % os.getpid())
     for name, ident in IDENTS:
         out("thread %s 0x%016x\n" % (name, ident))
+
+
+if hasattr(signal, "raise_signal"):
+    raise_signal = signal.raise_signal
+elif not hasattr(signal, "pthread_kill"):
+    # 2.7: raise(3) itself, a C call that leaves no frame.
+    import ctypes
+    raise_signal = getattr(ctypes.CDLL(None), "raise")
+else:
+    def raise_signal(signo):
+        # 3.6, 3.7: no signal.raise_signal().  pthread_kill() of the calling
+        # thread is the same thread-directed signal and runs pending Python
+        # handlers too; this frame shows in both runs alike.
+        signal.pthread_kill(threading.get_ident(), signo)
 
 
 def no_core():
@@ -174,6 +203,7 @@ def start_thread(name, func, *args):
                               args=(name, func, ready, gate, args))
     thread.daemon = True
     thread.start()
+    STARTED.append(thread.ident)
     ready.acquire()
     return gate
 
@@ -182,7 +212,8 @@ def start_raw_thread(name, func):
     """A _thread thread (no bootstrap frames), once parked."""
     ready = new_lock(True)
     gate = new_lock(True)
-    _thread.start_new_thread(thread_main, (name, func, ready, gate, ()))
+    STARTED.append(_thread.start_new_thread(
+        thread_main, (name, func, ready, gate, ())))
     ready.acquire()
     return gate
 
@@ -194,9 +225,31 @@ def park_helpers():
 
 # ---------------------------------------------------------------- faults ----
 
+FATAL_NAMES = {"segv": "Segmentation fault",
+               "fpe": "Floating point exception",
+               "ill": "Illegal instruction", "abrt": "Aborted",
+               "bus": "Bus error"}
+
+
 class Context:
     ctypes = None
     mapping = None
+    segv = None
+    # Called on the line that faults, just before: a no-op, except for the
+    # 2.7 oracle.
+    before_fault = int
+
+
+def backport_oracle(ctx, kind, all_threads):
+    def write_dump():
+        caller = sys._getframe(1)
+        if all_threads:
+            text = backport_format.all_threads(STARTED, _thread.get_ident(),
+                                               caller)
+        else:
+            text = backport_format.current_thread(caller)
+        err("Fatal Python error: %s\n\n%s" % (FATAL_NAMES[kind], text))
+    ctx.before_fault = write_dump
 
 
 def prepare(kind):
@@ -204,6 +257,11 @@ def prepare(kind):
     if kind == "segv":
         import ctypes
         ctx.ctypes = ctypes
+        # 2.7's string_at() is a Python function: memset() faults in C
+        # without a frame of its own.
+        ctx.segv = (functools.partial(ctypes.memset, 0, 0, 1)
+                    if faulthandler is None
+                    else functools.partial(ctypes.string_at, 0))
     elif kind == "bus":
         import mmap
         import tempfile
@@ -218,23 +276,23 @@ def prepare(kind):
 
 
 def fault_segv(ctx):
-    return ctx.ctypes.string_at(0)
+    ctx.before_fault(); return ctx.segv()  # noqa: E702
 
 
 def fault_fpe(ctx):
-    signal.raise_signal(signal.SIGFPE)
+    ctx.before_fault(); raise_signal(signal.SIGFPE)  # noqa: E702
 
 
 def fault_ill(ctx):
-    signal.raise_signal(signal.SIGILL)
+    ctx.before_fault(); raise_signal(signal.SIGILL)  # noqa: E702
 
 
 def fault_abrt(ctx):
-    os.abort()
+    ctx.before_fault(); os.abort()  # noqa: E702
 
 
 def fault_bus(ctx):
-    return ctx.mapping[0]
+    ctx.before_fault(); return ctx.mapping[0]  # noqa: E702
 
 
 FAULTS = {"segv": fault_segv, "fpe": fault_fpe, "ill": fault_ill,
@@ -269,9 +327,12 @@ FAKE_EXTENSIONS = ["pyfault_ext_a", "pyfault.ext.dotted",
 
 def crash(argv):
     kind = argv[0]
-    if "--fh-current-only" in argv:
-        faulthandler.enable(all_threads=False)
     ctx = prepare(kind)
+    if faulthandler is None:
+        if "--backport-oracle" in argv or "--fh-current-only" in argv:
+            backport_oracle(ctx, kind, "--fh-current-only" not in argv)
+    elif "--fh-current-only" in argv:
+        faulthandler.enable(all_threads=False)
     if "--extensions" in argv:
         import _json
         for name in FAKE_EXTENSIONS:
@@ -298,7 +359,7 @@ def crash(argv):
 def send_to_self(ctx):
     # Thread-directed: raise() is tgkill() of the calling thread.  In the
     # main thread, raise_signal() then runs pending Python handlers itself.
-    signal.raise_signal(ctx.signo)
+    raise_signal(ctx.signo)
 
 
 def send_to_own_thread(ctx):
@@ -447,8 +508,17 @@ def mp_crash(argv):
     child.join()
     if argv[0] != "fork":
         # The resource tracker spawn starts would outlive the program.
-        from multiprocessing import resource_tracker
-        resource_tracker._resource_tracker._stop()
+        try:
+            from multiprocessing import resource_tracker
+            resource_tracker._resource_tracker._stop()
+        except ImportError:
+            # 3.6, 3.7: the semaphore tracker, which has no _stop() yet;
+            # it exits at EOF on its pipe.
+            from multiprocessing import semaphore_tracker
+            tracker = semaphore_tracker._semaphore_tracker
+            if tracker._fd is not None:
+                os.close(tracker._fd)
+                os.waitpid(tracker._pid, 0)
     out("target: child exit code %s\n" % child.exitcode)
     return 0
 
@@ -510,7 +580,7 @@ def kill_self(argv):
 
 def ignore(argv):
     signal.signal(signum(argv[0]), signal.SIG_IGN)
-    signal.raise_signal(signum(argv[0]))
+    raise_signal(signum(argv[0]))
     out("target: ignored %s\n" % argv[0])
     return 0
 
@@ -518,7 +588,7 @@ def ignore(argv):
 def handle(argv):
     seen = []
     signal.signal(signum(argv[0]), lambda signo, frame: seen.append(signo))
-    signal.raise_signal(signum(argv[0]))
+    raise_signal(signum(argv[0]))
     out("target: handled %s %d time(s)\n" % (argv[0], len(seen)))
     return 0
 
@@ -539,10 +609,11 @@ def sigchld(argv):
     import time
     seen = []
     signal.signal(signal.SIGCHLD, lambda signo, frame: seen.append(signo))
-    first = subprocess.run(["true"]).returncode
-    second = subprocess.run(["sh", "-c", "exit 7"]).returncode
-    deadline = time.monotonic() + 10
-    while len(seen) < 2 and time.monotonic() < deadline:
+    first = subprocess.call(["true"])
+    second = subprocess.call(["sh", "-c", "exit 7"])
+    clock = getattr(time, "monotonic", time.time)     # 2.7: time.time
+    deadline = clock() + 10
+    while len(seen) < 2 and clock() < deadline:
         pass                # the handler runs between bytecodes
     out("target: children exited %d %d, SIGCHLD %s\n" % (
         first, second, "seen twice" if len(seen) >= 2 else
@@ -552,8 +623,8 @@ def sigchld(argv):
 
 def child_crash(argv):
     import subprocess
-    status = subprocess.run([sys.executable, "-c",
-                             "import ctypes; ctypes.string_at(0)"]).returncode
+    status = subprocess.call([sys.executable, "-c",
+                              "import ctypes; ctypes.string_at(0)"])
     out("target: child status %d\n" % status)
     return 0
 

@@ -44,10 +44,16 @@ static struct pf_text text_of(const char *ascii)
 }
 
 static const struct pf_style style_313 = {
-	.frame_limit_marker = false, .no_frame_indented = true, .gc_line = true,
+	.frame_limit_marker = false, .no_frame_line = true,
+	.no_frame_indented = true, .gc_line = true,
 };
 static const struct pf_style style_38 = {
-	.frame_limit_marker = true, .no_frame_indented = false, .gc_line = false,
+	.frame_limit_marker = true, .no_frame_line = true,
+	.no_frame_indented = false, .gc_line = false,
+};
+static const struct pf_style style_37 = {.frame_limit_marker = true};
+static const struct pf_style style_27 = {
+	.frame_limit_marker = true, .thread_name_suffix = true,
 };
 
 START_TEST(test_escaping)
@@ -60,6 +66,20 @@ START_TEST(test_escaping)
 	pf_format_text(out, &t);
 	ck_assert_str_eq(output(), "a\"\\~\\x09\\x7f\\xe9\\xff\\u0100\\u65e5"
 				   "\\udcff\\uffff\\U00010000\\U0001f600");
+	close_out();
+}
+END_TEST
+
+/* A 2.7 str: every byte outside printable ASCII as \xNN, as the
+ * backport's documentation promises (its code sign-extends bytes >= 0x80;
+ * see man/pyfault-attach.1). */
+START_TEST(test_escaping_bytes)
+{
+	uint32_t chars[] = {'a', '\t', 0x7f, 0x80, 0xc3, 0xff};
+	struct pf_text t = {.present = true, .length = 6, .chars = chars};
+	open_out();
+	pf_format_text(out, &t);
+	ck_assert_str_eq(output(), "a\\x09\\x7f\\x80\\xc3\\xff");
 	close_out();
 }
 END_TEST
@@ -134,7 +154,40 @@ START_TEST(test_no_python_frame)
 	pf_format_threads(out, &snap, &style_38);
 	ck_assert(strstr(output(), "):\n<no Python frame>\n") != NULL);
 	close_out();
+	/* Up to 3.7, and in 2.7's backport, the header stands alone. */
+	open_out();
+	pf_format_threads(out, &snap, &style_37);
+	ck_assert_str_eq(output(), "Thread 0x00000000007f12ab (most recent "
+				   "call first):\n");
+	close_out();
 	free(snap.threads);
+}
+END_TEST
+
+/* 2.7's backport names the thread that writes the dump in every header,
+ * and says nothing when it has no name. */
+START_TEST(test_thread_name_suffix)
+{
+	struct pf_text file = text_of("/srv/app.py"), name = text_of("run");
+	struct pf_snapshot snap = one_thread(&file, &name, 1);
+	snap.threads[0].is_current = true;
+	strcpy(snap.dumper_name, "python");
+	open_out();
+	pf_format_threads(out, &snap, &style_27);
+	ck_assert_str_eq(output(),
+			 "Current thread 0x00000000007f12ab <python> (most "
+			 "recent call first):\n"
+			 "  File \"/srv/app.py\", line 1 in run\n");
+	close_out();
+	snap.dumper_name[0] = '\0';
+	open_out();
+	pf_format_threads(out, &snap, &style_27);
+	ck_assert(strncmp(output(), "Current thread 0x00000000007f12ab (most",
+			  39) == 0);
+	close_out();
+	free(snap.threads);
+	free(file.chars);
+	free(name.chars);
 }
 END_TEST
 
@@ -292,6 +345,8 @@ static Suite *format_suite(void)
 	Suite *s = suite_create("format");
 	TCase *tc = tcase_create("faulthandler text");
 	tcase_add_test(tc, test_escaping);
+	tcase_add_test(tc, test_escaping_bytes);
+	tcase_add_test(tc, test_thread_name_suffix);
 	tcase_add_test(tc, test_truncation_marker);
 	tcase_add_test(tc, test_thread_header_and_frames);
 	tcase_add_test(tc, test_unknowns);

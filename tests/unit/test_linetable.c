@@ -15,7 +15,7 @@ START_TEST(test_real_tables)
 	for (size_t unit = 0; unit < v->units; unit++) {
 		int line = pf_line_number(v->kind, (const uint8_t *)v->table,
 					  v->table_len, v->firstlineno,
-					  (int)unit * 2);
+					  (int)unit * v->unit_bytes);
 		ck_assert_msg(line == v->lines[unit],
 			      "vector %d, unit %zu: got %d, expected %d", _i,
 			      unit, line, v->lines[unit]);
@@ -23,12 +23,17 @@ START_TEST(test_real_tables)
 }
 END_TEST
 
+static bool is_lnotab(enum pf_line_table kind)
+{
+	return kind == PF_LINES_LNOTAB || kind == PF_LINES_LNOTAB_UNSIGNED;
+}
+
 /* A frame that has not run yet (f_lasti -1, prev_instr before the first
  * unit) is on its first line. */
 START_TEST(test_not_started)
 {
 	const struct linetable_vector *v = &linetable_vectors[_i];
-	int addr = v->kind == PF_LINES_LNOTAB ? -1 : -2;
+	int addr = is_lnotab(v->kind) ? -1 : -2;
 	ck_assert_int_eq(pf_line_number(v->kind, (const uint8_t *)v->table,
 					 v->table_len, v->firstlineno, addr),
 			 v->firstlineno);
@@ -42,7 +47,7 @@ START_TEST(test_past_end)
 	const struct linetable_vector *v = &linetable_vectors[_i];
 	int line = pf_line_number(v->kind, (const uint8_t *)v->table,
 				  v->table_len, v->firstlineno, 1 << 20);
-	if (v->kind == PF_LINES_LNOTAB)
+	if (is_lnotab(v->kind))
 		ck_assert_int_eq(line, v->lines[v->units - 1]);
 	else
 		ck_assert_int_eq(line, -1);
@@ -59,9 +64,23 @@ START_TEST(test_truncated_tables)
 		memcpy(copy, v->table, len);
 		for (size_t unit = 0; unit < v->units; unit++)
 			(void)pf_line_number(v->kind, copy, len,
-					     v->firstlineno, (int)unit * 2);
+					     v->firstlineno,
+					     (int)unit * v->unit_bytes);
 		free(copy);
 	}
+}
+END_TEST
+
+/* 2.7 writes a line step of 128-255 as one unsigned byte; 3.6+ would
+ * read the same byte as a step back. */
+START_TEST(test_lnotab_signedness)
+{
+	const uint8_t table[] = {0, 1, 4, 200};
+	ck_assert_int_eq(pf_line_number(PF_LINES_LNOTAB_UNSIGNED, table, 4, 10,
+					4),
+			 211);
+	ck_assert_int_eq(pf_line_number(PF_LINES_LNOTAB, table, 4, 10, 4),
+			 -45);
 }
 END_TEST
 
@@ -97,6 +116,7 @@ static Suite *linetable_suite(void)
 	tcase_add_loop_test(tc, test_not_started, 0, NVECTORS);
 	tcase_add_loop_test(tc, test_past_end, 0, NVECTORS);
 	tcase_add_loop_test(tc, test_truncated_tables, 0, NVECTORS);
+	tcase_add_test(tc, test_lnotab_signedness);
 	tcase_add_test(tc, test_pep626_no_line);
 	tcase_add_test(tc, test_locations_long_form);
 	suite_add_tcase(s, tc);
