@@ -35,6 +35,8 @@ only when strace's record shows it died holding it); a program that forks
 --forks children (same output and status as alone; no zombie, nothing
 left stopped).  Orphans come to this driver, a child subreaper.
 
+A process stopped by SIGSTOP is dumped and stays stopped, untraced.
+
 Permissions and security.  A target traced by strace and by gdb (status
 11, naming the tracer); a set-user-ID program and a process that dropped
 its privileges, seen by an unprivileged pyfault (13); Yama's scope, live
@@ -79,6 +81,10 @@ PTRACE_ALLOWED = {"PTRACE_SEIZE", "PTRACE_INTERRUPT", "PTRACE_GETREGS",
                   "PTRACE_DETACH"}
 
 ATTACH = WATCH = OPTS = TMPDIR = None
+# For runs under strace: LeakSanitizer cannot work in a traced process
+# (a --enable-sanitizers build would fail for that alone).
+TRACED_ENV = dict(os.environ, ASAN_OPTIONS=":".join(
+    filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"])))
 FIGURES = []        # (what, figure), printed at the end
 
 
@@ -333,7 +339,8 @@ def syscall_record(target, strace):
     log = os.path.join(TMPDIR, "strace-count.log")
     out = subprocess.run([strace, "-qq", "-o", log, ATTACH] + target.options +
                          [str(target.pid)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, timeout=TIMEOUT)
+                         stderr=subprocess.PIPE, timeout=TIMEOUT,
+                         env=TRACED_ENV)
     if out.returncode != 0:
         raise Fail("pyfault-attach under strace: status %d, %r" % (
             out.returncode, out.stderr))
@@ -400,7 +407,7 @@ def t_interrupt_inject(interp):
                                                   nth), ATTACH] +
                 target.options + [str(target.pid)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                timeout=TIMEOUT)
+                timeout=TIMEOUT, env=TRACED_ENV)
             # Threads come and go: a run may make fewer calls of a kind.
             if out.returncode not in (-sig, 0):
                 raise Fail("%s: status %d, stderr %r" % (
@@ -611,7 +618,8 @@ def t_watch_killed_inject(interp):
              interp.path, "-c", EVENTFUL]
     log = os.path.join(TMPDIR, "watch-count.log")
     out = subprocess.run([strace, "-qq", "-o", log] + watch,
-                         stdout=subprocess.PIPE, timeout=TIMEOUT)
+                         stdout=subprocess.PIPE, timeout=TIMEOUT,
+                         env=TRACED_ENV)
     done = b"done, handler ran 1 time(s)\n"
     if out.returncode != 0 or not out.stdout.endswith(done):
         raise Fail("pyfault-watch under strace: status %d, %r" % (
@@ -630,12 +638,15 @@ def t_watch_killed_inject(interp):
         run_log = os.path.join(TMPDIR, "watch-inject.log")
         proc = subprocess.Popen([strace, "-qq", "-o", run_log, "-e",
                                  "inject=%s:signal=KILL:when=%d" % (name, nth)]
-                                + watch, stdout=subprocess.PIPE)
+                                + watch, stdout=subprocess.PIPE,
+                                env=TRACED_ENV)
         try:
             out, _ = proc.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise Fail("%s: hung" % where)
+            # The program holds the output open: stopped, if not running.
+            raise Fail("%s: the output never ended; processes left: %r" % (
+                where, orphans()))
         try:
             found = [pid for pid, _ in orphans()]
             statuses = [wait_orphan(pid, where) for pid in found]
@@ -762,6 +773,34 @@ def wait_traced(pid, what):
         if time.monotonic() > deadline:
             raise Fail("%s never attached" % what)
         time.sleep(0.002)
+
+
+def t_stopped_target(interp):
+    """A process stopped by SIGSTOP is dumped and left as it was: stopped,
+    untraced, and running again on SIGCONT."""
+    res = Resources()
+    try:
+        proc = blocked_python(res, [interp.path, "-c", BLOCKED])
+        os.kill(proc.pid, signal.SIGSTOP)
+        os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOWAIT)
+        out = run_attach([proc.pid])
+        if out.returncode != 0 or b"in <module>" not in out.stdout:
+            raise Fail("stopped process: status %d, stdout %r, stderr %r" %
+                       (out.returncode, out.stdout, out.stderr))
+        # Released, a thread runs for a moment to re-enter its group-stop.
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            states = task_states(proc.pid)
+            if all(st == ("T", 0) for st in states.values()):
+                break
+            if time.monotonic() > deadline:
+                raise Fail("a process stopped before the dump must stay "
+                           "stopped and untraced: %r" % states)
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGCONT)
+        end_blocked(proc, "stopped process")
+    finally:
+        res.release()
 
 
 def t_traced_by(interp, tool):
@@ -1007,7 +1046,8 @@ def t_read_only(interp):
             [strace, "-f", "-qq", "-o", log, "-e",
              "trace=%process,ptrace,openat,open,pwrite64,pwritev,pwritev2,"
              "process_vm_writev", ATTACH, str(proc.pid)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
+            env=TRACED_ENV)
         if out.returncode != 0:
             raise Fail("under strace: status %d, %r" % (out.returncode,
                                                         out.stderr))
@@ -1103,6 +1143,7 @@ def main():
                           (lambda f=func, i=interp: f(i)), interp))
     i = main_interp
     tests += [
+        ("stopped process stays stopped", lambda: t_stopped_target(i), i),
         ("security traced by strace", lambda: t_traced_by(i, "strace"), i),
         ("security traced by gdb", lambda: t_traced_by(i, "gdb"), i),
         ("security another user", lambda: t_other_user(i), i),
