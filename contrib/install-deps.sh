@@ -4,11 +4,12 @@
 # compare with pyfault's shipped offset tables; python3-dev gives the headers
 # the tests build a C extension with.  libdebuginfod1 is the debuginfod
 # client that libdw loads when DEBUGINFOD_URLS is set (tested with a local
-# server).
+# server).  gdb and strace are the other tracers of the permission tests;
+# strace also injects signals at each system call of the interruption tests.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev check \
-	python3 python3-dbg python3-dev gdb procps
+	python3 python3-dbg python3-dev gdb procps strace

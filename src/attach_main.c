@@ -15,6 +15,7 @@
 #include "py_target.h"
 #include "remote_mem.h"
 #include "target_dump.h"
+#include "trace_refusal.h"
 #include "walker.h"
 
 static const char usage_text[] =
@@ -43,7 +44,9 @@ static const char usage_text[] =
 	"Exit status: 0 dumped, 1 other error, 2 usage, 3 no such process,\n"
 	"4 permission denied, 5 not a Python process, 6 unsupported version,\n"
 	"7 no offsets found, 8 target exited during the dump, 9 unreadable\n"
-	"interpreter state, 10 Python starting up or shutting down.\n"
+	"interpreter state, 10 Python starting up or shutting down, 11 already\n"
+	"traced (a debugger), 12 refused by kernel.yama.ptrace_scope, 13 the\n"
+	"process changed its user or group IDs (set-user-ID).\n"
 	"See pyfault-attach(1).\n";
 
 static double now_ms(void)
@@ -53,8 +56,10 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Signals that would kill pyfault are held back while the target is
- * stopped, so that it is always detached first; they act right after. */
+/* Signals that would kill or stop pyfault are held back while the target
+ * is stopped, so that it is always released first; they act right after
+ * (SIGKILL and SIGSTOP cannot be held: the kernel detaches a dead tracer's
+ * threads itself, and a stopped pyfault holds the target until SIGCONT). */
 static void hold_fatal_signals(bool hold)
 {
 	sigset_t set;
@@ -64,6 +69,9 @@ static void hold_fatal_signals(bool hold)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGTSTP);
+	sigaddset(&set, SIGTTIN);
+	sigaddset(&set, SIGTTOU);
 	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
@@ -147,6 +155,13 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 			       struct pf_error *err)
 {
 	double t0 = now_ms();
+	/* Seizing itself is refused; in a new PID namespace pyfault-attach
+	 * may well be PID 1. */
+	if (pid == getpid())
+		return pf_fail(err, PF_ERR_USAGE,
+			       "process %d is pyfault-attach itself: give the "
+			       "PID of a Python process",
+			       (int)pid);
 	struct pf_mem mem;
 	int rc = pf_mem_open_live(&mem, pid);
 	if (rc == -ENOENT)
@@ -157,9 +172,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 			       "process %d has exited (a zombie not yet reaped)",
 			       (int)pid);
 	if (rc == -EACCES || rc == -EPERM)
-		return pf_fail(err, PF_ERR_PERMISSION,
-			       "not permitted to read the memory of process %d",
-			       (int)pid);
+		return pf_trace_refusal(pid, err);
 	if (rc != 0)
 		return pf_fail(err, PF_ERR_INTERNAL,
 			       "cannot open the memory of process %d: %s",
@@ -176,6 +189,10 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	enum pf_native_view native = PF_NATIVE_NONE;
 	struct pf_symbolizer *symbolizer = NULL;
 	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
+	if (st == PF_ERR_PERMISSION) {
+		*err = (struct pf_error){0};
+		st = pf_trace_refusal(pid, err);
+	}
 	if (st == PF_OK) {
 		/* Like faulthandler.dump_traceback(), which has no C stack. */
 		native = pf_native_view_for(opt->common.native,
@@ -233,8 +250,7 @@ int main(int argc, char **argv)
 	FILE *out = stdout;
 	if (opt.common.output &&
 	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
-		fprintf(stderr, "pyfault-attach: cannot open %s: %s\n",
-			opt.common.output, strerror(errno));
+		pf_cli_output_error("pyfault-attach", opt.common.output, errno);
 		return PF_ERR_INTERNAL;
 	}
 

@@ -1,7 +1,9 @@
 #include "cli_common.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "errors.h"
 
@@ -115,4 +117,20 @@ FILE *pf_cli_open_output(const char *path)
 				    O_CLOEXEC,
 		      0600);
 	return fd < 0 ? NULL : fdopen(fd, "a");
+}
+
+void pf_cli_output_error(const char *prog, const char *path, int err)
+{
+	/* O_NOFOLLOW gives ELOOP; fs.protected_symlinks may refuse first. */
+	struct stat st;
+	if ((err == ELOOP || err == EACCES) && lstat(path, &st) == 0 &&
+	    S_ISLNK(st.st_mode))
+		fprintf(stderr,
+			"%s: %s is a symbolic link, which pyfault does not "
+			"follow (another user may have planted it): remove it "
+			"or name another file\n",
+			prog, path);
+	else
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path,
+			strerror(err));
 }

@@ -81,4 +81,7 @@ int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
  * NULL with errno set on failure. */
 FILE *pf_cli_open_output(const char *path);
 
+/* The one-line error for a failed pf_cli_open_output, on stderr. */
+void pf_cli_output_error(const char *prog, const char *path, int err);
+
 #endif

@@ -19,10 +19,9 @@ const char *pf_status_hint(enum pf_status status)
 {
 	switch (status) {
 	case PF_ERR_NO_PROCESS:
-		return "check the PID: the process may have exited";
-	case PF_ERR_PERMISSION:
-		return "run as the target's user or as root, give pyfault "
-		       "CAP_SYS_PTRACE, or set kernel.yama.ptrace_scope to 0";
+		return "check the PID: the process may have exited, or live "
+		       "in another PID namespace (a container's PIDs differ "
+		       "from the host's: see NSpid in /proc/PID/status)";
 	case PF_ERR_NOT_PYTHON:
 		return "point pyfault at a CPython process";
 	case PF_ERR_UNSUPPORTED:

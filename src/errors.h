@@ -12,13 +12,16 @@ enum pf_status {
 	PF_ERR_INTERNAL = 1,      /* unexpected failure, output write error */
 	PF_ERR_USAGE = 2,
 	PF_ERR_NO_PROCESS = 3,
-	PF_ERR_PERMISSION = 4,
+	PF_ERR_PERMISSION = 4,    /* another user's, or a security policy */
 	PF_ERR_NOT_PYTHON = 5,
 	PF_ERR_UNSUPPORTED = 6,   /* a Python version pyfault cannot read */
 	PF_ERR_NO_OFFSETS = 7,    /* supported version, but no layout found */
 	PF_ERR_EXITED = 8,        /* the target exited during the dump */
 	PF_ERR_BAD_MEMORY = 9,    /* the interpreter's structures are unreadable */
 	PF_ERR_NOT_READY = 10,    /* Python is starting up or shutting down */
+	PF_ERR_TRACED = 11,       /* another tracer (gdb, strace) holds it */
+	PF_ERR_YAMA = 12,         /* kernel.yama.ptrace_scope forbids it */
+	PF_ERR_IDS_CHANGED = 13,  /* set-ID program or privileges dropped */
 };
 
 struct pf_error {

@@ -11,6 +11,8 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 
+#include "trace_refusal.h"
+
 static bool is_held(const struct pf_stopped *s, pid_t tid)
 {
 	for (size_t i = 0; i < s->count; i++)
@@ -116,36 +118,24 @@ bool pf_proc_exited(pid_t pid)
 	return state == 'Z' || state == 'X' || state == 0;
 }
 
-/* Why the kernel refused: another tracer, or Yama's policy.  (It refuses an
- * exiting process too; the caller tells that case apart.) */
-static enum pf_status permission_error(pid_t pid, struct pf_error *err)
+/* A thread that has begun to exit cannot be seized (EPERM, as for a
+ * forbidden one) but is still listed for a moment: it is no thread to
+ * hold, not a refusal. */
+static bool thread_exiting(pid_t pid, pid_t tid)
 {
-	char path[64], line[128];
-	long tracer = 0, scope = -1;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	char path[80], line[512], state = 0;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid,
+		 (int)tid);
 	FILE *f = fopen(path, "re");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
-			break;
-	if (f)
-		fclose(f);
-	if (tracer > 0)
-		return pf_fail(err, PF_ERR_PERMISSION,
-			       "process %d is already traced by process %ld "
-			       "(a debugger?): detach it first",
-			       (int)pid, tracer);
-	f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
-	if (f && fscanf(f, "%ld", &scope) != 1)
-		scope = -1;
-	if (f)
-		fclose(f);
-	if (scope > 0)
-		return pf_fail(err, PF_ERR_PERMISSION,
-			       "not permitted to trace process %d "
-			       "(kernel.yama.ptrace_scope is %ld)",
-			       (int)pid, scope);
-	return pf_fail(err, PF_ERR_PERMISSION,
-		       "not permitted to trace process %d", (int)pid);
+	if (f == NULL)
+		return true;
+	if (fgets(line, sizeof line, f)) {
+		char *close = strrchr(line, ')');
+		if (close && close[1] == ' ')
+			state = close[2];
+	}
+	fclose(f);
+	return state == 'Z' || state == 'X' || state == 0;
 }
 
 /* One pass over /proc/PID/task.  Sets *added to the number of threads
@@ -167,8 +157,10 @@ static enum pf_status seize_listed(struct pf_stopped *s, size_t *added,
 		if (tid <= 0 || is_held(s, tid))
 			continue;
 		int rc = seize_thread(s, tid);
+		if (rc == -EPERM && thread_exiting(s->pid, tid))
+			continue;
 		if (rc == -EPERM)
-			st = permission_error(s->pid, err);
+			st = pf_trace_refusal(s->pid, err);
 		else if (rc < 0)
 			st = pf_fail(err, PF_ERR_INTERNAL,
 				     "cannot trace thread %d of process %d: %s",

@@ -21,6 +21,7 @@
 #include "py_target.h"
 #include "remote_mem.h"
 #include "target_dump.h"
+#include "trace_refusal.h"
 #include "walker.h"
 
 /* What a thread was doing when it stopped, to be given back on resume. */
@@ -37,7 +38,6 @@ struct tracee {
  * then), or else on its first dump. */
 struct process {
 	pid_t pid;
-	bool execed;           /* past the stop the launch made */
 	struct pf_entry_break entry;
 	bool target_tried;
 	bool target_reported;  /* its error or -v line has been printed */
@@ -470,16 +470,18 @@ static void dump_all(struct watch *w, enum dump_reason reason)
 	}
 }
 
-/* Whether pyfault-watch is a foreground job of its terminal, i.e. under a
- * shell with job control that is waiting for it. */
-static bool in_terminal_foreground(void)
+/* Whether the shell must see pyfault-watch stop with its program: when
+ * pyfault-watch is a job of its terminal, every stop of a foreground job
+ * (Ctrl-Z), and in the background the stop of a terminal read or write
+ * (SIGTTIN, SIGTTOU), which the shell reports and ends with fg. */
+static bool stop_shows_in_shell(int sig)
 {
 	int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	bool foreground = tcgetpgrp(fd) == getpgrp();
 	close(fd);
-	return foreground;
+	return foreground || sig == SIGTTIN || sig == SIGTTOU;
 }
 
 /* Stops pyfault-watch with the program's stop signal, which the signalfd
@@ -540,11 +542,10 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		} else if (is_stop_signal(sig)) {
 			/* Group-stop: stay stopped until SIGCONT. */
 			ptrace(PTRACE_LISTEN, tid, NULL, NULL);
-			/* Ctrl-Z: the shell waits for pyfault-watch, so it
+			/* The shell knows the job by pyfault-watch, which
 			 * must stop too for the job to show as stopped; the
 			 * shell's SIGCONT to the job wakes both. */
-			if (p && p->execed && tid == w->child &&
-			    in_terminal_foreground())
+			if (p && tid == w->child && stop_shows_in_shell(sig))
 				stop_like(sig);
 		} else {
 			/* A late interrupt, or the end of a group-stop. */
@@ -555,7 +556,6 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		/* A new image: its interpreter, if any, is yet to be found,
 		 * once the loader has mapped its libraries. */
 		if (p) {
-			p->execed = true;
 			p->target_tried = false;
 			p->target_reported = false;
 			pf_entry_break_arm(&p->entry, p->pid);
@@ -584,18 +584,35 @@ static void reap(struct watch *w)
 	}
 }
 
-/* Starts the command stopped, seizes it, and lets it run: every
- * instruction of the program, exec included, runs under ptrace. */
+/* Starts the command, seizes it before it runs a single instruction of
+ * its own, and lets it go: every instruction of the program, exec
+ * included, runs under ptrace.  It waits on a pipe rather than stopping
+ * itself, so that a watcher killed before the seize leaves it to read EOF
+ * and exit instead of stopped for good. */
 static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
 			     struct pf_error *err)
 {
+	int go[2];
+	if (pipe2(go, O_CLOEXEC) != 0)
+		return pf_fail(err, PF_ERR_INTERNAL, "cannot make a pipe: %s",
+			       strerror(errno));
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(go[0]);
+		close(go[1]);
 		return pf_fail(err, PF_ERR_INTERNAL, "cannot fork: %s",
 			       strerror(errno));
+	}
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, old_mask, NULL);
-		raise(SIGSTOP);
+		close(go[1]);
+		char byte;
+		ssize_t n;
+		do
+			n = read(go[0], &byte, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1)
+			_exit(EXIT_FAILURE);
 		char *const *argv = w->opt->command;
 		execvp(argv[0], argv);
 		int e = errno;
@@ -604,26 +621,33 @@ static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
 		/* As a shell reports it: 127 not found, 126 not runnable. */
 		_exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
 	}
+	close(go[0]);
 	w->child = pid;
-	int status;
 	long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
 	if (w->opt->follow)
 		options |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
-	if (waitpid(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status) ||
-	    ptrace(PTRACE_SEIZE, pid, NULL, (void *)options) != 0) {
+	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)options) != 0) {
 		int e = errno;
+		enum pf_status st =
+			e == EPERM ? pf_trace_refusal(pid, err)
+				   : pf_fail(err, PF_ERR_INTERNAL,
+					     "cannot trace the command: %s",
+					     strerror(e));
 		kill(pid, SIGKILL);
+		close(go[1]);
 		waitpid(pid, NULL, 0);
-		return pf_fail(err, e == EPERM ? PF_ERR_PERMISSION
-					       : PF_ERR_INTERNAL,
-			       "cannot trace the command: %s", strerror(e));
+		return st;
 	}
 	add_process(w, pid);
 	add_tracee(w, pid, pid, true);
-	/* Ends the SIGSTOP it sent itself; the seize reports that stop as a
-	 * group-stop, which handle_stop() turns into a listen that SIGCONT
-	 * then ends. */
-	kill(pid, SIGCONT);
+	if (write(go[1], "g", 1) != 1) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		close(go[1]);
+		return pf_fail(err, PF_ERR_INTERNAL,
+			       "cannot start the command: %s", strerror(e));
+	}
+	close(go[1]);
 	return PF_OK;
 }
 

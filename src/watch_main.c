@@ -78,8 +78,7 @@ int main(int argc, char **argv)
 	FILE *out = stderr;
 	if (opt.common.output &&
 	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
-		fprintf(stderr, "pyfault-watch: cannot open %s: %s\n",
-			opt.common.output, strerror(errno));
+		pf_cli_output_error("pyfault-watch", opt.common.output, errno);
 		return PF_ERR_INTERNAL;
 	}
 	struct pf_watch_outcome outcome = {0};

@@ -70,7 +70,8 @@ Dumps on request, and their oracles:
     oracle's "Current thread" becomes "Thread".
   * multiprocessing children (fork, spawn) that crash: "Process PID:" then
     the dump of faulthandler.enable() called in the child of the oracle run.
-Job control (Ctrl-Z, fg, Ctrl-C) runs in an interactive bash in a
+Job control (Ctrl-Z, fg; Ctrl-Z, bg, a terminal read in the background,
+fg; Ctrl-C) runs in an interactive bash in a
 pseudo-terminal, with and without pyfault-watch, on Debian's python3 only;
 every step waits for a pattern in the terminal's output.
 
@@ -983,6 +984,101 @@ def t_job_control_stop(interp):
         watched["status after Ctrl-Z"], watched["status at the end"]))
 
 
+# Waits on a FIFO (opened read-write: no EOF) before it reads a line from
+# the terminal: in the background it touches the terminal only when told.
+BG_PROGRAM = r"""
+import os, sys
+fifo = os.open(sys.argv[1], os.O_RDWR)
+os.write(1, b"pid %d\ntarget: ready\n" % os.getpid())
+os.read(fifo, 1)
+line = os.read(0, 1024)
+os.write(1, b"target: got %r\n" % line.strip().decode())
+sys.exit(3)
+"""
+
+
+def wait_state(pid, states, what):
+    """Polls /proc until pid is in one of states (no primitive tells when a
+    job-control signal has been taken); its state."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        st = proc_stat(pid)
+        if st is None or st[0] in states:
+            return st[0] if st else None
+        if time.monotonic() > deadline:
+            raise Fail("%s: in state %s, not %s, after %d s" % (
+                what, st[0], states, TIMEOUT))
+        time.sleep(0.002)
+
+
+def ctrl_z_bg_fg(interp, watched):
+    """Ctrl-Z, bg, then a terminal read in the background (SIGTTIN), then
+    fg: what the shell and /proc show."""
+    res = WatchResources()
+    try:
+        fifo = os.path.join(TMPDIR, "bg-fifo-%d" % watched)
+        os.mkfifo(fifo)
+        program = os.path.join(TMPDIR, "bg_program.py")
+        with open(program, "w") as f:
+            f.write(BG_PROGRAM)
+        term = Terminal(res)
+        cmd = [interp.path, program, fifo]
+        if watched:
+            cmd = watch_cmd([], cmd)
+        term.run(" ".join(shlex.quote(c) for c in cmd).encode())
+        pid = int(term.expect(rb"(?m)^pid (\d+)\r$", "the pid").group(1))
+        term.expect(rb"target: ready\r\n", "READY")
+        job = proc_stat(pid)[1] if watched else pid
+        seen = {}
+        term.send(b"\x1a")
+        seen["Ctrl-Z"] = term.expect(rb"\[\d+\]\+\s+(Stopped)", "the job "
+                                     "reported stopped").group(1)
+        seen["status after Ctrl-Z"] = term.status()
+        term.run(b"bg")
+        term.expect(rb"\[\d+\]\+ .*\ &\r\n", "bg naming the job")
+        seen["program after bg"] = wait_state(pid, "S", "the program")
+        seen["job after bg"] = wait_state(job, "S", "the job")
+        seen["status after bg"] = term.status()
+        # Reading the terminal in the background stops the whole job.
+        with open(fifo, "wb", 0) as f:
+            f.write(b"x")
+        seen["program after a read"] = wait_state(pid, "tT", "the program")
+        seen["job after a read"] = wait_state(job, "T", "the job")
+        term.run(b"jobs")
+        seen["jobs"] = term.expect(rb"\[\d+\]\+\s+(Stopped[^\r\n]*?)\s{2}",
+                                   "jobs").group(1)
+        term.run(b"fg")
+        term.expect(re.escape(fifo.encode()) + rb"\r\n", "fg naming the job")
+        term.send(b"go\n")
+        term.expect(rb"target: got 'go'\r\n", "the program to resume")
+        seen["status at the end"] = term.status()
+        term.close()
+        if watched and b"pyfault-watch:" in term.buf:
+            raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
+                bytes(term.buf).decode("utf-8", "backslashreplace")))
+        return seen
+    finally:
+        res.release()
+
+
+def t_job_control_bg(interp):
+    alone = ctrl_z_bg_fg(interp, False)
+    watched = ctrl_z_bg_fg(interp, True)
+    if not alone["jobs"].startswith(b"Stopped") or \
+            alone["status at the end"] != 3:
+        raise Fail("Ctrl-Z, bg, fg: unexpected behaviour without "
+                   "pyfault-watch: %r" % alone)
+    for key in sorted(alone):
+        # Stopped by a tracer ("t") or not: the same to the shell.
+        if alone[key] != watched[key] and key != "program after a read":
+            raise Fail("Ctrl-Z, bg, fg: %s: %r with pyfault-watch, %r "
+                       "without" % (key, watched[key], alone[key]))
+    print("    (%s only) after bg the program is in state %s; a terminal "
+          "read in the background: %s; $? %d at the end" % (
+              interp.path, watched["program after bg"],
+              watched["jobs"].decode(), watched["status at the end"]))
+
+
 def ctrl_c(interp, watched):
     res = WatchResources()
     try:
@@ -1347,6 +1443,7 @@ def main():
     # Job control in a pseudo-terminal: Debian's python3 only.
     debian = debian_python(interps)
     for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
+                       ("job-control-ctrl-z-bg-ttin-fg", t_job_control_bg),
                        ("job-control-ctrl-c", t_job_control_interrupt)):
         if debian:
             tests.append(("%s %s (/usr/bin/python3 only)" % (
