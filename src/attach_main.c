@@ -96,14 +96,19 @@ static void print_details(const struct pf_target *t,
 			  const struct hold_times *times, double total_ms)
 {
 	const struct pf_layout *l = &t->layout;
+	char ns[64] = "", note[4400];
+	pid_t ns_pid = pf_proc_ns_pid(t->pid);
+	if (ns_pid != t->pid)
+		snprintf(ns, sizeof ns, " (%d in its pid namespace)",
+			 (int)ns_pid);
 	if (t->micro_known)
-		fprintf(stderr, "pyfault-attach: process %d: Python %u.%u.%u",
-			(int)t->pid, t->major, t->minor, t->micro);
+		fprintf(stderr, "pyfault-attach: process %d%s: Python %u.%u.%u",
+			(int)t->pid, ns, t->major, t->minor, t->micro);
 	else
-		fprintf(stderr, "pyfault-attach: process %d: Python %u.%u",
-			(int)t->pid, t->major, t->minor);
-	fprintf(stderr, "%s in %s\n", t->debug_build ? " (debug build)" : "",
-		t->object_path);
+		fprintf(stderr, "pyfault-attach: process %d%s: Python %u.%u",
+			(int)t->pid, ns, t->major, t->minor);
+	fprintf(stderr, "%s in %s%s\n", t->debug_build ? " (debug build)" : "",
+		t->object_path, pf_target_file_note(&t->file, note, sizeof note));
 	fprintf(stderr, "pyfault-attach: offsets from %s (%s)\n",
 		pf_layout_source_name(l->source), l->source_detail);
 	fprintf(stderr,

@@ -2,13 +2,21 @@
 
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "proc_maps.h"
 
 struct pf_debuginfo {
+	/* Per session: the debug directories depend on the target's root. */
+	Dwfl_Callbacks callbacks;
+	char *debuginfo_path;
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	Dwarf *dwarf;
@@ -17,16 +25,91 @@ struct pf_debuginfo {
 	char build_id[2 * 64 + 1];
 };
 
-/* dwfl keeps a pointer to its callbacks: static const storage outlives every
- * session without being mutable state.  debuginfo_path NULL means elfutils'
- * default ":.debug:/usr/lib/debug", i.e. next to the file, in its .debug/
- * subdirectory and under /usr/lib/debug (also by build-id). */
-static const Dwfl_Callbacks offline_callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-	.section_address = dwfl_offline_section_address,
-	.debuginfo_path = NULL,
-};
+/* elfutils' default ":.debug:/usr/lib/debug": next to the file, in its
+ * .debug/ subdirectory and under /usr/lib/debug (also by build-id). */
+#define DEFAULT_DEBUG_DIRS ":.debug:/usr/lib/debug"
+
+/* A file of another process's view, read under /proc/PID/root or through
+ * /proc/PID/map_files: *name receives the path the process gives it and
+ * *root that process's root. */
+static bool in_target_view(const char *elf_path, char *name, size_t name_size,
+			   char *root, size_t root_size)
+{
+	int pid, end = 0;
+	if (sscanf(elf_path, "/proc/%d/root%n", &pid, &end) == 1 && end > 0 &&
+	    elf_path[end] == '/') {
+		snprintf(name, name_size, "%s", elf_path + end);
+	} else if (sscanf(elf_path, "/proc/%d/map_files/%n", &pid, &end) ==
+			   1 &&
+		   end > 0) {
+		ssize_t n = readlink(elf_path, name, name_size - 1);
+		if (n <= 0)
+			return false;
+		name[n] = '\0';
+		pf_maps_strip_deleted(name);
+	} else {
+		return false;
+	}
+	snprintf(root, root_size, "/proc/%d/root", pid);
+	return true;
+}
+
+/* The file is reported under the name its process gives it, so that its
+ * .gnu_debuglink is looked for next to it and under /usr/lib/debug in that
+ * process's root first (root as a debug directory means "the file's own
+ * directory under root"), then in ours, where a debug file is accepted
+ * only if its build-id (or CRC) matches. */
+static bool report_file(struct pf_debuginfo *di, const char *elf_path,
+			struct pf_error *err)
+{
+	char name[4096], root[64];
+	bool other_view = in_target_view(elf_path, name, sizeof name, root,
+					 sizeof root);
+	size_t size = 2 * sizeof root + sizeof "::/usr/lib/debug" +
+		      sizeof DEFAULT_DEBUG_DIRS;
+	di->debuginfo_path = malloc(size);
+	if (di->debuginfo_path == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		return false;
+	}
+	if (other_view)
+		snprintf(di->debuginfo_path, size, "%s:%s/usr/lib/debug:%s",
+			 root, root, DEFAULT_DEBUG_DIRS);
+	else
+		snprintf(di->debuginfo_path, size, "%s", DEFAULT_DEBUG_DIRS);
+	di->callbacks = (Dwfl_Callbacks){
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.section_address = dwfl_offline_section_address,
+		.debuginfo_path = &di->debuginfo_path,
+	};
+	di->dwfl = dwfl_begin(&di->callbacks);
+	if (di->dwfl == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s", dwfl_errmsg(-1));
+		return false;
+	}
+
+	/* An offline report reads the file as it is on disk; no process is
+	 * involved, so this also works for a target we may not ptrace. */
+	const char *file_name = other_view ? name : elf_path;
+	const char *base = strrchr(file_name, '/');
+	int fd = open(elf_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot open %s: %s", elf_path,
+			strerror(errno));
+		return false;
+	}
+	dwfl_report_begin(di->dwfl);
+	/* Takes fd over. */
+	di->mod = dwfl_report_offline(di->dwfl, base ? base + 1 : file_name,
+				      file_name, fd);
+	if (di->mod == NULL || dwfl_report_end(di->dwfl, NULL, NULL) != 0) {
+		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot read ELF file %s: %s",
+			elf_path, dwfl_errmsg(-1));
+		return false;
+	}
+	return true;
+}
 
 static void hex_build_id(struct pf_debuginfo *di)
 {
@@ -81,22 +164,7 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
-	di->dwfl = dwfl_begin(&offline_callbacks);
-	if (di->dwfl == NULL) {
-		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s", dwfl_errmsg(-1));
-		free(di);
-		return NULL;
-	}
-
-	/* An offline report reads the file as it is on disk; no process is
-	 * involved, so this also works for a target we may not ptrace. */
-	dwfl_report_begin(di->dwfl);
-	const char *base = strrchr(elf_path, '/');
-	di->mod = dwfl_report_offline(di->dwfl, base ? base + 1 : elf_path,
-				      elf_path, -1);
-	if (di->mod == NULL || dwfl_report_end(di->dwfl, NULL, NULL) != 0) {
-		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot read ELF file %s: %s",
-			elf_path, dwfl_errmsg(-1));
+	if (!report_file(di, elf_path, err)) {
 		pf_debuginfo_close(di);
 		return NULL;
 	}
@@ -141,5 +209,6 @@ void pf_debuginfo_close(struct pf_debuginfo *di)
 		return;
 	if (di->dwfl != NULL)
 		dwfl_end(di->dwfl);
+	free(di->debuginfo_path);
 	free(di);
 }

@@ -11,7 +11,10 @@
 /* Owns the libdwfl session; the Dwarf handle lives as long as it does. */
 struct pf_debuginfo;
 
-/* Opens the DWARF for elf_path.  Returns NULL (and fills err with
+/* Opens the DWARF for elf_path.  A path under /proc/PID/root or
+ * /proc/PID/map_files is a file of that process, reported under the name
+ * it has there, whose debug files are looked for under its root first.
+ * Returns NULL (and fills err with
  * PF_ERR_NO_OFFSETS and a message naming the file and what was tried) when
  * none is found. */
 struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,

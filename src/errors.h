@@ -19,6 +19,8 @@ enum pf_status {
 	PF_ERR_EXITED = 8,        /* the target exited during the dump */
 	PF_ERR_BAD_MEMORY = 9,    /* the interpreter's structures are unreadable */
 	PF_ERR_NOT_READY = 10,    /* Python is starting up or shutting down */
+	PF_ERR_FILE_GONE = 11,    /* the interpreter's file was deleted or
+	                             replaced, its mapped copy unreadable */
 };
 
 struct pf_error {

@@ -116,6 +116,25 @@ bool pf_proc_exited(pid_t pid)
 	return state == 'Z' || state == 'X' || state == 0;
 }
 
+pid_t pf_proc_ns_pid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t inner = pid;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof line, f)) {
+		if (strncmp(line, "NSpid:", 6) != 0)
+			continue;
+		const char *last = strrchr(line, '\t');
+		if (last && sscanf(last, "%d", &inner) != 1)
+			inner = pid;
+		break;
+	}
+	if (f)
+		fclose(f);
+	return inner;
+}
+
 /* Why the kernel refused: another tracer, or Yama's policy.  (It refuses an
  * exiting process too; the caller tells that case apart.) */
 static enum pf_status permission_error(pid_t pid, struct pf_error *err)

@@ -32,25 +32,34 @@ static bool version_from_name(const char *path, unsigned *major,
 	return p && sscanf(p, "python%u.%u", major, minor) == 2;
 }
 
-/* The shared libpython if one is mapped, else the main executable. */
+/* The shared libpython if one is mapped, else the main executable; *found
+ * is its first mapping. */
 static enum pf_status find_object(struct pf_target *t,
 				  const struct pf_maps *maps,
+				  const struct pf_mapping **found,
 				  struct pf_error *err)
 {
-	const char *found = NULL;
+	*found = NULL;
 	for (size_t i = 0; i < maps->count; i++) {
-		const char *path = maps->items[i].path;
-		if (path == NULL || !is_libpython(path))
+		const struct pf_mapping *m = &maps->items[i];
+		if (m->path == NULL || m->offset != 0 || !is_libpython(m->path))
 			continue;
-		if (found && strcmp(found, path) != 0)
+		/* Two files, even at one path (an upgraded library loaded
+		 * again after the old one was replaced): two interpreters,
+		 * and nothing tells which one the threads belong to. */
+		if (*found && (strcmp((*found)->path, m->path) != 0 ||
+			       (*found)->inode != m->inode))
 			return pf_fail(err, PF_ERR_UNSUPPORTED,
 				       "process %d has two Python libraries "
-				       "loaded (%s and %s)",
-				       (int)t->pid, found, path);
-		found = path;
+				       "loaded (%s and %s), so which one "
+				       "runs its threads cannot be told",
+				       (int)t->pid, (*found)->path, m->path);
+		if (*found == NULL)
+			*found = m;
 	}
-	if (found) {
-		snprintf(t->object_path, sizeof t->object_path, "%s", found);
+	if (*found) {
+		snprintf(t->object_path, sizeof t->object_path, "%s",
+			 (*found)->path);
 		return PF_OK;
 	}
 	char link[64];
@@ -63,14 +72,13 @@ static enum pf_status find_object(struct pf_target *t,
 			       "cannot read the executable of process %d: %s",
 			       (int)t->pid, strerror(errno));
 	t->object_path[n] = '\0';
+	pf_maps_strip_deleted(t->object_path);
+	*found = pf_maps_find(maps, t->object_path);
+	if (*found == NULL)
+		return pf_fail(err, PF_ERR_NOT_PYTHON,
+			       "process %d does not map its executable %s",
+			       (int)t->pid, t->object_path);
 	return PF_OK;
-}
-
-/* The object as the target sees it, also when it lives in another mount
- * namespace. */
-static void host_path(const struct pf_target *t, char *out, size_t size)
-{
-	snprintf(out, size, "/proc/%d/root%s", (int)t->pid, t->object_path);
 }
 
 static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
@@ -130,7 +138,8 @@ static enum pf_status from_table(struct pf_layout *l,
 	return pf_layout_from_table(l, err);
 }
 
-/* Names the file as the target sees it, without host_path()'s prefix. */
+/* Names a file of the target's as the target does: the DWARF may come
+ * from a debug file under its root. */
 static void strip_root_prefix(const struct pf_target *t, char *path)
 {
 	char prefix[64];
@@ -211,9 +220,11 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			       "cannot read the mappings of process %d: %s",
 			       (int)pid, strerror(-rc));
 
-	enum pf_status st = find_object(t, &maps, err);
-	char elf_path[4200];
-	host_path(t, elf_path, sizeof elf_path);
+	const struct pf_mapping *mapping;
+	enum pf_status st = find_object(t, &maps, &mapping, err);
+	if (st == PF_OK)
+		st = pf_target_file_find(&t->file, pid, mapping, err);
+	const char *elf_path = t->file.read_path;
 	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
 	uint64_t runtime;
 	if (st != PF_OK) {
@@ -236,8 +247,7 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 				     "(no _PyRuntime in %s)",
 				     (int)pid, t->object_path);
 	} else {
-		uint64_t bias = pf_maps_base(&maps, t->object_path) -
-				pf_elf_load_vaddr(elf);
+		uint64_t bias = mapping->start - pf_elf_load_vaddr(elf);
 		t->runtime = bias + runtime;
 		/* Only Py_REF_DEBUG builds define it, and Py_DEBUG implies
 		 * Py_REF_DEBUG. */
@@ -267,11 +277,9 @@ void pf_target_modules_layout(struct pf_target *t)
 {
 	struct pf_layout *l = &t->layout, d;
 	const char *missing = NULL;
-	char elf_path[4200];
 	if (t->modules_layout_tried)
 		return;
 	t->modules_layout_tried = true;
-	host_path(t, elf_path, sizeof elf_path);
 	/* Only the debug offsets leave gaps to fill: a DWARF layout holds
 	 * all the DWARF has, and the shipped table describes another build,
 	 * so it may not fill in for this one. */
@@ -279,7 +287,7 @@ void pf_target_modules_layout(struct pf_target *t)
 	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
 	    pf_layout_modules_complete(l, &missing) ||
 	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
-	    pf_layout_from_dwarf(&d, elf_path, NULL) != PF_OK)
+	    pf_layout_from_dwarf(&d, t->file.read_path, NULL) != PF_OK)
 		return;
 	/* Only from DWARF that agrees with every offset the debug offsets
 	 * give, read sizes aside: those are whole structs there, the end of

@@ -10,10 +10,13 @@
 #include "errors.h"
 #include "py_layout.h"
 #include "remote_mem.h"
+#include "target_file.h"
 
 struct pf_target {
 	pid_t pid;
-	char object_path[4096];   /* the interpreter's ELF, as mapped */
+	char object_path[4096];   /* the interpreter's ELF, as the target
+	                             names it */
+	struct pf_target_file file; /* where pyfault reads that ELF */
 	uint64_t runtime;         /* run-time address of _PyRuntime */
 	unsigned major, minor, micro;
 	bool micro_known;         /* Py_Version exists only from 3.11 */

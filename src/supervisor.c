@@ -280,11 +280,14 @@ static bool know_target(struct watch *w, struct process *p,
 			fprintf(stderr, "pyfault-watch: %s%s%s\n", err.message,
 				hint ? ": " : "", hint ? hint : "");
 		} else if (p->target_status == PF_OK && w->opt->common.verbose) {
+			char note[4400];
 			fprintf(stderr,
 				"pyfault-watch: process %d: Python %u.%u in "
-				"%s, offsets from %s (%s)\n",
+				"%s%s, offsets from %s (%s)\n",
 				(int)p->pid, p->target.major, p->target.minor,
 				p->target.object_path,
+				pf_target_file_note(&p->target.file, note,
+						    sizeof note),
 				pf_layout_source_name(p->target.layout.source),
 				p->target.layout.source_detail);
 		}
