@@ -1,11 +1,14 @@
 #!/bin/sh
 # Installs what pyfault needs to build and test on Debian 12 (as root).
 # python3-dbg gives the DWARF of Debian's stripped python3, which the tests
-# compare with pyfault's shipped offset tables.
+# compare with pyfault's shipped offset tables; python3-dev gives the shared
+# libpython3.11 and python3.11-config that the embedded-interpreter tests
+# build a program against; util-linux's unshare, nsenter and setpriv run the
+# container and permission tests.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libunwind-dev check \
-	python3 python3-dbg gdb procps
+	python3 python3-dbg python3-dev gdb procps util-linux
