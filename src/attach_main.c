@@ -34,7 +34,8 @@ static const char usage_text[] =
 	"Exit status: 0 dumped, 1 other error, 2 usage, 3 no such process,\n"
 	"4 permission denied, 5 not a Python process, 6 unsupported version,\n"
 	"7 no offsets found, 8 target exited during the dump, 9 unreadable\n"
-	"interpreter state, 10 Python starting up or shutting down.\n"
+	"interpreter state, 10 Python starting up or shutting down, 11\n"
+	"interpreter file deleted or replaced, its mapped copy unreadable.\n"
 	"See pyfault-attach(1).\n";
 
 static double now_ms(void)
