@@ -78,13 +78,19 @@ enum pf_status pf_target_file_find(struct pf_target_file *f, pid_t pid,
 	 * stat() does for the same file. */
 	if (match == SAME_INODE && !m->deleted)
 		return PF_OK;
+	/* Without the capability the kernel answers EPERM, or ENOENT (the
+	 * lookup fails) in some cases; a process that has gone is told
+	 * apart by the caller. */
+	bool denied = copy_errno == EPERM || copy_errno == EACCES ||
+		      copy_errno == ENOENT;
 	return pf_fail(err, PF_ERR_FILE_GONE,
 		       "process %d runs %s, which was %s since it started, and "
-		       "its mapped copy %s cannot be opened: %s",
+		       "its mapped copy %s %s%s",
 		       (int)pid, m->path,
 		       m->deleted || match == NO_FILE ? "deleted"
 						      : "replaced on disk",
-		       copy, strerror(copy_errno));
+		       copy, denied ? "may not be opened" : "cannot be opened: ",
+		       denied ? "" : strerror(copy_errno));
 }
 
 const char *pf_target_file_note(const struct pf_target_file *f, char *buf,
