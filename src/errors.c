@@ -27,7 +27,7 @@ const char *pf_status_hint(enum pf_status status)
 		return "point pyfault at a CPython process";
 	case PF_ERR_UNSUPPORTED:
 		return "pyfault reads CPython 3.8 to 3.13, one interpreter "
-		       "library per process";
+		       "per process";
 	case PF_ERR_NO_OFFSETS:
 		return "install the interpreter's debug symbols "
 		       "(Debian: python3.X-dbg) so pyfault can read its DWARF";

@@ -32,6 +32,59 @@ static bool version_from_name(const char *path, unsigned *major,
 	return p && sscanf(p, "python%u.%u", major, minor) == 2;
 }
 
+/* The main executable's path (as the target names it) and first mapping. */
+static enum pf_status find_executable(pid_t pid, const struct pf_maps *maps,
+				      char *path, size_t size,
+				      const struct pf_mapping **found,
+				      struct pf_error *err)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(link, path, size - 1);
+	if (n < 0)
+		return pf_fail(err, errno == ENOENT ? PF_ERR_NO_PROCESS
+						    : PF_ERR_PERMISSION,
+			       "cannot read the executable of process %d: %s",
+			       (int)pid, strerror(errno));
+	path[n] = '\0';
+	pf_maps_strip_deleted(path);
+	*found = pf_maps_find(maps, path);
+	if (*found == NULL)
+		return pf_fail(err, PF_ERR_NOT_PYTHON,
+			       "process %d does not map its executable %s",
+			       (int)pid, path);
+	return PF_OK;
+}
+
+/* A static interpreter that has loaded a libpython too (ctypes, or an
+ * extension linked with it) holds two interpreters, like two
+ * libpythons. */
+static enum pf_status refuse_python_executable(const struct pf_target *t,
+					       const struct pf_maps *maps,
+					       struct pf_error *err)
+{
+	char path[4096];
+	const struct pf_mapping *m;
+	struct pf_target_file file;
+	struct pf_error ignored = {0};
+	if (find_executable(t->pid, maps, path, sizeof path, &m, &ignored) !=
+		    PF_OK ||
+	    pf_target_file_find(&file, t->pid, m, &ignored) != PF_OK)
+		return PF_OK;
+	struct pf_elf *elf = pf_elf_open(file.read_path);
+	uint64_t runtime;
+	bool has_python = elf && pf_elf_symbol(elf, "_PyRuntime", &runtime,
+					       NULL);
+	pf_elf_close(elf);
+	if (!has_python)
+		return PF_OK;
+	return pf_fail(err, PF_ERR_UNSUPPORTED,
+		       "process %d has Python in its executable %s and a "
+		       "Python library loaded (%s), so which one runs its "
+		       "threads cannot be told",
+		       (int)t->pid, path, t->object_path);
+}
+
 /* The shared libpython if one is mapped, else the main executable; *found
  * is its first mapping. */
 static enum pf_status find_object(struct pf_target *t,
@@ -60,25 +113,10 @@ static enum pf_status find_object(struct pf_target *t,
 	if (*found) {
 		snprintf(t->object_path, sizeof t->object_path, "%s",
 			 (*found)->path);
-		return PF_OK;
+		return refuse_python_executable(t, maps, err);
 	}
-	char link[64];
-	snprintf(link, sizeof link, "/proc/%d/exe", (int)t->pid);
-	ssize_t n = readlink(link, t->object_path,
-			     sizeof t->object_path - 1);
-	if (n < 0)
-		return pf_fail(err, errno == ENOENT ? PF_ERR_NO_PROCESS
-						    : PF_ERR_PERMISSION,
-			       "cannot read the executable of process %d: %s",
-			       (int)t->pid, strerror(errno));
-	t->object_path[n] = '\0';
-	pf_maps_strip_deleted(t->object_path);
-	*found = pf_maps_find(maps, t->object_path);
-	if (*found == NULL)
-		return pf_fail(err, PF_ERR_NOT_PYTHON,
-			       "process %d does not map its executable %s",
-			       (int)t->pid, t->object_path);
-	return PF_OK;
+	return find_executable(t->pid, maps, t->object_path,
+			       sizeof t->object_path, found, err);
 }
 
 static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,

@@ -18,7 +18,8 @@
     python itself (their scenarios are reused).
   * Two libpythons: tests/functional/two_pythons.c dlopen()s two different
     libpythons; pyfault-attach refuses it with status 6 and one line naming
-    both files, and leaves the process running.
+    both files, and leaves the process running.  So it does a static
+    interpreter that has loaded a libpython as well (with ctypes).
 
 Interpreters without a python-config that knows --embed (before 3.8) or
 without a shared libpython are listed as skipped, with the reason.  Needs a C
@@ -148,6 +149,39 @@ def t_static(build):
         interp.path, line))
 
 
+def t_static_with_libpython(build):
+    """A static interpreter that loads a libpython as well (ctypes here;
+    an extension linked with libpython does the same): two interpreters,
+    refused like two libpythons."""
+    if build.mapped:
+        raise Skip("not static: it maps %s" % build.mapped)
+    if not build.shared_lib:
+        raise Skip("no shared libpython beside it to load")
+    prog = ("import ctypes, os, sys\nctypes.CDLL(sys.argv[1])\n"
+            "os.write(1, b'r')\nos.read(0, 1)\n")
+    res = Resources()
+    try:
+        proc = res.popen([build.interp.path, "-c", prog, build.shared_lib],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+        expect_byte(proc.stdout.fileno(), b"r", "the libpython to load")
+        out = test_attach.run_attach([proc.pid])
+        what = "%s with %s loaded" % (build.interp.path, build.shared_lib)
+        test_attach.check_status(out, {6}, what)
+        test_attach.check_error_line(out, what, [build.shared_lib])
+        if build.interp.real.encode() not in out.stderr:
+            raise Fail("%s: the message should name %s: %r" % (
+                what, build.interp.real, out.stderr))
+        test_attach.check_detached(proc.pid)
+        proc.stdin.close()
+        if proc.wait(timeout=TIMEOUT) != 0:
+            raise Fail("%s exited with %d after pyfault-attach" % (
+                build.interp.path, proc.returncode))
+        print("  %s" % out.stderr.decode().strip())
+    finally:
+        res.release()
+
+
 # -------------------------------------------------------------- embedded ---
 
 def t_embedded_attach(build):
@@ -177,6 +211,8 @@ def t_embedded_timeout(build):
 
 PER_BUILD = [
     ("static executable", t_static),
+    ("static executable with a libpython loaded refused",
+     t_static_with_libpython),
     ("embedded attach", t_embedded_attach),
     ("embedded attach, no GIL holder", t_embedded_attach_blocked),
     ("embedded watch crash segv",
