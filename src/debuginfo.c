@@ -16,7 +16,8 @@
 struct pf_debuginfo {
 	/* Per session: the debug directories depend on the target's root. */
 	Dwfl_Callbacks callbacks;
-	char *debuginfo_path;
+	char debug_dirs[256];
+	char *debuginfo_path;     /* debug_dirs, as Dwfl_Callbacks wants it */
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	Dwarf *dwarf;
@@ -65,18 +66,14 @@ static bool report_file(struct pf_debuginfo *di, const char *elf_path,
 	char name[4096], root[64];
 	bool other_view = in_target_view(elf_path, name, sizeof name, root,
 					 sizeof root);
-	size_t size = 2 * sizeof root + sizeof "::/usr/lib/debug" +
-		      sizeof DEFAULT_DEBUG_DIRS;
-	di->debuginfo_path = malloc(size);
-	if (di->debuginfo_path == NULL) {
-		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
-		return false;
-	}
 	if (other_view)
-		snprintf(di->debuginfo_path, size, "%s:%s/usr/lib/debug:%s",
-			 root, root, DEFAULT_DEBUG_DIRS);
+		snprintf(di->debug_dirs, sizeof di->debug_dirs,
+			 "%s:%s/usr/lib/debug:%s", root, root,
+			 DEFAULT_DEBUG_DIRS);
 	else
-		snprintf(di->debuginfo_path, size, "%s", DEFAULT_DEBUG_DIRS);
+		snprintf(di->debug_dirs, sizeof di->debug_dirs, "%s",
+			 DEFAULT_DEBUG_DIRS);
+	di->debuginfo_path = di->debug_dirs;
 	di->callbacks = (Dwfl_Callbacks){
 		.find_elf = dwfl_build_id_find_elf,
 		.find_debuginfo = dwfl_standard_find_debuginfo,
@@ -209,6 +206,5 @@ void pf_debuginfo_close(struct pf_debuginfo *di)
 		return;
 	if (di->dwfl != NULL)
 		dwfl_end(di->dwfl);
-	free(di->debuginfo_path);
 	free(di);
 }
