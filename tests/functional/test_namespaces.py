@@ -30,15 +30,20 @@ executable of a static build) is what differs:
   * deleted, unprivileged: as user nobody, pyfault-attach may not open
     map_files: it must fail with status 11 and one line naming map_files,
     leaving the target unharmed (then root dumps it).  Debian's python3.11
-    only (pyenv's trees usually sit under /root, closed to nobody).
+    only (pyenv's trees usually sit in a home directory closed to nobody).
+  * debug file in the target's root only: pyfault-attach runs in a mount
+    namespace of its own where /usr/lib/debug is an empty tmpfs; the
+    separate debug file of a stripped interpreter (Debian's python3.11
+    with python3.11-dbg) must be found under /proc/PID/root.
 
 Where this driver may not open map_files itself (not root, or root
 without CAP_SYS_ADMIN as in a default Docker container), the deleted and
 replaced interpreter tests expect status 11 and one line naming map_files
 instead of the dump.  The others need root and unshare, nsenter or setpriv
 (util-linux), and a kernel that lets unshare make the namespaces; without
-them they are skipped with the reason.  Stdlib only; Python 3.8+.  The last line of output is "N passed, N failed[, N
-skipped]"; the exit status is 1 on any failure.
+them they are skipped with the reason.  Stdlib only; Python 3.8+.  The
+last line of output is "N passed, N failed[, N skipped]"; the exit status
+is 1 on any failure.
 """
 import argparse
 import os
@@ -53,7 +58,7 @@ import tempfile
 import pyinterps
 from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte, run_tests
 import test_attach
-from test_attach import (check_detached, check_error_line, check_same,
+from test_attach import (check_error_line, check_same,
                          check_status, run_attach, tmp_path,
                          wait_all_sleeping)
 from test_embedded import Build
