@@ -3,7 +3,7 @@
 pyfault does: containers, deleted and replaced interpreters.
 
     python3 tests/functional/test_namespaces.py --attach src/pyfault-attach \\
-        [--keep] [--only SUBSTRING]
+        [--watch src/pyfault-watch] [--keep] [--only SUBSTRING]
 
 Each target is tests/functional/target_threads.py with its main thread
 blocked (--main-blocked; the driver waits through /proc until every thread
@@ -35,6 +35,11 @@ executable of a static build) is what differs:
     namespace of its own where /usr/lib/debug is an empty tmpfs; the
     separate debug file of a stripped interpreter (Debian's python3.11
     with python3.11-dbg) must be found under /proc/PID/root.
+  * pyfault-watch on `unshare ... python watch_targets.py crash segv`:
+    the dump of the crashing pid 1 of the namespaces, compared with
+    -X faulthandler's (test_watch.py's normalisation of thread ids), and
+    its death by SIGSEGV: the kernel does not kill a traced init with its
+    fatal signal, so pyfault-watch must let it go.
 
 Where this driver may not open map_files itself (not root, or root
 without CAP_SYS_ADMIN as in a default Docker container), the deleted and
@@ -58,9 +63,9 @@ import tempfile
 import pyinterps
 from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte, run_tests
 import test_attach
-from test_attach import (check_error_line, check_same,
-                         check_status, run_attach, tmp_path,
-                         wait_all_sleeping)
+import test_watch
+from test_attach import (check_error_line, check_same, check_status,
+                         run_attach, tmp_path, wait_all_sleeping)
 from test_embedded import Build
 
 TARGET = test_attach.TARGET
@@ -69,6 +74,7 @@ NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 
 TOOLS = {}          # name -> path, or None when missing
 UNSHARE_PROBLEM = None
+WATCH = None
 MAP_FILES_PROBLEM = None    # then a mapped copy must be refused (status 11)
 
 
@@ -315,6 +321,53 @@ def t_deleted_unprivileged(build):
         shutil.rmtree(where, ignore_errors=True)
 
 
+def t_watch_container(build):
+    """pyfault-watch on a program that runs Python as pid 1 of new pid and
+    mount namespaces, which crashes: faulthandler's dump of the oracle run
+    (-X faulthandler), headed "Process PID:" with the pid in pyfault's
+    namespace (it is not the program pyfault-watch started), and the same
+    death by SIGSEGV: a traced init is not killed by its fatal signal, so
+    pyfault-watch must let it go."""
+    need("unshare")
+    if WATCH is None:
+        raise Skip("no pyfault-watch given (--watch or $PYFAULT_WATCH)")
+    interp = build.interp
+    ns = [TOOLS["unshare"], "--pid", "--mount", "--fork", "--mount-proc",
+          "--kill-child", interp.path]
+    res = test_watch.WatchResources()
+    try:
+        oracle = test_watch.Child(res, ns + ["-X", "faulthandler",
+                                             test_watch.TARGET, "crash",
+                                             "segv"])
+        watched = test_watch.Child(res, [WATCH, "--"] + ns + [
+            test_watch.TARGET, "crash", "segv"])
+        oracle.finish()
+        watched.finish()
+        what = "crash segv in namespaces"
+        for child in (oracle, watched):
+            if child.returncode != -signal.SIGSEGV:
+                raise Fail("%s: expected death by SIGSEGV; %s" % (
+                    what, child.describe()))
+        res.check_no_program_left(what)
+        header = re.search(rb"^Process (\d+):\n", watched.stderr, re.M)
+        if not header or int(header.group(1)) == 1:
+            raise Fail("%s: expected a Process PID: header with the pid "
+                       "seen from here; %s" % (what, watched.describe()))
+        # unshare re-raises its child's signal: a program that is not
+        # Python dies of it, which pyfault-watch notes in one line.
+        stderr = re.sub(rb"^pyfault-watch: process \d+ is not a Python "
+                        rb"process \(no _PyRuntime in [^)]*unshare\).*\n",
+                        b"", watched.stderr.replace(header.group(0), b""),
+                        flags=re.M)
+        want_out, want_err = test_watch.normalise(oracle)
+        got_out, got_err = test_watch.normalise(watched, stderr)
+        check_same(want_out, got_out, what + " (program's stdout)")
+        check_same(want_err, got_err, what + " (stderr)")
+        print("  %s: %s" % (what, header.group(0).decode().strip()))
+    finally:
+        res.release()
+
+
 def t_debug_file_in_target_root(build):
     """pyfault-attach in a mount namespace of its own where /usr/lib/debug
     is an empty tmpfs, on a target in ours: the target's separate debug
@@ -358,6 +411,7 @@ PER_BUILD = [
      t_deleted_unprivileged),
     ("separate debug file in the target's root only",
      t_debug_file_in_target_root),
+    ("pyfault-watch, crash in pid+mount namespaces", t_watch_container),
 ]
 
 
@@ -394,15 +448,18 @@ def probe_unshare():
 
 
 def main():
-    global UNSHARE_PROBLEM, MAP_FILES_PROBLEM
+    global UNSHARE_PROBLEM, MAP_FILES_PROBLEM, WATCH
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
+    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--only", action="append", default=[])
     opts = parser.parse_args()
     if not opts.attach:
         parser.error("give --attach PATH or set PYFAULT_ATTACH")
     test_attach.ATTACH = os.path.abspath(opts.attach)
+    if opts.watch:
+        WATCH = os.path.abspath(opts.watch)
     signal.pthread_sigmask(signal.SIG_BLOCK, {test_attach.READY_SIG})
 
     found = pyinterps.setup(test_attach.ATTACH)
@@ -434,6 +491,9 @@ def main():
                           (lambda f=func, b=build: f(b)), build.interp))
 
     test_attach.TMPDIR = tempfile.mkdtemp(prefix="pyfault-namespaces-")
+    test_watch.SCRATCH = os.path.join(test_attach.TMPDIR, "cwd")
+    os.mkdir(test_watch.SCRATCH)
+    test_watch.SUBREAPER = test_watch.become_subreaper()
     try:
         passed, failed, skipped, failures = run_tests(tests, interps,
                                                       opts.only)
