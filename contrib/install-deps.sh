@@ -2,14 +2,17 @@
 # Installs what pyfault needs to build and test on Debian 12 (as root).
 # python3-dbg gives the DWARF of Debian's stripped python3, which the tests
 # compare with pyfault's shipped offset tables; python3-dev gives the headers
-# the tests build a C extension with.  libdebuginfod1 is the debuginfod
-# client that libdw loads when DEBUGINFOD_URLS is set (tested with a local
-# server).  gdb and strace are the other tracers of the permission tests;
-# strace also injects signals at each system call of the interruption tests.
+# the tests build a C extension with, and the shared libpython3.11 and
+# python3.11-config that the embedded-interpreter tests build a program
+# against.  libdebuginfod1 is the debuginfod client that libdw loads when
+# DEBUGINFOD_URLS is set (tested with a local server).  gdb and strace are
+# the other tracers of the permission tests; strace also injects signals at
+# each system call of the interruption tests.  util-linux's unshare, nsenter
+# and setpriv run the container and permission tests.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev check \
-	python3 python3-dbg python3-dev gdb procps strace
+	python3 python3-dbg python3-dev gdb procps strace util-linux

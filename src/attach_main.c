@@ -46,7 +46,8 @@ static const char usage_text[] =
 	"7 no offsets found, 8 target exited during the dump, 9 unreadable\n"
 	"interpreter state, 10 Python starting up or shutting down, 11 already\n"
 	"traced (a debugger), 12 refused by kernel.yama.ptrace_scope, 13 the\n"
-	"process changed its user or group IDs (set-user-ID).\n"
+	"process changed its user or group IDs (set-user-ID), 14 interpreter\n"
+	"file deleted or replaced, its mapped copy unreadable.\n"
 	"See pyfault-attach(1).\n";
 
 static double now_ms(void)
@@ -128,14 +129,19 @@ static void print_details(const struct pf_target *t,
 			  const struct hold_times *times, double total_ms)
 {
 	const struct pf_layout *l = &t->layout;
+	char ns[64] = "", note[4400];
+	pid_t ns_pid = pf_proc_ns_pid(t->pid);
+	if (ns_pid != t->pid)
+		snprintf(ns, sizeof ns, " (%d in its pid namespace)",
+			 (int)ns_pid);
 	if (t->micro_known)
-		fprintf(stderr, "pyfault-attach: process %d: Python %u.%u.%u",
-			(int)t->pid, t->major, t->minor, t->micro);
+		fprintf(stderr, "pyfault-attach: process %d%s: Python %u.%u.%u",
+			(int)t->pid, ns, t->major, t->minor, t->micro);
 	else
-		fprintf(stderr, "pyfault-attach: process %d: Python %u.%u",
-			(int)t->pid, t->major, t->minor);
-	fprintf(stderr, "%s in %s\n", t->debug_build ? " (debug build)" : "",
-		t->object_path);
+		fprintf(stderr, "pyfault-attach: process %d%s: Python %u.%u",
+			(int)t->pid, ns, t->major, t->minor);
+	fprintf(stderr, "%s in %s%s\n", t->debug_build ? " (debug build)" : "",
+		t->object_path, pf_target_file_note(&t->file, note, sizeof note));
 	fprintf(stderr, "pyfault-attach: offsets from %s (%s) in %.3f ms\n",
 		pf_layout_source_name(l->source), l->source_detail,
 		t->offsets_ms);

@@ -2,12 +2,16 @@
 
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "proc_maps.h"
 
 /* elfutils' default search path, spelled out for messages. */
 #define DEFAULT_DEBUGINFO_PATH ":.debug:/usr/lib/debug"
@@ -76,6 +80,31 @@ static Dwarf *open_debug_file(struct pf_debuginfo *di)
 	return di->own_dwarf;
 }
 
+/* A file of another process's view, read under /proc/PID/root or through
+ * /proc/PID/map_files: *name receives the path the process gives it and
+ * *root that process's root. */
+static bool in_target_view(const char *elf_path, char *name, size_t name_size,
+			   char *root, size_t root_size)
+{
+	int pid, end = 0;
+	if (sscanf(elf_path, "/proc/%d/root%n", &pid, &end) == 1 && end > 0 &&
+	    elf_path[end] == '/') {
+		snprintf(name, name_size, "%s", elf_path + end);
+	} else if (sscanf(elf_path, "/proc/%d/map_files/%n", &pid, &end) ==
+			   1 &&
+		   end > 0) {
+		ssize_t n = readlink(elf_path, name, name_size - 1);
+		if (n <= 0)
+			return false;
+		name[n] = '\0';
+		pf_maps_strip_deleted(name);
+	} else {
+		return false;
+	}
+	snprintf(root, root_size, "/proc/%d/root", pid);
+	return true;
+}
+
 static void hex_build_id(struct pf_debuginfo *di)
 {
 	const unsigned char *bits = NULL;
@@ -124,17 +153,32 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 				       const char *debuginfo_path,
 				       struct pf_error *err)
 {
+	/* A file of another root is reported under the name it has there,
+	 * so that its .gnu_debuglink is looked for next to it and under
+	 * /usr/lib/debug in that root first (root as a debug directory means
+	 * "the file's own directory under root"), then along our path, where
+	 * a debug file is accepted only if its build-id (or CRC) matches. */
+	char name[4096], root[64];
+	bool other_view = in_target_view(elf_path, name, sizeof name, root,
+					 sizeof root);
+	const char *path = debuginfo_path ? debuginfo_path
+					  : DEFAULT_DEBUGINFO_PATH;
+	size_t path_size = strlen(path) + 2 * sizeof root + 32;
 	struct pf_debuginfo *di = calloc(1, sizeof *di);
-	if (di != NULL)
+	if (di != NULL) {
 		di->debug_fd = -1;
-	if (di != NULL)
-		di->search_path = strdup(debuginfo_path ? debuginfo_path
-							: DEFAULT_DEBUGINFO_PATH);
+		di->search_path = malloc(path_size);
+	}
 	if (di == NULL || di->search_path == NULL) {
 		free(di);
 		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
+	if (other_view)
+		snprintf(di->search_path, path_size, "%s:%s/usr/lib/debug:%s",
+			 root, root, path);
+	else
+		snprintf(di->search_path, path_size, "%s", path);
 	/* The standard search: the file itself, then along the path by
 	 * build-id (absolute directories' .build-id/) and by .gnu_debuglink
 	 * (next to the file, in relative directories, and under absolute
@@ -154,11 +198,20 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 
 	/* An offline report reads the file as it is on disk; no process is
 	 * involved, so this also works for a target we may not ptrace. */
+	const char *file_name = other_view ? name : elf_path;
+	const char *file_base = strrchr(file_name, '/');
+	int fd = open(elf_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot open %s: %s", elf_path,
+			strerror(errno));
+		pf_debuginfo_close(di);
+		return NULL;
+	}
 	dwfl_report_begin(di->dwfl);
-	const char *file_base = strrchr(elf_path, '/');
+	/* Takes fd over. */
 	di->mod = dwfl_report_offline(di->dwfl,
-				      file_base ? file_base + 1 : elf_path,
-				      elf_path, -1);
+				      file_base ? file_base + 1 : file_name,
+				      file_name, fd);
 	if (di->mod == NULL || dwfl_report_end(di->dwfl, NULL, NULL) != 0) {
 		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot read ELF file %s: %s",
 			elf_path, dwfl_errmsg(-1));

@@ -12,12 +12,15 @@
 /* Owns the libdwfl session; the Dwarf handle lives as long as it does. */
 struct pf_debuginfo;
 
-/* Opens the DWARF for elf_path.  debuginfo_path is elfutils' search path
- * (eu-stack's --debuginfo-path: directories separated by ':', absolute
- * ones searched by build-id and by .gnu_debuglink, relative ones next to
- * the file); NULL means elfutils' default ":.debug:/usr/lib/debug".
- * Returns NULL (and fills err with PF_ERR_NO_OFFSETS and a message naming
- * the file and what was tried) when none is found. */
+/* Opens the DWARF for elf_path.  A path under /proc/PID/root or
+ * /proc/PID/map_files is a file of that process, reported under the name
+ * it has there, whose debug files are looked for under its root first.
+ * debuginfo_path is elfutils' search path (eu-stack's --debuginfo-path:
+ * directories separated by ':', absolute ones searched by build-id and by
+ * .gnu_debuglink, relative ones next to the file); NULL means elfutils'
+ * default ":.debug:/usr/lib/debug".  Returns NULL (and fills err with
+ * PF_ERR_NO_OFFSETS and a message naming the file and what was tried) when
+ * none is found. */
 struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 				       const char *debuginfo_path,
 				       struct pf_error *err);

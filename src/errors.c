@@ -25,7 +25,8 @@ const char *pf_status_hint(enum pf_status status)
 	case PF_ERR_NOT_PYTHON:
 		return "point pyfault at a CPython process";
 	case PF_ERR_UNSUPPORTED:
-		return "pyfault reads CPython 3.8 to 3.13";
+		return "pyfault reads CPython 3.8 to 3.13, one interpreter "
+		       "per process";
 	case PF_ERR_NO_OFFSETS:
 		return "install the interpreter's debug symbols "
 		       "(Debian: python3.X-dbg) so pyfault can read its DWARF";
@@ -33,6 +34,10 @@ const char *pf_status_hint(enum pf_status status)
 		return "the process ended while it was being read";
 	case PF_ERR_NOT_READY:
 		return "try again in a moment";
+	case PF_ERR_FILE_GONE:
+		return "run pyfault as root (opening /proc/PID/map_files needs "
+		       "CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), or restart "
+		       "the process";
 	case PF_ERR_BAD_MEMORY:
 		return "the interpreter state is corrupt or changing; "
 		       "try again";

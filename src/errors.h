@@ -22,6 +22,8 @@ enum pf_status {
 	PF_ERR_TRACED = 11,       /* another tracer (gdb, strace) holds it */
 	PF_ERR_YAMA = 12,         /* kernel.yama.ptrace_scope forbids it */
 	PF_ERR_IDS_CHANGED = 13,  /* set-ID program or privileges dropped */
+	PF_ERR_FILE_GONE = 14,    /* the interpreter's file was deleted or
+	                             replaced, its mapped copy unreadable */
 };
 
 struct pf_error {

@@ -118,6 +118,25 @@ bool pf_proc_exited(pid_t pid)
 	return state == 'Z' || state == 'X' || state == 0;
 }
 
+pid_t pf_proc_ns_pid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t inner = pid;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof line, f)) {
+		if (strncmp(line, "NSpid:", 6) != 0)
+			continue;
+		const char *last = strrchr(line, '\t');
+		if (last && sscanf(last, "%d", &inner) != 1)
+			inner = pid;
+		break;
+	}
+	if (f)
+		fclose(f);
+	return inner;
+}
+
 /* A thread that has begun to exit cannot be seized (EPERM, as for a
  * forbidden one) but is still listed for a moment: it is no thread to
  * hold, not a refusal. */

@@ -36,6 +36,11 @@ void pf_proc_resume_all(struct pf_stopped *stopped);
 /* The process has exited: gone, or a zombie waiting to be reaped. */
 bool pf_proc_exited(pid_t pid);
 
+/* pid as the process knows itself, in the pid namespace it was started in
+ * (the last NSpid field); pid when that is ours or it cannot be told.
+ * pyfault names processes and threads by their ids in its own namespace. */
+pid_t pf_proc_ns_pid(pid_t pid);
+
 /* The OS thread whose pthread_self() is pthread_id, or 0. */
 pid_t pf_proc_tid_of(const struct pf_stopped *stopped, uint64_t pthread_id);
 

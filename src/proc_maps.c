@@ -36,11 +36,13 @@ int pf_maps_read(struct pf_maps *maps, pid_t pid)
 		struct pf_mapping m = {0};
 		int path_at = 0;
 		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64
-				 " %*s %*u %n",
-			   &m.start, &m.end, m.perms, &m.offset, &path_at) < 4)
+				 " %x:%x %" SCNu64 " %n",
+			   &m.start, &m.end, m.perms, &m.offset, &m.dev_major,
+			   &m.dev_minor, &m.inode, &path_at) < 7)
 			continue;
 		char *path = line + path_at;
 		path[strcspn(path, "\n")] = '\0';
+		m.deleted = pf_maps_strip_deleted(path);
 		if (path[0] == '/') {
 			m.path = strdup(path);
 			if (m.path == NULL)
@@ -71,12 +73,23 @@ void pf_maps_free(struct pf_maps *maps)
 	maps->count = 0;
 }
 
-uint64_t pf_maps_base(const struct pf_maps *maps, const char *path)
+bool pf_maps_strip_deleted(char *path)
+{
+	static const char deleted[] = " (deleted)";
+	size_t len = strlen(path), dlen = sizeof deleted - 1;
+	if (len <= dlen || strcmp(path + len - dlen, deleted) != 0)
+		return false;
+	path[len - dlen] = '\0';
+	return true;
+}
+
+const struct pf_mapping *pf_maps_find(const struct pf_maps *maps,
+				      const char *path)
 {
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct pf_mapping *m = &maps->items[i];
 		if (m->path && m->offset == 0 && strcmp(m->path, path) == 0)
-			return m->start;
+			return m;
 	}
-	return 0;
+	return NULL;
 }

@@ -36,55 +36,91 @@ static bool version_from_name(const char *path, unsigned *major,
 	return p && sscanf(p, "python%u.%u", major, minor) == 2;
 }
 
-/* The shared libpython if one is mapped, else the main executable. */
-static enum pf_status find_object(struct pf_target *t,
-				  const struct pf_maps *maps,
-				  struct pf_error *err)
+/* The main executable's path (as the target names it) and first mapping. */
+static enum pf_status find_executable(pid_t pid, const struct pf_maps *maps,
+				      char *path, size_t size,
+				      const struct pf_mapping **found,
+				      struct pf_error *err)
 {
-	const char *found = NULL;
-	for (size_t i = 0; i < maps->count; i++) {
-		const char *path = maps->items[i].path;
-		if (path == NULL || !is_libpython(path))
-			continue;
-		if (found && strcmp(found, path) != 0)
-			return pf_fail(err, PF_ERR_UNSUPPORTED,
-				       "process %d has two Python libraries "
-				       "loaded (%s and %s)",
-				       (int)t->pid, found, path);
-		found = path;
-	}
-	if (found) {
-		snprintf(t->object_path, sizeof t->object_path, "%s", found);
-		return PF_OK;
-	}
 	char link[64];
-	snprintf(link, sizeof link, "/proc/%d/exe", (int)t->pid);
-	ssize_t n = readlink(link, t->object_path,
-			     sizeof t->object_path - 1);
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(link, path, size - 1);
 	if (n < 0)
 		return pf_fail(err, errno == ENOENT ? PF_ERR_NO_PROCESS
 						    : PF_ERR_PERMISSION,
 			       "cannot read the executable of process %d: %s",
-			       (int)t->pid, strerror(errno));
-	t->object_path[n] = '\0';
+			       (int)pid, strerror(errno));
+	path[n] = '\0';
+	pf_maps_strip_deleted(path);
+	*found = pf_maps_find(maps, path);
+	if (*found == NULL)
+		return pf_fail(err, PF_ERR_NOT_PYTHON,
+			       "process %d does not map its executable %s",
+			       (int)pid, path);
 	return PF_OK;
 }
 
-/* The object as the target sees it, also when it lives in another mount
- * namespace.  A target that shares our root gets the plain path: libdwfl
- * looks for a .gnu_debuglink file under a debug directory by the object's
- * own directory (/usr/lib/debug/usr/lib/...), which a /proc/PID/root
- * prefix would send astray. */
-static void host_path(const struct pf_target *t, char *out, size_t size)
+/* A static interpreter that has loaded a libpython too (ctypes, or an
+ * extension linked with it) holds two interpreters, like two
+ * libpythons. */
+static enum pf_status refuse_python_executable(const struct pf_target *t,
+					       const struct pf_maps *maps,
+					       struct pf_error *err)
 {
-	char root[64];
-	struct stat ours, theirs;
-	snprintf(root, sizeof root, "/proc/%d/root", (int)t->pid);
-	if (stat("/", &ours) == 0 && stat(root, &theirs) == 0 &&
-	    ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino)
-		snprintf(out, size, "%s", t->object_path);
-	else
-		snprintf(out, size, "%s%s", root, t->object_path);
+	char path[4096];
+	const struct pf_mapping *m;
+	struct pf_target_file file;
+	struct pf_error ignored = {0};
+	if (find_executable(t->pid, maps, path, sizeof path, &m, &ignored) !=
+		    PF_OK ||
+	    pf_target_file_find(&file, t->pid, m, &ignored) != PF_OK)
+		return PF_OK;
+	struct pf_elf *elf = pf_elf_open(file.read_path);
+	uint64_t runtime;
+	bool has_python = elf && pf_elf_symbol(elf, "_PyRuntime", &runtime,
+					       NULL);
+	pf_elf_close(elf);
+	if (!has_python)
+		return PF_OK;
+	return pf_fail(err, PF_ERR_UNSUPPORTED,
+		       "process %d has Python in its executable %s and a "
+		       "Python library loaded (%s), so which one runs its "
+		       "threads cannot be told",
+		       (int)t->pid, path, t->object_path);
+}
+
+/* The shared libpython if one is mapped, else the main executable; *found
+ * is its first mapping. */
+static enum pf_status find_object(struct pf_target *t,
+				  const struct pf_maps *maps,
+				  const struct pf_mapping **found,
+				  struct pf_error *err)
+{
+	*found = NULL;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct pf_mapping *m = &maps->items[i];
+		if (m->path == NULL || m->offset != 0 || !is_libpython(m->path))
+			continue;
+		/* Two files, even at one path (an upgraded library loaded
+		 * again after the old one was replaced): two interpreters,
+		 * and nothing tells which one the threads belong to. */
+		if (*found && (strcmp((*found)->path, m->path) != 0 ||
+			       (*found)->inode != m->inode))
+			return pf_fail(err, PF_ERR_UNSUPPORTED,
+				       "process %d has two Python libraries "
+				       "loaded (%s and %s), so which one "
+				       "runs its threads cannot be told",
+				       (int)t->pid, (*found)->path, m->path);
+		if (*found == NULL)
+			*found = m;
+	}
+	if (*found) {
+		snprintf(t->object_path, sizeof t->object_path, "%s",
+			 (*found)->path);
+		return refuse_python_executable(t, maps, err);
+	}
+	return find_executable(t->pid, maps, t->object_path,
+			       sizeof t->object_path, found, err);
 }
 
 static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
@@ -117,7 +153,8 @@ struct source_input {
 	bool debug_build;
 };
 
-/* Names the file as the target sees it, without host_path()'s prefix. */
+/* Names a file of the target's as the target does: the DWARF may come
+ * from a debug file under its root. */
 static void strip_root_prefix(const struct pf_target *t, char *path)
 {
 	char prefix[64];
@@ -335,9 +372,11 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			       "cannot read the mappings of process %d: %s",
 			       (int)pid, strerror(-rc));
 
-	enum pf_status st = find_object(t, &maps, err);
-	char elf_path[4200];
-	host_path(t, elf_path, sizeof elf_path);
+	const struct pf_mapping *mapping;
+	enum pf_status st = find_object(t, &maps, &mapping, err);
+	if (st == PF_OK)
+		st = pf_target_file_find(&t->file, pid, mapping, err);
+	const char *elf_path = t->file.read_path;
 	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
 	uint64_t runtime = 0, tstate_current = 0;
 	bool has_runtime = false, has_tstate_current = false;
@@ -359,8 +398,7 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			     "or _PyThreadState_Current in %s)",
 			     (int)pid, t->object_path);
 	} else {
-		uint64_t bias = pf_maps_base(&maps, t->object_path) -
-				pf_elf_load_vaddr(elf);
+		uint64_t bias = mapping->start - pf_elf_load_vaddr(elf);
 		t->runtime = has_runtime ? bias + runtime : 0;
 		/* Only Py_REF_DEBUG builds define it, and Py_DEBUG implies
 		 * Py_REF_DEBUG. */
@@ -398,11 +436,9 @@ void pf_target_modules_layout(struct pf_target *t)
 {
 	struct pf_layout *l = &t->layout, d;
 	const char *missing = NULL;
-	char elf_path[4200];
 	if (t->modules_layout_tried)
 		return;
 	t->modules_layout_tried = true;
-	host_path(t, elf_path, sizeof elf_path);
 	/* Only the debug offsets leave gaps to fill: a DWARF layout holds
 	 * all the DWARF has, and the shipped table describes another build,
 	 * so it may not fill in for this one. */
@@ -410,7 +446,7 @@ void pf_target_modules_layout(struct pf_target *t)
 	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
 	    pf_layout_modules_complete(l, &missing) ||
 	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
-	    dwarf_layout(t, &d, elf_path, NULL) != PF_OK)
+	    dwarf_layout(t, &d, t->file.read_path, NULL) != PF_OK)
 		return;
 	/* Only from DWARF that agrees with every offset the debug offsets
 	 * give, read sizes aside: those are whole structs there, the end of

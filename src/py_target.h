@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "py_layout.h"
 #include "remote_mem.h"
+#include "target_file.h"
 
 /* Where pf_target_open may look for offsets: the user's choices. */
 struct pf_offsets_config {
@@ -24,7 +25,9 @@ struct pf_offsets_config {
 
 struct pf_target {
 	pid_t pid;
-	char object_path[4096];   /* the interpreter's ELF, as mapped */
+	char object_path[4096];   /* the interpreter's ELF, as the target
+	                             names it */
+	struct pf_target_file file; /* where pyfault reads that ELF */
 	uint64_t runtime;         /* run-time address of _PyRuntime, 0 before
 	                             3.7 */
 	uint64_t interp_head;     /* address of the pointer to the newest

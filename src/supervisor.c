@@ -300,10 +300,12 @@ static void report_target(struct watch *w, struct process *p)
 		fprintf(stderr, "pyfault-watch: %s%s%s\n", p->target_err.message,
 			hint ? ": " : "", hint ? hint : "");
 	} else if (p->target_status == PF_OK && w->opt->common.verbose) {
+		char note[4400];
 		fprintf(stderr,
-			"pyfault-watch: process %d: Python %u.%u in %s, "
+			"pyfault-watch: process %d: Python %u.%u in %s%s, "
 			"offsets from %s (%s) in %.3f ms\n",
 			(int)p->pid, t->major, t->minor, t->object_path,
+			pf_target_file_note(&t->file, note, sizeof note),
 			pf_layout_source_name(t->layout.source),
 			t->layout.source_detail, t->offsets_ms);
 		if (t->cache_note[0] != '\0')
@@ -496,6 +498,27 @@ static void stop_like(int sig)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* The kernel keeps a traced init of a pid namespace alive through a fatal
+ * signal: it drops the signal, and the fault repeats for ever.  Untraced,
+ * it dies of it as it would have without pyfault-watch, so every thread of
+ * it is let go, the one in signal-delivery-stop with its signal. */
+static bool releases_dying_init(struct watch *w, pid_t pid, pid_t tid, int sig)
+{
+	if (pid == 1 || pf_proc_ns_pid(pid) != 1)
+		return false;
+	struct held *held = calloc(w->ntracees + 1, sizeof *held);
+	size_t nheld = held ? hold_threads(w, pid, tid, held) : 0;
+	for (size_t i = 0; i < nheld; i++) {
+		ptrace(PTRACE_DETACH, held[i].tid, NULL,
+		       (void *)(long)held[i].sig);
+		remove_tracee(w, held[i].tid);
+	}
+	free(held);
+	ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+	remove_tracee(w, tid);
+	return true;
+}
+
 /* A signal-delivery-stop: the signal goes on unchanged, after a dump when
  * it is fatal and about to kill, or one pyfault-watch was asked to dump
  * on (swallowed then, unless --chain). */
@@ -503,7 +526,10 @@ static void signal_stop(struct watch *w, struct process *p, pid_t tid,
 			int sig)
 {
 	if (p && is_fatal_signal(sig) && default_disposition(p->pid, sig)) {
+		pid_t pid = p->pid;
 		dump(w, p, DUMP_FATAL, tid, sig);
+		if (releases_dying_init(w, pid, tid, sig))
+			return;
 	} else if (p && (w->opt->dump_signals & (1ull << (sig - 1)))) {
 		dump(w, p, DUMP_SIGNAL, tid, sig);
 		if (!w->opt->chain)
