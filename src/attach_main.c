@@ -142,6 +142,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	struct hold_times times = {0};
 	enum pf_status st =
 		pf_target_open(&target, pid, &mem, opt->offset_sources, err);
+	if (st == PF_OK && target.warning[0])
+		fprintf(stderr, "pyfault-attach: warning: %s\n", target.warning);
 	if (st == PF_OK)
 		st = stop_and_walk(&target, &mem, &snap, &times, err);
 	pf_mem_close(&mem);

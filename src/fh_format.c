@@ -64,9 +64,12 @@ void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
 		const struct pf_thread_dump *t = &snap->threads[i];
 		if (i != 0)
 			fputc('\n', out);
-		fprintf(out, "%s 0x%016llx (most recent call first):\n",
+		fprintf(out, "%s 0x%016llx",
 			t->is_current ? "Current thread" : "Thread",
 			(unsigned long long)t->thread_id);
+		if (style->thread_names && t->name[0])
+			fprintf(out, " [%s]", t->name);
+		fputs(" (most recent call first):\n", out);
 		if (t->gc_collecting && style->gc_line)
 			fputs("  Garbage-collecting\n", out);
 		format_frames(out, t, style);

@@ -17,6 +17,7 @@ struct pf_style {
 	bool gc_line;             /* "  Garbage-collecting" under the current
 	                             thread's header */
 	bool fpe_hyphenated;      /* "Floating-point exception" (3.12.5+) */
+	bool thread_names;        /* " [name]" after the thread id (3.14+) */
 };
 
 /* "Fatal Python error: Segmentation fault\n\n" and the like, for the

@@ -3,8 +3,14 @@
 #include <stddef.h>
 #include <string.h>
 
-/* FRAME_OWNED_BY_CSTACK in pycore_frame.h of 3.12 and 3.13. */
+/* FRAME_OWNED_BY_CSTACK in pycore_frame.h of 3.12 and 3.13, renamed
+ * FRAME_OWNED_BY_INTERPRETER in 3.14 (pycore_interpframe_structs.h), where
+ * a new FRAME_OWNED_BY_CSTACK = 4 never reaches a thread's frame chain. */
 enum { OWNED_BY_CSTACK = 3 };
+
+/* Py_TAG_BITS of 3.14's pycore_stackref.h: the low bits of a _PyStackRef
+ * say how it is counted; the object is at least 8-byte aligned. */
+enum { STACKREF_TAG_BITS = 3 };
 
 static void clear_offsets(struct pf_layout *layout)
 {
@@ -18,7 +24,12 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 {
 	memset(layout, 0, sizeof *layout);
 	clear_offsets(layout);
-	if (major != 3 || minor < 8 || minor > 13)
+	layout->ft.tlbc_index = PF_NO_OFFSET;
+	layout->ft.co_tlbc = PF_NO_OFFSET;
+	layout->ft.gil_enabled = PF_NO_OFFSET;
+	/* A version newer than PF_NEWEST_KNOWN_MINOR gets the newest rules;
+	 * the caller warns and reads it only through its debug offsets. */
+	if (major != 3 || minor < 8)
 		return false;
 	layout->major = major;
 	layout->minor = minor;
@@ -36,8 +47,16 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->unicode.ascii_shift = 6;
 	layout->owner_cstack = minor >= 12 ? OWNED_BY_CSTACK : -1;
 	/* gh-123967, fixed in 3.12.8 and 3.13.1. */
-	layout->skip_cstack_on_top =
-		(minor == 12 && micro >= 8) || (minor == 13 && micro >= 1);
+	layout->skip_cstack_on_top = (minor == 12 && micro >= 8) ||
+				     (minor == 13 && micro >= 1) || minor >= 14;
+	/* gh-140815 (3.14.1): dump_frame() skips them, the loop counts. */
+	layout->shim_frames_counted = (minor == 14 && micro >= 1) ||
+				      minor > 14;
+	layout->code_tag_mask = minor >= 14 ? STACKREF_TAG_BITS : 0;
+	/* write_thread_name() of Python/traceback.c, 3.14+. */
+	layout->thread_names = minor >= 14;
+	/* faulthandler.enable(c_stack=True) is the default from 3.14. */
+	layout->native_by_default = minor >= 14;
 	layout->frame_limit_marker = minor <= 12;
 	layout->no_frame_indented = minor >= 10;
 	layout->gc_line = minor >= 10;
@@ -57,6 +76,17 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	return true;
 }
 
+void pf_layout_set_free_threaded(struct pf_layout *layout)
+{
+	/* unicodeobject.h: "unsigned char interned;" then kind:3, compact:1,
+	 * ascii:1 in the next bits of the same unit. */
+	layout->free_threaded = true;
+	layout->fatal_current_without_gil = layout->minor >= 14;
+	layout->unicode.kind_shift = 8;
+	layout->unicode.compact_shift = 11;
+	layout->unicode.ascii_shift = 12;
+}
+
 struct required {
 	const char *name;
 	const int64_t *offset;
@@ -66,6 +96,7 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 {
 	bool objects = l->frame_model == PF_FRAMES_OBJECTS;
 	bool has_cframe = l->minor == 11 || l->minor == 12;
+	bool tlbc = l->free_threaded && l->minor >= 14;
 	/* A NULL offset: the field does not exist in this version. */
 	const struct required fields[] = {
 		{"runtime.interpreters_head", &l->runtime.interpreters_head},
@@ -106,6 +137,9 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 		{"frame.instr", objects ? NULL : &l->frame.instr},
 		{"frame.owner", l->owner_cstack >= 0 ? &l->frame.owner : NULL},
 		{"code.code_adaptive", objects ? NULL : &l->code.code_adaptive},
+		/* 3.14t runs per-thread copies of the bytecode. */
+		{"ft.tlbc_index", tlbc ? &l->ft.tlbc_index : NULL},
+		{"ft.co_tlbc", tlbc ? &l->ft.co_tlbc : NULL},
 	};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {

@@ -275,6 +275,9 @@ static bool know_target(struct watch *w, struct process *p,
 						  PF_SOURCES_ALL, &err);
 		bool quiet = p->pid != w->child &&
 			     p->target_status == PF_ERR_NOT_PYTHON;
+		if (p->target_status == PF_OK && p->target.warning[0])
+			fprintf(stderr, "pyfault-watch: warning: %s\n",
+				p->target.warning);
 		if (p->target_status != PF_OK && !quiet) {
 			const char *hint = pf_status_hint(p->target_status);
 			fprintf(stderr, "pyfault-watch: %s%s%s\n", err.message,
@@ -373,8 +376,12 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		pf_format_fatal_header(w->out, sig, &style);
 	else if (reason == DUMP_TIMEOUT)
 		pf_format_timeout_header(w->out, w->opt->timeout_us);
-	if (!pf_write_threads(w->out, &p->target.layout, &snap,
-			      w->opt->common.current_thread_only))
+	bool only_current = w->opt->common.current_thread_only;
+	if (!(reason == DUMP_FATAL
+		      ? pf_write_fatal_threads(w->out, &p->target.layout, &snap,
+					       only_current)
+		      : pf_write_threads(w->out, &p->target.layout, &snap,
+					 only_current)))
 		fprintf(stderr,
 			"pyfault-watch: process %d: no current thread to "
 			"dump\n",

@@ -22,4 +22,11 @@ struct pf_style pf_style_of(const struct pf_layout *layout);
 bool pf_write_threads(FILE *out, const struct pf_layout *layout,
 		      const struct pf_snapshot *snap, bool current_thread_only);
 
+/* The same for a fatal signal, where a free-threaded build running without
+ * the GIL shows only the faulting thread (3.14t), after a line that says so,
+ * and nothing when that thread has no thread state. */
+bool pf_write_fatal_threads(FILE *out, const struct pf_layout *layout,
+			    const struct pf_snapshot *snap,
+			    bool current_thread_only);
+
 #endif

@@ -314,11 +314,16 @@ def run_watch(args, stdin=b"", env=None):
 THREAD_ID = re.compile(rb"0x[0-9a-f]{16}")
 IDENT_LINE = re.compile(rb"^thread (\S+) (0x[0-9a-f]{16})$", re.M)
 PID_LINE = re.compile(rb"^pid \d+$", re.M)
+# faulthandler's C stack section (3.14+, c_stack=True by default): its
+# addresses and symbols are the process's own, so it is compared apart.
+C_STACK = re.compile(rb"\nCurrent thread's C stack trace \(most recent call "
+                     rb"first\):\n(?:  .*\n)*")
 
 
 def normalise(child, stderr=None):
     """(stdout, stderr) of child with every thread id replaced by the name
-    the program gave that thread, the others numbered by first appearance."""
+    the program gave that thread, the others numbered by first appearance,
+    and without the C stack section."""
     names = {m.group(2): b"<thread " + m.group(1) + b">"
              for m in IDENT_LINE.finditer(child.stdout)}
     unknown = {}
@@ -332,7 +337,7 @@ def normalise(child, stderr=None):
         return unknown[value]
 
     out = PID_LINE.sub(b"pid N", child.stdout)
-    err = child.stderr if stderr is None else stderr
+    err = C_STACK.sub(b"", child.stderr if stderr is None else stderr)
     return THREAD_ID.sub(name, out), THREAD_ID.sub(name, err)
 
 
