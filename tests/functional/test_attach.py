@@ -162,7 +162,14 @@ class Target:
 
 # ----------------------------------------------------------------- checks --
 
-def run_attach(args, timeout=TIMEOUT, pre=()):
+WARNING = re.compile(rb"^pyfault-attach: warning: process \d+ runs Python "
+                     rb"3\.\d+, newer than any this pyfault knows [^\n]*\n",
+                     re.M)
+
+
+def run_attach(args, timeout=TIMEOUT, pre=(), interp=None, targets=1):
+    """interp: the targets' interpreter; one newer than pyfault knows must
+    be read with one warning per target, removed from stderr here."""
     cmd = list(pre) + [ATTACH] + [str(a) for a in args]
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE,
@@ -173,6 +180,12 @@ def run_attach(args, timeout=TIMEOUT, pre=()):
     if proc.returncode < 0:
         raise Fail("`%s` was killed by signal %d; stderr: %r" % (
             " ".join(cmd), -proc.returncode, proc.stderr))
+    warnings = len(WARNING.findall(proc.stderr))
+    wanted = targets if interp and interp.newer_than_known else 0
+    if proc.returncode == 0 and warnings != wanted:
+        raise Fail("`%s`: expected %d version warning(s) on stderr, got %r"
+                   % (" ".join(cmd), wanted, proc.stderr))
+    proc.stderr = WARNING.sub(b"", proc.stderr)
     return proc
 
 
@@ -227,10 +240,14 @@ def attach_and_compare(interp, scenario, main_blocked=False, times=1,
     res = Resources()
     try:
         target = Target(res, interp, scenario, main_blocked)
-        outs = [run_attach(list(options) + [target.pid]) for _ in range(times)]
+        outs = [run_attach(list(options) + [target.pid], interp=interp)
+                for _ in range(times)]
         oracle = target.finish()
         save("out-%s-%s.txt" % (interp.label, scenario), outs[0].stdout)
-        if main_blocked:
+        if main_blocked or interp.free_threaded:
+            # Without a GIL (also in a free-threaded build) no thread is
+            # current; faulthandler's register() calls the thread that
+            # runs its handler current.
             if b"Current thread" in outs[0].stdout:
                 raise Fail("no thread holds the GIL, yet pyfault-attach "
                            "printed a 'Current thread'")
@@ -281,14 +298,22 @@ def t_offsets_sources(interp):
     """Each source alone gives faulthandler's bytes; where a source has
     nothing for this build, pyfault says so with status 7."""
     debug_offsets_expected = interp.version >= (3, 13)
+    # A version newer than pyfault knows is read only through its debug
+    # offsets; 3.14t's per-thread bytecode only they describe.
+    dwarf_expected = not interp.newer_than_known and not (
+        interp.free_threaded and interp.version >= (3, 14))
     for source, must_work in (("debug-offsets", debug_offsets_expected),
-                              ("dwarf", True),
-                              # The tables describe release builds.
-                              ("table", not interp.debug)):
+                              ("dwarf", dwarf_expected),
+                              # The tables describe release GIL builds of
+                              # 3.8 to 3.13.
+                              ("table", not interp.debug and
+                               not interp.free_threaded and
+                               interp.version < (3, 14))):
         res = Resources()
         try:
             target = Target(res, interp, "nested,deep,names,noframe")
-            out = run_attach(["-v", "--offsets=" + source, target.pid])
+            out = run_attach(["-v", "--offsets=" + source, target.pid],
+                             interp=interp)
             oracle = target.finish()
             if not must_work:
                 check_status(out, {7}, "--offsets=%s" % source)
@@ -307,8 +332,12 @@ def t_current_only(interp):
     res = Resources()
     try:
         target = Target(res, interp, "nested,noframe")
-        out = run_attach(["--current-thread-only", target.pid])
+        out = run_attach(["--current-thread-only", target.pid],
+                         interp=interp)
         oracle = target.finish()
+        if interp.free_threaded:
+            check_no_current(out, "--current-thread-only, free-threaded")
+            return
         check_status(out, {0}, "--current-thread-only")
         expected = b"Stack (most recent call first):\n" + main_thread_frames(
             oracle)
@@ -321,17 +350,22 @@ def t_current_only_no_gil(interp):
     res = Resources()
     try:
         target = Target(res, interp, "nested", main_blocked=True)
-        out = run_attach(["--current-thread-only", target.pid])
+        out = run_attach(["--current-thread-only", target.pid],
+                         interp=interp)
         target.finish()
-        check_status(out, {0}, "--current-thread-only without a GIL holder")
-        if out.stdout:
-            raise Fail("no thread holds the GIL: stdout should be empty, got "
-                       "%r" % out.stdout[:500])
-        if out.stderr.count(b"\n") != 1 or not out.stderr.endswith(b"\n"):
-            raise Fail("expected a one-line notice on stderr, got %r"
-                       % out.stderr)
+        check_no_current(out, "--current-thread-only without a GIL holder")
     finally:
         res.release()
+
+
+def check_no_current(out, what):
+    check_status(out, {0}, what)
+    if out.stdout:
+        raise Fail("%s: no thread holds the GIL: stdout should be empty, got "
+                   "%r" % (what, out.stdout[:500]))
+    if out.stderr.count(b"\n") != 1 or not out.stderr.endswith(b"\n"):
+        raise Fail("%s: expected a one-line notice on stderr, got %r"
+                   % (what, out.stderr))
 
 
 def t_output_append(interp):
@@ -342,8 +376,8 @@ def t_output_append(interp):
         prefix = b"line written before pyfault-attach\n"
         with open(path, "wb") as f:
             f.write(prefix)
-        first = run_attach(["-o", path, target.pid])
-        second = run_attach(["--output", path, target.pid])
+        first = run_attach(["-o", path, target.pid], interp=interp)
+        second = run_attach(["--output", path, target.pid], interp=interp)
         oracle = target.finish()
         for n, out in ((1, first), (2, second)):
             check_status(out, {0}, "-o run #%d" % n)
@@ -362,7 +396,7 @@ def t_two_pids(interp):
     try:
         one = Target(res, interp, "nested")
         two = Target(res, interp, "noframe,deep")
-        out = run_attach([one.pid, two.pid])
+        out = run_attach([one.pid, two.pid], interp=interp, targets=2)
         oracle1 = one.finish()
         oracle2 = two.finish()
         check_status(out, {0}, "two PIDs")

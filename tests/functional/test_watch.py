@@ -316,6 +316,11 @@ IDENT_LINE = re.compile(rb"^thread (\S+) (0x[0-9a-f]{16})$", re.M)
 PID_LINE = re.compile(rb"^pid \d+$", re.M)
 # faulthandler's C stack section (3.14+, c_stack=True by default): its
 # addresses and symbols are the process's own, so it is compared apart.
+# A Python newer than pyfault knows is read after this line (checked by
+# check_ended_like_oracle, dropped by normalise).
+VERSION_WARNING = re.compile(rb"^pyfault-watch: warning: process \d+ runs "
+                             rb"Python 3\.\d+, newer than any this pyfault "
+                             rb"knows [^\n]*\n", re.M)
 C_STACK = re.compile(rb"\nCurrent thread's C stack trace \(most recent call "
                      rb"first\):\n(?:  .*\n)*")
 
@@ -323,7 +328,7 @@ C_STACK = re.compile(rb"\nCurrent thread's C stack trace \(most recent call "
 def normalise(child, stderr=None):
     """(stdout, stderr) of child with every thread id replaced by the name
     the program gave that thread, the others numbered by first appearance,
-    and without the C stack section."""
+    and without the C stack section and pyfault's version warning."""
     names = {m.group(2): b"<thread " + m.group(1) + b">"
              for m in IDENT_LINE.finditer(child.stdout)}
     unknown = {}
@@ -338,6 +343,7 @@ def normalise(child, stderr=None):
 
     out = PID_LINE.sub(b"pid N", child.stdout)
     err = C_STACK.sub(b"", child.stderr if stderr is None else stderr)
+    err = VERSION_WARNING.sub(b"", err)
     return THREAD_ID.sub(name, out), THREAD_ID.sub(name, err)
 
 
@@ -365,10 +371,17 @@ def check_no_core(child, what):
 
 
 
-def check_ended_like_oracle(res, oracle, watched, status, what):
+def check_ended_like_oracle(res, oracle, watched, status, what, interp=None):
     """The watched program ended with status, left no core of pyfault-watch
-    and no process behind, and printed what the oracle run printed."""
+    and no process behind, and printed what the oracle run printed; with
+    interp, pyfault-watch warned once if and only if it is newer than
+    pyfault knows."""
     check_status(watched, status, what)
+    if interp is not None:
+        warnings = len(VERSION_WARNING.findall(watched.stderr))
+        if warnings != (1 if interp.newer_than_known else 0):
+            raise Fail("%s: %d version warnings for Python %s" % (
+                what, warnings, interp.vstr))
     check_no_core(watched, what)
     res.check_no_program_left(what)
     want_out, want_err = normalise(oracle)
@@ -437,7 +450,8 @@ def t_fatal(interp, kind, args=(), current_only=False):
                            interp.version >= (3, 10), current_only)
         watched.finish()
         what = " ".join(options + ["crash"] + argv)
-        check_ended_like_oracle(res, oracle, watched, -FATAL[kind], what)
+        check_ended_like_oracle(res, oracle, watched, -FATAL[kind], what,
+                                interp)
     finally:
         res.release()
 
@@ -488,7 +502,7 @@ def t_output_file(interp):
         dump = want_err[len(ABOUT_TO_CRASH):]
         got_out, got_file = normalise(watched, data)
         check_same(want_out, got_out, what + " (program's stdout)")
-        check_same(ABOUT_TO_CRASH, watched.stderr,
+        check_same(ABOUT_TO_CRASH, VERSION_WARNING.sub(b"", watched.stderr),
                    what + " (stderr: the program's only)", "the program")
         check_same(prefix + dump, got_file, what + " (FILE, appended)")
     finally:

@@ -22,6 +22,9 @@ struct recorded {
 
 static const struct recorded recorded[] = {
 	{"debug-offsets-3.13.0.bin", 3, 13, 0, false, 0},
+	/* CPython main of late May 2025, three weeks after 3.14 branched:
+	 * 3.14's _Py_DebugOffsets, read as a version newer than known. */
+	{"debug-offsets-3.15.0a0.bin", 3, 15, 0, false, 8 * (2 + 6)},
 };
 #define NRECORDED ((int)(sizeof recorded / sizeof recorded[0]))
 
