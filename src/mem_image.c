@@ -109,7 +109,7 @@ static void set_version(struct pf_image *img, const char *key, int64_t v)
 static bool within(int64_t offset, int64_t width, int64_t size)
 {
 	return offset == PF_NO_OFFSET ||
-	       (offset >= 0 && offset <= size - width);
+	       (offset >= 0 && size >= width && offset <= size - width);
 }
 
 /* What the walker and the modules reader take on trust from a layout: the

@@ -143,14 +143,19 @@ static int frame_address(const struct walk *w, uint64_t code_addr,
 	if (l->frame_model == PF_FRAMES_OBJECTS) {
 		if (l->frame.use_f_lineno)
 			*lineno = pf_field_i32(w->frame_buf, l->frame.lineno);
-		return pf_field_i32(w->frame_buf, l->frame.lasti) *
-		       (int)l->frame.lasti_scale;
+		/* CPython scales f_lasti in unsigned size_t arithmetic too:
+		 * a corrupt one wraps rather than overflowing. */
+		return (int)((unsigned)pf_field_i32(w->frame_buf,
+						    l->frame.lasti) *
+			     l->frame.lasti_scale);
 	}
 	uint64_t instr = pf_field_u64(w->frame_buf, l->frame.instr);
 	uint64_t first = code_addr + (uint64_t)l->code.code_adaptive;
 	/* Code units are two bytes; a frame that has not started points one
-	 * unit before the first, giving -2. */
-	return (int)((int64_t)(instr - first) / 2) * 2;
+	 * unit before the first, giving -2.  The unit count is cut to int and
+	 * doubled, as _PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT). */
+	int units = (int)((int64_t)(instr - first) / 2);
+	return (int)((unsigned)units * 2u);
 }
 
 static bool record_frame(struct walk *w, uint64_t code_addr,
