@@ -84,6 +84,8 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.current = PF_CURRENT_GIL_HOLDER,
 		};
 		st = pf_walk(&in, snap, err);
+		if (st == PF_OK && target->layout.thread_names)
+			pf_read_thread_names(snap, target->pid);
 		pf_proc_resume_all(&stopped);
 	}
 	times->stopped_ms = now_ms() - t0;

@@ -2,6 +2,14 @@
 
 #include <stdbool.h>
 
+/* CPython adds line deltas in int, which wraps on every platform it runs
+ * on; a corrupt table must give the same garbage here, not C's undefined
+ * behaviour. */
+static int add_wrapping(int a, int b)
+{
+	return (int)((unsigned)a + (unsigned)b);
+}
+
 /* 3.8, 3.9 Objects/codeobject.c: PyCode_Addr2Line over co_lnotab. */
 static int line_lnotab(const uint8_t *p, size_t len, int line, int addrq)
 {
@@ -10,7 +18,7 @@ static int line_lnotab(const uint8_t *p, size_t len, int line, int addrq)
 		addr += p[i];
 		if (addr > addrq)
 			break;
-		line += (int8_t)p[i + 1];
+		line = add_wrapping(line, (int8_t)p[i + 1]);
 	}
 	return line;
 }
@@ -35,7 +43,7 @@ static bool advance_pep626(struct range *r)
 	if (ldelta == -128) {
 		r->line = -1;
 	} else {
-		r->computed_line += ldelta;
+		r->computed_line = add_wrapping(r->computed_line, ldelta);
 		r->line = r->computed_line;
 	}
 	return true;
@@ -84,7 +92,8 @@ static bool advance_locations(struct range *r)
 	if (r->next >= r->limit)
 		return false;
 	uint8_t first = r->next[0];
-	r->computed_line += location_line_delta(r->next, r->limit);
+	r->computed_line = add_wrapping(
+		r->computed_line, location_line_delta(r->next, r->limit));
 	r->line = (first >> 3) == 0x1f ? -1 : r->computed_line;
 	r->start = r->end;
 	r->end += ((first & 7) + 1) * 2;
@@ -99,8 +108,9 @@ static int line_ranges(bool (*advance)(struct range *), const uint8_t *table,
 {
 	if (addrq < 0)
 		return firstlineno;
+	/* An unreadable table is NULL with len 0. */
 	struct range r = {
-		.next = table, .limit = table + len, .start = -1, .end = 0,
+		.next = table, .limit = len ? table + len : table, .start = -1, .end = 0,
 		.line = -1, .computed_line = firstlineno,
 	};
 	while (r.end <= addrq) {

@@ -351,6 +351,8 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	struct pf_snapshot snap;
 	struct pf_error err = {0};
 	enum pf_status st = pf_walk(&in, &snap, &err);
+	if (st == PF_OK && p->target.layout.thread_names)
+		pf_read_thread_names(&snap, p->pid);
 	/* A fatal error ends with the extension modules (3.10+). */
 	struct pf_error note = {0};
 	if (st == PF_OK && reason == DUMP_FATAL &&

@@ -167,15 +167,20 @@ static int frame_address(const struct walk *w, uint64_t code_addr,
 	if (l->frame_model == PF_FRAMES_OBJECTS) {
 		if (l->frame.use_f_lineno)
 			*lineno = pf_field_i32(w->frame_buf, l->frame.lineno);
-		return pf_field_i32(w->frame_buf, l->frame.lasti) *
-		       (int)l->frame.lasti_scale;
+		/* CPython scales f_lasti in unsigned size_t arithmetic too:
+		 * a corrupt one wraps rather than overflowing. */
+		return (int)((unsigned)pf_field_i32(w->frame_buf,
+						    l->frame.lasti) *
+			     l->frame.lasti_scale);
 	}
 	uint64_t instr = pf_field_u64(w->frame_buf, l->frame.instr);
 	uint64_t first = bytecode_start(w, code_addr);
 	*known = first != 0;
 	/* Code units are two bytes; a frame that has not started points one
-	 * unit before the first, giving -2. */
-	return (int)((int64_t)(instr - first) / 2) * 2;
+	 * unit before the first, giving -2.  The unit count is cut to int and
+	 * doubled, as _PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT). */
+	int units = (int)((int64_t)(instr - first) / 2);
+	return (int)((unsigned)units * 2u);
 }
 
 static bool record_frame(struct walk *w, uint64_t code_addr,
@@ -344,23 +349,6 @@ static bool gc_collecting(struct walk *w, uint64_t interp)
 	       collecting;
 }
 
-/* What pthread_getname_np() gives write_thread_name() on Linux: the
- * thread's comm. */
-static void read_thread_name(const struct walk *w, struct pf_thread_dump *t)
-{
-	char path[64];
-	if (t->tid == 0)
-		return;
-	snprintf(path, sizeof path, "/proc/%d/task/%d/comm", (int)w->in->pid,
-		 (int)t->tid);
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
-		return;
-	if (fgets(t->name, sizeof t->name, f))
-		t->name[strcspn(t->name, "\n")] = '\0';
-	fclose(f);
-}
-
 /* Bytes that cover every pointer-sized field at the given offsets. */
 static size_t pointer_fields_span(const int64_t *offsets, size_t n)
 {
@@ -431,8 +419,6 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				? t->thread_id == w->in->current_thread_id
 				: current_tstate != 0 && tstate_addr == current_tstate;
 		t->gc_collecting = t->is_current && gc_collecting(w, interp);
-		if (l->thread_names)
-			read_thread_name(w, t);
 		if (!walk_frames(w, newest_frame(w, tstate), t))
 			return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 		tstate_addr = pf_field_u64(tstate, l->tstate.next);
@@ -460,4 +446,22 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 	if (st != PF_OK)
 		pf_snapshot_free(snap);
 	return st;
+}
+
+void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid)
+{
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		struct pf_thread_dump *t = &snap->threads[i];
+		char path[64];
+		if (t->tid == 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%d/comm", (int)pid,
+			 (int)t->tid);
+		FILE *f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		if (fgets(t->name, sizeof t->name, f))
+			t->name[strcspn(t->name, "\n")] = '\0';
+		fclose(f);
+	}
 }
