@@ -113,6 +113,7 @@ class Target:
 
     def __init__(self, res, interp, scenario="nested", main_blocked=False):
         self.res = res
+        self.free_threaded = interp.free_threaded
         self.oracle = tmp_path("oracle-%s-%s.txt" % (interp.label,
                                                      scenario.replace(",", "+")))
         self.log = self.oracle[:-4] + ".log"
@@ -136,7 +137,8 @@ class Target:
             wait_ready_signal(self.proc, self.log)
 
     def finish(self):
-        """Oracle dump, then a clean exit; returns the oracle bytes."""
+        """Oracle dump, then a clean exit; returns the oracle bytes, as
+        pyfault-attach is to print them."""
         if self.proc.poll() is not None:
             raise Fail("target %d died (status %s) after pyfault-attach; "
                        "log:\n%s" % (self.pid, self.proc.returncode,
@@ -157,7 +159,14 @@ class Target:
             oracle = f.read()
         if not oracle:
             raise Fail("faulthandler wrote an empty oracle")
-        return oracle
+        # A free-threaded build has no GIL holder, so no thread is current
+        # to pyfault-attach; faulthandler.register() calls the thread that
+        # runs its handler current.
+        return no_current(oracle) if self.free_threaded else oracle
+
+
+def no_current(oracle):
+    return oracle.replace(b"Current thread 0x", b"Thread 0x")
 
 
 # ----------------------------------------------------------------- checks --
@@ -244,14 +253,11 @@ def attach_and_compare(interp, scenario, main_blocked=False, times=1,
                 for _ in range(times)]
         oracle = target.finish()
         save("out-%s-%s.txt" % (interp.label, scenario), outs[0].stdout)
-        if main_blocked or interp.free_threaded:
-            # Without a GIL (also in a free-threaded build) no thread is
-            # current; faulthandler's register() calls the thread that
-            # runs its handler current.
+        if main_blocked:
             if b"Current thread" in outs[0].stdout:
                 raise Fail("no thread holds the GIL, yet pyfault-attach "
                            "printed a 'Current thread'")
-            oracle = oracle.replace(b"Current thread 0x", b"Thread 0x")
+            oracle = no_current(oracle)
         for n, out in enumerate(outs, 1):
             check_status(out, {0}, "attach #%d" % n)
             check_same(oracle, out.stdout, "attach #%d" % n)

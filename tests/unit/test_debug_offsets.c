@@ -25,6 +25,8 @@ static const struct recorded recorded[] = {
 	/* CPython main of late May 2025, three weeks after 3.14 branched:
 	 * 3.14's _Py_DebugOffsets, read as a version newer than known. */
 	{"debug-offsets-3.15.0a0.bin", 3, 15, 0, false, 8 * (2 + 6)},
+	/* The same, built with --disable-gil. */
+	{"debug-offsets-3.15.0a0t.bin", 3, 15, 0, true, 8 * (2 + 6)},
 };
 #define NRECORDED ((int)(sizeof recorded / sizeof recorded[0]))
 
