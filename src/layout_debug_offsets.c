@@ -200,8 +200,36 @@ static size_t blob_size(const struct group *groups, size_t ngroups)
 	return n;
 }
 
+/* Bytes the walker takes at a member's offset out of its own copy of the
+ * struct (frames and code objects are copied whole): such a field must not
+ * overhang the end of the struct, or it would be read from pyfault's own
+ * memory.  Every other member is read from the target, bounds-checked. */
+static uint64_t copied_width(const char *group, const char *member)
+{
+	static const struct {
+		const char *group, *member;
+		uint64_t width;
+	} widths[] = {
+		{"interpreter_frame", "previous", 8},
+		{"interpreter_frame", "executable", 8},
+		{"interpreter_frame", "instr_ptr", 8},
+		{"interpreter_frame", "owner", 1},
+		{"interpreter_frame", "tlbc_index", 4},
+		{"code_object", "filename", 8},
+		{"code_object", "name", 8},
+		{"code_object", "linetable", 8},
+		{"code_object", "firstlineno", 4},
+	};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+		if (strcmp(widths[i].group, group) == 0 &&
+		    strcmp(widths[i].member, member) == 0)
+			return widths[i].width;
+	return 1;
+}
+
 /* Every member of a sized group lies inside the struct whose size leads
- * it; asciiobject_size is itself a size and may equal it. */
+ * it, with its width where the walker copies the struct; asciiobject_size
+ * is itself a size and may equal it. */
 static bool validate(const uint8_t *blob, const struct group *groups,
 		     size_t ngroups, char *bad, size_t bad_size)
 {
@@ -221,7 +249,10 @@ static bool validate(const uint8_t *blob, const struct group *groups,
 			char name[48];
 			member_name(groups[g].members, i, name, sizeof name);
 			bool is_size = strcmp(name, "asciiobject_size") == 0;
-			if (is_size ? m[i] <= size : m[i] < size)
+			uint64_t width = is_size ? 0
+						 : copied_width(groups[g].name,
+								name);
+			if (m[i] <= size - width)
 				continue;
 			snprintf(bad, bad_size, "%s.%s (%llu, struct size %llu)",
 				 groups[g].name, name,

@@ -153,6 +153,34 @@ START_TEST(test_every_offset_checked)
 }
 END_TEST
 
+/* A field the walker picks out of its copy of a frame must fit in it
+ * whole: previous one byte before the end of the frame would be read
+ * partly from pyfault's own memory. */
+START_TEST(test_field_overhanging_refused)
+{
+	const struct recorded *r = &recorded[_i];
+	struct blob b;
+	struct pf_layout l;
+	struct pf_error err = {0};
+	load(r, &b);
+	/* interpreter_frame: size then previous, after the header and the
+	 * runtime, interpreter and thread state groups. */
+	size_t groups_before = r->minor <= 13 ? 3 + 13 + 9 : 3 + 16 + 9;
+	size_t at = 24 + 8 * groups_before;
+	uint64_t size, previous;
+	memcpy(&size, b.bytes + at, 8);
+	ck_assert_int_eq(parse(r, &b, &l, &err), PF_OK);
+	ck_assert_int_eq(l.frame.size, (int64_t)size);
+	memcpy(&previous, b.bytes + at + 8, 8);
+	ck_assert_int_eq(l.frame.back, (int64_t)previous);
+	previous = size - 1;
+	memcpy(b.bytes + at + 8, &previous, 8);
+	ck_assert_int_eq(parse(r, &b, &l, &err), PF_ERR_NO_OFFSETS);
+	ck_assert_msg(strstr(err.message, "interpreter_frame.previous"), "%s",
+		      err.message);
+}
+END_TEST
+
 START_TEST(test_bad_header_refused)
 {
 	const struct recorded *r = &recorded[_i];
@@ -233,6 +261,7 @@ static Suite *debug_offsets_suite(void)
 	tcase_add_loop_test(tc, test_recorded_complete, 0, NRECORDED);
 	tcase_add_loop_test(tc, test_every_offset_checked, 0, NRECORDED);
 	tcase_add_loop_test(tc, test_bad_header_refused, 0, NRECORDED);
+	tcase_add_loop_test(tc, test_field_overhanging_refused, 0, NRECORDED);
 	tcase_add_test(tc, test_313_matches_dwarf_table);
 	tcase_add_test(tc, test_newer_version_rules);
 	suite_add_tcase(s, tc);
