@@ -71,11 +71,14 @@ bool pf_debug_offsets_version(struct pf_mem *mem, uint64_t runtime,
 	return true;
 }
 
-/* Stores offset in *field if it lies inside a struct of size bytes. */
-static bool take(int64_t *field, uint64_t offset, uint64_t size,
-		 const char **bad, const char *name)
+/* Stores offset in *field if a field of width bytes there lies inside a
+ * struct of size bytes: the walker copies whole structs and picks fields
+ * out of the copy, so a field that overhangs the end would be read from
+ * pyfault's own memory. */
+static bool take(int64_t *field, uint64_t offset, uint64_t width,
+		 uint64_t size, const char **bad, const char *name)
 {
-	if (offset >= size || size > (1u << 20)) {
+	if (size > (1u << 20) || size < width || offset > size - width) {
 		*bad = name;
 		return false;
 	}
@@ -102,69 +105,72 @@ enum pf_status pf_layout_from_debug_offsets(struct pf_layout *l,
 	const char *bad = NULL;
 	bool ok =
 		take(&l->runtime.interpreters_head,
-		     d.runtime_state.interpreters_head, d.runtime_state.size,
+		     d.runtime_state.interpreters_head, 8, d.runtime_state.size,
 		     &bad, "runtime_state.interpreters_head") &&
-		take(&l->interp.next, d.interpreter_state.next,
-		     d.interpreter_state.size, &bad, "interpreter_state.next") &&
-		take(&l->interp.threads_head, d.interpreter_state.threads_head,
+		take(&l->interp.next, d.interpreter_state.next, 8,
+		     d.interpreter_state.size, &bad,
+		     "interpreter_state.next") &&
+		take(&l->interp.threads_head,
+		     d.interpreter_state.threads_head, 8,
 		     d.interpreter_state.size, &bad,
 		     "interpreter_state.threads_head") &&
-		take(&l->interp.gil_ptr, d.interpreter_state.ceval_gil,
+		take(&l->interp.gil_ptr, d.interpreter_state.ceval_gil, 8,
 		     d.interpreter_state.size, &bad,
 		     "interpreter_state.ceval_gil") &&
 		take(&l->interp.gc_collecting,
-		     d.interpreter_state.gc + d.gc.collecting,
+		     d.interpreter_state.gc + d.gc.collecting, 4,
 		     d.interpreter_state.size, &bad, "gc.collecting") &&
 		/* The GIL fields are given relative to the interpreter that
 		 * embeds its own GIL; the walker reads them through
 		 * ceval.gil, so they are made relative to the GIL state. */
 		take(&l->gil.locked,
 		     d.interpreter_state.gil_runtime_state_locked -
-			     d.interpreter_state.gil_runtime_state,
+			     d.interpreter_state.gil_runtime_state, 4,
 		     gil_size, &bad, "gil_runtime_state_locked") &&
 		take(&l->gil.last_holder,
 		     d.interpreter_state.gil_runtime_state_holder -
-			     d.interpreter_state.gil_runtime_state,
+			     d.interpreter_state.gil_runtime_state, 8,
 		     gil_size, &bad, "gil_runtime_state_holder") &&
-		take(&l->tstate.next, d.thread_state.next, d.thread_state.size,
-		     &bad, "thread_state.next") &&
-		take(&l->tstate.interp, d.thread_state.interp,
+		take(&l->tstate.next, d.thread_state.next, 8,
+		     d.thread_state.size, &bad, "thread_state.next") &&
+		take(&l->tstate.interp, d.thread_state.interp, 8,
 		     d.thread_state.size, &bad, "thread_state.interp") &&
-		take(&l->tstate.thread_id, d.thread_state.thread_id,
+		take(&l->tstate.thread_id, d.thread_state.thread_id, 8,
 		     d.thread_state.size, &bad, "thread_state.thread_id") &&
-		take(&l->tstate.frame, d.thread_state.current_frame,
+		take(&l->tstate.frame, d.thread_state.current_frame, 8,
 		     d.thread_state.size, &bad, "thread_state.current_frame") &&
-		take(&l->frame.back, d.interpreter_frame.previous,
+		take(&l->frame.back, d.interpreter_frame.previous, 8,
 		     d.interpreter_frame.size, &bad, "frame.previous") &&
-		take(&l->frame.code, d.interpreter_frame.executable,
+		take(&l->frame.code, d.interpreter_frame.executable, 8,
 		     d.interpreter_frame.size, &bad, "frame.executable") &&
-		take(&l->frame.instr, d.interpreter_frame.instr_ptr,
+		take(&l->frame.instr, d.interpreter_frame.instr_ptr, 8,
 		     d.interpreter_frame.size, &bad, "frame.instr_ptr") &&
-		take(&l->frame.owner, d.interpreter_frame.owner,
+		take(&l->frame.owner, d.interpreter_frame.owner, 1,
 		     d.interpreter_frame.size, &bad, "frame.owner") &&
-		take(&l->code.filename, d.code_object.filename,
+		take(&l->code.filename, d.code_object.filename, 8,
 		     d.code_object.size, &bad, "code.filename") &&
-		take(&l->code.name, d.code_object.name, d.code_object.size,
+		take(&l->code.name, d.code_object.name, 8, d.code_object.size,
 		     &bad, "code.name") &&
-		take(&l->code.firstlineno, d.code_object.firstlineno,
+		take(&l->code.firstlineno, d.code_object.firstlineno, 4,
 		     d.code_object.size, &bad, "code.firstlineno") &&
-		take(&l->code.linetable, d.code_object.linetable,
+		take(&l->code.linetable, d.code_object.linetable, 8,
 		     d.code_object.size, &bad, "code.linetable") &&
-		take(&l->code.code_adaptive, d.code_object.co_code_adaptive,
+		take(&l->code.code_adaptive, d.code_object.co_code_adaptive, 1,
 		     d.code_object.size, &bad, "code.co_code_adaptive") &&
-		take(&l->object.ob_type, d.pyobject.ob_type, d.pyobject.size,
+		take(&l->object.ob_type, d.pyobject.ob_type, 8, d.pyobject.size,
 		     &bad, "pyobject.ob_type") &&
-		take(&l->type.tp_flags, d.type_object.tp_flags,
+		take(&l->type.tp_flags, d.type_object.tp_flags, 8,
 		     d.type_object.size, &bad, "type_object.tp_flags") &&
-		take(&l->bytes.ob_size, d.bytes_object.ob_size,
+		take(&l->bytes.ob_size, d.bytes_object.ob_size, 8,
 		     d.bytes_object.size, &bad, "bytes_object.ob_size") &&
-		take(&l->bytes.ob_sval, d.bytes_object.ob_sval,
+		take(&l->bytes.ob_sval, d.bytes_object.ob_sval, 1,
 		     d.bytes_object.size, &bad, "bytes_object.ob_sval") &&
-		take(&l->unicode.length, d.unicode_object.length,
+		take(&l->unicode.length, d.unicode_object.length, 8,
 		     d.unicode_object.size, &bad, "unicode_object.length") &&
-		take(&l->unicode.state, d.unicode_object.state,
+		take(&l->unicode.state, d.unicode_object.state, 4,
 		     d.unicode_object.size, &bad, "unicode_object.state") &&
-		take(&l->unicode.ascii_size, d.unicode_object.asciiobject_size,
+		take(&l->unicode.ascii_size,
+		     d.unicode_object.asciiobject_size, 1,
 		     d.unicode_object.size, &bad,
 		     "unicode_object.asciiobject_size");
 	if (!ok)
