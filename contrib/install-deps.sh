@@ -1,11 +1,14 @@
 #!/bin/sh
 # Installs what pyfault needs to build and test on Debian 12 (as root).
 # python3-dbg gives the DWARF of Debian's stripped python3, which the tests
-# compare with pyfault's shipped offset tables.
+# compare with pyfault's shipped offset tables.  valgrind, cppcheck and
+# clang with its sanitizer and libFuzzer runtimes (libclang-rt-14-dev) run
+# .ci/run's reliability checks.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libunwind-dev check \
-	python3 python3-dbg gdb procps
+	python3 python3-dbg gdb procps \
+	valgrind cppcheck clang libclang-rt-14-dev

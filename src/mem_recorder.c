@@ -14,11 +14,14 @@ static bool keep(struct pf_mem_recorder *rec, uint64_t addr, const void *buf,
 		rec->reads = grown;
 		rec->capacity = cap;
 	}
-	uint8_t *copy = malloc(len);
-	if (copy == NULL)
+	struct pf_recorded_read *r = &rec->reads[rec->count];
+	r->bytes = malloc(len);
+	if (r->bytes == NULL)
 		return false;
-	memcpy(copy, buf, len);
-	rec->reads[rec->count++] = (struct pf_recorded_read){addr, len, copy};
+	memcpy(r->bytes, buf, len);
+	r->addr = addr;
+	r->len = len;
+	rec->count++;
 	return true;
 }
 

@@ -135,7 +135,8 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 		img.names_len = names_len;
 		img.note = note;
 		img.note_len = strlen(note);
-		if (!pf_image_write(out, &img) | (fclose(out) != 0))
+		bool written = pf_image_write(out, &img);
+		if (fclose(out) != 0 || !written)
 			st = pf_fail(err, PF_ERR_INTERNAL, "cannot write %s",
 				     path);
 	}

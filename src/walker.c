@@ -11,6 +11,10 @@
 #define MAX_INTERPRETERS 4096
 /* Line tables longer than this are taken as corrupt. */
 #define MAX_LINETABLE (1u << 20)
+/* All the line tables of one dump together: 10,000 frames whose code
+ * objects each claim a 1 MiB table would otherwise take 10 GiB.  Real
+ * tables take a few KiB; past this, lines are unknown. */
+#define MAX_LINETABLES_TOTAL (64u << 20)
 
 struct code_entry {
 	uint64_t addr;
@@ -27,6 +31,7 @@ struct code_entry {
 /* Threads usually share most of their code objects, so each is read once. */
 struct pf_code_cache {
 	struct code_entry *buckets[CODE_BUCKETS];
+	size_t linetable_bytes;
 };
 
 struct walk {
@@ -42,17 +47,21 @@ static bool read_linetable(struct walk *w, uint64_t bytes_obj,
 			   struct code_entry *c)
 {
 	const struct pf_layout *l = w->l;
+	struct pf_code_cache *cache = w->snap->codes;
 	int64_t size;
 	if (!pf_mem_read(w->mem, bytes_obj + l->bytes.ob_size, &size,
 			 sizeof size) ||
-	    size < 0 || size > MAX_LINETABLE)
+	    size < 0 || size > MAX_LINETABLE ||
+	    (size_t)size > MAX_LINETABLES_TOTAL - cache->linetable_bytes)
 		return true;
 	c->linetable = malloc(size ? (size_t)size : 1);
 	if (c->linetable == NULL)
 		return false;
 	if (pf_mem_read(w->mem, bytes_obj + l->bytes.ob_sval, c->linetable,
-			(size_t)size))
+			(size_t)size)) {
 		c->linetable_len = (size_t)size;
+		cache->linetable_bytes += (size_t)size;
+	}
 	return true;
 }
 
