@@ -329,7 +329,7 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 /* The newest minor version of 3.x whose layout rules pyfault knows.  A newer
  * one is read with these rules, only through _Py_DebugOffsets, and with a
  * warning. */
-#define PF_NEWEST_KNOWN_MINOR 14
+#define PF_NEWEST_KNOWN_MINOR 14u
 
 /* Marks layout as describing a free-threaded build: the PyASCIIObject.state
  * bits move (interned is a byte of its own there). */
