@@ -144,10 +144,11 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	struct hold_times times = {0};
 	enum pf_status st =
 		pf_target_open(&target, pid, &mem, opt->offset_sources, err);
-	if (st == PF_OK && target.warning[0])
-		fprintf(stderr, "pyfault-attach: warning: %s\n", target.warning);
 	if (st == PF_OK)
 		st = stop_and_walk(&target, &mem, &snap, &times, err);
+	/* With the dump it qualifies; a failure says only why it failed. */
+	if (st == PF_OK && target.warning[0])
+		fprintf(stderr, "pyfault-attach: warning: %s\n", target.warning);
 	pf_mem_close(&mem);
 	/* Whatever failed, a process that died meanwhile explains it best:
 	 * its files and memory vanish at any step. */

@@ -373,7 +373,9 @@ static void put_text(FILE *out, const struct pf_image *img)
 
 static void put_names(FILE *out, const struct pf_image *img)
 {
-	fwrite(img->names, 1, img->names_len, out);
+	/* Images of versions that print no names have none. */
+	if (img->names_len)
+		fwrite(img->names, 1, img->names_len, out);
 }
 
 static void put_note(FILE *out, const struct pf_image *img)
