@@ -9,10 +9,13 @@
 # the other tracers of the permission tests; strace also injects signals at
 # each system call of the interruption tests.  util-linux's unshare, nsenter
 # and setpriv run the container and permission tests.
+# valgrind, cppcheck and clang with its sanitizer and libFuzzer runtimes
+# (libclang-rt-14-dev) run .ci/run's reliability checks.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev check \
-	python3 python3-dbg python3-dev gdb procps strace util-linux
+	python3 python3-dbg python3-dev gdb procps strace util-linux \
+	valgrind cppcheck clang libclang-rt-14-dev

@@ -117,6 +117,8 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			fprintf(stderr, "pyfault-attach: %s\n",
 				native_err.message);
 		times->native_ms = now_ms() - t1;
+		if (st == PF_OK && target->layout.thread_names)
+			pf_read_thread_names(snap, target->pid);
 		pf_proc_resume_all(&stopped);
 	}
 	times->stopped_ms = now_ms() - t0;
@@ -211,6 +213,9 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	    !pf_add_source_lines(symbolizer, &snap, target.object_path))
 		fprintf(stderr, "pyfault-attach: out of memory\n");
 	pf_symbolizer_close(symbolizer);
+	/* With the dump it qualifies; a failure says only why it failed. */
+	if (st == PF_OK && target.warning[0])
+		fprintf(stderr, "pyfault-attach: warning: %s\n", target.warning);
 	pf_mem_close(&mem);
 	/* Whatever failed, a process that died meanwhile explains it best:
 	 * its files and memory vanish at any step. */

@@ -25,8 +25,9 @@ const char *pf_status_hint(enum pf_status status)
 	case PF_ERR_NOT_PYTHON:
 		return "point pyfault at a CPython process";
 	case PF_ERR_UNSUPPORTED:
-		return "pyfault reads CPython 3.8 to 3.13, one interpreter "
-		       "per process";
+		return "pyfault reads CPython 2.7 and 3.6 to 3.14 (and newer "
+		       "ones whose _Py_DebugOffsets it can check), one "
+		       "interpreter per process";
 	case PF_ERR_NO_OFFSETS:
 		return "install the interpreter's debug symbols "
 		       "(Debian: python3.X-dbg) so pyfault can read its DWARF";

@@ -172,6 +172,8 @@ static void format_threads(FILE *out, const struct pf_snapshot *snap,
 		 * backport's prctl(PR_GET_NAME) gives nothing. */
 		if (style->thread_name_suffix && snap->dumper_name[0] != '\0')
 			fprintf(out, " <%s>", snap->dumper_name);
+		if (style->thread_names && t->name[0])
+			fprintf(out, " [%s]", t->name);
 		fputs(" (most recent call first):\n", out);
 		if (t->gc_collecting && style->gc_line)
 			fputs("  Garbage-collecting\n", out);

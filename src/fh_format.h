@@ -22,6 +22,7 @@ struct pf_style {
 	bool fpe_hyphenated;      /* "Floating-point exception" (3.12.5+) */
 	bool thread_name_suffix;  /* " <name>" of the dumping thread after
 	                             each thread id (2.7's backport) */
+	bool thread_names;        /* " [name]" after the thread id (3.14+) */
 };
 
 /* "Fatal Python error: Segmentation fault\n\n" and the like, for the

@@ -2,6 +2,14 @@
 
 #include <stdbool.h>
 
+/* CPython adds line deltas in int, which wraps on every platform it runs
+ * on; a corrupt table must give the same garbage here, not C's undefined
+ * behaviour. */
+static int add_wrapping(int a, int b)
+{
+	return (int)((unsigned)a + (unsigned)b);
+}
+
 /* 2.7, 3.6-3.9 Objects/codeobject.c: PyCode_Addr2Line over co_lnotab,
  * whose line deltas are signed from 3.6 on. */
 static int line_lnotab(const uint8_t *p, size_t len, int line, int addrq,
@@ -12,7 +20,8 @@ static int line_lnotab(const uint8_t *p, size_t len, int line, int addrq,
 		addr += p[i];
 		if (addr > addrq)
 			break;
-		line += signed_deltas ? (int8_t)p[i + 1] : p[i + 1];
+		line = add_wrapping(line, signed_deltas ? (int8_t)p[i + 1]
+							: p[i + 1]);
 	}
 	return line;
 }
@@ -37,7 +46,7 @@ static bool advance_pep626(struct range *r)
 	if (ldelta == -128) {
 		r->line = -1;
 	} else {
-		r->computed_line += ldelta;
+		r->computed_line = add_wrapping(r->computed_line, ldelta);
 		r->line = r->computed_line;
 	}
 	return true;
@@ -86,7 +95,8 @@ static bool advance_locations(struct range *r)
 	if (r->next >= r->limit)
 		return false;
 	uint8_t first = r->next[0];
-	r->computed_line += location_line_delta(r->next, r->limit);
+	r->computed_line = add_wrapping(
+		r->computed_line, location_line_delta(r->next, r->limit));
 	r->line = (first >> 3) == 0x1f ? -1 : r->computed_line;
 	r->start = r->end;
 	r->end += ((first & 7) + 1) * 2;
@@ -101,8 +111,9 @@ static int line_ranges(bool (*advance)(struct range *), const uint8_t *table,
 {
 	if (addrq < 0)
 		return firstlineno;
+	/* An unreadable table is NULL with len 0. */
 	struct range r = {
-		.next = table, .limit = table + len, .start = -1, .end = 0,
+		.next = table, .limit = len ? table + len : table, .start = -1, .end = 0,
 		.line = -1, .computed_line = firstlineno,
 	};
 	while (r.end <= addrq) {

@@ -3,8 +3,14 @@
 #include <stddef.h>
 #include <string.h>
 
-/* FRAME_OWNED_BY_CSTACK in pycore_frame.h of 3.12 and 3.13. */
+/* FRAME_OWNED_BY_CSTACK in pycore_frame.h of 3.12 and 3.13, renamed
+ * FRAME_OWNED_BY_INTERPRETER in 3.14 (pycore_interpframe_structs.h), where
+ * a new FRAME_OWNED_BY_CSTACK = 4 never reaches a thread's frame chain. */
 enum { OWNED_BY_CSTACK = 3 };
+
+/* Py_TAG_BITS of 3.14's pycore_stackref.h: the low bits of a _PyStackRef
+ * say how it is counted; the object is at least 8-byte aligned. */
+enum { STACKREF_TAG_BITS = 3 };
 
 static void clear_offsets(struct pf_layout *layout)
 {
@@ -18,10 +24,15 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 {
 	memset(layout, 0, sizeof *layout);
 	clear_offsets(layout);
+	layout->ft.tlbc_index = PF_NO_OFFSET;
+	layout->ft.co_tlbc = PF_NO_OFFSET;
+	layout->ft.gil_enabled = PF_NO_OFFSET;
 	/* 2.7 falls, with its minor 7, on the side of 3.7 in every test of
-	 * the minor below; what sets it apart is said explicitly. */
+	 * the minor below; what sets it apart is said explicitly.  A 3.x
+	 * newer than PF_NEWEST_KNOWN_MINOR gets the newest rules; the caller
+	 * warns and reads it only through its debug offsets. */
 	bool py2 = major == 2;
-	if (py2 ? minor != 7 : major != 3 || minor < 6 || minor > 13)
+	if (py2 ? minor != 7 : major != 3 || minor < 6)
 		return false;
 	layout->major = major;
 	layout->minor = minor;
@@ -46,8 +57,16 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	}
 	layout->owner_cstack = minor >= 12 ? OWNED_BY_CSTACK : -1;
 	/* gh-123967, fixed in 3.12.8 and 3.13.1. */
-	layout->skip_cstack_on_top =
-		(minor == 12 && micro >= 8) || (minor == 13 && micro >= 1);
+	layout->skip_cstack_on_top = (minor == 12 && micro >= 8) ||
+				     (minor == 13 && micro >= 1) || minor >= 14;
+	/* gh-140815 (3.14.1): dump_frame() skips them, the loop counts. */
+	layout->shim_frames_counted = (minor == 14 && micro >= 1) ||
+				      minor > 14;
+	layout->code_tag_mask = minor >= 14 ? STACKREF_TAG_BITS : 0;
+	/* write_thread_name() of Python/traceback.c, 3.14+. */
+	layout->thread_names = minor >= 14;
+	/* faulthandler.enable(c_stack=True) is the default from 3.14. */
+	layout->native_by_default = minor >= 14;
 	layout->frame_limit_marker = minor <= 12;
 	layout->no_frame_line = minor >= 8;
 	layout->no_frame_indented = minor >= 10;
@@ -56,8 +75,6 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->timeout_by_alarm = py2;
 	layout->gc_line = minor >= 10;
 	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
-	/* faulthandler.enable(c_stack=True), 3.14+. */
-	layout->native_by_default = minor >= 14;
 	/* _Py_DumpExtensionModules appeared in 3.10. */
 	layout->extension_modules_trailer = minor >= 10;
 	/* DK_ENTRIES: dk_size-wide indices up to 3.10, then
@@ -73,6 +90,17 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	return true;
 }
 
+void pf_layout_set_free_threaded(struct pf_layout *layout)
+{
+	/* unicodeobject.h: "unsigned char interned;" then kind:3, compact:1,
+	 * ascii:1 in the next bits of the same unit. */
+	layout->free_threaded = true;
+	layout->fatal_current_without_gil = layout->minor >= 14;
+	layout->unicode.kind_shift = 8;
+	layout->unicode.compact_shift = 11;
+	layout->unicode.ascii_shift = 12;
+}
+
 struct required {
 	const char *name;
 	const int64_t *offset;
@@ -84,6 +112,7 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 	bool runtime = l->anchor == PF_ANCHOR_RUNTIME;
 	bool unicode = !l->code_names_bytes;
 	bool has_cframe = l->minor == 11 || l->minor == 12;
+	bool tlbc = l->free_threaded && l->minor >= 14;
 	/* A NULL offset: the field does not exist in this version. */
 	const struct required fields[] = {
 		{"runtime.interpreters_head",
@@ -127,6 +156,9 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 		{"frame.instr", objects ? NULL : &l->frame.instr},
 		{"frame.owner", l->owner_cstack >= 0 ? &l->frame.owner : NULL},
 		{"code.code_adaptive", objects ? NULL : &l->code.code_adaptive},
+		/* 3.14t runs per-thread copies of the bytecode. */
+		{"ft.tlbc_index", tlbc ? &l->ft.tlbc_index : NULL},
+		{"ft.co_tlbc", tlbc ? &l->ft.co_tlbc : NULL},
 	};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {

@@ -125,6 +125,17 @@ struct pf_layout {
 		int64_t size;               /* bytes to read at once */
 	} code;
 
+	/* Free-threaded builds (Py_GIL_DISABLED) only; outside
+	 * PF_LAYOUT_OFFSET_FIELDS because only _Py_DebugOffsets gives them. */
+	struct {
+		int64_t tlbc_index;         /* _PyInterpreterFrame.tlbc_index
+		                               (int32_t, 3.14t) */
+		int64_t co_tlbc;            /* PyCodeObject.co_tlbc, the
+		                               _PyCodeArray of per-thread
+		                               bytecode copies (3.14t) */
+		int64_t gil_enabled;        /* _gil_runtime_state.enabled */
+	} ft;
+
 	struct {
 		int64_t ob_type;
 	} object;
@@ -204,10 +215,29 @@ struct pf_layout {
 		int64_t size;               /* sizeof(setentry) */
 	} set_entry;
 
-	/* FRAME_OWNED_BY_CSTACK: shim frames faulthandler does not print. */
+	/* Py_GIL_DISABLED, from _Py_DebugOffsets.free_threaded (3.13+). */
+	bool free_threaded;
+	/* Bits of a _PyStackRef (3.14+ f_executable) that tag it rather than
+	 * address the object; 0 where f_executable is a plain pointer. */
+	uint64_t code_tag_mask;
+	/* The owner of shim frames faulthandler does not print:
+	 * FRAME_OWNED_BY_CSTACK (3.12, 3.13), FRAME_OWNED_BY_INTERPRETER
+	 * (3.14); -1 where there are none. */
 	int owner_cstack;
-	/* Skip C-stack-owned frames also when they are the newest (3.12.8+). */
+	/* Skip shim frames also when they are the newest (3.12.8+). */
 	bool skip_cstack_on_top;
+	/* A skipped shim frame still counts towards the 100-frame limit
+	 * (3.14.1+, where dump_frame() ignores it instead of the loop). */
+	bool shim_frames_counted;
+	/* " [thread name]" after the thread id in the header (3.14+). */
+	bool thread_names;
+	/* A fatal-signal dump ends with "Current thread's C stack trace"
+	 * (3.14+: faulthandler.enable(c_stack=True) by default). */
+	bool native_by_default;
+	/* A fatal signal in a free-threaded build running without the GIL
+	 * dumps only the faulting thread, after "<Cannot show all threads
+	 * while the GIL is disabled>" (deduce_all_threads(), 3.14t). */
+	bool fatal_current_without_gil;
 	/* Frame-limit marker: "  ...\n" after 100 frames (<= 3.12); 3.13 stops
 	 * silently. */
 	bool frame_limit_marker;
@@ -229,9 +259,6 @@ struct pf_layout {
 	bool gc_line;
 	/* SIGFPE is "Floating-point exception" from 3.12.5 on. */
 	bool fpe_hyphenated;
-	/* A fatal-signal dump shows the C stack unless asked not to, as
-	 * faulthandler does from 3.14 on. */
-	bool native_by_default;
 	/* A fatal-signal dump ends with "Extension modules: ..." (3.10+). */
 	bool extension_modules_trailer;
 	/* Where a dict's entries start after dk_indices. */
@@ -325,6 +352,15 @@ struct pf_layout {
  * versions the walker does not know. */
 bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 			    unsigned minor, unsigned micro);
+
+/* The newest minor version of 3.x whose layout rules pyfault knows.  A newer
+ * one is read with these rules, only through _Py_DebugOffsets, and with a
+ * warning. */
+#define PF_NEWEST_KNOWN_MINOR 14u
+
+/* Marks layout as describing a free-threaded build: the PyASCIIObject.state
+ * bits move (interned is a byte of its own there). */
+void pf_layout_set_free_threaded(struct pf_layout *layout);
 
 /* Every offset the walker will use for this version is present. */
 bool pf_layout_complete(const struct pf_layout *layout, const char **missing);

@@ -128,11 +128,16 @@ static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
 				   struct pf_error *err)
 {
 	uint64_t addr, hex;
+	/* Only the debug offsets (3.13+) tell a free-threaded build, and
+	 * only 3.13+ has one. */
+	bool offsets = t->runtime && pf_debug_offsets_version(
+					     mem, t->runtime, &hex,
+					     &t->free_threaded);
 	/* Py_Version (3.11+) and the debug offsets' header are exact; older
 	 * versions name themselves only in the file name. */
 	if ((pf_elf_symbol(elf, "Py_Version", &addr, NULL) &&
 	     pf_mem_read_u64(mem, bias + addr, &hex)) ||
-	    (t->runtime && pf_debug_offsets_version(mem, t->runtime, &hex))) {
+	    offsets) {
 		t->major = (hex >> 24) & 0xff;
 		t->minor = (hex >> 16) & 0xff;
 		t->micro = (hex >> 8) & 0xff;
@@ -251,6 +256,10 @@ static enum pf_status from_table(struct pf_layout *l,
 		return pf_fail(err, PF_ERR_NO_OFFSETS,
 			       "the shipped tables describe release builds, and "
 			       "this is a debug build");
+	if (l->free_threaded)
+		return pf_fail(err, PF_ERR_NO_OFFSETS,
+			       "the shipped tables describe GIL builds, and "
+			       "this one is free-threaded");
 	return pf_layout_from_table(l, err);
 }
 
@@ -272,6 +281,17 @@ static enum pf_status choose_layout(struct pf_target *t,
 	struct pf_layout *l = &t->layout;
 	char why[sizeof err->message] = "";
 	size_t used = 0;
+	/* Of a version newer than every one pyfault knows, only the debug
+	 * offsets can be checked against the build itself. */
+	if (t->major == 3 && t->minor > PF_NEWEST_KNOWN_MINOR) {
+		sources &= PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS);
+		snprintf(t->warning, sizeof t->warning,
+			 "process %d runs Python %u.%u, newer than any this "
+			 "pyfault knows (3.%u): reading it with 3.%u's rules, "
+			 "as its _Py_DebugOffsets describe it",
+			 (int)t->pid, t->major, t->minor,
+			 PF_NEWEST_KNOWN_MINOR, PF_NEWEST_KNOWN_MINOR);
+	}
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
 		if (!(sources & PF_SOURCE_BIT(order[i].source)))
 			continue;
@@ -280,6 +300,8 @@ static enum pf_status choose_layout(struct pf_target *t,
 				       "process %d runs Python %u.%u, which is "
 				       "not supported",
 				       (int)t->pid, t->major, t->minor);
+		if (t->free_threaded)
+			pf_layout_set_free_threaded(l);
 		struct pf_error tried = {0};
 		const char *missing = NULL;
 		enum pf_status st = order[i].fill(l, in, &tried);

@@ -37,6 +37,10 @@ struct pf_target {
 	unsigned major, minor, micro;
 	bool micro_known;         /* Py_Version exists only from 3.11 */
 	bool debug_build;         /* Py_DEBUG: object headers and structs differ */
+	bool free_threaded;       /* Py_GIL_DISABLED (3.13t, 3.14t) */
+	/* Set when the target can be read but the user should know why the
+	 * dump may be wrong (a Python newer than pyfault); "" otherwise. */
+	char warning[256];
 	/* Run-time addresses of the static type objects that
 	 * _Py_DumpExtensionModules compares against; 0 when not found. */
 	uint64_t module_type;     /* PyModule_Type */

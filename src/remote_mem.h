@@ -1,7 +1,8 @@
 /* Reading another process's memory.  Every read is all-or-nothing and
  * bounds-checked: a bad pointer in the target is a false return, never a
- * crash of pyfault.  The backend is behind function pointers so that the
- * walker can later run on recorded images as well as on a live process. */
+ * crash of pyfault.  The backend is behind a function pointer so that the
+ * walker runs on recorded images (mem_image.h) as well as on a live
+ * process. */
 #ifndef PYFAULT_REMOTE_MEM_H
 #define PYFAULT_REMOTE_MEM_H
 
@@ -16,7 +17,8 @@
 
 struct pf_mem {
 	bool (*read)(struct pf_mem *mem, uint64_t addr, void *buf, size_t len);
-	int fd;
+	int fd;           /* live: /proc/PID/mem; -1 for other backends */
+	void *backend;    /* other backends' state */
 };
 
 /* Opens /proc/PID/mem.  Returns -errno on failure. */

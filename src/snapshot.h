@@ -56,6 +56,7 @@ struct pf_native_frame {
 struct pf_thread_dump {
 	uint64_t thread_id;    /* tstate->thread_id */
 	pid_t tid;             /* OS thread id, 0 if unknown */
+	char name[16];         /* its comm (3.14+ headers), "" if unknown */
 	bool is_current;
 	bool gc_collecting;
 	bool frames_truncated; /* more than PF_MAX_FRAME_DEPTH frames */
@@ -89,6 +90,8 @@ struct pf_snapshot {
 	/* The name (comm) of the thread that would write faulthandler's
 	 * dump, for layouts with thread_name_suffix; "" when unknown. */
 	char dumper_name[16];
+	/* A free-threaded build running without the GIL. */
+	bool gil_disabled;
 	/* Filled by pf_read_extension_modules (py_modules.h); empty unless
 	 * it ran. */
 	struct pf_module_list modules;

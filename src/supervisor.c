@@ -295,6 +295,8 @@ static void report_target(struct watch *w, struct process *p)
 	bool quiet = p->pid != w->child &&
 		     p->target_status == PF_ERR_NOT_PYTHON;
 	p->target_reported = true;
+	if (p->target_status == PF_OK && t->warning[0])
+		fprintf(stderr, "pyfault-watch: warning: %s\n", t->warning);
 	if (p->target_status != PF_OK && !quiet) {
 		const char *hint = pf_status_hint(p->target_status);
 		fprintf(stderr, "pyfault-watch: %s%s%s\n", p->target_err.message,
@@ -412,6 +414,8 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	struct pf_snapshot snap;
 	struct pf_error err = {0};
 	enum pf_status st = pf_walk(&in, &snap, &err);
+	if (st == PF_OK && p->target.layout.thread_names)
+		pf_read_thread_names(&snap, p->pid);
 	/* A fatal error ends with the extension modules (3.10+). */
 	struct pf_error note = {0};
 	if (st == PF_OK && reason == DUMP_FATAL &&
@@ -450,8 +454,12 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		pf_format_fatal_header(w->out, sig, &style);
 	else if (reason == DUMP_TIMEOUT)
 		pf_format_timeout_header(w->out, w->opt->timeout_us);
-	if (!pf_write_threads(w->out, &p->target, &snap,
-			      w->opt->common.current_thread_only, native))
+	bool only_current = w->opt->common.current_thread_only;
+	if (!(reason == DUMP_FATAL
+		      ? pf_write_fatal_threads(w->out, &p->target, &snap,
+					       only_current, native)
+		      : pf_write_threads(w->out, &p->target, &snap,
+					 only_current, native)))
 		fprintf(stderr,
 			"pyfault-watch: process %d: no current thread to "
 			"dump\n",

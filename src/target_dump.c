@@ -21,6 +21,7 @@ struct pf_style pf_style_of(const struct pf_layout *l)
 		.fpe_hyphenated = l->fpe_hyphenated,
 		.no_frame_line = l->no_frame_line,
 		.thread_name_suffix = l->thread_name_suffix,
+		.thread_names = l->thread_names,
 	};
 }
 
@@ -76,4 +77,22 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 			pf_format_native_stack(out, &snap->threads[i]);
 	pf_format_extension_modules(out, &snap->modules);
 	return true;
+}
+
+bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
+			    const struct pf_snapshot *snap,
+			    bool current_thread_only, enum pf_native_view native)
+{
+	if (current_thread_only || !target->layout.fatal_current_without_gil ||
+	    !snap->gil_disabled)
+		return pf_write_threads(out, target, snap, current_thread_only,
+					native);
+	/* Nothing but the modules line when the faulting thread has no
+	 * thread state. */
+	if (current_thread(snap) == NULL) {
+		pf_format_extension_modules(out, &snap->modules);
+		return true;
+	}
+	fputs("<Cannot show all threads while the GIL is disabled>\n", out);
+	return pf_write_threads(out, target, snap, true, native);
 }

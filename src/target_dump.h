@@ -40,4 +40,11 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 		      const struct pf_snapshot *snap, bool current_thread_only,
 		      enum pf_native_view native);
 
+/* The same for a fatal signal, where a free-threaded build running without
+ * the GIL shows only the faulting thread (3.14t), after a line that says so,
+ * and nothing when that thread has no thread state. */
+bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
+			    const struct pf_snapshot *snap,
+			    bool current_thread_only, enum pf_native_view native);
+
 #endif

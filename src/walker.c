@@ -11,6 +11,10 @@
 #define MAX_INTERPRETERS 4096
 /* Line tables longer than this are taken as corrupt. */
 #define MAX_LINETABLE (1u << 20)
+/* All the line tables of one dump together: 10,000 frames whose code
+ * objects each claim a 1 MiB table would otherwise take 10 GiB.  Real
+ * tables take a few KiB; past this, lines are unknown. */
+#define MAX_LINETABLES_TOTAL (64u << 20)
 
 struct code_entry {
 	uint64_t addr;
@@ -27,6 +31,7 @@ struct code_entry {
 /* Threads usually share most of their code objects, so each is read once. */
 struct pf_code_cache {
 	struct code_entry *buckets[CODE_BUCKETS];
+	size_t linetable_bytes;
 };
 
 struct walk {
@@ -42,17 +47,21 @@ static bool read_linetable(struct walk *w, uint64_t bytes_obj,
 			   struct code_entry *c)
 {
 	const struct pf_layout *l = w->l;
+	struct pf_code_cache *cache = w->snap->codes;
 	int64_t size;
 	if (!pf_mem_read(w->mem, bytes_obj + l->bytes.ob_size, &size,
 			 sizeof size) ||
-	    size < 0 || size > MAX_LINETABLE)
+	    size < 0 || size > MAX_LINETABLE ||
+	    (size_t)size > MAX_LINETABLES_TOTAL - cache->linetable_bytes)
 		return true;
 	c->linetable = malloc(size ? (size_t)size : 1);
 	if (c->linetable == NULL)
 		return false;
 	if (pf_mem_read(w->mem, bytes_obj + l->bytes.ob_sval, c->linetable,
-			(size_t)size))
+			(size_t)size)) {
 		c->linetable_len = (size_t)size;
+		cache->linetable_bytes += (size_t)size;
+	}
 	return true;
 }
 
@@ -134,24 +143,53 @@ void pf_snapshot_free(struct pf_snapshot *snap)
 	memset(snap, 0, sizeof *snap);
 }
 
-/* The byte offset of the frame's instruction, as the version's
- * PyFrame_GetLineNumber or _PyInterpreterFrame_GetLine computes it; sets
- * *lineno instead when 3.10's f_lineno decides. */
-static int frame_address(const struct walk *w, uint64_t code_addr,
-			 int *lineno)
+/* Where the frame's bytecode starts, as _PyFrame_GetBytecode computes it:
+ * co_code_adaptive, or in 3.14t the thread's own copy,
+ * co_tlbc->entries[f->tlbc_index].  0 when that cannot be read. */
+static uint64_t bytecode_start(const struct walk *w, uint64_t code_addr)
 {
 	const struct pf_layout *l = w->l;
+	if (l->ft.tlbc_index == PF_NO_OFFSET)
+		return code_addr + (uint64_t)l->code.code_adaptive;
+	int32_t index = pf_field_i32(w->frame_buf, l->ft.tlbc_index);
+	uint64_t array, first;
+	int64_t size;
+	/* _PyCodeArray: Py_ssize_t size; char *entries[]. */
+	if (!pf_mem_read_u64(w->mem, code_addr + (uint64_t)l->ft.co_tlbc,
+			     &array) ||
+	    !pf_mem_read(w->mem, array, &size, sizeof size) || index < 0 ||
+	    index >= size ||
+	    !pf_mem_read_u64(w->mem, array + 8 + 8 * (uint64_t)index, &first))
+		return 0;
+	return first;
+}
+
+/* The byte offset of the frame's instruction, as the version's
+ * PyFrame_GetLineNumber or _PyInterpreterFrame_GetLine computes it; sets
+ * *lineno instead when 3.10's f_lineno decides.  Sets *known to false when
+ * the bytecode cannot be found. */
+static int frame_address(const struct walk *w, uint64_t code_addr,
+			 int *lineno, bool *known)
+{
+	const struct pf_layout *l = w->l;
+	*known = true;
 	if (l->frame_model == PF_FRAMES_OBJECTS) {
 		if (l->frame.use_f_lineno)
 			*lineno = pf_field_i32(w->frame_buf, l->frame.lineno);
-		return pf_field_i32(w->frame_buf, l->frame.lasti) *
-		       (int)l->frame.lasti_scale;
+		/* CPython scales f_lasti in unsigned size_t arithmetic too:
+		 * a corrupt one wraps rather than overflowing. */
+		return (int)((unsigned)pf_field_i32(w->frame_buf,
+						    l->frame.lasti) *
+			     l->frame.lasti_scale);
 	}
 	uint64_t instr = pf_field_u64(w->frame_buf, l->frame.instr);
-	uint64_t first = code_addr + (uint64_t)l->code.code_adaptive;
+	uint64_t first = bytecode_start(w, code_addr);
+	*known = first != 0;
 	/* Code units are two bytes; a frame that has not started points one
-	 * unit before the first, giving -2. */
-	return (int)((int64_t)(instr - first) / 2) * 2;
+	 * unit before the first, giving -2.  The unit count is cut to int and
+	 * doubled, as _PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT). */
+	int units = (int)((int64_t)(instr - first) / 2);
+	return (int)((unsigned)units * 2u);
 }
 
 static bool record_frame(struct walk *w, uint64_t code_addr,
@@ -168,7 +206,10 @@ static bool record_frame(struct walk *w, uint64_t code_addr,
 	if (!c->readable)
 		return true;
 	int lineno = 0;
-	int addr = frame_address(w, code_addr, &lineno);
+	bool known;
+	int addr = frame_address(w, code_addr, &lineno, &known);
+	if (!known)
+		return true;
 	out->lineno = lineno != 0
 			      ? lineno
 			      : pf_line_number(l->line_table, c->linetable,
@@ -221,40 +262,60 @@ static bool starts_evaluation(const struct walk *w, bool *known)
 	return owned_by_cstack(w);
 }
 
+/* The code object of the frame in frame_buf: f_executable, a _PyStackRef
+ * from 3.14 on, whose tag bits CPython masks off too. */
+static uint64_t frame_code(const struct walk *w)
+{
+	return pf_field_u64(w->frame_buf, w->l->frame.code) &
+	       ~w->l->code_tag_mask;
+}
+
+/* Steps frame_buf to the previous frame; false at the oldest one or on a
+ * frame that cannot be read. */
+static bool step_back(struct walk *w)
+{
+	uint64_t frame = pf_field_u64(w->frame_buf, w->l->frame.back);
+	return frame != 0 && read_frame(w, frame);
+}
+
 /* Mirrors dump_traceback() of the target's version: frames most recent
- * first, shim frames owned by the C stack skipped, at most
- * PF_MAX_FRAME_DEPTH printed. */
+ * first, shim frames skipped (by the loop, or from 3.14.1 by dump_frame(),
+ * where they still count), at most PF_MAX_FRAME_DEPTH frames. */
 static bool walk_frames(struct walk *w, uint64_t frame,
 			struct pf_thread_dump *t)
 {
 	const struct pf_layout *l = w->l;
+	bool counted = l->shim_frames_counted;
 	t->entries_known = true;
 	if (frame == 0 || !read_frame(w, frame))
 		return true;
 	if (l->skip_cstack_on_top && owned_by_cstack(w)) {
 		/* An evaluation call without a frame of its own. */
 		t->entries_known = false;
-		frame = pf_field_u64(w->frame_buf, l->frame.back);
-		if (frame == 0 || !read_frame(w, frame))
+		if (!counted && !step_back(w))
 			return true;
 	}
-	for (;;) {
-		if (t->nframes >= PF_MAX_FRAME_DEPTH) {
+	struct pf_frame *f = NULL;
+	for (unsigned depth = 0;; depth++) {
+		if (depth >= PF_MAX_FRAME_DEPTH) {
 			t->frames_truncated = true;
 			return true;
 		}
-		uint64_t code = pf_field_u64(w->frame_buf, l->frame.code);
-		struct pf_frame *f = &t->frames[t->nframes++];
-		if (!record_frame(w, code, f))
-			return false;
-		f->entry = starts_evaluation(w, &t->entries_known);
-		frame = pf_field_u64(w->frame_buf, l->frame.back);
-		if (frame == 0 || !read_frame(w, frame))
+		if (counted && owned_by_cstack(w)) {
+			/* A shim: the newer frame began an evaluation call. */
+			if (f)
+				f->entry = true;
+		} else {
+			f = &t->frames[t->nframes++];
+			if (!record_frame(w, frame_code(w), f))
+				return false;
+			f->entry = starts_evaluation(w, &t->entries_known);
+		}
+		if (!step_back(w))
 			return true;
-		if (owned_by_cstack(w)) {
+		if (!counted && owned_by_cstack(w)) {
 			f->entry = true;
-			frame = pf_field_u64(w->frame_buf, l->frame.back);
-			if (frame == 0 || !read_frame(w, frame))
+			if (!step_back(w))
 				return true;
 		}
 	}
@@ -279,11 +340,36 @@ static bool main_interpreter(struct walk *w, uint64_t *interp)
 	return *interp == 0;
 }
 
+/* The GIL's state, through the interpreter's ceval.gil (3.12+) or the
+ * runtime's; 0 when it cannot be read. */
+static uint64_t gil_address(struct walk *w, uint64_t interp)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t gil;
+	if (l->runtime.gil != PF_NO_OFFSET)
+		return w->in->runtime + (uint64_t)l->runtime.gil;
+	if (!pf_mem_read_u64(w->mem, interp + l->interp.gil_ptr, &gil))
+		return 0;
+	return gil;
+}
+
+/* A free-threaded build runs without the GIL unless PYTHON_GIL=1 or an
+ * extension asked for it (_PyEval_IsGILEnabled). */
+static bool gil_disabled(struct walk *w, uint64_t interp)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t gil = gil_address(w, interp);
+	int32_t enabled;
+	return l->ft.gil_enabled != PF_NO_OFFSET && gil != 0 &&
+	       pf_mem_read_i32(w->mem, gil + l->ft.gil_enabled, &enabled) &&
+	       !enabled;
+}
+
 /* The thread state holding the GIL, 0 when none does. */
 static uint64_t gil_holder(struct walk *w, uint64_t interp)
 {
 	const struct pf_layout *l = w->l;
-	uint64_t gil, holder;
+	uint64_t holder;
 	int32_t locked;
 	/* Without a GIL struct (2.7, 3.6), the thread that takes the GIL sets
 	 * _PyThreadState_Current and clears it when it lets go. */
@@ -291,11 +377,9 @@ static uint64_t gil_holder(struct walk *w, uint64_t interp)
 		return pf_mem_read_u64(w->mem, w->in->tstate_current, &holder)
 			       ? holder
 			       : 0;
-	if (l->runtime.gil != PF_NO_OFFSET)
-		gil = w->in->runtime + (uint64_t)l->runtime.gil;
-	else if (!pf_mem_read_u64(w->mem, interp + l->interp.gil_ptr, &gil))
-		return 0;
-	if (!pf_mem_read_i32(w->mem, gil + l->gil.locked, &locked) ||
+	uint64_t gil = gil_address(w, interp);
+	if (gil == 0 || w->snap->gil_disabled ||
+	    !pf_mem_read_i32(w->mem, gil + l->gil.locked, &locked) ||
 	    !locked ||
 	    !pf_mem_read_u64(w->mem, gil + l->gil.last_holder, &holder))
 		return 0;
@@ -334,6 +418,7 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 			       "process %d: cannot read the interpreter state",
 			       (int)w->in->pid);
 	snap->interp = interp;
+	snap->gil_disabled = gil_disabled(w, interp);
 	if (tstate_addr == 0)
 		return pf_fail(err, PF_ERR_NOT_READY,
 			       "Python in process %d has no thread state: it is "
@@ -427,4 +512,22 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 	if (st != PF_OK)
 		pf_snapshot_free(snap);
 	return st;
+}
+
+void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid)
+{
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		struct pf_thread_dump *t = &snap->threads[i];
+		char path[64];
+		if (t->tid == 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%d/comm", (int)pid,
+			 (int)t->tid);
+		FILE *f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		if (fgets(t->name, sizeof t->name, f))
+			t->name[strcspn(t->name, "\n")] = '\0';
+		fclose(f);
+	}
 }

@@ -36,4 +36,10 @@ struct pf_walk_input {
 enum pf_status pf_walk(const struct pf_walk_input *in,
 		       struct pf_snapshot *snap, struct pf_error *err);
 
+/* What pthread_getname_np() gives faulthandler's write_thread_id() (3.14+)
+ * on Linux: each thread's comm, for the threads whose OS thread id the
+ * walk found.  Kept out of pf_walk, which reads only the target's
+ * memory. */
+void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid);
+
 #endif

@@ -1,7 +1,8 @@
 """Interpreters and bookkeeping shared by the functional test drivers.
 
 test_attach.py and test_watch.py both run against every CPython found on the
-machine (Debian's /usr/bin/python3*, pyenv's versions), print the table of
+machine (Debian's /usr/bin/python3*, pyenv's versions, and every interpreter
+listed in $PYFAULT_TEST_PYTHONS, colon-separated), print the table of
 interpreters at the start and at the end, release every process and
 descriptor of a test in a finally clause (Resources), and end with the line
 "N passed, N failed[, N skipped]".  Stdlib only; Python 3.8+.
@@ -18,9 +19,13 @@ import time
 import traceback
 
 TIMEOUT = 20.0          # seconds for any single step
-SUPPORTED = [(2, 7)] + [(3, minor) for minor in range(6, 14)]
+SUPPORTED = [(2, 7)] + [(3, minor) for minor in range(6, 15)]
 # Older than anything faulthandler (or its 2.7 backport) exists for.
 UNSUPPORTED = [(2, 6), (3, 0), (3, 1), (3, 2), (3, 3), (3, 4), (3, 5)]
+NEWEST_KNOWN = SUPPORTED[-1]
+# Interpreters to test besides the ones found on the machine: builds kept
+# outside any package manager (a 3.14, a free-threaded 3.13t).
+EXTRA_ENV = "PYFAULT_TEST_PYTHONS"
 
 
 class Fail(Exception):
@@ -41,9 +46,11 @@ class Interp:
         self.real = os.path.realpath(path)
         self.version = None     # (major, minor, micro)
         self.debug = False
+        self.free_threaded = False
         self.impl = "?"
         self.mode = "skip"      # "full", "unsupported" or "skip"
         self.reason = ""
+        self.required = False   # listed in $PYFAULT_TEST_PYTHONS
         self.passed = 0
         self.failed = 0
         self.skipped = 0
@@ -54,12 +61,20 @@ class Interp:
 
     @property
     def label(self):
-        return "py%s%s" % (self.vstr, "d" if self.debug else "")
+        return "py%s%s%s" % (self.vstr, "t" if self.free_threaded else "",
+                             "d" if self.debug else "")
+
+    @property
+    def newer_than_known(self):
+        """pyfault reads it with a warning on stderr."""
+        return self.version[:2] > NEWEST_KNOWN
 
 
-PROBE = ("import sys, platform; sys.stdout.write('%d %d %d %d %s\\n' % "
+PROBE = ("import sys, platform, sysconfig; "
+         "sys.stdout.write('%d %d %d %d %s %d\\n' % "
          "(sys.version_info[0], sys.version_info[1], sys.version_info[2], "
-         "hasattr(sys, 'gettotalrefcount'), platform.python_implementation()))")
+         "hasattr(sys, 'gettotalrefcount'), platform.python_implementation(), "
+         "bool(sysconfig.get_config_var('Py_GIL_DISABLED'))))")
 
 
 def pyenv_root():
@@ -85,15 +100,23 @@ def discover():
     by_real = {}
     notes = []      # (path, reason) for entries that are not interpreters
 
-    def add(path, origin):
+    def add(path, origin, required=False):
         if not os.path.exists(path):
-            notes.append((path, "does not exist"))
+            if required:
+                interp = Interp(path, origin)
+                interp.reason = "listed in $%s but does not exist" % EXTRA_ENV
+                interp.required = True
+                found.append(interp)
+            else:
+                notes.append((path, "does not exist"))
             return
         real = os.path.realpath(path)
         if real in by_real:
             by_real[real].aliases.append(path)
+            by_real[real].required |= required
             return
         interp = Interp(path, origin)
+        interp.required = required
         by_real[real] = interp
         found.append(interp)
 
@@ -115,8 +138,13 @@ def discover():
                 add(path, "pyenv (%s)" % how)
             else:
                 notes.append((os.path.join(vdir, name), "no bin/python"))
+    for path in os.environ.get(EXTRA_ENV, "").split(":"):
+        if path:
+            add(path, "$%s" % EXTRA_ENV, required=True)
 
     for interp in found:
+        if interp.reason:
+            continue
         try:
             out = subprocess.run([interp.path, "-c", PROBE],
                                  stdout=subprocess.PIPE,
@@ -125,22 +153,23 @@ def discover():
             interp.reason = "cannot run it: %s" % exc
             continue
         fields = out.stdout.decode(errors="replace").split()
-        if out.returncode != 0 or len(fields) != 5:
+        if out.returncode != 0 or len(fields) != 6:
             interp.reason = "version probe failed (status %d)" % out.returncode
             continue
         interp.version = tuple(int(x) for x in fields[:3])
         interp.debug = fields[3] == "1"
         interp.impl = fields[4]
+        interp.free_threaded = fields[5] == "1"
         mm = interp.version[:2]
         if interp.impl != "CPython":
             interp.reason = "not CPython (%s)" % interp.impl
-        elif mm in SUPPORTED:
+        elif mm in SUPPORTED or (mm > NEWEST_KNOWN and mm[0] == 3):
             interp.mode = "full"
         elif mm in UNSUPPORTED:
             interp.mode = "unsupported"
         else:
             interp.reason = ("version %d.%d is neither supported (2.7, "
-                             "3.6-3.13) nor a known unsupported one "
+                             "3.6+) nor a known unsupported one "
                              "(2.6, 3.0-3.5)" % mm)
     found.sort(key=lambda i: (i.version or (99,), i.debug, i.path))
     return found, notes
@@ -155,13 +184,17 @@ def print_table(interps, notes, title, final=False):
             names += " (= %s)" % ", ".join(i.aliases)
         if i.real != i.path:
             names += " -> %s" % i.real
-        version = i.vstr + (" debug" if i.debug else "")
+        version = i.vstr + (" free-threaded" if i.free_threaded else "") + (
+            " debug" if i.debug else "")
         if i.mode == "skip":
             status, detail = "SKIPPED", i.reason
         else:
             status = "RAN"
             detail = ("full suite" if i.mode == "full"
                       else "unsupported-version check only")
+            if i.mode == "full" and i.newer_than_known:
+                detail += " (newer than %d.%d: read with a warning)" % (
+                    NEWEST_KNOWN)
             if final:
                 detail += ": %d passed, %d failed, %d skipped" % (
                     i.passed, i.failed, i.skipped)
@@ -237,7 +270,12 @@ def setup(binary):
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         problem = "%s is not an executable file" % binary
     elif not full:
-        problem = "no CPython 2.7 or 3.6-3.13 interpreter found"
+        problem = "no CPython 2.7 or 3.6+ interpreter found"
+    else:
+        missing = [i for i in interps if i.required and i.mode == "skip"]
+        if missing:
+            problem = "cannot use %s (listed in $%s): %s" % (
+                missing[0].path, EXTRA_ENV, missing[0].reason)
     if problem:
         print("FAIL setup: " + problem)
         print("0 passed, 1 failed")

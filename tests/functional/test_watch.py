@@ -322,11 +322,21 @@ def run_watch(args, stdin=b"", env=None):
 THREAD_ID = re.compile(rb"0x[0-9a-f]{16}")
 IDENT_LINE = re.compile(rb"^thread (\S+) (0x[0-9a-f]{16})$", re.M)
 PID_LINE = re.compile(rb"^pid \d+$", re.M)
+# faulthandler's C stack section (3.14+, c_stack=True by default): its
+# addresses and symbols are the process's own, so it is compared apart.
+# A Python newer than pyfault knows is read after this line (checked by
+# check_ended_like_oracle, dropped by normalise).
+VERSION_WARNING = re.compile(rb"^pyfault-watch: warning: process \d+ runs "
+                             rb"Python 3\.\d+, newer than any this pyfault "
+                             rb"knows [^\n]*\n", re.M)
+C_STACK = re.compile(rb"\nCurrent thread's C stack trace \(most recent call "
+                     rb"first\):\n(?:  .*\n)*")
 
 
 def normalise(child, stderr=None):
     """(stdout, stderr) of child with every thread id replaced by the name
-    the program gave that thread, the others numbered by first appearance."""
+    the program gave that thread, the others numbered by first appearance,
+    and without the C stack section and pyfault's version warning."""
     names = {m.group(2): b"<thread " + m.group(1) + b">"
              for m in IDENT_LINE.finditer(child.stdout)}
     unknown = {}
@@ -340,7 +350,8 @@ def normalise(child, stderr=None):
         return unknown[value]
 
     out = PID_LINE.sub(b"pid N", child.stdout)
-    err = child.stderr if stderr is None else stderr
+    err = C_STACK.sub(b"", child.stderr if stderr is None else stderr)
+    err = VERSION_WARNING.sub(b"", err)
     return THREAD_ID.sub(name, out), THREAD_ID.sub(name, err)
 
 
@@ -368,10 +379,17 @@ def check_no_core(child, what):
 
 
 
-def check_ended_like_oracle(res, oracle, watched, status, what):
+def check_ended_like_oracle(res, oracle, watched, status, what, interp=None):
     """The watched program ended with status, left no core of pyfault-watch
-    and no process behind, and printed what the oracle run printed."""
+    and no process behind, and printed what the oracle run printed; with
+    interp, pyfault-watch warned once if and only if it is newer than
+    pyfault knows."""
     check_status(watched, status, what)
+    if interp is not None:
+        warnings = len(VERSION_WARNING.findall(watched.stderr))
+        if warnings != (1 if interp.newer_than_known else 0):
+            raise Fail("%s: %d version warnings for Python %s" % (
+                what, warnings, interp.vstr))
     check_no_core(watched, what)
     res.check_no_program_left(what)
     want_out, want_err = normalise(oracle)
@@ -443,7 +461,8 @@ def t_fatal(interp, kind, args=(), current_only=False):
                            interp.version >= (3, 10), current_only)
         watched.finish()
         what = " ".join(options + ["crash"] + argv)
-        check_ended_like_oracle(res, oracle, watched, -FATAL[kind], what)
+        check_ended_like_oracle(res, oracle, watched, -FATAL[kind], what,
+                                interp)
     finally:
         res.release()
 
@@ -494,7 +513,7 @@ def t_output_file(interp):
         dump = want_err[len(ABOUT_TO_CRASH):]
         got_out, got_file = normalise(watched, data)
         check_same(want_out, got_out, what + " (program's stdout)")
-        check_same(ABOUT_TO_CRASH, watched.stderr,
+        check_same(ABOUT_TO_CRASH, VERSION_WARNING.sub(b"", watched.stderr),
                    what + " (stderr: the program's only)", "the program")
         check_same(prefix + dump, got_file, what + " (FILE, appended)")
     finally:
@@ -751,9 +770,13 @@ def t_request(interp, blocked=False, current_only=False):
                           "of every thread, the main one current",
                           oracle.describe()))
         expected = oracle.stderr
-        if blocked:
-            # No thread holds the GIL: none is current.
+        if blocked or interp.free_threaded:
+            # No thread holds the GIL (a free-threaded build has none): none
+            # is current.
             expected = expected.replace(b"Current thread 0x", b"Thread 0x")
+        if current_only and interp.free_threaded:
+            # Hence nothing to dump, and a one-line notice instead.
+            expected = READY + NO_CURRENT_NOTICE
 
         options = ["--current-thread-only"] if current_only else []
         drain_wake()
@@ -774,10 +797,16 @@ def t_request(interp, blocked=False, current_only=False):
         res.check_no_program_left(what)
         want_out, want_err = normalise(oracle, expected)
         got_out, got_err = normalise(watched)
+        got_err = NO_CURRENT_LINE.sub(NO_CURRENT_NOTICE, got_err)
         check_same(want_out, got_out, what + " (program's stdout)")
         check_same(want_err, got_err, what + " (stderr)")
     finally:
         res.release()
+
+
+NO_CURRENT_NOTICE = b"pyfault-watch: process PID: no current thread to dump\n"
+NO_CURRENT_LINE = re.compile(rb"^pyfault-watch: process \d+: no current "
+                             rb"thread to dump\n", re.M)
 
 
 # ------------------------------------------------------- child processes ----
@@ -793,9 +822,14 @@ def t_mp_child_crash(interp, method):
                                                   method)), core=True)
         what = "mp-crash %s" % method
         oracle.finish()
+        # A free-threaded 3.14+ without the GIL dumps the faulting thread
+        # only.
+        first = (b"<Cannot show all threads while the GIL is disabled>\n" +
+                 STACK_HEADER if interp.free_threaded and
+                 interp.version >= (3, 14) else b"Current thread 0x")
         if (oracle.returncode != 0 or not oracle.stderr.startswith(
                 ABOUT_TO_CRASH + b"Fatal Python error: Segmentation fault"
-                b"\n\nCurrent thread 0x") or
+                b"\n\n" + first) or
                 b"target: child exit code -11\n" not in oracle.stdout):
             raise Fail("oracle: expected the child's dump, its exit code -11 "
                        "and status 0; %s" % oracle.describe())
