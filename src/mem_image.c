@@ -146,7 +146,7 @@ static bool layout_safe(const struct pf_layout *l)
 			      l->dict_unicode_entry.size) &&
 		       within(l->set_entry.key, 8, l->set_entry.size);
 	bool models = (unsigned)l->frame_model <= PF_FRAMES_INTERPRETER &&
-		      (unsigned)l->line_table <= PF_LINES_LOCATIONS &&
+		      (unsigned)l->line_table <= PF_LINES_LNOTAB_UNSIGNED &&
 		      (unsigned)l->dict_indices <= PF_DICT_INDICES_LOG2_BYTES &&
 		      (unsigned)l->dict_split <= PF_DICT_SPLIT_ORDER_AFTER &&
 		      (unsigned)l->source <= PF_SOURCE_TABLE &&

@@ -20,10 +20,11 @@ enum pf_frame_model {
 enum pf_line_table {
 	PF_LINES_LNOTAB,        /* 3.6-3.9: co_lnotab byte pairs, signed line
 	                           deltas */
-	PF_LINES_LNOTAB_UNSIGNED, /* 2.7: co_lnotab, unsigned line
-	                             deltas */
 	PF_LINES_PEP626,        /* 3.10: co_linetable (start delta, line delta) pairs */
 	PF_LINES_LOCATIONS,     /* 3.11+: co_linetable location entries */
+	/* Last: recorded images store these values. */
+	PF_LINES_LNOTAB_UNSIGNED, /* 2.7: co_lnotab, unsigned line
+	                             deltas */
 };
 
 /* Where a dict's entries follow its hash index (DK_ENTRIES). */

@@ -90,6 +90,8 @@ class Embedded:
         self.path = binary
         self.version = interp.version
         self.debug = interp.debug
+        self.free_threaded = interp.free_threaded
+        self.newer_than_known = interp.newer_than_known
         self.label = "embed-" + interp.label
 
 

@@ -84,8 +84,9 @@ class Launched(test_attach.Target):
     launcher itself or, with in_child, its only child (unshare --fork)."""
 
     def __init__(self, res, launcher, label, env=None, in_child=False,
-                 oracle_dir=None):
+                 oracle_dir=None, free_threaded=False):
         self.res = res
+        self.free_threaded = free_threaded
         name = "oracle-%s.txt" % label
         self.oracle = (os.path.join(oracle_dir, name) if oracle_dir
                        else tmp_path(name))
@@ -193,7 +194,7 @@ def t_container(build):
         target = Launched(res, launcher, "container-%s" % interp.label,
                           env=python_env(build, view if build.mapped
                                          else None),
-                          in_child=True)
+                          in_child=True, free_threaded=interp.free_threaded)
         inode, _ = mapping_of(target.pid, seen)
         if os.stat(seen).st_ino == inode:
             raise Fail("the target maps the same %s as ours: the views do "
@@ -264,7 +265,7 @@ def t_changed(build, how):
     res = Resources()
     try:
         target = Launched(res, launcher, "%s-%s" % (how, interp.label),
-                          env=env)
+                          env=env, free_threaded=interp.free_threaded)
         if how == "deleted":
             os.unlink(copy)
         elif how == "replaced":
@@ -299,7 +300,8 @@ def t_deleted_unprivileged(build):
         try:
             target = Launched(res, [TOOLS["setpriv"]] + NOBODY + python,
                               "nobody-%s" % interp.label, env=env,
-                              oracle_dir=where)
+                              oracle_dir=where,
+                              free_threaded=interp.free_threaded)
             os.unlink(copy)
             denied = run_attach([target.pid], pre=[TOOLS["setpriv"]] +
                                 NOBODY)
