@@ -7,5 +7,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
-	libelf-dev libdw-dev libunwind-dev check \
+	libelf-dev libdw-dev libunwind-dev libjson-c-dev check \
 	python3 python3-dbg gdb procps

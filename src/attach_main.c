@@ -13,6 +13,7 @@
 #include "proc_ctl.h"
 #include "py_target.h"
 #include "remote_mem.h"
+#include "status_format.h"
 #include "target_dump.h"
 #include "walker.h"
 
@@ -23,6 +24,10 @@ static const char usage_text[] =
 	"\n"
 	"  -o, --output=FILE         append the dumps to FILE, not stdout\n"
 	"      --current-thread-only only the thread holding the GIL\n"
+	"      --status              start with a line per thread: OS thread\n"
+	"                            id, name, GIL, running or in which call\n"
+	"      --format=FORMAT       text (faulthandler's, the default) or\n"
+	"                            json (one document per process)\n"
 	"  -v, --verbose             version, offsets source and timing on "
 	"stderr\n"
 	"      --offsets=SOURCE      take structure offsets only from SOURCE:\n"
@@ -64,7 +69,7 @@ struct hold_times {
 };
 
 static enum pf_status stop_and_walk(const struct pf_target *target,
-				    struct pf_mem *mem,
+				    bool collect_status, struct pf_mem *mem,
 				    struct pf_snapshot *snap,
 				    struct hold_times *times,
 				    struct pf_error *err)
@@ -82,6 +87,7 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.runtime = target->runtime,
 			.stopped = &stopped,
 			.current = PF_CURRENT_GIL_HOLDER,
+			.collect_status = collect_status,
 		};
 		st = pf_walk(&in, snap, err);
 		pf_proc_resume_all(&stopped);
@@ -140,10 +146,15 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	struct pf_target target;
 	struct pf_snapshot snap = {0};
 	struct hold_times times = {0};
+	bool json = opt->common.format == PF_FORMAT_JSON;
+	bool collect_status = opt->common.status || json;
 	enum pf_status st =
 		pf_target_open(&target, pid, &mem, opt->offset_sources, err);
+	if (st == PF_OK && collect_status)
+		pf_target_status_layout(&target);
 	if (st == PF_OK)
-		st = stop_and_walk(&target, &mem, &snap, &times, err);
+		st = stop_and_walk(&target, collect_status, &mem, &snap,
+				   &times, err);
 	pf_mem_close(&mem);
 	/* Whatever failed, a process that died meanwhile explains it best:
 	 * its files and memory vanish at any step. */
@@ -156,17 +167,34 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (st != PF_OK)
 		return st;
 
-	if (after_another)
-		fputc('\n', out);
-	if (with_header)
-		fprintf(out, "Process %d:\n", (int)pid);
-	if (!pf_write_threads(out, &target.layout, &snap,
-			      opt->common.current_thread_only))
+	bool only_current = opt->common.current_thread_only;
+	bool has_current = !only_current;
+	for (size_t i = 0; i < snap.nthreads; i++)
+		has_current |= snap.threads[i].is_current;
+	if (json) {
+		char exe[4096];
+		struct pf_json_process process;
+		struct pf_dump_reason reason = {.kind = PF_REASON_ATTACH};
+		pf_json_process_of(&target, exe, sizeof exe, &process);
+		if (!pf_write_json(out, "pyfault-attach", &process, &reason,
+				   &snap, only_current))
+			st = pf_fail(err, PF_ERR_INTERNAL,
+				     "cannot write the JSON document");
+	} else {
+		if (after_another)
+			fputc('\n', out);
+		if (with_header)
+			fprintf(out, "Process %d:\n", (int)pid);
+		if (opt->common.status && has_current)
+			pf_format_status(out, &snap, only_current);
+		pf_write_threads(out, &target.layout, &snap, only_current);
+	}
+	if (!has_current)
 		fprintf(stderr,
 			"pyfault-attach: process %d: no thread holds the GIL, "
 			"so there is no current thread to dump\n",
 			(int)pid);
-	if (fflush(out) != 0)
+	if (fflush(out) != 0 && st == PF_OK)
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));
 	if (opt->common.verbose)

@@ -9,10 +9,17 @@
 #include <stddef.h>
 #include <stdio.h>
 
+enum pf_output_format {
+	PF_FORMAT_TEXT,   /* faulthandler's text */
+	PF_FORMAT_JSON,   /* one JSON document per dump (dump_json.h) */
+};
+
 struct pf_cli_common {
 	const char *output;
 	bool current_thread_only;
 	bool verbose;
+	bool status;      /* --status: the thread status header */
+	enum pf_output_format format;
 	bool help;
 	bool version;
 };
@@ -23,6 +30,8 @@ enum {
 	PF_OPT_CURRENT = 0x100,
 	PF_OPT_HELP,
 	PF_OPT_VERSION,
+	PF_OPT_STATUS,
+	PF_OPT_FORMAT,
 	PF_OPT_OWN,
 };
 
@@ -35,7 +44,9 @@ enum {
 	{"current-thread-only", no_argument, NULL, PF_OPT_CURRENT},          \
 	{"verbose", no_argument, NULL, 'v'},                                 \
 	{"help", no_argument, NULL, PF_OPT_HELP},                            \
-	{"version", no_argument, NULL, PF_OPT_VERSION}
+	{"version", no_argument, NULL, PF_OPT_VERSION},                      \
+	{"status", no_argument, NULL, PF_OPT_STATUS},                        \
+	{"format", required_argument, NULL, PF_OPT_FORMAT}
 
 /* Takes one of the command's own options (getopt_long's c and optarg);
  * false with a one-line reason in why when its argument is wrong. */

@@ -39,6 +39,23 @@ struct pf_native_frame {
 	int source_line;
 };
 
+/* What a thread was doing when it was stopped (--status, JSON). */
+enum pf_thread_state {
+	PF_STATE_UNKNOWN,    /* not collected, or /proc did not tell */
+	PF_STATE_RUNNING,    /* in user space: running, or ready to run */
+	PF_STATE_SYSCALL,    /* in a system call: syscall_nr */
+	PF_STATE_GIL_WAIT,   /* in futex() on a word of the GIL's state */
+};
+
+struct pf_thread_status {
+	bool collected;
+	char name[16];          /* /proc/PID/task/TID/comm, "" if unknown */
+	bool holds_gil;
+	enum pf_thread_state state;
+	long syscall_nr;        /* PF_STATE_SYSCALL, PF_STATE_GIL_WAIT */
+	uint64_t syscall_args[6];
+};
+
 struct pf_thread_dump {
 	uint64_t thread_id;    /* tstate->thread_id */
 	pid_t tid;             /* OS thread id, 0 if unknown */
@@ -50,6 +67,8 @@ struct pf_thread_dump {
 	/* C frames, innermost first; nnative == 0 without --native. */
 	size_t nnative;
 	struct pf_native_frame *native;
+	/* Filled only when the walk was asked for it. */
+	struct pf_thread_status status;
 };
 
 /* The names of the "Extension modules" line of a fatal-error dump, in

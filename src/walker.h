@@ -26,6 +26,7 @@ struct pf_walk_input {
 	const struct pf_stopped *stopped; /* to name OS threads; may be NULL */
 	enum pf_current current;
 	uint64_t current_thread_id;       /* for PF_CURRENT_THREAD */
+	bool collect_status;              /* fill each thread's status */
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,
