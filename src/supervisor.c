@@ -472,19 +472,21 @@ static void stop_like(int sig)
 static void signal_stop(struct watch *w, struct process *p, pid_t tid,
 			int sig)
 {
-	struct pf_dump_reason reason = {.signo = sig};
-	siginfo_t info;
-	if (p && is_fatal_signal(sig) && default_disposition(p->pid, sig)) {
-		reason.kind = PF_REASON_FATAL_SIGNAL;
+	bool fatal = p && is_fatal_signal(sig) &&
+		     default_disposition(p->pid, sig);
+	bool asked = !fatal && p &&
+		     (w->opt->dump_signals & (1ull << (sig - 1)));
+	if (fatal || asked) {
+		struct pf_dump_reason reason = {
+			.kind = fatal ? PF_REASON_FATAL_SIGNAL
+				      : PF_REASON_SIGNAL,
+			.signo = sig,
+		};
+		siginfo_t info;
 		if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &info) == 0)
 			pf_reason_set_siginfo(&reason, &info);
 		dump(w, p, &reason, tid);
-	} else if (p && (w->opt->dump_signals & (1ull << (sig - 1)))) {
-		reason.kind = PF_REASON_SIGNAL;
-		if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &info) == 0)
-			pf_reason_set_siginfo(&reason, &info);
-		dump(w, p, &reason, tid);
-		if (!w->opt->chain)
+		if (asked && !w->opt->chain)
 			sig = 0;
 	}
 	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
