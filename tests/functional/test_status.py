@@ -270,6 +270,7 @@ def t_attach_json(interp):
 
 def t_watch_status(interp):
     res = Resources()
+    target = None
     try:
         target = Target(res, interp, [WATCH, "--status", "--"])
         watcher = target.proc
@@ -287,7 +288,26 @@ def t_watch_status(interp):
         header, _ = split_status(err, "pyfault-watch --status")
         check_header(target, header, "pyfault-watch --status")
     finally:
-        res.release()
+        end_watched(res, target)
+
+
+def end_watched(res, target):
+    """Ends the program under pyfault-watch, which a tracer's death would
+    leave running: SIGTERM to pyfault-watch is passed on to it; SIGKILL
+    for it too once its pid is known."""
+    watcher = res.procs[0] if res.procs else None
+    if watcher is not None and watcher.poll() is None:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            watcher.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    if target is not None:
+        try:
+            os.kill(target.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    res.release()
 
 
 PER_INTERP = [
