@@ -16,6 +16,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
-	libelf-dev libdw-dev libdebuginfod1 libunwind-dev check \
+	libelf-dev libdw-dev libdebuginfod1 libunwind-dev libjson-c-dev check \
 	python3 python3-dbg python3-dev gdb procps strace util-linux \
 	valgrind cppcheck clang libclang-rt-14-dev

@@ -14,6 +14,7 @@
 #include "proc_ctl.h"
 #include "py_target.h"
 #include "remote_mem.h"
+#include "status_format.h"
 #include "target_dump.h"
 #include "trace_refusal.h"
 #include "walker.h"
@@ -29,6 +30,10 @@ static const char usage_text[] =
 	"                            section after the tracebacks, or merged\n"
 	"                            with the Python frames into one stack\n"
 	"      --no-native           no C stack (the default)\n"
+	"      --status              start with a line per thread: OS thread\n"
+	"                            id, name, GIL, running or in which call\n"
+	"      --format=FORMAT       text (faulthandler's, the default) or\n"
+	"                            json (one document per process)\n"
 	"  -v, --verbose             version, offsets source and timing on "
 	"stderr\n"
 	"      --offsets=SOURCE      take structure offsets only from SOURCE:\n"
@@ -83,7 +88,7 @@ struct hold_times {
 };
 
 static enum pf_status stop_and_walk(const struct pf_target *target,
-				    struct pf_mem *mem,
+				    bool collect_status, struct pf_mem *mem,
 				    enum pf_native_view native,
 				    struct pf_snapshot *snap,
 				    struct pf_symbolizer **symbolizer,
@@ -105,6 +110,7 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.tstate_current = target->tstate_current,
 			.stopped = &stopped,
 			.current = PF_CURRENT_GIL_HOLDER,
+			.collect_status = collect_status,
 		};
 		st = pf_walk(&in, snap, err);
 		double t1 = now_ms();
@@ -194,6 +200,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		.debuginfo_path = opt->common.debuginfo_path,
 		.no_cache = opt->common.no_cache,
 	};
+	bool json = opt->common.format == PF_FORMAT_JSON;
+	bool collect_status = opt->common.status || json;
 	enum pf_native_view native = PF_NATIVE_NONE;
 	struct pf_symbolizer *symbolizer = NULL;
 	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
@@ -201,12 +209,14 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		*err = (struct pf_error){0};
 		st = pf_trace_refusal(pid, err);
 	}
+	if (st == PF_OK && collect_status)
+		pf_target_status_layout(&target);
 	if (st == PF_OK) {
 		/* Like faulthandler.dump_traceback(), which has no C stack. */
 		native = pf_native_view_for(opt->common.native,
 					    &target.layout, false);
-		st = stop_and_walk(&target, &mem, native, &snap, &symbolizer,
-				   &times, err);
+		st = stop_and_walk(&target, collect_status, &mem, native, &snap,
+				   &symbolizer, &times, err);
 	}
 	/* The merged view's source lines, read once the target runs. */
 	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
@@ -228,17 +238,34 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (st != PF_OK)
 		return st;
 
-	if (after_another)
-		fputc('\n', out);
-	if (with_header)
-		fprintf(out, "Process %d:\n", (int)pid);
-	if (!pf_write_threads(out, &target, &snap,
-			      opt->common.current_thread_only, native))
+	bool only_current = opt->common.current_thread_only;
+	bool has_current = !only_current;
+	for (size_t i = 0; i < snap.nthreads; i++)
+		has_current |= snap.threads[i].is_current;
+	if (json) {
+		char exe[4096];
+		struct pf_json_process process;
+		struct pf_dump_reason reason = {.kind = PF_REASON_ATTACH};
+		pf_json_process_of(&target, exe, sizeof exe, &process);
+		if (!pf_write_json(out, "pyfault-attach", &process, &reason,
+				   &snap, only_current))
+			st = pf_fail(err, PF_ERR_INTERNAL,
+				     "cannot write the JSON document");
+	} else {
+		if (after_another)
+			fputc('\n', out);
+		if (with_header)
+			fprintf(out, "Process %d:\n", (int)pid);
+		if (opt->common.status && has_current)
+			pf_format_status(out, &snap, only_current);
+		pf_write_threads(out, &target, &snap, only_current, native);
+	}
+	if (!has_current)
 		fprintf(stderr,
 			"pyfault-attach: process %d: no thread holds the GIL, "
 			"so there is no current thread to dump\n",
 			(int)pid);
-	if (fflush(out) != 0)
+	if (fflush(out) != 0 && st == PF_OK)
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));
 	if (opt->common.verbose)

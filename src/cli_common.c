@@ -44,6 +44,20 @@ static bool common_option(int c, char **argv, struct pf_cli_common *common,
 	case PF_OPT_NO_NATIVE:
 		common->native = PF_NATIVE_NONE;
 		return true;
+	case PF_OPT_STATUS:
+		common->status = true;
+		return true;
+	case PF_OPT_FORMAT:
+		if (strcmp(optarg, "text") == 0) {
+			common->format = PF_FORMAT_TEXT;
+		} else if (strcmp(optarg, "json") == 0) {
+			common->format = PF_FORMAT_JSON;
+		} else {
+			snprintf(why, why_size,
+				 "unknown format '%s' (text or json)", optarg);
+			*result = PF_CLI_ERROR;
+		}
+		return true;
 	case PF_OPT_HELP:
 		common->help = true;
 		*result = PF_CLI_DONE;

@@ -11,6 +11,11 @@
 
 #include "target_dump.h"
 
+enum pf_output_format {
+	PF_FORMAT_TEXT,   /* faulthandler's text */
+	PF_FORMAT_JSON,   /* one JSON document per dump (dump_json.h) */
+};
+
 struct pf_cli_common {
 	const char *output;
 	bool current_thread_only;
@@ -18,6 +23,8 @@ struct pf_cli_common {
 	const char *debuginfo_path;  /* --debuginfo-path; NULL: elfutils' */
 	bool no_cache;               /* --no-cache */
 	enum pf_native_view native;  /* --native[=merged], --no-native */
+	bool status;      /* --status: the thread status header */
+	enum pf_output_format format;
 	bool help;
 	bool version;
 };
@@ -32,6 +39,8 @@ enum {
 	PF_OPT_NO_CACHE,
 	PF_OPT_NATIVE,
 	PF_OPT_NO_NATIVE,
+	PF_OPT_STATUS,
+	PF_OPT_FORMAT,
 	PF_OPT_OWN,
 };
 
@@ -48,7 +57,9 @@ enum {
 	{"help", no_argument, NULL, PF_OPT_HELP},                            \
 	{"version", no_argument, NULL, PF_OPT_VERSION},                      \
 	{"native", optional_argument, NULL, PF_OPT_NATIVE},                  \
-	{"no-native", no_argument, NULL, PF_OPT_NO_NATIVE}
+	{"no-native", no_argument, NULL, PF_OPT_NO_NATIVE},                  \
+	{"status", no_argument, NULL, PF_OPT_STATUS},                        \
+	{"format", required_argument, NULL, PF_OPT_FORMAT}
 
 /* Takes one of the command's own options (getopt_long's c and optarg);
  * false with a one-line reason in why when its argument is wrong. */

@@ -232,6 +232,7 @@ static const struct {
 	{W_DICT_UNICODE_ENTRY, offsetof(struct pf_layout,
 					dict_unicode_entry.size)},
 	{W_SET_ENTRY, offsetof(struct pf_layout, set_entry.size)},
+	{W_GIL, offsetof(struct pf_layout, gil.size)},
 };
 
 struct search {

@@ -88,6 +88,8 @@ struct pf_layout {
 	struct {
 		int64_t locked;             /* _gil_runtime_state.locked */
 		int64_t last_holder;        /* _gil_runtime_state.last_holder */
+		int64_t size;               /* sizeof(struct _gil_runtime_state):
+		                               a futex inside it is a GIL wait */
 	} gil;
 
 	struct {
@@ -289,6 +291,7 @@ struct pf_layout {
 	X(interp, sysdict)                                                   \
 	X(gil, locked)                                                       \
 	X(gil, last_holder)                                                  \
+	X(gil, size)                                                         \
 	X(tstate, next)                                                      \
 	X(tstate, interp)                                                    \
 	X(tstate, thread_id)                                                 \

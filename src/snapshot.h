@@ -53,6 +53,23 @@ struct pf_native_frame {
 	                             address; 0 when object is NULL */
 };
 
+/* What a thread was doing when it was stopped (--status, JSON). */
+enum pf_thread_state {
+	PF_STATE_UNKNOWN,    /* not collected, or /proc did not tell */
+	PF_STATE_RUNNING,    /* in user space: running, or ready to run */
+	PF_STATE_SYSCALL,    /* in a system call: syscall_nr */
+	PF_STATE_GIL_WAIT,   /* in futex() on a word of the GIL's state */
+};
+
+struct pf_thread_status {
+	bool collected;
+	char name[16];          /* /proc/PID/task/TID/comm, "" if unknown */
+	bool holds_gil;
+	enum pf_thread_state state;
+	long syscall_nr;        /* PF_STATE_SYSCALL, PF_STATE_GIL_WAIT */
+	uint64_t syscall_args[6];
+};
+
 struct pf_thread_dump {
 	uint64_t thread_id;    /* tstate->thread_id */
 	pid_t tid;             /* OS thread id, 0 if unknown */
@@ -68,6 +85,8 @@ struct pf_thread_dump {
 	bool native_truncated; /* more than PF_MAX_NATIVE_DEPTH C frames */
 	/* Every frame's entry flag is known (see struct pf_frame). */
 	bool entries_known;
+	/* Filled only when the walk was asked for it. */
+	struct pf_thread_status status;
 };
 
 /* The names of the "Extension modules" line of a fatal-error dump, in

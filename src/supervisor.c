@@ -14,12 +14,15 @@
 #include <unistd.h>
 
 #include "entry_break.h"
+#include "dump_json.h"
+#include "dump_reason.h"
 #include "fh_format.h"
 #include "native_stack.h"
 #include "proc_ctl.h"
 #include "py_modules.h"
 #include "py_target.h"
 #include "remote_mem.h"
+#include "status_format.h"
 #include "target_dump.h"
 #include "trace_refusal.h"
 #include "walker.h"
@@ -272,6 +275,12 @@ static uint64_t pthread_id_of(pid_t tid)
 							    : 0;
 }
 
+/* The thread status is collected for --status and for JSON. */
+static bool wants_status(const struct watch_options *opt)
+{
+	return opt->common.status || opt->common.format == PF_FORMAT_JSON;
+}
+
 static void open_target(struct watch *w, struct process *p,
 			struct pf_mem *mem)
 {
@@ -284,6 +293,8 @@ static void open_target(struct watch *w, struct process *p,
 	p->target_tried = true;
 	p->target_status = pf_target_open(&p->target, p->pid, mem, &config,
 					  &p->target_err);
+	if (p->target_status == PF_OK && wants_status(w->opt))
+		pf_target_status_layout(&p->target);
 }
 
 static void report_target(struct watch *w, struct process *p)
@@ -346,14 +357,58 @@ static bool know_target(struct watch *w, struct process *p,
 	return p->target_status == PF_OK;
 }
 
-enum dump_reason { DUMP_FATAL, DUMP_TIMEOUT, DUMP_REQUEST, DUMP_SIGNAL };
+/* The dump of process p in the chosen format. */
+static void write_dump(struct watch *w, struct process *p,
+		       const struct pf_dump_reason *reason,
+		       enum pf_native_view native,
+		       const struct pf_snapshot *snap)
+{
+	const struct pf_cli_common *opt = &w->opt->common;
+	bool only_current = opt->current_thread_only;
+	bool has_current = !only_current;
+	for (size_t i = 0; i < snap->nthreads; i++)
+		has_current |= snap->threads[i].is_current;
+	if (opt->format == PF_FORMAT_JSON) {
+		char exe[4096];
+		struct pf_json_process process;
+		pf_json_process_of(&p->target, exe, sizeof exe, &process);
+		if (!pf_write_json(w->out, "pyfault-watch", &process, reason,
+				   snap, only_current))
+			fprintf(stderr, "pyfault-watch: cannot write the JSON "
+					"document\n");
+	} else {
+		/* Several processes share the output: say whose dump this
+		 * is. */
+		if (w->nprocs > 1)
+			fprintf(w->out, "Process %d:\n", (int)p->pid);
+		struct pf_style style = pf_style_of(&p->target.layout);
+		if (reason->kind == PF_REASON_FATAL_SIGNAL)
+			pf_format_fatal_header(w->out, reason->signo, &style);
+		else if (reason->kind == PF_REASON_TIMEOUT)
+			pf_format_timeout_header(w->out, w->opt->timeout_us);
+		if (opt->status && has_current)
+			pf_format_status(w->out, snap, only_current);
+		if (reason->kind == PF_REASON_FATAL_SIGNAL)
+			pf_write_fatal_threads(w->out, &p->target, snap,
+					       only_current, native);
+		else
+			pf_write_threads(w->out, &p->target, snap,
+					 only_current, native);
+	}
+	if (!has_current)
+		fprintf(stderr,
+			"pyfault-watch: process %d: no current thread to "
+			"dump\n",
+			(int)p->pid);
+	fflush(w->out);
+}
 
-/* Stops process p, writes faulthandler's text for the reason, and lets it
- * go on.  signal_tid is the thread in signal-delivery-stop for sig (fatal
- * or --signal): it is the current thread, and stays stopped for the caller
- * to deliver sig or not. */
-static void dump(struct watch *w, struct process *p, enum dump_reason reason,
-		 pid_t signal_tid, int sig)
+/* Stops process p, writes the dump for the reason, and lets it go on.
+ * signal_tid is the thread in signal-delivery-stop for reason->signo
+ * (fatal or --signal): it is the current thread, and stays stopped for the
+ * caller to deliver the signal or not. */
+static void dump(struct watch *w, struct process *p,
+		 const struct pf_dump_reason *reason, pid_t signal_tid)
 {
 	struct pf_mem mem;
 	if (pf_mem_open_live(&mem, p->pid) != 0)
@@ -361,6 +416,13 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	if (!know_target(w, p, &mem)) {
 		pf_mem_close(&mem);
 		return;
+	}
+	/* The fault details, for which faulthandler's text has no room, go
+	 * with the other -v details. */
+	if (w->opt->common.verbose && reason->kind == PF_REASON_FATAL_SIGNAL) {
+		fprintf(stderr, "pyfault-watch: process %d: ", (int)p->pid);
+		pf_format_signal_details(stderr, reason);
+		fputc('\n', stderr);
 	}
 	struct held *held = calloc(w->ntracees + 1, sizeof *held);
 	pid_t pid = p->pid;
@@ -393,7 +455,8 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 	 * SIGALRM), the main thread, which takes it as a rule. */
 	pid_t dumper = signal_tid;
 	uint64_t dumper_thread = signal_thread;
-	if (reason == DUMP_TIMEOUT && p->target.layout.timeout_by_alarm) {
+	if (reason->kind == PF_REASON_TIMEOUT &&
+	    p->target.layout.timeout_by_alarm) {
 		dumper = p->pid;
 		dumper_thread = pthread_id_of(p->pid);
 	}
@@ -405,11 +468,13 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		.interp_head = p->target.interp_head,
 		.tstate_current = p->target.tstate_current,
 		.stopped = &stopped,
-		.current = dumper		  ? PF_CURRENT_THREAD
-			   : reason == DUMP_TIMEOUT ? PF_CURRENT_NONE
-						    : PF_CURRENT_GIL_HOLDER,
+		.current = dumper ? PF_CURRENT_THREAD
+			   : reason->kind == PF_REASON_TIMEOUT
+				   ? PF_CURRENT_NONE
+				   : PF_CURRENT_GIL_HOLDER,
 		.current_thread_id = dumper_thread,
 		.dumper_tid = dumper,
+		.collect_status = wants_status(w->opt),
 	};
 	struct pf_snapshot snap;
 	struct pf_error err = {0};
@@ -418,12 +483,13 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		pf_read_thread_names(&snap, p->pid);
 	/* A fatal error ends with the extension modules (3.10+). */
 	struct pf_error note = {0};
-	if (st == PF_OK && reason == DUMP_FATAL &&
+	if (st == PF_OK && reason->kind == PF_REASON_FATAL_SIGNAL &&
 	    pf_read_extension_modules(&mem, &p->target, snap.interp,
 				      &snap.modules, &note) != PF_OK)
 		fprintf(stderr, "pyfault-watch: %s\n", note.message);
 	enum pf_native_view native = pf_native_view_for(
-		w->opt->common.native, &p->target.layout, reason == DUMP_FATAL);
+		w->opt->common.native, &p->target.layout,
+		reason->kind == PF_REASON_FATAL_SIGNAL);
 	/* Without C stacks the Python ones are still worth printing. */
 	struct pf_error native_err = {0};
 	struct pf_symbolizer *symbolizer = NULL;
@@ -446,35 +512,19 @@ static void dump(struct watch *w, struct process *p, enum dump_reason reason,
 		fprintf(stderr, "pyfault-watch: %s\n", err.message);
 		return;
 	}
-	/* Several processes share the output: say whose dump this is. */
-	if (w->nprocs > 1)
-		fprintf(w->out, "Process %d:\n", (int)p->pid);
-	struct pf_style style = pf_style_of(&p->target.layout);
-	if (reason == DUMP_FATAL)
-		pf_format_fatal_header(w->out, sig, &style);
-	else if (reason == DUMP_TIMEOUT)
-		pf_format_timeout_header(w->out, w->opt->timeout_us);
-	bool only_current = w->opt->common.current_thread_only;
-	if (!(reason == DUMP_FATAL
-		      ? pf_write_fatal_threads(w->out, &p->target, &snap,
-					       only_current, native)
-		      : pf_write_threads(w->out, &p->target, &snap,
-					 only_current, native)))
-		fprintf(stderr,
-			"pyfault-watch: process %d: no current thread to "
-			"dump\n",
-			(int)p->pid);
-	fflush(w->out);
+	write_dump(w, p, reason, native, &snap);
 	pf_snapshot_free(&snap);
 }
 
 /* Every Python process, for a timeout or a request. */
-static void dump_all(struct watch *w, enum dump_reason reason)
+static void dump_all(struct watch *w, enum pf_reason_kind kind)
 {
+	struct pf_dump_reason reason = {.kind = kind,
+					.timeout_us = w->opt->timeout_us};
 	/* A dump can see processes end and leave the table. */
 	for (size_t i = 0; i < w->nprocs; i++) {
 		pid_t pid = w->procs[i].pid;
-		dump(w, &w->procs[i], reason, 0, 0);
+		dump(w, &w->procs[i], &reason, 0);
 		if (i < w->nprocs && w->procs[i].pid != pid)
 			i--;
 	}
@@ -533,14 +583,24 @@ static bool releases_dying_init(struct watch *w, pid_t pid, pid_t tid, int sig)
 static void signal_stop(struct watch *w, struct process *p, pid_t tid,
 			int sig)
 {
-	if (p && is_fatal_signal(sig) && default_disposition(p->pid, sig)) {
+	bool fatal = p && is_fatal_signal(sig) &&
+		     default_disposition(p->pid, sig);
+	bool asked = !fatal && p &&
+		     (w->opt->dump_signals & (1ull << (sig - 1)));
+	if (fatal || asked) {
+		struct pf_dump_reason reason = {
+			.kind = fatal ? PF_REASON_FATAL_SIGNAL
+				      : PF_REASON_SIGNAL,
+			.signo = sig,
+		};
+		siginfo_t info;
+		if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &info) == 0)
+			pf_reason_set_siginfo(&reason, &info);
 		pid_t pid = p->pid;
-		dump(w, p, DUMP_FATAL, tid, sig);
-		if (releases_dying_init(w, pid, tid, sig))
+		dump(w, p, &reason, tid);
+		if (fatal && releases_dying_init(w, pid, tid, sig))
 			return;
-	} else if (p && (w->opt->dump_signals & (1ull << (sig - 1)))) {
-		dump(w, p, DUMP_SIGNAL, tid, sig);
-		if (!w->opt->chain)
+		if (asked && !w->opt->chain)
 			sig = 0;
 	}
 	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
@@ -715,7 +775,7 @@ static void handle_signal(struct watch *w, const struct signalfd_siginfo *si)
 	if (!from_kill)
 		return;
 	if (si->ssi_signo == SIGUSR1)
-		dump_all(w, DUMP_REQUEST);
+		dump_all(w, PF_REASON_REQUEST);
 	else
 		kill(w->child, (int)si->ssi_signo);
 }
@@ -752,7 +812,7 @@ enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 		uint64_t expirations;
 		if (!w.finished && timerfd >= 0 && (fds[1].revents & POLLIN) &&
 		    read(timerfd, &expirations, sizeof expirations) > 0) {
-			dump_all(&w, DUMP_TIMEOUT);
+			dump_all(&w, PF_REASON_TIMEOUT);
 			if (opt->exit_after_timeout) {
 				/* The whole watched tree, as faulthandler's
 				 * exit=True ends its process. */

@@ -1,6 +1,8 @@
 #include "target_dump.h"
 
 #include <stdlib.h>
+#include <stdio.h>
+#include <unistd.h>
 
 enum pf_native_view pf_native_view_for(enum pf_native_view asked,
 				       const struct pf_layout *layout,
@@ -95,4 +97,34 @@ bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 	}
 	fputs("<Cannot show all threads while the GIL is disabled>\n", out);
 	return pf_write_threads(out, target, snap, true, native);
+}
+
+void pf_json_process_of(const struct pf_target *t, char *exe,
+			size_t exe_size, struct pf_json_process *process)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)t->pid);
+	ssize_t n = readlink(link, exe, exe_size - 1);
+	if (n >= 0)
+		exe[n] = '\0';
+	*process = (struct pf_json_process){
+		.pid = t->pid,
+		.executable = n >= 0 ? exe : NULL,
+		.interpreter = t->object_path,
+		.major = t->major,
+		.minor = t->minor,
+		.micro = t->micro,
+		.micro_known = t->micro_known,
+		.debug_build = t->debug_build,
+		.offsets_source = pf_layout_source_name(t->layout.source),
+		.offsets_detail = t->layout.source_detail,
+	};
+}
+
+void pf_target_status_layout(struct pf_target *t)
+{
+	/* The same gap filling as for the "Extension modules" line: every
+	 * offset the debug offsets lack, from DWARF that agrees with them. */
+	if (t->layout.gil.size == PF_NO_OFFSET)
+		pf_target_modules_layout(t);
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "dump_json.h"
 #include "fh_format.h"
 #include "py_layout.h"
 #include "py_target.h"
@@ -46,5 +47,15 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 			    const struct pf_snapshot *snap,
 			    bool current_thread_only, enum pf_native_view native);
+
+/* The "process" member of the JSON document for t; exe receives the
+ * program /proc/PID/exe names. */
+void pf_json_process_of(const struct pf_target *t, char *exe,
+			size_t exe_size, struct pf_json_process *process);
+
+/* Makes sure the layout has what the thread status needs, before the
+ * target is stopped: 3.13's _Py_DebugOffsets do not give the size of the
+ * GIL state, which the target's DWARF does when it has some. */
+void pf_target_status_layout(struct pf_target *t);
 
 #endif

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "linetable.h"
 #include "py_string.h"
+#include "thread_status.h"
 
 /* Bounds a corrupt interpreter list; real processes have a handful. */
 #define MAX_INTERPRETERS 4096
@@ -348,7 +350,8 @@ static uint64_t gil_address(struct walk *w, uint64_t interp)
 	uint64_t gil;
 	if (l->runtime.gil != PF_NO_OFFSET)
 		return w->in->runtime + (uint64_t)l->runtime.gil;
-	if (!pf_mem_read_u64(w->mem, interp + l->interp.gil_ptr, &gil))
+	if (l->interp.gil_ptr == PF_NO_OFFSET ||
+	    !pf_mem_read_u64(w->mem, interp + l->interp.gil_ptr, &gil))
 		return 0;
 	return gil;
 }
@@ -384,6 +387,33 @@ static uint64_t gil_holder(struct walk *w, uint64_t interp)
 	    !pf_mem_read_u64(w->mem, gil + l->gil.last_holder, &holder))
 		return 0;
 	return holder;
+}
+
+/* Where the interpreter's GIL state is and which thread state holds it. */
+struct gil_view {
+	uint64_t addr;      /* 0 when unreadable */
+	uint64_t holder;    /* 0 when none holds it */
+};
+
+/* /proc's view of the thread, and the interpreter's: a thread asleep in
+ * futex() on a word inside the GIL state (its mutex or condition
+ * variables) waits for the GIL.  A timed futex wait that a signal or a
+ * ptrace stop interrupted goes on as restart_syscall(), whose registers
+ * still hold futex()'s arguments; the other calls restarted that way
+ * (nanosleep, poll) take no pointer into the GIL state. */
+static void collect_status(struct walk *w, struct pf_thread_dump *t,
+			   uint64_t tstate_addr, const struct gil_view *gil)
+{
+	struct pf_thread_status *s = &t->status;
+	int64_t gil_size = w->l->gil.size;
+	pf_read_thread_status(w->in->pid, t->tid, s);
+	s->holds_gil = gil->holder != 0 && gil->holder == tstate_addr;
+	if (s->state == PF_STATE_SYSCALL &&
+	    (s->syscall_nr == SYS_futex ||
+	     s->syscall_nr == SYS_restart_syscall) &&
+	    gil->addr != 0 && gil_size != PF_NO_OFFSET &&
+	    s->syscall_args[0] - gil->addr < (uint64_t)gil_size)
+		s->state = PF_STATE_GIL_WAIT;
 }
 
 static bool gc_collecting(struct walk *w, uint64_t interp)
@@ -424,9 +454,12 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 			       "Python in process %d has no thread state: it is "
 			       "starting up or shutting down",
 			       (int)w->in->pid);
-	uint64_t current_tstate = w->in->current == PF_CURRENT_GIL_HOLDER
-					  ? gil_holder(w, interp)
-					  : 0;
+	struct gil_view gil = {0};
+	if (w->in->current == PF_CURRENT_GIL_HOLDER || w->in->collect_status)
+		gil = (struct gil_view){gil_address(w, interp),
+					gil_holder(w, interp)};
+	uint64_t current_tstate =
+		w->in->current == PF_CURRENT_GIL_HOLDER ? gil.holder : 0;
 	const int64_t fields[] = {l->tstate.next, l->tstate.interp,
 				  l->tstate.thread_id, l->tstate.frame,
 				  l->tstate.cframe};
@@ -465,6 +498,8 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				? t->thread_id == w->in->current_thread_id
 				: current_tstate != 0 && tstate_addr == current_tstate;
 		t->gc_collecting = t->is_current && gc_collecting(w, interp);
+		if (w->in->collect_status)
+			collect_status(w, t, tstate_addr, &gil);
 		if (!walk_frames(w, newest_frame(w, tstate), t))
 			return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 		tstate_addr = pf_field_u64(tstate, l->tstate.next);

@@ -31,6 +31,7 @@ struct pf_walk_input {
 	pid_t dumper_tid;                 /* the thread that would write the
 	                                     dump, for its name; 0: the main
 	                                     thread */
+	bool collect_status;              /* fill each thread's status */
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,

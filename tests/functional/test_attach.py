@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 
+import json_check
 import pyinterps
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, read_log,
                        report, run_tests, setup)
@@ -345,6 +346,70 @@ def t_offsets_sources(interp):
             res.release()
 
 
+def attach_json(interp, scenario, main_blocked=False, options=()):
+    """--format json: one document, on one line, that python3 -m json.tool
+    takes and that follows the schema, with the oracle's threads, thread
+    ids, current thread and frames (json_check.canonical)."""
+    res = Resources()
+    try:
+        target = Target(res, interp, scenario, main_blocked)
+        out = run_attach(["--format", "json"] + list(options) + [target.pid])
+        oracle = target.finish()
+        what = " ".join(["--format json"] + list(options))
+        save("out-%s-%s.json" % (interp.label, scenario), out.stdout)
+        check_status(out, {0}, what)
+        tool = subprocess.run([sys.executable, "-m", "json.tool"],
+                              input=out.stdout, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=TIMEOUT)
+        if tool.returncode != 0:
+            raise Fail("%s: python3 -m json.tool rejects it: %r" % (
+                what, tool.stderr))
+        try:
+            docs = json_check.documents(out.stdout, "pyfault-attach")
+            got = json_check.canonical(out.stdout, "pyfault-attach")
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("%s: %s" % (what, exc))
+        if len(docs) != 1 or out.stdout.count(b"\n") != 1:
+            raise Fail("%s: expected one document on one line: %r" % (
+                what, out.stdout[:300]))
+        doc = docs[0]
+        if (doc["process"]["pid"], doc["reason"]["kind"]) != (
+                target.pid, "attach") or not (
+                doc["process"]["python_version"] + ".").startswith(
+                    "%d.%d." % interp.version[:2]):
+            raise Fail("%s: process %r, reason %r" % (
+                what, doc["process"], doc["reason"]))
+        if main_blocked:
+            oracle = oracle.replace(b"Current thread 0x", b"Thread 0x")
+        if "--current-thread-only" in options:
+            oracle = (b"Stack (most recent call first):\n" +
+                      main_thread_frames(oracle))
+        check_same(json_check.canonical(oracle), got,
+                   what + " (canonical form)")
+        holders = [t for t in doc["threads"] if t["holds_gil"]]
+        if main_blocked != (not holders) or any(
+                t["state"] == "unknown" or t["tid"] is None
+                for t in doc["threads"]):
+            raise Fail("%s: thread states %r" % (what, [
+                (t["tid"], t["holds_gil"], t["state"])
+                for t in doc["threads"]]))
+    finally:
+        res.release()
+
+
+def t_json(interp):
+    attach_json(interp, "nested,deep,names,noframe")
+
+
+def t_json_main_blocked(interp):
+    attach_json(interp, "nested,noframe", main_blocked=True)
+
+
+def t_json_current_only(interp):
+    attach_json(interp, "nested,noframe",
+                options=["--current-thread-only"])
+
+
 def t_current_only(interp):
     res = Resources()
     try:
@@ -486,6 +551,9 @@ PER_INTERP = [
     ("current-thread-only-no-gil", t_current_only_no_gil),
     ("output-append", t_output_append),
     ("two-pids", t_two_pids),
+    ("json", t_json),
+    ("json-main-blocked-no-gil", t_json_main_blocked),
+    ("json-current-thread-only", t_json_current_only),
 ]
 # Only where there is no _PyRuntime to start from.
 PER_INTERP_BEFORE_37 = [

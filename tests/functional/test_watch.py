@@ -80,6 +80,13 @@ Options:
   --keep               keep the temporary directory
   --only SUBSTRING     run only the tests whose name contains SUBSTRING
                        (repeatable)
+  --json               run the per-interpreter scenarios that dump (not the
+                       fidelity ones, which write no dump) with --format json:
+                       every document is checked against the schema
+                       (json_check.py) and its dumps compared with the
+                       oracle's in a canonical form (thread ids, current
+                       thread, frames, headers, extension modules);
+                       test_watch_json.py runs this pass for make check
 
 Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
@@ -98,6 +105,7 @@ import sys
 import tempfile
 import time
 
+import json_check
 import pyinterps
 from pyinterps import (TIMEOUT, Fail, Resources, Skip, report, run_tests,
                        setup)
@@ -129,6 +137,10 @@ SCRATCH = None          # cwd of the watched programs; must stay free of cores
 SUBREAPER = False       # programs orphaned by pyfault-watch come to us
 CORE_LIMIT = None       # soft RLIMIT_CORE given to pyfault-watch, or None
 WAKE_FD = None          # read end of the wakeup fd of READY_SIG
+# --json: the scenarios again with --format json, each document checked
+# against the schema and its dumps compared with the oracle's in the
+# canonical form of json_check.py.
+JSON_PASS = False
 # Nothing in the environment may turn faulthandler on in the watched runs.
 CHILD_ENV = {k: v for k, v in os.environ.items()
              if k not in ("PYTHONFAULTHANDLER", "PYTHONDEVMODE")}
@@ -301,7 +313,20 @@ class WatchResources(Resources):
 
 
 def watch_cmd(options, argv):
+    if JSON_PASS:
+        options = list(options) + ["--format", "json"]
     return [WATCH] + list(options) + ["--"] + list(argv)
+
+
+def dump_count(err):
+    """How many dumps of pyfault-watch err holds (timeouts only when it is
+    faulthandler's text)."""
+    return err.count(json_check.MARK if JSON_PASS else TIMEOUT_HEADER)
+
+
+def json_complete(err, count=1):
+    """With --json: count documents in err, the last one whole."""
+    return err.count(json_check.MARK) >= count and err.endswith(b"}\n")
 
 
 def run_watch(args, stdin=b"", env=None):
@@ -350,8 +375,15 @@ def normalise(child, stderr=None):
         return unknown[value]
 
     out = PID_LINE.sub(b"pid N", child.stdout)
-    err = C_STACK.sub(b"", child.stderr if stderr is None else stderr)
+    err = child.stderr if stderr is None else stderr
     err = VERSION_WARNING.sub(b"", err)
+    if JSON_PASS:
+        try:
+            err = json_check.canonical(err, "pyfault-watch")
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("%s: invalid JSON document: %s; %s" % (
+                child.name(), exc, child.describe()))
+    err = C_STACK.sub(b"", err)
     return THREAD_ID.sub(name, out), THREAD_ID.sub(name, err)
 
 
@@ -571,13 +603,15 @@ def timeout_attempt(interp, mode, seconds, attempt):
 
         def enough(c):
             err = c.stderr
+            if JSON_PASS:
+                return wrote_first(err) or json_complete(err, dumps_wanted)
             return wrote_first(err) or (
                 err.count(TIMEOUT_HEADER) >= dumps_wanted and
                 len(err) >= len(READY) + dumps_wanted * len(dump))
         # Not `must`: on a short dump, the comparison shows the difference.
         watched.pump(enough, "%d dump(s)" % dumps_wanted, must=False)
         early = wrote_first(watched.stderr)
-        started = watched.stderr.count(TIMEOUT_HEADER)
+        started = dump_count(watched.stderr)
         if mode != "exit":
             watched.close_stdin()       # the program returns and exits 0
         watched.finish()
@@ -661,7 +695,8 @@ def t_signal(interp, spelling, args, chain=False, current_only=False,
                         stdin=waits, core=True)
         what = " ".join(options + ["signal"] + list(args))
         if waits and not chain:
-            watched.pump(lambda c: c.stderr.endswith(b" in <module>\n"),
+            watched.pump(lambda c: json_complete(c.stderr) if JSON_PASS
+                         else c.stderr.endswith(b" in <module>\n"),
                          "a dump ending with the main thread")
             watched.close_stdin()
         oracle.finish()
@@ -788,7 +823,8 @@ def t_request(interp, blocked=False, current_only=False):
         wait_request_ready(watched, blocked, "the watched program")
         os.kill(watched.pid, signal.SIGUSR1)
         # Not `must`: on a short dump, the comparison shows the difference.
-        watched.pump(lambda c: len(c.stderr) >= len(expected),
+        watched.pump(lambda c: json_complete(c.stderr) if JSON_PASS
+                     else len(c.stderr) >= len(expected),
                      "the dump", must=False)
         os.kill(watched.pid, signal.SIGUSR2)     # passed on: the program ends
         watched.finish()
@@ -843,8 +879,10 @@ def t_mp_child_crash(interp, method):
                 what, watched.describe()))
         want_out, want_err = normalise(oracle)
         got_out, got_err = normalise(watched)
-        want_err = (ABOUT_TO_CRASH + b"Process %s:\n" % pids[1] +
-                    want_err[len(ABOUT_TO_CRASH):])
+        # A document names its process itself.
+        if not JSON_PASS:
+            want_err = (ABOUT_TO_CRASH + b"Process %s:\n" % pids[1] +
+                        want_err[len(ABOUT_TO_CRASH):])
         check_same(want_out, got_out, what + " (program's stdout)")
         check_same(want_err, got_err, what + " (stderr)")
     finally:
@@ -1440,16 +1478,18 @@ def watch_ready_signal():
 
 
 def main():
-    global WATCH, OPTS, TMPDIR, SCRATCH, SUBREAPER, CORE_LIMIT
+    global WATCH, OPTS, TMPDIR, SCRATCH, SUBREAPER, CORE_LIMIT, JSON_PASS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     # make check passes the binary through the environment.
     parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--json", action="store_true")
     OPTS = parser.parse_args()
     if not OPTS.watch:
         parser.error("give --watch PATH or set PYFAULT_WATCH")
     WATCH = os.path.abspath(OPTS.watch)
+    JSON_PASS = OPTS.json
 
     found = setup(WATCH)
     if found is None:
@@ -1467,32 +1507,41 @@ def main():
     sys.stdout.flush()
 
     tests = []
+    # The fidelity scenarios write no dump: nothing for the JSON pass.
+    no_dump = {name for name, _, _, _ in FIDELITY}
     for interp in full:
         for name, func in PER_INTERP:
+            if JSON_PASS and name in no_dump:
+                continue
             tests.append(("%s %s" % (interp.label, name),
                           for_interp(name, func, interp), interp))
     for interp in unsupported:
         tests.append(("%s unsupported-version" % interp.label,
                       (lambda i=interp: t_unsupported(i)), interp))
-    # Job control in a pseudo-terminal: Debian's python3 only.
-    debian = debian_python(interps)
-    for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
-                       ("job-control-ctrl-z-bg-ttin-fg", t_job_control_bg),
-                       ("job-control-ctrl-c", t_job_control_interrupt)):
-        if debian:
-            tests.append(("%s %s (/usr/bin/python3 only)" % (
-                debian.label, name), (lambda f=func: f(debian)), debian))
-        else:
-            tests.append(("%s (/usr/bin/python3 only)" % name,
-                          skip_no_debian, None))
-    tests += [
-        ("command not found (127)", t_not_found, None),
-        ("command not executable (126)", t_not_executable, None),
-        ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
-         None),
-        ("usage errors (2)", t_usage, None),
-        ("usage --help --version", t_help_version, None),
-    ]
+    # The rest does not depend on the output format.
+    if JSON_PASS:
+        print("JSON pass: every scenario with --format json")
+    else:
+        # Job control in a pseudo-terminal: Debian's python3 only.
+        debian = debian_python(interps)
+        for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
+                           ("job-control-ctrl-z-bg-ttin-fg",
+                            t_job_control_bg),
+                           ("job-control-ctrl-c", t_job_control_interrupt)):
+            if debian:
+                tests.append(("%s %s (/usr/bin/python3 only)" % (
+                    debian.label, name), (lambda f=func: f(debian)), debian))
+            else:
+                tests.append(("%s (/usr/bin/python3 only)" % name,
+                              skip_no_debian, None))
+        tests += [
+            ("command not found (127)", t_not_found, None),
+            ("command not executable (126)", t_not_executable, None),
+            ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
+             None),
+            ("usage errors (2)", t_usage, None),
+            ("usage --help --version", t_help_version, None),
+        ]
 
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-watch-functional-")
     SCRATCH = os.path.join(TMPDIR, "cwd")

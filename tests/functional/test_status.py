@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""Functional tests of --status and of the thread states of --format json,
+against every CPython on this machine.
+
+    python3 tests/functional/test_status.py --attach src/pyfault-attach \\
+        --watch src/pyfault-watch [--keep] [--only SUBSTRING]
+
+tests/functional/status_target.py parks one thread in each state pyfault
+names: the main thread spinning with the GIL, a thread waiting for the GIL
+it holds, threads asleep in read() and in select().  The target tells its
+threads' OS ids on a pipe and signals the driver (READY_SIG) once its main
+thread spins; the driver then waits, polling /proc (no primitive tells it),
+until the waiting thread sleeps in futex(), where take_gil() parks it, and
+until the main thread's user time grows: the signal reaches the driver
+while the main thread is still in kill(), and only its spin, after it,
+runs in user space.
+
+Checked, per interpreter:
+  * pyfault-attach --status: one line per thread with its OS id, its name
+    (/proc comm) and its state; faulthandler's text after it is byte for
+    byte the dump without --status.  Attached twice more: a futex wait
+    that a ptrace stop interrupted goes on as restart_syscall(), and must
+    still read as waiting for the GIL.
+  * pyfault-attach --format json: the same states in the document, which
+    follows the schema (json_check.py) and passes python3 -m json.tool.
+  * pyfault-watch --status, SIGUSR1 to the watcher: the same header.
+
+Stdlib only; Python 3.8+.  The last line of output is
+"N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
+"""
+import argparse
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import json_check
+from pyinterps import (TIMEOUT, Fail, Resources, read_log, report,
+                       run_tests, setup)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = os.path.join(HERE, "status_target.py")
+READY_SIG = signal.SIGRTMIN + 2
+FUTEX_NR = 202          # x86_64 futex(), the only architecture pyfault reads
+STATUS_LINE = re.compile(
+    rb'^  Thread (0x[0-9a-f]{16}): tid (\d+|\?) "(.*)": (.*)$')
+# select() may reach the kernel as select or pselect6, as the C library
+# implements it.
+EXPECTED_TEXT = {
+    "main": {b"holds the GIL, running"},
+    "waiter": {b"waiting for the GIL"},
+    "reader": {b"in read()"},
+    "selector": {b"in select()", b"in pselect6()"},
+}
+EXPECTED_JSON = {
+    "main": ("running", True, {None}),
+    "waiter": ("gil_wait", False, {"futex", "restart_syscall"}),
+    "reader": ("syscall", False, {"read"}),
+    "selector": ("syscall", False, {"select", "pselect6"}),
+}
+
+ATTACH = WATCH = TMPDIR = None
+
+
+def syscall_nr(pid, tid):
+    try:
+        with open("/proc/%d/task/%d/syscall" % (pid, tid)) as f:
+            return f.read().split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def utime(pid, tid):
+    """Clock ticks tid spent in user space (proc(5), stat field 14)."""
+    with open("/proc/%d/task/%d/stat" % (pid, tid), "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[11])
+
+
+def comm(pid, tid):
+    with open("/proc/%d/task/%d/comm" % (pid, tid), "rb") as f:
+        return f.read().rstrip(b"\n")
+
+
+class Target:
+    """status_target.py, started directly or under cmd_prefix, ready when
+    constructed: self.ids maps each thread's role to its OS id."""
+
+    def __init__(self, res, interp, cmd_prefix=()):
+        self.log = os.path.join(TMPDIR, "target-%s-%d.log" % (
+            interp.label, len(os.listdir(TMPDIR))))
+        rfd, wfd = res.pipe()
+        cmd = list(cmd_prefix) + [interp.path, TARGET, "--ready-fd",
+                                  str(wfd), "--notify",
+                                  "%d:%d" % (os.getpid(), READY_SIG)]
+        with open(self.log, "wb") as log:
+            self.proc = res.popen(cmd, pass_fds=[wfd], stdout=log,
+                                  stderr=subprocess.PIPE)
+        res.close(wfd)
+        self.ids = self._read_ids(rfd)
+        self.pid = self.ids.pop("pid")
+        self._wait_notified()
+        user_ticks = utime(self.pid, self.pid)
+        self._wait_waiter_in_futex()
+        self._wait_main_in_user_space(user_ticks)
+
+    def _read_ids(self, rfd):
+        data = b""
+        deadline = time.monotonic() + TIMEOUT
+        while not data.endswith(b"r\n"):
+            ready, _, _ = select.select([rfd], [], [],
+                                        max(0, deadline - time.monotonic()))
+            chunk = os.read(rfd, 4096) if ready else b""
+            if not chunk:
+                raise Fail("target never said it was ready (%r); log:\n%s"
+                           % (data, read_log(self.log)))
+            data += chunk
+        ids = {}
+        for line in data.decode().splitlines()[:-1]:
+            name, tid = line.split()
+            ids[name] = int(tid)
+        ids["pid"] = ids["main"]
+        return ids
+
+    def _wait_notified(self):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            info = signal.sigtimedwait([READY_SIG], 0.05)
+            if info is not None and info.si_pid == self.pid:
+                return
+            if time.monotonic() > deadline:
+                raise Fail("timeout waiting for the target's ready signal; "
+                           "log:\n%s" % read_log(self.log))
+
+    def _wait_main_in_user_space(self, since):
+        """The signal reached the driver while the main thread was still
+        in kill(): its user time grows only once it spins."""
+        deadline = time.monotonic() + TIMEOUT
+        while utime(self.pid, self.pid) <= since:
+            if time.monotonic() > deadline:
+                raise Fail("the main thread never ran in user space")
+            time.sleep(0.001)
+
+    def _wait_waiter_in_futex(self):
+        deadline = time.monotonic() + TIMEOUT
+        while syscall_nr(self.pid, self.ids["waiter"]) != str(FUTEX_NR):
+            if time.monotonic() > deadline:
+                raise Fail("the waiter thread never slept in futex(): %r" %
+                           syscall_nr(self.pid, self.ids["waiter"]))
+            time.sleep(0.001)
+
+
+def run(cmd, what):
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Fail("%s hung" % what)
+    if proc.returncode != 0:
+        raise Fail("%s: status %d, stderr %r" % (what, proc.returncode,
+                                                 proc.stderr))
+    return proc
+
+
+def role_of(target, tid):
+    for role, t in target.ids.items():
+        if t == tid:
+            return role
+    raise Fail("thread %d is none of the target's %r" % (tid, target.ids))
+
+
+def check_header(target, header, what):
+    """header: the --status block; every thread once, each as expected."""
+    lines = header.split(b"\n")
+    if lines[0] != b"Thread status:" or lines[-1] != b"":
+        raise Fail("%s: not a status header: %r" % (what, header))
+    seen = {}
+    for line in lines[1:-1]:
+        m = STATUS_LINE.match(line)
+        if not m or m.group(2) == b"?":
+            raise Fail("%s: bad status line %r" % (what, line))
+        tid = int(m.group(2))
+        role = role_of(target, tid)
+        if m.group(3) != comm(target.pid, tid):
+            raise Fail("%s: thread %s named %r, /proc says %r" % (
+                what, role, m.group(3), comm(target.pid, tid)))
+        if m.group(4) not in EXPECTED_TEXT[role]:
+            raise Fail("%s: thread %s is %r, expected %s" % (
+                what, role, m.group(4), " or ".join(
+                    repr(x) for x in EXPECTED_TEXT[role])))
+        seen[role] = m.group(4).decode()
+    if set(seen) != set(target.ids):
+        raise Fail("%s: status of %s, expected %s" % (
+            what, sorted(seen), sorted(target.ids)))
+    return seen
+
+
+def split_status(out, what):
+    header, sep, rest = out.partition(b"\n\n")
+    if not sep:
+        raise Fail("%s: no blank line after the status header: %r" % (
+            what, out))
+    return header + b"\n", rest
+
+
+def t_attach_status(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp)
+        with_status = run([ATTACH, "--status", str(target.pid)],
+                          "--status")
+        plain = run([ATTACH, str(target.pid)], "attach")
+        again = run([ATTACH, "--status", str(target.pid)],
+                    "--status, after two attaches")
+        for n, out in enumerate((with_status, again), 1):
+            header, rest = split_status(out.stdout, "--status #%d" % n)
+            seen = check_header(target, header, "--status #%d" % n)
+            if rest != plain.stdout:
+                raise Fail("--status #%d: faulthandler's text differs from "
+                           "the dump without --status:\n%r\n%r" % (
+                               n, rest, plain.stdout))
+        print("  %s: %s" % (interp.label, ", ".join(
+            "%s %s" % item for item in sorted(seen.items()))))
+    finally:
+        res.release()
+
+
+def t_attach_json(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp)
+        for n in (1, 2):
+            what = "--format json #%d" % n
+            out = run([ATTACH, "--format", "json", str(target.pid)], what)
+            tool = subprocess.run([sys.executable, "-m", "json.tool"],
+                                  input=out.stdout, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, timeout=TIMEOUT)
+            if tool.returncode != 0:
+                raise Fail("%s: json.tool rejects it: %r" % (what,
+                                                             tool.stderr))
+            try:
+                docs = json_check.documents(out.stdout, "pyfault-attach")
+            except (ValueError, json_check.SchemaError) as exc:
+                raise Fail("%s: %s" % (what, exc))
+            if len(docs) != 1 or out.stdout.count(b"\n") != 1:
+                raise Fail("%s: expected one document on one line: %r" % (
+                    what, out.stdout))
+            doc = docs[0]
+            if doc["process"]["pid"] != target.pid:
+                raise Fail("%s: pid %r" % (what, doc["process"]["pid"]))
+            threads = {role_of(target, t["tid"]): t for t in doc["threads"]}
+            if set(threads) != set(target.ids):
+                raise Fail("%s: threads %s" % (what, sorted(threads)))
+            for role, (state, gil, calls) in EXPECTED_JSON.items():
+                t = threads[role]
+                call = t["syscall"]["name"] if t["syscall"] else None
+                name = comm(target.pid, t["tid"]).decode()
+                if (t["state"], t["holds_gil"], t["name"]) != (
+                        state, gil, name) or call not in calls or \
+                        t["current"] != (role == "main"):
+                    raise Fail("%s: thread %s: %r" % (what, role, t))
+    finally:
+        res.release()
+
+
+def t_watch_status(interp):
+    res = Resources()
+    target = None
+    try:
+        target = Target(res, interp, [WATCH, "--status", "--"])
+        watcher = target.proc
+        watcher.send_signal(signal.SIGUSR1)
+        err = b""
+        deadline = time.monotonic() + TIMEOUT
+        # The dump ends with the main thread's frames, the oldest thread.
+        while not err.endswith(b" in <module>\n"):
+            ready, _, _ = select.select([watcher.stderr], [], [],
+                                        max(0, deadline - time.monotonic()))
+            chunk = os.read(watcher.stderr.fileno(), 65536) if ready else b""
+            if not chunk:
+                raise Fail("no complete dump from pyfault-watch: %r" % err)
+            err += chunk
+        header, _ = split_status(err, "pyfault-watch --status")
+        check_header(target, header, "pyfault-watch --status")
+    finally:
+        end_watched(res, target)
+
+
+def end_watched(res, target):
+    """Ends the program under pyfault-watch, which a tracer's death would
+    leave running: SIGTERM to pyfault-watch is passed on to it; SIGKILL
+    for it too once its pid is known."""
+    watcher = res.procs[0] if res.procs else None
+    if watcher is not None and watcher.poll() is None:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            watcher.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    if target is not None:
+        try:
+            os.kill(target.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    res.release()
+
+
+PER_INTERP = [
+    ("attach-status", t_attach_status),
+    ("attach-json-states", t_attach_json),
+    ("watch-status", t_watch_status),
+]
+
+
+def main():
+    global ATTACH, WATCH, TMPDIR
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
+    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--only", action="append", default=[])
+    opts = parser.parse_args()
+    if not opts.attach or not opts.watch:
+        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
+                     "PYFAULT_WATCH")
+    signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
+    ATTACH = os.path.abspath(opts.attach)
+    WATCH = os.path.abspath(opts.watch)
+    found = setup(ATTACH)
+    if found is None:
+        return 1
+    interps, notes, full, _ = found
+    tests = [("%s %s" % (i.label, name), (lambda f=func, i=i: f(i)), i)
+             for i in full for name, func in PER_INTERP]
+    TMPDIR = tempfile.mkdtemp(prefix="pyfault-status-")
+    try:
+        passed, failed, skipped, failures = run_tests(tests, interps,
+                                                      opts.only)
+    finally:
+        if opts.keep:
+            print("kept %s" % TMPDIR)
+        else:
+            shutil.rmtree(TMPDIR, ignore_errors=True)
+    return report(interps, notes, passed, failed, skipped, failures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
