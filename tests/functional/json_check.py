@@ -220,9 +220,11 @@ def render(doc):
     return "".join(line + "\n" for line in lines).encode("ascii")
 
 
+# The thread name after the id (2.7's backport " <dumper>", 3.14's
+# " [name]") is not part of the JSON frames compared here.
 THREAD_HEADER = re.compile(
-    rb"^(Current thread|Thread) (0x[0-9a-f]{16}) \(most recent call "
-    rb"first\):$")
+    rb"^(Current thread|Thread) (0x[0-9a-f]{16})(?: <[^>]*>| \[[^]]*\])? "
+    rb"\(most recent call first\):$")
 DROPPED = re.compile(
     rb"^(|Process \d+:|  <no Python frame>|<no Python frame>|"
     rb"  Garbage-collecting|  \.\.\.|\.\.\.)$")

@@ -1,6 +1,6 @@
 """Target program for tests/functional/test_status.py.
 
-Runs unmodified on CPython 3.8 to 3.13.  Four threads, each in a state
+Runs unmodified on CPython 3.7 to 3.13.  Four threads, each in a state
 pyfault's --status must name:
   main     spins in pure Python holding the GIL ("holds the GIL, running");
   waiter   woken from sigwait() while main holds the GIL, so it waits for
@@ -23,11 +23,19 @@ Usage: status_target.py --ready-fd FD --notify PID:SIGNAL
 """
 import _thread
 import argparse
+import ctypes
 import os
 import select
 import signal
 import sys
 import threading
+
+
+def native_id():
+    """threading.get_native_id(), which 3.7 lacks: gettid(2)."""
+    if hasattr(threading, "get_native_id"):
+        return threading.get_native_id()
+    return ctypes.CDLL(None, use_errno=True).syscall(186)  # SYS_gettid
 
 
 def main():
@@ -40,22 +48,22 @@ def main():
     sys.setswitchinterval(100.0)
     rfd, _wfd = os.pipe()
     ready = _thread.allocate_lock()
-    ids = {"main": threading.get_native_id()}
+    ids = {"main": native_id()}
 
     def spin():
         while True: pass  # noqa: E701
 
     def waiter():
-        ids["waiter"] = threading.get_native_id()
+        ids["waiter"] = native_id()
         ready.release(); signal.sigwait({signal.SIGUSR1})  # noqa: E702
         spin()
 
     def reader():
-        ids["reader"] = threading.get_native_id()
+        ids["reader"] = native_id()
         ready.release(); os.read(rfd, 1)  # noqa: E702
 
     def selector():
-        ids["selector"] = threading.get_native_id()
+        ids["selector"] = native_id()
         ready.release(); select.select([rfd], [], [])  # noqa: E702
 
     for func in (waiter, reader, selector):

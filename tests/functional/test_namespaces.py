@@ -380,7 +380,9 @@ def t_debug_file_in_target_root(build):
     res = Resources()
     try:
         target = test_attach.Target(res, interp, SCENARIO)
-        plain = run_attach(["-v", "--offsets=dwarf", target.pid])
+        # No cache: the debug file itself must be found each time.
+        plain = run_attach(["-v", "--no-cache", "--offsets=dwarf",
+                            target.pid])
         m = re.search(rb"offsets from DWARF \((/usr/lib/debug/[^)]*)\)",
                       plain.stderr)
         if plain.returncode != 0 or not m:
@@ -391,7 +393,8 @@ def t_debug_file_in_target_root(build):
                            source.group(0) if source else plain.stderr
                        ).decode(errors="replace"))
         script = 'mount -t tmpfs none /usr/lib/debug && exec "$@"'
-        hidden = run_attach(["-v", "--offsets=dwarf", target.pid], pre=[
+        hidden = run_attach(["-v", "--no-cache", "--offsets=dwarf",
+                             target.pid], pre=[
             TOOLS["unshare"], "--mount", "sh", "-c", script, "sh"])
         oracle = target.finish()
         what = "debug file only in the target's view"
