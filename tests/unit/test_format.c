@@ -5,42 +5,12 @@
 #include <string.h>
 
 #include "fh_format.h"
-
-static char *buf;
-static size_t buf_size;
-static FILE *out;
-
-static void open_out(void)
-{
-	out = open_memstream(&buf, &buf_size);
-}
-
-static const char *output(void)
-{
-	fflush(out);
-	return buf;
-}
-
-static void close_out(void)
-{
-	fclose(out);
-	free(buf);
-	buf = NULL;
-}
+#include "output_capture.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static struct pf_text text_of(const char *ascii)
-{
-	struct pf_text t = {.present = true, .length = (uint32_t)strlen(ascii)};
-	t.chars = malloc((t.length + 1) * sizeof *t.chars);
-	for (uint32_t i = 0; i < t.length; i++)
-		t.chars[i] = (unsigned char)ascii[i];
-	return t;
 }
 
 static const struct pf_style style_313 = {

@@ -13,37 +13,7 @@
 #include "dump_reason.h"
 #include "status_format.h"
 #include "syscall_names.h"
-
-static char *buf;
-static size_t buf_size;
-static FILE *out;
-
-static void open_out(void)
-{
-	out = open_memstream(&buf, &buf_size);
-}
-
-static const char *output(void)
-{
-	fflush(out);
-	return buf;
-}
-
-static void close_out(void)
-{
-	fclose(out);
-	free(buf);
-	buf = NULL;
-}
-
-static struct pf_text text_of(const char *ascii)
-{
-	struct pf_text t = {.present = true, .length = (uint32_t)strlen(ascii)};
-	t.chars = malloc((t.length + 1) * sizeof *t.chars);
-	for (uint32_t i = 0; i < t.length; i++)
-		t.chars[i] = (unsigned char)ascii[i];
-	return t;
-}
+#include "output_capture.h"
 
 static const struct pf_json_process process = {
 	.pid = 4242,
@@ -85,7 +55,8 @@ static void fixture_init(struct fixture *f)
 	t->tid = 100;
 	t->is_current = true;
 	t->nframes = 1;
-	t->frames[0] = (struct pf_frame){&f->file, &f->name, 7};
+	t->frames[0] = (struct pf_frame){
+		.filename = &f->file, .name = &f->name, .lineno = 7};
 	t->nnative = 2;
 	t->native = f->native;
 	t->status = (struct pf_thread_status){
@@ -95,7 +66,8 @@ static void fixture_init(struct fixture *f)
 	t->thread_id = 0x7f00000000bb;
 	t->tid = 101;
 	t->nframes = 1;
-	t->frames[0] = (struct pf_frame){&not_a_str, &f->odd_name, -1};
+	t->frames[0] = (struct pf_frame){
+		.filename = &not_a_str, .name = &f->odd_name, .lineno = -1};
 	t->status = (struct pf_thread_status){
 		.collected = true, .name = "reader\xff", .state = PF_STATE_SYSCALL,
 		.syscall_nr = SYS_read, .syscall_args = {3, 0x10, 1}};

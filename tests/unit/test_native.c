@@ -8,41 +8,11 @@
 #include "fh_format.h"
 #include "native_merge.h"
 #include "target_dump.h"
+#include "output_capture.h"
 
 #define LIBPYTHON "/usr/lib/libpython3.12.so.1.0"
 #define LIBC "/usr/lib/libc.so.6"
 #define EXT "/tmp/ext.so"
-
-static char *buf;
-static size_t buf_size;
-static FILE *out;
-
-static void open_out(void)
-{
-	out = open_memstream(&buf, &buf_size);
-}
-
-static const char *output(void)
-{
-	fflush(out);
-	return buf;
-}
-
-static void close_out(void)
-{
-	fclose(out);
-	free(buf);
-	buf = NULL;
-}
-
-static struct pf_text text_of(const char *ascii)
-{
-	struct pf_text t = {.present = true, .length = (uint32_t)strlen(ascii)};
-	t.chars = malloc((t.length + 1) * sizeof *t.chars);
-	for (uint32_t i = 0; i < t.length; i++)
-		t.chars[i] = (unsigned char)ascii[i];
-	return t;
-}
 
 static struct pf_text file_text, names[4];
 
