@@ -326,6 +326,18 @@ def check_same(expected, actual, what, actual_label="pyfault (actual)",
 
 # ------------------------------------------------------------------- runner --
 
+def skip_versions(full, reason_of):
+    """Takes out of full (in place) every interpreter for which
+    reason_of(interp) gives a reason, marking it skipped with it, so that
+    the report says why the suite did not run it."""
+    for interp in list(full):
+        reason = reason_of(interp)
+        if reason:
+            full.remove(interp)
+            interp.mode = "skip"
+            interp.reason = reason
+
+
 def run_tests(tests, interps, only=()):
     passed = failed = skipped = 0
     failures = []

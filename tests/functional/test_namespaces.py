@@ -472,11 +472,9 @@ def main():
     if found is None:
         return 1
     interps, notes, full, _ = found
-    for interp in [i for i in full if i.version < (3,)]:
-        full.remove(interp)
-        interp.mode = "skip"
-        interp.reason = ("the namespace targets are Python 3 programs and "
-                         "the oracle is Python 3's faulthandler")
+    pyinterps.skip_versions(full, lambda i: i.version < (3,) and (
+        "the namespace targets are Python 3 programs and the oracle is "
+        "Python 3's faulthandler"))
     for tool in ("unshare", "nsenter", "setpriv"):
         TOOLS[tool] = shutil.which(tool)
     if os.geteuid() == 0 and TOOLS["unshare"]:

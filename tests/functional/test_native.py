@@ -48,6 +48,7 @@ import sysconfig
 import tempfile
 import time
 
+import pyinterps
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, check_same,
                        expect_byte, read_log, report, run_tests, setup)
 
@@ -422,11 +423,9 @@ def main():
         interp.mode = "skip"
         interp.reason = "pyfault does not read Python %d.%d" % \
             interp.version[:2]
-    for interp in [i for i in full if i.version < (3,)]:
-        full.remove(interp)
-        interp.mode = "skip"
-        interp.reason = ("no faulthandler oracle and no Python 3 C API for "
-                         "the crashing extension on 2.7")
+    pyinterps.skip_versions(full, lambda i: i.version < (3,) and (
+        "no faulthandler oracle and no Python 3 C API for the crashing "
+        "extension on 2.7"))
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-native-")
     tests = [("usage", t_usage, None)]
     for interp in full:

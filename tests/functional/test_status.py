@@ -40,6 +40,7 @@ import tempfile
 import time
 
 import json_check
+import pyinterps
 from pyinterps import (TIMEOUT, Fail, Resources, read_log, report,
                        run_tests, setup)
 
@@ -338,13 +339,11 @@ def main():
     # 2.7 lacks the signal API the target parks its threads with; 3.6's
     # GIL is a static of ceval.c that no layout source reaches, so a GIL
     # wait there shows as "in futex()".
-    for interp in [i for i in full if i.version[:2] <= (3, 6)]:
-        full.remove(interp)
-        interp.mode = "skip"
-        interp.reason = ("the target needs signal.pthread_sigmask and "
-                         "sigwait (3.3+)" if interp.version < (3,) else
-                         "its GIL state is a static of ceval.c, out of "
-                         "reach: a GIL wait shows as in futex()")
+    pyinterps.skip_versions(full, lambda i: (
+        "the target needs signal.pthread_sigmask and sigwait (3.3+)"
+        if i.version < (3,) else
+        "its GIL state is a static of ceval.c, out of reach: a GIL wait "
+        "shows as in futex()" if i.version[:2] == (3, 6) else None))
     tests = [("%s %s" % (i.label, name), (lambda f=func, i=i: f(i)), i)
              for i in full for name, func in PER_INTERP]
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-status-")
