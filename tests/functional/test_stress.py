@@ -65,6 +65,7 @@ import sys
 import tempfile
 import time
 
+from test_attach import wait_all_sleeping
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, report,
                        run_tests, setup)
 
@@ -954,6 +955,8 @@ def t_pid_namespace(interp):
         # unshare forked it: find its PID out here.
         with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
             host_pid = int(f.read().split()[0])
+        # Its PID written, the program goes on to line 3's read().
+        wait_all_sleeping(host_pid)
         outside = run_attach([host_pid])
         inside = run_attach([1], pre=[nsenter, "--target", str(host_pid),
                                       "--pid", "--mount"])
