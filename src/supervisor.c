@@ -527,21 +527,17 @@ static void signal_stop(struct watch *w, struct process *p, pid_t tid,
 	resume(tid, running(p), sig);
 }
 
-/* A new image: its interpreter is found at once when the executable holds
- * it (a static python) or there is no loader to wait for; otherwise once
- * the loader has mapped the libraries, which its first system call from
- * elsewhere tells.  Stepping system calls, unlike a breakpoint, leaves
- * nothing in the program: a tracer that dies leaves at most a
- * system-call-stop, which the kernel ends as it detaches. */
+/* A new image: its interpreter is found once the dynamic loader has mapped
+ * the libraries, which its first system call from elsewhere tells, or at
+ * once without a loader (a static program).  Stepping system calls, unlike
+ * a breakpoint, leaves nothing in the program: a tracer that dies leaves at
+ * most a system-call-stop, which the kernel ends as it detaches. */
 static void new_image(struct watch *w, struct process *p, pid_t tid)
 {
 	p->target_tried = false;
 	p->target_reported = false;
-	prepare_target(w, p);
-	if (!p->target_tried)
-		pf_loader_range_find(&p->loader, p->pid);
-	else
-		p->loader = (struct pf_loader_range){0};
+	if (!pf_loader_range_find(&p->loader, p->pid))
+		prepare_target(w, p);
 	resume(tid, running(p), 0);
 }
 

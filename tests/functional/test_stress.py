@@ -1217,8 +1217,8 @@ def main():
                            ("watch %d forks" % OPTS.forks, t_watch_forks)):
             tests.append(("%s %s" % (interp.label, name),
                           (lambda f=func, i=interp: f(i)), interp))
-    # Debian's python3 holds the interpreter in its executable: the loader
-    # is stepped through only for one that links libpython.
+    # The loader maps libpython only for an interpreter linking it, not
+    # Debian's python3.
     loading = full if OPTS.all_interpreters else [
         next((x for x in full if links_libpython(x)), main_interp)]
     for interp in loading:
