@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "entry_break.h"
 #include "dump_json.h"
 #include "dump_reason.h"
 #include "fh_format.h"
+#include "loader_range.h"
 #include "native_stack.h"
 #include "proc_ctl.h"
 #include "py_modules.h"
@@ -28,7 +28,11 @@
 #include "walker.h"
 
 /* What a thread was doing when it stopped, to be given back on resume. */
-enum resume_how { RESUME_CONT, RESUME_LISTEN };
+enum resume_how { RESUME_CONT, RESUME_SYSCALL, RESUME_LISTEN };
+
+/* A system-call-stop, as PTRACE_O_TRACESYSGOOD marks it apart from a real
+ * SIGTRAP. */
+#define SYSCALL_TRAP (SIGTRAP | 0x80)
 
 struct tracee {
 	pid_t tid;
@@ -36,12 +40,14 @@ struct tracee {
 	bool started;          /* its auto-attach stop has been seen */
 };
 
-/* A watched process and what is known of its interpreter, found when the
- * program reaches its entry point after each exec (libpython is mapped
- * then), or else on its first dump. */
+/* A watched process and what is known of its interpreter, found after
+ * each exec once the dynamic loader has mapped the program's libraries
+ * (libpython then), or else on its first dump. */
 struct process {
 	pid_t pid;
-	struct pf_entry_break entry;
+	/* The loader of a new image, while its system calls are stepped
+	 * through; all 0 otherwise. */
+	struct pf_loader_range loader;
 	bool target_tried;
 	bool target_reported;  /* its error or -v line has been printed */
 	enum pf_status target_status;
@@ -199,7 +205,15 @@ static void resume(pid_t tid, enum resume_how how, int sig)
 	if (how == RESUME_LISTEN)
 		ptrace(PTRACE_LISTEN, tid, NULL, NULL);
 	else
-		ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+		ptrace(how == RESUME_SYSCALL ? PTRACE_SYSCALL : PTRACE_CONT,
+		       tid, NULL, (void *)(long)sig);
+}
+
+/* How a thread of p runs on: to its next system call while the loader
+ * starts p's new image, else freely. */
+static enum resume_how running(const struct process *p)
+{
+	return p && p->loader.end != 0 ? RESUME_SYSCALL : RESUME_CONT;
 }
 
 struct held {
@@ -254,14 +268,12 @@ static size_t hold_threads(struct watch *w, pid_t pid, pid_t already_stopped,
 		}
 		int sig = WSTOPSIG(status), event = status >> 16;
 		struct process *p = find_process(w, pid);
+		held[i].how = running(p);
 		if (event == PTRACE_EVENT_STOP && is_stop_signal(sig))
 			held[i].how = RESUME_LISTEN;
-		else if (event == 0 && sig == SIGTRAP && p &&
-			 pf_entry_break_reached(&p->entry, held[i].tid))
-			held[i].sig = 0;  /* our breakpoint's trap */
-		else if (event == 0)
+		else if (event == 0 && sig != SYSCALL_TRAP)
 			held[i].sig = sig;
-		else
+		else if (event != 0)
 			note_new_tracee(w, held[i].tid, event);
 		held[kept++] = held[i];
 	}
@@ -326,11 +338,14 @@ static void report_target(struct watch *w, struct process *p)
 	}
 }
 
-/* At the entry point of a program just exec'd: its interpreter and
- * offsets are found now, so that a crash dump never waits on DWARF.  Only
- * success is kept: a program may still load libpython itself later. */
+/* A program just exec'd, before any of its Python runs: its interpreter
+ * and offsets are found now, so that a crash dump never waits on DWARF.
+ * Only success is kept: a program may still load libpython itself
+ * later. */
 static void prepare_target(struct watch *w, struct process *p)
 {
+	if (p->target_tried && p->target_status == PF_OK)
+		return;  /* a dump during the loader's work found it */
 	struct pf_mem mem;
 	if (pf_mem_open_live(&mem, p->pid) != 0)
 		return;
@@ -603,7 +618,37 @@ static void signal_stop(struct watch *w, struct process *p, pid_t tid,
 		if (asked && !w->opt->chain)
 			sig = 0;
 	}
-	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+	resume(tid, running(p), sig);
+}
+
+/* A new image: its interpreter is found once the dynamic loader has mapped
+ * the libraries, which its first system call from elsewhere tells, or at
+ * once without a loader (a static program).  Stepping system calls, unlike
+ * a breakpoint, leaves nothing in the program: a tracer that dies leaves at
+ * most a system-call-stop, which the kernel ends as it detaches. */
+static void new_image(struct watch *w, struct process *p, pid_t tid)
+{
+	p->target_tried = false;
+	p->target_reported = false;
+	/* Only the program itself: stepping every exec of a build that
+	 * starts many short children would cost more than it saves, and a
+	 * child running the same Python finds its offsets in the cache at
+	 * its first dump. */
+	if (p->pid == w->child && !pf_loader_range_find(&p->loader, p->pid))
+		prepare_target(w, p);
+	resume(tid, running(p), 0);
+}
+
+static void loader_syscall(struct watch *w, struct process *p, pid_t tid)
+{
+	struct user_regs_struct regs;
+	if (p && p->loader.end != 0 &&
+	    (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0 ||
+	     !pf_loader_range_holds(&p->loader, regs.rip))) {
+		p->loader = (struct pf_loader_range){0};
+		prepare_target(w, p);
+	}
+	resume(tid, running(p), 0);
 }
 
 static void handle_stop(struct watch *w, pid_t tid, int status)
@@ -620,19 +665,16 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 
 	switch (event) {
 	case 0:
-		if (p && sig == SIGTRAP &&
-		    pf_entry_break_reached(&p->entry, tid)) {
-			prepare_target(w, p);
-			ptrace(PTRACE_CONT, tid, NULL, NULL);
-			return;
-		}
-		signal_stop(w, p, tid, sig);
+		if (sig == SYSCALL_TRAP)
+			loader_syscall(w, p, tid);
+		else
+			signal_stop(w, p, tid, sig);
 		return;
 	case PTRACE_EVENT_STOP:
 		if (t && !t->started) {
 			/* A new thread's or process's first stop. */
 			t->started = true;
-			ptrace(PTRACE_CONT, tid, NULL, NULL);
+			resume(tid, running(p), 0);
 		} else if (is_stop_signal(sig)) {
 			/* Group-stop: stay stopped until SIGCONT. */
 			ptrace(PTRACE_LISTEN, tid, NULL, NULL);
@@ -643,22 +685,19 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 				stop_like(sig);
 		} else {
 			/* A late interrupt, or the end of a group-stop. */
-			ptrace(PTRACE_CONT, tid, NULL, NULL);
+			resume(tid, running(p), 0);
 		}
 		return;
 	case PTRACE_EVENT_EXEC:
-		/* A new image: its interpreter, if any, is yet to be found,
-		 * once the loader has mapped its libraries. */
-		if (p) {
-			p->target_tried = false;
-			p->target_reported = false;
-			pf_entry_break_arm(&p->entry, p->pid);
-		}
-		break;
+		if (p)
+			new_image(w, p, tid);
+		else
+			ptrace(PTRACE_CONT, tid, NULL, NULL);
+		return;
 	default:
 		note_new_tracee(w, tid, event);
 	}
-	ptrace(PTRACE_CONT, tid, NULL, NULL);
+	resume(tid, running(p), 0);
 }
 
 static void reap(struct watch *w)
@@ -717,7 +756,8 @@ static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
 	}
 	close(go[0]);
 	w->child = pid;
-	long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
+	long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
+		       PTRACE_O_TRACESYSGOOD;
 	if (w->opt->follow)
 		options |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
 	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)options) != 0) {

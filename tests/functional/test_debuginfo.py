@@ -569,7 +569,7 @@ CRASHER_PY27 = (b"import os, sys\n"
 
 
 def t_watch_early(interp):
-    """pyfault-watch finds the offsets at the program's entry point, before
+    """pyfault-watch finds the offsets once the program is loaded, before
     any line of Python runs, and its crash dump is faulthandler's (on 2.7,
     the backport's)."""
     script = os.path.join(TMPDIR, "crasher.py")

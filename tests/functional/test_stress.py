@@ -684,6 +684,82 @@ def t_watch_killed_inject(interp):
                "%s %d" % kv for kv in sorted(tally.items()))))
 
 
+def links_libpython(interp):
+    """Whether interp's executable takes the interpreter from a shared
+    libpython, which the dynamic loader maps."""
+    out = subprocess.run([interp.path, "-c", "import sys; sys.stdout.write("
+                          "open('/proc/self/maps').read())"],
+                         stdout=subprocess.PIPE, timeout=TIMEOUT)
+    return b"/libpython" in out.stdout
+
+
+def t_watch_killed_loading(interp):
+    """SIGKILL injected by strace into pyfault-watch at each of its ptrace
+    calls while it steps through the system calls of the dynamic loader of a
+    program that links libpython: the program runs on as if never
+    watched (no trap of ours is left in it)."""
+    strace = shutil.which("strace")
+    if not strace:
+        raise Skip("strace not installed: no deterministic injection")
+    if not links_libpython(interp):
+        raise Skip("links no shared libpython: no loader to step through")
+    said = b"went on\n"
+    watch = [WATCH, "--", interp.path, "-c", "print('went on')"]
+    log = os.path.join(TMPDIR, "watch-loading.log")
+    out = subprocess.run([strace, "-qq", "-e", "trace=ptrace", "-o", log]
+                         + watch, stdout=subprocess.PIPE, timeout=TIMEOUT,
+                         env=TRACED_ENV)
+    if out.returncode != 0 or out.stdout != said:
+        raise Fail("pyfault-watch under strace: status %d, %r" % (
+            out.returncode, out.stdout))
+    with open(log) as f:
+        requests = [line.split("(", 1)[1].split(",", 1)[0]
+                    for line in f if line.startswith("ptrace(")]
+    if "PTRACE_SYSCALL" not in requests:
+        raise Fail("the loader's system calls were not stepped: %r"
+                   % requests)
+    # Up to the first request after the last step: the program let go.
+    last = len(requests) - requests[::-1].index("PTRACE_SYSCALL") + 1
+    points = list(range(1, last + 1, OPTS.watch_inject_stride))
+    if points[-1] != last:
+        points.append(last)
+    tally = {}
+    for nth in points:
+        where = "SIGKILL at the %d-th ptrace (%s)" % (nth, requests[nth - 1])
+        proc = subprocess.Popen([strace, "-qq", "-o", os.devnull, "-e",
+                                 "trace=ptrace", "-e",
+                                 "inject=ptrace:signal=KILL:when=%d" % nth]
+                                + watch, stdout=subprocess.PIPE,
+                                env=TRACED_ENV)
+        try:
+            out, _ = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise Fail("%s: the output never ended; processes left: %r" % (
+                where, orphans()))
+        try:
+            found = [pid for pid, _ in orphans()]
+            statuses = [wait_orphan(pid, where) for pid in found]
+        finally:
+            reap_leftovers()
+        if not found:
+            raise Fail("%s: the program ended with the watcher" % where)
+        if os.WIFEXITED(statuses[0]) and statuses[0] == 0 and out == said:
+            outcome = "program went on"
+        elif os.WIFEXITED(statuses[0]) and \
+                os.WEXITSTATUS(statuses[0]) == 1 and not out:
+            outcome = "program not started"
+        else:
+            raise Fail("%s: the program ended with wait status 0x%x, "
+                       "output %r" % (where, statuses[0], out))
+        tally[outcome] = tally.get(outcome, 0) + 1
+    figure("pyfault-watch killed by SIGKILL while the loader runs (strace; "
+           "every %d-th call)" % OPTS.watch_inject_stride,
+           "%d of the first %d of %d ptrace calls (%d steps): %s" % (
+               len(points), last, len(requests), requests.count("PTRACE_SYSCALL"),
+               ", ".join("%s %d" % kv for kv in sorted(tally.items()))))
+
+
 FORKER = r"""
 import os, sys
 n = int(sys.argv[1])
@@ -1144,6 +1220,14 @@ def main():
                            ("watch %d forks" % OPTS.forks, t_watch_forks)):
             tests.append(("%s %s" % (interp.label, name),
                           (lambda f=func, i=interp: f(i)), interp))
+    # The loader maps libpython only for an interpreter linking it, not
+    # Debian's python3.
+    loading = full if OPTS.all_interpreters else [
+        next((x for x in full if links_libpython(x)), main_interp)]
+    for interp in loading:
+        tests.append(("%s watch watcher killed while the loader runs "
+                      "(strace)" % interp.label,
+                      (lambda i=interp: t_watch_killed_loading(i)), interp))
     i = main_interp
     tests += [
         ("stopped process stays stopped", lambda: t_stopped_target(i), i),
