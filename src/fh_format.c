@@ -268,3 +268,8 @@ void pf_format_timeout_header(FILE *out, uint64_t timeout_us)
 		fprintf(out, "Timeout (%llu:%02llu:%02llu)!\n", hour, min,
 			(unsigned long long)sec);
 }
+
+void pf_format_gil_disabled_notice(FILE *out)
+{
+	fputs("<Cannot show all threads while the GIL is disabled>\n", out);
+}

@@ -34,6 +34,11 @@ bool pf_format_fatal_header(FILE *out, int signum,
 /* "Timeout (H:MM:SS[.ffffff])!\n" for a timeout in microseconds. */
 void pf_format_timeout_header(FILE *out, uint64_t timeout_us);
 
+/* "<Cannot show all threads while the GIL is disabled>", which a fatal
+ * error of a free-threaded build running without the GIL prints before the
+ * faulting thread alone (3.14t). */
+void pf_format_gil_disabled_notice(FILE *out);
+
 /* Every thread, newest first, as faulthandler's all_threads=True. */
 void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
 		       const struct pf_style *style);

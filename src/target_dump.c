@@ -95,7 +95,7 @@ bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 		pf_format_extension_modules(out, &snap->modules);
 		return true;
 	}
-	fputs("<Cannot show all threads while the GIL is disabled>\n", out);
+	pf_format_gil_disabled_notice(out);
 	return pf_write_threads(out, target, snap, true, native);
 }
 
