@@ -609,6 +609,26 @@ def died_holding_signal(log, name):
                   text[last_stop:])
 
 
+def run_watch_killed(cmd, where):
+    """Runs cmd, a pyfault-watch that strace kills, until its output ends;
+    then (its status, that output, the program's orphaned PIDs, their wait
+    statuses), every leftover reaped."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=TRACED_ENV)
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        # The program holds the output open: stopped, if not running.
+        raise Fail("%s: the output never ended; processes left: %r" % (
+            where, orphans()))
+    try:
+        found = [pid for pid, _ in orphans()]
+        statuses = [wait_orphan(pid, where) for pid in found]
+    finally:
+        reap_leftovers()
+    return proc.returncode, out, found, statuses
+
+
 def t_watch_killed_inject(interp):
     """SIGKILL injected by strace into pyfault-watch at its system calls:
     launching, following threads and the child, dumping, exiting."""
@@ -637,23 +657,10 @@ def t_watch_killed_inject(interp):
     for i, name, nth in points:
         where = "SIGKILL at the %d-th %s (call %d)" % (nth, name, i + 1)
         run_log = os.path.join(TMPDIR, "watch-inject.log")
-        proc = subprocess.Popen([strace, "-qq", "-o", run_log, "-e",
-                                 "inject=%s:signal=KILL:when=%d" % (name, nth)]
-                                + watch, stdout=subprocess.PIPE,
-                                env=TRACED_ENV)
-        try:
-            out, _ = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            # The program holds the output open: stopped, if not running.
-            raise Fail("%s: the output never ended; processes left: %r" % (
-                where, orphans()))
-        try:
-            found = [pid for pid, _ in orphans()]
-            statuses = [wait_orphan(pid, where) for pid in found]
-        finally:
-            reap_leftovers()
-        if proc.returncode == 0:
+        returncode, out, found, statuses = run_watch_killed(
+            [strace, "-qq", "-o", run_log, "-e",
+             "inject=%s:signal=KILL:when=%d" % (name, nth)] + watch, where)
+        if returncode == 0:
             outcome = "not reached"
         elif not found and not out:
             outcome = "program not started"
@@ -726,22 +733,9 @@ def t_watch_killed_loading(interp):
     tally = {}
     for nth in points:
         where = "SIGKILL at the %d-th ptrace (%s)" % (nth, requests[nth - 1])
-        proc = subprocess.Popen([strace, "-qq", "-o", os.devnull, "-e",
-                                 "trace=ptrace", "-e",
-                                 "inject=ptrace:signal=KILL:when=%d" % nth]
-                                + watch, stdout=subprocess.PIPE,
-                                env=TRACED_ENV)
-        try:
-            out, _ = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise Fail("%s: the output never ended; processes left: %r" % (
-                where, orphans()))
-        try:
-            found = [pid for pid, _ in orphans()]
-            statuses = [wait_orphan(pid, where) for pid in found]
-        finally:
-            reap_leftovers()
+        _, out, found, statuses = run_watch_killed(
+            [strace, "-qq", "-o", os.devnull, "-e", "trace=ptrace", "-e",
+             "inject=ptrace:signal=KILL:when=%d" % nth] + watch, where)
         if not found:
             raise Fail("%s: the program ended with the watcher" % where)
         if os.WIFEXITED(statuses[0]) and statuses[0] == 0 and out == said:
