@@ -85,6 +85,9 @@ struct pf_thread_dump {
 	bool native_truncated; /* more than PF_MAX_NATIVE_DEPTH C frames */
 	/* Every frame's entry flag is known (see struct pf_frame). */
 	bool entries_known;
+	/* The faulting thread has no thread state (Python never ran in it,
+	 * or it ended): it has only its C stack. */
+	bool no_tstate;
 	/* Filled only when the walk was asked for it. */
 	struct pf_thread_status status;
 };
@@ -102,6 +105,11 @@ struct pf_snapshot {
 	size_t nthreads;
 	bool threads_truncated; /* more than PF_MAX_NTHREADS threads */
 	struct pf_thread_dump *threads;
+	/* The current thread when threads[] does not hold it: past the first
+	 * PF_MAX_NTHREADS, or the faulting thread without a thread state.
+	 * faulthandler still shows its stack alone, and its C stack. */
+	bool has_outside;
+	struct pf_thread_dump outside;
 	struct pf_code_cache *codes;
 	/* The one target address kept: the interpreter whose threads were
 	 * walked, for further reads while the target is still stopped. */
@@ -119,5 +127,17 @@ struct pf_snapshot {
 void pf_module_list_free(struct pf_module_list *list);
 
 void pf_snapshot_free(struct pf_snapshot *snap);
+
+/* Every thread dump of snap: threads[], then outside if it has one. */
+size_t pf_snapshot_count(const struct pf_snapshot *snap);
+struct pf_thread_dump *pf_snapshot_thread(struct pf_snapshot *snap, size_t i);
+
+/* The current thread, in threads[] or outside; NULL when there is none. */
+const struct pf_thread_dump *pf_snapshot_current(
+	const struct pf_snapshot *snap);
+
+/* The same, only if it has Python frames to show (a thread state). */
+const struct pf_thread_dump *pf_snapshot_current_python(
+	const struct pf_snapshot *snap);
 
 #endif

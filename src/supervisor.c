@@ -380,9 +380,8 @@ static void write_dump(struct watch *w, struct process *p,
 {
 	const struct pf_cli_common *opt = &w->opt->common;
 	bool only_current = opt->current_thread_only;
-	bool has_current = !only_current;
-	for (size_t i = 0; i < snap->nthreads; i++)
-		has_current |= snap->threads[i].is_current;
+	bool has_current =
+		!only_current || pf_snapshot_current_python(snap) != NULL;
 	if (opt->format == PF_FORMAT_JSON) {
 		char exe[4096];
 		struct pf_json_process process;
@@ -509,7 +508,11 @@ static void dump(struct watch *w, struct process *p,
 	struct pf_error native_err = {0};
 	struct pf_symbolizer *symbolizer = NULL;
 	if (st == PF_OK && native != PF_NATIVE_NONE &&
-	    pf_collect_native(&snap, p->pid, &symbolizer, &native_err) != PF_OK)
+	    (native == PF_NATIVE_CURRENT
+		     ? pf_collect_native_current(&snap, p->pid, &symbolizer,
+						 &native_err)
+		     : pf_collect_native(&snap, p->pid, &symbolizer,
+					 &native_err)) != PF_OK)
 		fprintf(stderr, "pyfault-watch: %s\n", native_err.message);
 
 	for (size_t i = 0; i < nheld; i++)

@@ -14,6 +14,7 @@ or arming faulthandler.dump_traceback_later itself) and once under
 pyfault-watch without faulthandler; the driver compares the two outputs.
 
     watch_targets.py crash KIND [--in-thread] [--busy] [--extensions]
+                           [--threads N]
         KIND: segv (ctypes.string_at(0)), fpe, ill (signal.raise_signal),
         abrt (os.abort()), bus (a page of a mapping of a file truncated after
         mmap).  Parks two threads in nested calls, optionally starts a thread
@@ -22,6 +23,10 @@ pyfault-watch without faulthandler; the driver compares the two outputs.
         --extensions: the standard extension module _json also appears in
         sys.modules under names outside the standard library, so that 3.10+
         faulthandler ends its dump with "Extension modules: ... (total: 4)".
+        --threads N: N more threads parked, started after the two others
+        and before the faulting one (--in-thread): with N = 105, the main
+        thread is past faulthandler's 100 threads, the faulting thread of
+        --in-thread the newest, first.
     watch_targets.py timeout [ORACLE_SECONDS]
         Parks threads, writes READY on stderr and blocks reading stdin; exits
         0 at EOF.  With ORACLE_SECONDS it arms, after READY,
@@ -223,6 +228,14 @@ def park_helpers():
     start_raw_thread("io-loop", io_loop)
 
 
+def park_more(count):
+    """count more parked threads, so that, with the main thread and the
+    helpers, faulthandler's limit of 100 threads is passed: the main
+    thread, the oldest, is past it."""
+    for n in range(count):
+        start_raw_thread("parked-%d" % n, park)
+
+
 # ---------------------------------------------------------------- faults ----
 
 FATAL_NAMES = {"segv": "Segmentation fault",
@@ -339,6 +352,8 @@ def crash(argv):
             sys.modules[name] = _json
     note_ident("main")
     park_helpers()
+    if "--threads" in argv:
+        park_more(int(argv[argv.index("--threads") + 1]))
     if "--busy" in argv:
         start_thread("busy", crunch_numbers)
     if "--in-thread" in argv:
