@@ -28,6 +28,8 @@ struct pf_frame {
 	const struct pf_text *filename;   /* owned by the snapshot's code cache */
 	const struct pf_text *name;
 	int lineno;                       /* negative: unknown */
+	bool code_unreadable;             /* its code object could not be
+	                                     read: filename and name unknown */
 	/* The first frame its C-level evaluation call ran: this frame and the
 	 * newer ones up to the previous entry are run by one C frame of the
 	 * evaluation loop.  Meaningful when the thread's entries_known. */

@@ -24,6 +24,9 @@ struct pf_style pf_style_of(const struct pf_layout *l)
 		.no_frame_line = l->no_frame_line,
 		.thread_name_suffix = l->thread_name_suffix,
 		.thread_names = l->thread_names,
+		/* dump_frame() of the same change (gh-140815) as the
+		 * counted shim frames. */
+		.invalid_frame_stops = l->shim_frames_counted,
 	};
 }
 

@@ -235,6 +235,7 @@ static bool record_frame(struct walk *w, uint64_t code_addr,
 	out->filename = c->readable ? &c->filename : &unknown;
 	out->name = c->readable ? &c->name : &unknown;
 	out->lineno = -1;
+	out->code_unreadable = !c->readable;
 	if (!c->readable)
 		return true;
 	int lineno = 0;

@@ -501,6 +501,13 @@ def t_fatal(interp, kind, args=(), current_only=False):
         res.release()
 
 
+def t_fatal_no_lines(interp):
+    if interp.version < (3, 11):
+        raise Skip("Python %s: the target strips a 3.11+ location table"
+                   % interp.vstr)
+    t_fatal(interp, "segv", ["--no-lines"])
+
+
 def t_fatal_under_faulthandler(interp, kind):
     """-X faulthandler under pyfault-watch: faulthandler's dump, then, at
     its re-raise with the default disposition, one dump of pyfault's."""
@@ -1384,6 +1391,9 @@ PER_INTERP += [
      lambda i: t_fatal(i, "abrt", ["--threads", "105", "--in-thread"])),
     ("sigsegv-current-thread-only-105-threads",
      lambda i: t_fatal(i, "segv", ["--threads", "105"], current_only=True)),
+    # A frame without a line number: "line ???", then from 3.14.1 on
+    # "<invalid frame>" and no older frame.
+    ("sigsegv-no-line-numbers", t_fatal_no_lines),
     ("output-file-appended", t_output_file),
     ("timeout-once", lambda i: t_timeout(i, "once")),
     ("timeout-repeat", lambda i: t_timeout(i, "repeat")),

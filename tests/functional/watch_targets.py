@@ -14,7 +14,7 @@ or arming faulthandler.dump_traceback_later itself) and once under
 pyfault-watch without faulthandler; the driver compares the two outputs.
 
     watch_targets.py crash KIND [--in-thread] [--busy] [--extensions]
-                           [--threads N]
+                           [--threads N] [--no-lines]
         KIND: segv (ctypes.string_at(0)), fpe, ill (signal.raise_signal),
         abrt (os.abort()), bus (a page of a mapping of a file truncated after
         mmap).  Parks two threads in nested calls, optionally starts a thread
@@ -23,6 +23,7 @@ pyfault-watch without faulthandler; the driver compares the two outputs.
         --extensions: the standard extension module _json also appears in
         sys.modules under names outside the standard library, so that 3.10+
         faulthandler ends its dump with "Extension modules: ... (total: 4)".
+        --no-lines: process_batch's code has no line numbers (3.11+).
         --threads N: N more threads parked, started after the two others
         and before the faulting one (--in-thread): with N = 105, the main
         thread is past faulthandler's 100 threads, the faulting thread of
@@ -324,6 +325,16 @@ def run_job(ctx, kind):
     return process_batch(ctx, kind)
 
 
+def strip_lines(func):
+    """func's code with no line for any instruction: each entry of the
+    3.11+ location table is PY_CODE_LOCATION_INFO_NONE (code 15) for 8
+    code units.  faulthandler prints "line ???" for its frame; from 3.14.1
+    on, "<invalid frame>" after it, and no older frame."""
+    units = len(func.__code__.co_code) // 2
+    table = bytes([0x80 | 15 << 3 | 7]) * ((units + 7) // 8)
+    func.__code__ = func.__code__.replace(co_linetable=table)
+
+
 def crasher(ready, gate, ctx, kind):
     park(ready, gate)
     run_job(ctx, kind)
@@ -352,6 +363,8 @@ def crash(argv):
             sys.modules[name] = _json
     note_ident("main")
     park_helpers()
+    if "--no-lines" in argv:
+        strip_lines(process_batch)
     if "--threads" in argv:
         park_more(int(argv[argv.index("--threads") + 1]))
     if "--busy" in argv:
