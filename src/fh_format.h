@@ -23,10 +23,6 @@ struct pf_style {
 	bool thread_name_suffix;  /* " <name>" of the dumping thread after
 	                             each thread id (2.7's backport) */
 	bool thread_names;        /* " [name]" after the thread id (3.14+) */
-	bool invalid_frame_stops; /* "  <invalid frame>" ends a stack after a
-	                             frame with an unknown (???) part, in
-	                             place of a frame whose code is unreadable
-	                             (3.14.1+) */
 };
 
 /* "Fatal Python error: Segmentation fault\n\n" and the like, for the

@@ -79,6 +79,9 @@ struct pf_thread_dump {
 	bool is_current;
 	bool gc_collecting;
 	bool frames_truncated; /* more than PF_MAX_FRAME_DEPTH frames */
+	/* 3.14.1+: the walk stopped at a frame with an unknown part, the
+	 * last one (or, when its code could not be read, one not kept). */
+	bool invalid_frame;
 	size_t nframes;
 	struct pf_frame frames[PF_MAX_FRAME_DEPTH];
 	/* C frames, innermost first; nnative == 0 without --native. */

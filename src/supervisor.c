@@ -386,8 +386,14 @@ static void write_dump(struct watch *w, struct process *p,
 		char exe[4096];
 		struct pf_json_process process;
 		pf_json_process_of(&p->target, exe, sizeof exe, &process);
+		/* The threads of the text dump. */
+		bool json_current_only =
+			reason->kind == PF_REASON_FATAL_SIGNAL
+				? pf_fatal_current_only(&p->target, snap,
+							only_current)
+				: only_current;
 		if (!pf_write_json(w->out, "pyfault-watch", &process, reason,
-				   snap, only_current))
+				   snap, json_current_only))
 			fprintf(stderr, "pyfault-watch: cannot write the JSON "
 					"document\n");
 	} else {

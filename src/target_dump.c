@@ -24,9 +24,6 @@ struct pf_style pf_style_of(const struct pf_layout *l)
 		.no_frame_line = l->no_frame_line,
 		.thread_name_suffix = l->thread_name_suffix,
 		.thread_names = l->thread_names,
-		/* dump_frame() of the same change (gh-140815) as the
-		 * counted shim frames. */
-		.invalid_frame_stops = l->shim_frames_counted,
 	};
 }
 
@@ -97,12 +94,20 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 	return true;
 }
 
+bool pf_fatal_current_only(const struct pf_target *target,
+			   const struct pf_snapshot *snap,
+			   bool current_thread_only)
+{
+	return current_thread_only ||
+	       (target->layout.fatal_current_without_gil && snap->gil_disabled);
+}
+
 bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 			    const struct pf_snapshot *snap,
 			    bool current_thread_only, enum pf_native_view native)
 {
-	if (current_thread_only || !target->layout.fatal_current_without_gil ||
-	    !snap->gil_disabled)
+	if (current_thread_only ||
+	    !pf_fatal_current_only(target, snap, current_thread_only))
 		return pf_write_threads(out, target, snap, current_thread_only,
 					native);
 	/* Without a thread state, faulthandler shows no Python frames and

@@ -51,6 +51,12 @@ bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 			    const struct pf_snapshot *snap,
 			    bool current_thread_only, enum pf_native_view native);
 
+/* Whether a fatal-error dump shows the current thread only: asked for, or
+ * a free-threaded 3.14 running without the GIL. */
+bool pf_fatal_current_only(const struct pf_target *target,
+			   const struct pf_snapshot *snap,
+			   bool current_thread_only);
+
 /* The "process" member of the JSON document for t; exe receives the
  * program /proc/PID/exe names. */
 void pf_json_process_of(const struct pf_target *t, char *exe,

@@ -311,6 +311,19 @@ static bool step_back(struct walk *w)
 	return frame != 0 && read_frame(w, frame);
 }
 
+/* Whether dump_frame() of 3.14.1+ fails on f, the newest frame of t:
+ * then dump_traceback() prints "<invalid frame>" (in place of f when its
+ * code object is unreadable) and stops. */
+static bool frame_invalid(const struct pf_frame *f, struct pf_thread_dump *t)
+{
+	if (f->filename->present && f->name->present && f->lineno >= 0)
+		return false;
+	t->invalid_frame = true;
+	if (f->code_unreadable)
+		t->nframes--;
+	return true;
+}
+
 /* Mirrors dump_traceback() of the target's version: frames most recent
  * first, shim frames skipped (by the loop, or from 3.14.1 by dump_frame(),
  * where they still count), at most PF_MAX_FRAME_DEPTH frames. */
@@ -343,6 +356,10 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 			if (!record_frame(w, frame_code(w), f))
 				return false;
 			f->entry = starts_evaluation(w, &t->entries_known);
+			/* The same change (gh-140815) as the counted
+			 * shims. */
+			if (counted && frame_invalid(f, t))
+				return true;
 		}
 		if (!step_back(w))
 			return true;

@@ -228,7 +228,8 @@ THREAD_HEADER = re.compile(
     rb"\(most recent call first\):$")
 DROPPED = re.compile(
     rb"^(|Process \d+:|  <no Python frame>|<no Python frame>|"
-    rb"  Garbage-collecting|  \.\.\.|\.\.\.)$")
+    rb"  Garbage-collecting|  \.\.\.|\.\.\.|  <invalid frame>|"
+    rb"<Cannot show all threads while the GIL is disabled>)$")
 MODULES = re.compile(rb"^Extension modules: (.*) \(total: \d+\)$")
 
 
