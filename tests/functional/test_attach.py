@@ -341,14 +341,19 @@ def t_verbose(interp):
     print("  %s: offsets from %s" % (interp.label, source.group(1).decode()))
 
 
+def dwarf_offsets_expected(interp):
+    """Whether --offsets=dwarf can read interp: not a version newer than
+    pyfault knows, read only through its debug offsets, nor 3.14t, whose
+    per-thread bytecode only they describe."""
+    return not interp.newer_than_known and not (
+        interp.free_threaded and interp.version >= (3, 14))
+
+
 def t_offsets_sources(interp):
     """Each source alone gives faulthandler's bytes; where a source has
     nothing for this build, pyfault says so with status 7."""
     debug_offsets_expected = interp.version >= (3, 13)
-    # A version newer than pyfault knows is read only through its debug
-    # offsets; 3.14t's per-thread bytecode only they describe.
-    dwarf_expected = not interp.newer_than_known and not (
-        interp.free_threaded and interp.version >= (3, 14))
+    dwarf_expected = dwarf_offsets_expected(interp)
     for source, must_work in (("debug-offsets", debug_offsets_expected),
                               ("dwarf", dwarf_expected),
                               # The tables describe release GIL builds of
