@@ -670,7 +670,8 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		add_process(w, pid);
 		t = add_tracee(w, tid, pid, false);
 	}
-	struct process *p = t ? find_process(w, t->pid) : NULL;
+	pid_t owner = t ? t->pid : 0;
+	struct process *p = t ? find_process(w, owner) : NULL;
 
 	switch (event) {
 	case 0:
@@ -705,6 +706,9 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		return;
 	default:
 		note_new_tracee(w, tid, event);
+		/* A new process or thread can move the tables p and t point
+		 * into. */
+		p = p ? find_process(w, owner) : NULL;
 	}
 	resume(tid, running(p), 0);
 }
