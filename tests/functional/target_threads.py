@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Target program for tests/functional/test_attach.py.
 
-Runs unmodified on CPython 3.6 to 3.13 (2.7 has target_py27.py).  It parks threads in known nested
+Runs unmodified on CPython 3.6 to 3.14 (2.7 has target_py27.py).  It parks threads in known nested
 calls, registers faulthandler on SIGUSR1 (the oracle pyfault-attach is
 compared with), announces readiness on a pipe and waits:
 

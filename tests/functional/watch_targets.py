@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Target programs for tests/functional/test_watch.py.
 
-Runs unmodified on CPython 2.7 and 3.6 to 3.13 and imports only
+Runs unmodified on CPython 2.7 and 3.6 to 3.14 and imports only
 standard-library modules, so that 3.10+ faulthandler appends no "Extension
 modules" line to its fatal-error dumps, except with crash --extensions,
 which asks for one.  2.7 has no faulthandler: there the oracle run is
