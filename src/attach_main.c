@@ -239,9 +239,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		return st;
 
 	bool only_current = opt->common.current_thread_only;
-	bool has_current = !only_current;
-	for (size_t i = 0; i < snap.nthreads; i++)
-		has_current |= snap.threads[i].is_current;
+	bool has_current =
+		!only_current || pf_snapshot_current_python(&snap) != NULL;
 	if (json) {
 		char exe[4096];
 		struct pf_json_process process;

@@ -436,9 +436,11 @@ static json_object *document(struct builder *jb, const char *tool,
 	add(jb, doc, "process", process_object(jb, process), false);
 	add(jb, doc, "reason", reason_object(jb, reason), false);
 	json_object *threads = new_array(jb);
-	for (size_t i = 0; i < snap->nthreads; i++)
-		if (!current_thread_only || snap->threads[i].is_current)
-			append(jb, threads, thread_object(jb, &snap->threads[i]));
+	const struct pf_thread_dump *current = pf_snapshot_current_python(snap);
+	for (size_t i = 0; !current_thread_only && i < snap->nthreads; i++)
+		append(jb, threads, thread_object(jb, &snap->threads[i]));
+	if (current_thread_only && current)
+		append(jb, threads, thread_object(jb, current));
 	add_bool(jb, doc, "current_thread_only", current_thread_only);
 	add(jb, doc, "threads", threads, false);
 	add_bool(jb, doc, "threads_truncated", snap->threads_truncated);

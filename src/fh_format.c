@@ -45,7 +45,7 @@ static void format_frame(FILE *out, const struct pf_frame *f)
 static void format_frames(FILE *out, const struct pf_thread_dump *t,
 			  const struct pf_style *style)
 {
-	if (t->nframes == 0) {
+	if (t->nframes == 0 && !t->invalid_frame) {
 		if (style->no_frame_line)
 			fputs(style->no_frame_indented ? "  <no Python frame>\n"
 						       : "<no Python frame>\n",
@@ -54,6 +54,8 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 	}
 	for (size_t i = 0; i < t->nframes; i++)
 		format_frame(out, &t->frames[i]);
+	if (t->invalid_frame)
+		fputs("  <invalid frame>\n", out);
 	if (t->frames_truncated && style->frame_limit_marker)
 		fputs("  ...\n", out);
 }

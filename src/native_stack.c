@@ -27,9 +27,12 @@ static bool collect_thread(struct pf_unwinder *u, struct pf_symbolizer *s,
 	return true;
 }
 
-enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
-				 struct pf_symbolizer **symbolizer,
-				 struct pf_error *err)
+/* The threads whose C stacks are wanted: every thread of snap, or its
+ * current one alone. */
+static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
+			      bool current_only,
+			      struct pf_symbolizer **symbolizer,
+			      struct pf_error *err)
 {
 	struct pf_symbolizer *s = *symbolizer = pf_symbolizer_open(pid, err);
 	if (s == NULL)
@@ -38,9 +41,11 @@ enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
 	struct pf_unwound_frame *raw =
 		malloc(PF_MAX_NATIVE_DEPTH * sizeof *raw);
 	bool ok = u != NULL && raw != NULL;
-	for (size_t i = 0; ok && i < snap->nthreads; i++)
-		if (snap->threads[i].tid != 0)
-			ok = collect_thread(u, s, raw, &snap->threads[i]);
+	for (size_t i = 0; ok && i < pf_snapshot_count(snap); i++) {
+		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
+		if (t->tid != 0 && (!current_only || t->is_current))
+			ok = collect_thread(u, s, raw, t);
+	}
 	free(raw);
 	pf_unwinder_free(u);
 	if (ok)
@@ -50,11 +55,25 @@ enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
 	return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 }
 
+enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
+				 struct pf_symbolizer **symbolizer,
+				 struct pf_error *err)
+{
+	return collect(snap, pid, false, symbolizer, err);
+}
+
+enum pf_status pf_collect_native_current(struct pf_snapshot *snap, pid_t pid,
+					 struct pf_symbolizer **symbolizer,
+					 struct pf_error *err)
+{
+	return collect(snap, pid, true, symbolizer, err);
+}
+
 bool pf_add_source_lines(struct pf_symbolizer *symbolizer,
 			 struct pf_snapshot *snap, const char *except_in)
 {
-	for (size_t i = 0; i < snap->nthreads; i++) {
-		struct pf_thread_dump *t = &snap->threads[i];
+	for (size_t i = 0; i < pf_snapshot_count(snap); i++) {
+		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
 		for (size_t j = 0; j < t->nnative; j++) {
 			struct pf_native_frame *f = &t->native[j];
 			if (f->object &&

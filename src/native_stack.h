@@ -10,7 +10,8 @@
 #include "native_symbols.h"
 #include "snapshot.h"
 
-/* Fills native/nnative of each thread of snap whose OS thread is known;
+/* Fills native/nnative of each thread of snap (outside included) whose OS
+ * thread is known;
  * every one of those threads must be ptrace-stopped.  A thread whose stack
  * cannot be read keeps nnative 0.  *symbolizer receives what named the
  * frames, for pf_add_source_lines; close it with pf_symbolizer_close.
@@ -19,6 +20,11 @@
 enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
 				 struct pf_symbolizer **symbolizer,
 				 struct pf_error *err);
+
+/* The same for the current thread alone, as faulthandler's c_stack. */
+enum pf_status pf_collect_native_current(struct pf_snapshot *snap, pid_t pid,
+					 struct pf_symbolizer **symbolizer,
+					 struct pf_error *err);
 
 /* Adds the source file and line of each C frame of snap, except those of
  * the object except_in (NULL: none; the merged view hides the

@@ -28,6 +28,8 @@ struct pf_frame {
 	const struct pf_text *filename;   /* owned by the snapshot's code cache */
 	const struct pf_text *name;
 	int lineno;                       /* negative: unknown */
+	bool code_unreadable;             /* its code object could not be
+	                                     read: filename and name unknown */
 	/* The first frame its C-level evaluation call ran: this frame and the
 	 * newer ones up to the previous entry are run by one C frame of the
 	 * evaluation loop.  Meaningful when the thread's entries_known. */
@@ -77,6 +79,9 @@ struct pf_thread_dump {
 	bool is_current;
 	bool gc_collecting;
 	bool frames_truncated; /* more than PF_MAX_FRAME_DEPTH frames */
+	/* 3.14.1+: the walk stopped at a frame with an unknown part, the
+	 * last one (or, when its code could not be read, one not kept). */
+	bool invalid_frame;
 	size_t nframes;
 	struct pf_frame frames[PF_MAX_FRAME_DEPTH];
 	/* C frames, innermost first; nnative == 0 without --native. */
@@ -85,6 +90,9 @@ struct pf_thread_dump {
 	bool native_truncated; /* more than PF_MAX_NATIVE_DEPTH C frames */
 	/* Every frame's entry flag is known (see struct pf_frame). */
 	bool entries_known;
+	/* The faulting thread has no thread state (Python never ran in it,
+	 * or it ended): it has only its C stack. */
+	bool no_tstate;
 	/* Filled only when the walk was asked for it. */
 	struct pf_thread_status status;
 };
@@ -102,6 +110,11 @@ struct pf_snapshot {
 	size_t nthreads;
 	bool threads_truncated; /* more than PF_MAX_NTHREADS threads */
 	struct pf_thread_dump *threads;
+	/* The current thread when threads[] does not hold it: past the first
+	 * PF_MAX_NTHREADS, or the faulting thread without a thread state.
+	 * faulthandler still shows its stack alone, and its C stack. */
+	bool has_outside;
+	struct pf_thread_dump outside;
 	struct pf_code_cache *codes;
 	/* The one target address kept: the interpreter whose threads were
 	 * walked, for further reads while the target is still stopped. */
@@ -119,5 +132,17 @@ struct pf_snapshot {
 void pf_module_list_free(struct pf_module_list *list);
 
 void pf_snapshot_free(struct pf_snapshot *snap);
+
+/* Every thread dump of snap: threads[], then outside if it has one. */
+size_t pf_snapshot_count(const struct pf_snapshot *snap);
+struct pf_thread_dump *pf_snapshot_thread(struct pf_snapshot *snap, size_t i);
+
+/* The current thread, in threads[] or outside; NULL when there is none. */
+const struct pf_thread_dump *pf_snapshot_current(
+	const struct pf_snapshot *snap);
+
+/* The same, only if it has Python frames to show (a thread state). */
+const struct pf_thread_dump *pf_snapshot_current_python(
+	const struct pf_snapshot *snap);
 
 #endif

@@ -57,8 +57,10 @@ void pf_format_status(FILE *out, const struct pf_snapshot *snap,
 		      bool current_thread_only)
 {
 	fputs("Thread status:\n", out);
-	for (size_t i = 0; i < snap->nthreads; i++)
-		if (!current_thread_only || snap->threads[i].is_current)
-			format_thread(out, &snap->threads[i]);
+	const struct pf_thread_dump *current = pf_snapshot_current_python(snap);
+	for (size_t i = 0; !current_thread_only && i < snap->nthreads; i++)
+		format_thread(out, &snap->threads[i]);
+	if (current_thread_only && current)
+		format_thread(out, current);
 	fputc('\n', out);
 }

@@ -380,15 +380,20 @@ static void write_dump(struct watch *w, struct process *p,
 {
 	const struct pf_cli_common *opt = &w->opt->common;
 	bool only_current = opt->current_thread_only;
-	bool has_current = !only_current;
-	for (size_t i = 0; i < snap->nthreads; i++)
-		has_current |= snap->threads[i].is_current;
+	bool has_current =
+		!only_current || pf_snapshot_current_python(snap) != NULL;
 	if (opt->format == PF_FORMAT_JSON) {
 		char exe[4096];
 		struct pf_json_process process;
 		pf_json_process_of(&p->target, exe, sizeof exe, &process);
+		/* The threads of the text dump. */
+		bool json_current_only =
+			reason->kind == PF_REASON_FATAL_SIGNAL
+				? pf_fatal_current_only(&p->target, snap,
+							only_current)
+				: only_current;
 		if (!pf_write_json(w->out, "pyfault-watch", &process, reason,
-				   snap, only_current))
+				   snap, json_current_only))
 			fprintf(stderr, "pyfault-watch: cannot write the JSON "
 					"document\n");
 	} else {
@@ -509,7 +514,11 @@ static void dump(struct watch *w, struct process *p,
 	struct pf_error native_err = {0};
 	struct pf_symbolizer *symbolizer = NULL;
 	if (st == PF_OK && native != PF_NATIVE_NONE &&
-	    pf_collect_native(&snap, p->pid, &symbolizer, &native_err) != PF_OK)
+	    (native == PF_NATIVE_CURRENT
+		     ? pf_collect_native_current(&snap, p->pid, &symbolizer,
+						 &native_err)
+		     : pf_collect_native(&snap, p->pid, &symbolizer,
+					 &native_err)) != PF_OK)
 		fprintf(stderr, "pyfault-watch: %s\n", native_err.message);
 
 	for (size_t i = 0; i < nheld; i++)
@@ -661,7 +670,8 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		add_process(w, pid);
 		t = add_tracee(w, tid, pid, false);
 	}
-	struct process *p = t ? find_process(w, t->pid) : NULL;
+	pid_t owner = t ? t->pid : 0;
+	struct process *p = t ? find_process(w, owner) : NULL;
 
 	switch (event) {
 	case 0:
@@ -696,6 +706,9 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		return;
 	default:
 		note_new_tracee(w, tid, event);
+		/* A new process or thread can move the tables p and t point
+		 * into. */
+		p = p ? find_process(w, owner) : NULL;
 	}
 	resume(tid, running(p), 0);
 }

@@ -10,7 +10,7 @@ enum pf_native_view pf_native_view_for(enum pf_native_view asked,
 {
 	if (asked != PF_NATIVE_DEFAULT)
 		return asked;
-	return layout->native_by_default && fatal_error ? PF_NATIVE_SECTION
+	return layout->native_by_default && fatal_error ? PF_NATIVE_CURRENT
 							: PF_NATIVE_NONE;
 }
 
@@ -25,15 +25,6 @@ struct pf_style pf_style_of(const struct pf_layout *l)
 		.thread_name_suffix = l->thread_name_suffix,
 		.thread_names = l->thread_names,
 	};
-}
-
-static const struct pf_thread_dump *current_thread(
-	const struct pf_snapshot *snap)
-{
-	for (size_t i = 0; i < snap->nthreads; i++)
-		if (snap->threads[i].is_current)
-			return &snap->threads[i];
-	return NULL;
 }
 
 static bool write_merged(FILE *out, const struct pf_target *target,
@@ -51,10 +42,33 @@ static bool write_merged(FILE *out, const struct pf_target *target,
 		pf_format_stack_merged(out, only, merges, style);
 	else if (ok)
 		pf_format_threads_merged(out, snap, merges, style);
+	/* A current thread past the threads shown: its C stack alone. */
+	if (ok && !only && snap->has_outside)
+		pf_format_native_stack(out, &snap->outside);
 	for (size_t i = 0; merges && i < n; i++)
 		pf_merged_free(&merges[i]);
 	free(merges);
 	return ok;
+}
+
+/* The C stacks after the tracebacks: the current thread's, or every
+ * thread's, that of a current thread outside threads[] last. */
+static void write_native_sections(FILE *out, const struct pf_snapshot *snap,
+				  const struct pf_thread_dump *only,
+				  enum pf_native_view native)
+{
+	const struct pf_thread_dump *current = pf_snapshot_current(snap);
+	if (native == PF_NATIVE_NONE)
+		return;
+	if (native == PF_NATIVE_CURRENT || only) {
+		if (current)
+			pf_format_native_stack(out, current);
+		return;
+	}
+	for (size_t i = 0; i < snap->nthreads; i++)
+		pf_format_native_stack(out, &snap->threads[i]);
+	if (snap->has_outside)
+		pf_format_native_stack(out, &snap->outside);
 }
 
 bool pf_write_threads(FILE *out, const struct pf_target *target,
@@ -63,35 +77,46 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 {
 	struct pf_style style = pf_style_of(&target->layout);
 	const struct pf_thread_dump *only = NULL;
-	if (current_thread_only && (only = current_thread(snap)) == NULL)
+	if (current_thread_only &&
+	    (only = pf_snapshot_current_python(snap)) == NULL)
 		return false;
 	if (native == PF_NATIVE_MERGED) {
 		if (!write_merged(out, target, snap, only, &style))
 			return false;
-	} else if (only) {
-		pf_format_stack(out, only, &style);
 	} else {
-		pf_format_threads(out, snap, &style);
+		if (only)
+			pf_format_stack(out, only, &style);
+		else
+			pf_format_threads(out, snap, &style);
+		write_native_sections(out, snap, only, native);
 	}
-	for (size_t i = 0; native == PF_NATIVE_SECTION && i < snap->nthreads;
-	     i++)
-		if (only == NULL || only == &snap->threads[i])
-			pf_format_native_stack(out, &snap->threads[i]);
 	pf_format_extension_modules(out, &snap->modules);
 	return true;
+}
+
+bool pf_fatal_current_only(const struct pf_target *target,
+			   const struct pf_snapshot *snap,
+			   bool current_thread_only)
+{
+	return current_thread_only ||
+	       (target->layout.fatal_current_without_gil && snap->gil_disabled);
 }
 
 bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 			    const struct pf_snapshot *snap,
 			    bool current_thread_only, enum pf_native_view native)
 {
-	if (current_thread_only || !target->layout.fatal_current_without_gil ||
-	    !snap->gil_disabled)
+	if (current_thread_only ||
+	    !pf_fatal_current_only(target, snap, current_thread_only))
 		return pf_write_threads(out, target, snap, current_thread_only,
 					native);
-	/* Nothing but the modules line when the faulting thread has no
-	 * thread state. */
-	if (current_thread(snap) == NULL) {
+	/* Without a thread state, faulthandler shows no Python frames and
+	 * no notice (deduce_all_threads() gives 0), the C stack still. */
+	if (pf_snapshot_current_python(snap) == NULL) {
+		write_native_sections(out, snap, NULL,
+				      native == PF_NATIVE_NONE
+					      ? native
+					      : PF_NATIVE_CURRENT);
 		pf_format_extension_modules(out, &snap->modules);
 		return true;
 	}

@@ -14,10 +14,13 @@
 
 /* How a dump shows the C frames of the threads (--native). */
 enum pf_native_view {
-	PF_NATIVE_DEFAULT,  /* as faulthandler of the target's version: a
-	                       section on fatal errors from 3.14 on */
+	PF_NATIVE_DEFAULT,  /* as faulthandler of the target's version: the
+	                       current thread's on fatal errors from 3.14 on */
 	PF_NATIVE_NONE,
-	PF_NATIVE_SECTION,  /* 3.14's C stack section after the tracebacks */
+	PF_NATIVE_CURRENT,  /* faulthandler's c_stack=True: the current
+	                       thread's C stack alone, after the tracebacks */
+	PF_NATIVE_SECTION,  /* 3.14's C stack section after the tracebacks,
+	                       for every thread */
 	PF_NATIVE_MERGED,   /* one stack of C and Python frames per thread */
 };
 
@@ -43,10 +46,16 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 
 /* The same for a fatal signal, where a free-threaded build running without
  * the GIL shows only the faulting thread (3.14t), after a line that says so,
- * and nothing when that thread has no thread state. */
+ * and no Python frames when that thread has no thread state. */
 bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 			    const struct pf_snapshot *snap,
 			    bool current_thread_only, enum pf_native_view native);
+
+/* Whether a fatal-error dump shows the current thread only: asked for, or
+ * a free-threaded 3.14 running without the GIL. */
+bool pf_fatal_current_only(const struct pf_target *target,
+			   const struct pf_snapshot *snap,
+			   bool current_thread_only);
 
 /* The "process" member of the JSON document for t; exe receives the
  * program /proc/PID/exe names. */

@@ -11,6 +11,10 @@
 
 /* Bounds a corrupt interpreter list; real processes have a handful. */
 #define MAX_INTERPRETERS 4096
+/* Bounds the search for the current thread past the PF_MAX_NTHREADS
+ * dumped: more thread states than any process has threads means the list
+ * loops. */
+#define MAX_TSTATES (1u << 20)
 /* Line tables longer than this are taken as corrupt. */
 #define MAX_LINETABLE (1u << 20)
 /* All the line tables of one dump together: 10,000 frames whose code
@@ -137,12 +141,38 @@ static void native_frames_free(struct pf_thread_dump *thread)
 
 void pf_snapshot_free(struct pf_snapshot *snap)
 {
-	for (size_t i = 0; snap->threads && i < snap->nthreads; i++)
-		native_frames_free(&snap->threads[i]);
+	for (size_t i = 0; snap->threads && i < pf_snapshot_count(snap); i++)
+		native_frames_free(pf_snapshot_thread(snap, i));
 	code_cache_free(snap->codes);
 	pf_module_list_free(&snap->modules);
 	free(snap->threads);
 	memset(snap, 0, sizeof *snap);
+}
+
+size_t pf_snapshot_count(const struct pf_snapshot *snap)
+{
+	return snap->nthreads + (snap->has_outside ? 1 : 0);
+}
+
+struct pf_thread_dump *pf_snapshot_thread(struct pf_snapshot *snap, size_t i)
+{
+	return i < snap->nthreads ? &snap->threads[i] : &snap->outside;
+}
+
+const struct pf_thread_dump *pf_snapshot_current(
+	const struct pf_snapshot *snap)
+{
+	for (size_t i = 0; i < snap->nthreads; i++)
+		if (snap->threads[i].is_current)
+			return &snap->threads[i];
+	return snap->has_outside ? &snap->outside : NULL;
+}
+
+const struct pf_thread_dump *pf_snapshot_current_python(
+	const struct pf_snapshot *snap)
+{
+	const struct pf_thread_dump *t = pf_snapshot_current(snap);
+	return t && !t->no_tstate ? t : NULL;
 }
 
 /* Where the frame's bytecode starts, as _PyFrame_GetBytecode computes it:
@@ -205,6 +235,7 @@ static bool record_frame(struct walk *w, uint64_t code_addr,
 	out->filename = c->readable ? &c->filename : &unknown;
 	out->name = c->readable ? &c->name : &unknown;
 	out->lineno = -1;
+	out->code_unreadable = !c->readable;
 	if (!c->readable)
 		return true;
 	int lineno = 0;
@@ -280,6 +311,19 @@ static bool step_back(struct walk *w)
 	return frame != 0 && read_frame(w, frame);
 }
 
+/* Whether dump_frame() of 3.14.1+ fails on f, the newest frame of t:
+ * then dump_traceback() prints "<invalid frame>" (in place of f when its
+ * code object is unreadable) and stops. */
+static bool frame_invalid(const struct pf_frame *f, struct pf_thread_dump *t)
+{
+	if (f->filename->present && f->name->present && f->lineno >= 0)
+		return false;
+	t->invalid_frame = true;
+	if (f->code_unreadable)
+		t->nframes--;
+	return true;
+}
+
 /* Mirrors dump_traceback() of the target's version: frames most recent
  * first, shim frames skipped (by the loop, or from 3.14.1 by dump_frame(),
  * where they still count), at most PF_MAX_FRAME_DEPTH frames. */
@@ -312,6 +356,10 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 			if (!record_frame(w, frame_code(w), f))
 				return false;
 			f->entry = starts_evaluation(w, &t->entries_known);
+			/* The same change (gh-140815) as the counted
+			 * shims. */
+			if (counted && frame_invalid(f, t))
+				return true;
 		}
 		if (!step_back(w))
 			return true;
@@ -435,6 +483,24 @@ static size_t pointer_fields_span(const int64_t *offsets, size_t n)
 	return span;
 }
 
+/* One thread state, read into tstate, into t. */
+static bool walk_thread(struct walk *w, const uint8_t *tstate,
+			uint64_t tstate_addr, uint64_t interp,
+			const struct gil_view *gil, bool is_current,
+			struct pf_thread_dump *t)
+{
+	const struct pf_layout *l = w->l;
+	memset(t, 0, sizeof *t);
+	t->thread_id = pf_field_u64(tstate, l->tstate.thread_id);
+	t->tid = w->in->stopped ? pf_proc_tid_of(w->in->stopped, t->thread_id)
+				: 0;
+	t->is_current = is_current;
+	t->gc_collecting = is_current && gc_collecting(w, interp);
+	if (w->in->collect_status)
+		collect_status(w, t, tstate_addr, gil);
+	return walk_frames(w, newest_frame(w, tstate), t);
+}
+
 static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 {
 	const struct pf_layout *l = w->l;
@@ -466,10 +532,22 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 	size_t tstate_size = pointer_fields_span(fields, 5);
 	uint8_t tstate[tstate_size];
 
-	while (tstate_addr != 0) {
-		if (snap->nthreads >= PF_MAX_NTHREADS) {
+	/* faulthandler dumps the first PF_MAX_NTHREADS threads, but finds the
+	 * current one (its own) wherever it is in the list. */
+	bool wants_current = w->in->current == PF_CURRENT_THREAD ||
+			     current_tstate != 0;
+	bool found = false;
+	for (unsigned seen = 0; tstate_addr != 0; seen++) {
+		if (seen >= MAX_TSTATES)
+			return pf_fail(err, PF_ERR_BAD_MEMORY,
+				       "process %d: more than %u thread states: "
+				       "the thread list loops",
+				       (int)w->in->pid, MAX_TSTATES);
+		bool listed = snap->nthreads < PF_MAX_NTHREADS;
+		if (!listed) {
 			snap->threads_truncated = true;
-			break;
+			if (!wants_current || found)
+				break;
 		}
 		if (!pf_mem_read(w->mem, tstate_addr, tstate, tstate_size))
 			return pf_fail(err, PF_ERR_BAD_MEMORY,
@@ -487,22 +565,35 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				       "so the offsets do not fit this build",
 				       (int)w->in->pid,
 				       (unsigned long long)tstate_addr);
-		struct pf_thread_dump *t = &snap->threads[snap->nthreads++];
-		memset(t, 0, sizeof *t);
-		t->thread_id = pf_field_u64(tstate, l->tstate.thread_id);
-		t->tid = w->in->stopped
-				 ? pf_proc_tid_of(w->in->stopped, t->thread_id)
-				 : 0;
-		t->is_current =
+		uint64_t thread_id = pf_field_u64(tstate, l->tstate.thread_id);
+		bool is_current =
 			w->in->current == PF_CURRENT_THREAD
-				? t->thread_id == w->in->current_thread_id
+				? thread_id == w->in->current_thread_id
 				: current_tstate != 0 && tstate_addr == current_tstate;
-		t->gc_collecting = t->is_current && gc_collecting(w, interp);
-		if (w->in->collect_status)
-			collect_status(w, t, tstate_addr, &gil);
-		if (!walk_frames(w, newest_frame(w, tstate), t))
-			return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		found |= is_current;
+		if (listed || is_current) {
+			struct pf_thread_dump *t =
+				listed ? &snap->threads[snap->nthreads++]
+				       : &snap->outside;
+			snap->has_outside |= !listed;
+			if (!walk_thread(w, tstate, tstate_addr, interp, &gil,
+					 is_current, t))
+				return pf_fail(err, PF_ERR_INTERNAL,
+					       "out of memory");
+		}
 		tstate_addr = pf_field_u64(tstate, l->tstate.next);
+	}
+	/* A faulting thread without a thread state: faulthandler prints its
+	 * C stack still. */
+	if (w->in->current == PF_CURRENT_THREAD && !found &&
+	    w->in->dumper_tid != 0) {
+		snap->has_outside = true;
+		snap->outside = (struct pf_thread_dump){
+			.thread_id = w->in->current_thread_id,
+			.tid = w->in->dumper_tid,
+			.is_current = true,
+			.no_tstate = true,
+		};
 	}
 	return PF_OK;
 }

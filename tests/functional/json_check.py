@@ -130,7 +130,8 @@ def validate(doc, tool=None):
                           reason["signal"]["address"])
     if sum(t["current"] for t in doc["threads"]) > 1:
         raise SchemaError("more than one current thread")
-    if doc["current_thread_only"] and len(doc["threads"]) != 1:
+    # None when no thread is current (pyfault says so on stderr).
+    if doc["current_thread_only"] and len(doc["threads"]) > 1:
         raise SchemaError("current_thread_only with %d threads" %
                           len(doc["threads"]))
     for t in doc["threads"]:
@@ -227,7 +228,8 @@ THREAD_HEADER = re.compile(
     rb"\(most recent call first\):$")
 DROPPED = re.compile(
     rb"^(|Process \d+:|  <no Python frame>|<no Python frame>|"
-    rb"  Garbage-collecting|  \.\.\.|\.\.\.)$")
+    rb"  Garbage-collecting|  \.\.\.|\.\.\.|  <invalid frame>|"
+    rb"<Cannot show all threads while the GIL is disabled>)$")
 MODULES = re.compile(rb"^Extension modules: (.*) \(total: \d+\)$")
 
 

@@ -1,10 +1,11 @@
 """Target program for tests/functional/test_status.py.
 
-Runs unmodified on CPython 3.7 to 3.13.  Four threads, each in a state
+Runs unmodified on CPython 3.7 to 3.14.  Four threads, each in a state
 pyfault's --status must name:
   main     spins in pure Python holding the GIL ("holds the GIL, running");
   waiter   woken from sigwait() while main holds the GIL, so it waits for
-           the GIL in take_gil() for good ("waiting for the GIL");
+           the GIL in take_gil() for good ("waiting for the GIL"; a
+           free-threaded build has no GIL: it spins, "running");
   reader   blocked in os.read() on a pipe nobody writes ("in read()");
   selector blocked in select.select() on that pipe (select() or pselect6()
            in the kernel, as the C library implements it).

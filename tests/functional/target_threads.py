@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Target program for tests/functional/test_attach.py.
 
-Runs unmodified on CPython 3.6 to 3.13 (2.7 has target_py27.py).  It parks threads in known nested
+Runs unmodified on CPython 3.6 to 3.14 (2.7 has target_py27.py).  It parks threads in known nested
 calls, registers faulthandler on SIGUSR1 (the oracle pyfault-attach is
 compared with), announces readiness on a pipe and waits:
 
@@ -24,7 +24,7 @@ Why the two dumps (pyfault's, taken first, and faulthandler's) are identical:
 
 Usage:
   target_threads.py --ready-fd FD --oracle FILE
-                    [--scenario nested,deep,names,noframe]
+                    [--scenario nested,deep,names,noframe,many]
                     [--notify PID:SIGNAL | --main-blocked]
                     [--exit-on-eof FD | --exit-after-ms N]
 Readiness: b"r" on FD once every thread is parked; then, unless
@@ -227,7 +227,15 @@ def scenario_noframe():
         time.sleep(0.001)
 
 
+def scenario_many():
+    # With the main thread and others, past faulthandler's 100 threads:
+    # the main thread, the oldest, is not among those it shows.
+    for _ in range(105):
+        start_raw_thread(park)
+
+
 SCENARIOS = {
+    "many": scenario_many,
     "nested": scenario_nested,
     "deep": scenario_deep,
     "names": scenario_names,

@@ -299,6 +299,35 @@ def t_everything(interp):
     attach_and_compare(interp, "nested,deep,names,noframe")
 
 
+def t_many_threads(interp):
+    """105 more threads: faulthandler shows the 100 newest then "...", not
+    the main thread that holds the GIL; --current-thread-only finds it past
+    them (the frames of its line, the same as in the nested scenario)."""
+    if interp.version[0] == 2:
+        raise Skip("Python 2.7: target_py27.py renders no dump past the "
+                   "backport's 100 threads")
+    _, oracle = attach_and_compare(interp, "nested,many")
+    if not oracle.endswith(b"\n\n...\n") or b"Current thread" in oracle:
+        raise Fail("oracle: expected 100 threads, none current, then "
+                   "'...'; got %r" % oracle[-300:])
+    res = Resources()
+    try:
+        target = Target(res, interp, "nested,many")
+        out = run_attach(["--current-thread-only", target.pid],
+                         interp=interp)
+        target.finish()
+        if interp.free_threaded:
+            check_no_current(out, "--current-thread-only, free-threaded")
+            return
+        check_status(out, {0}, "--current-thread-only")
+        target = Target(res, interp, "nested")
+        frames = main_thread_frames(target.finish())
+    finally:
+        res.release()
+    check_same(b"Stack (most recent call first):\n" + frames, out.stdout,
+               "--current-thread-only, 105 more threads")
+
+
 def t_main_blocked(interp):
     attach_and_compare(interp, "nested,noframe", main_blocked=True)
 
@@ -312,14 +341,19 @@ def t_verbose(interp):
     print("  %s: offsets from %s" % (interp.label, source.group(1).decode()))
 
 
+def dwarf_offsets_expected(interp):
+    """Whether --offsets=dwarf can read interp: not a version newer than
+    pyfault knows, read only through its debug offsets, nor 3.14t, whose
+    per-thread bytecode only they describe."""
+    return not interp.newer_than_known and not (
+        interp.free_threaded and interp.version >= (3, 14))
+
+
 def t_offsets_sources(interp):
     """Each source alone gives faulthandler's bytes; where a source has
     nothing for this build, pyfault says so with status 7."""
     debug_offsets_expected = interp.version >= (3, 13)
-    # A version newer than pyfault knows is read only through its debug
-    # offsets; 3.14t's per-thread bytecode only they describe.
-    dwarf_expected = not interp.newer_than_known and not (
-        interp.free_threaded and interp.version >= (3, 14))
+    dwarf_expected = dwarf_offsets_expected(interp)
     for source, must_work in (("debug-offsets", debug_offsets_expected),
                               ("dwarf", dwarf_expected),
                               # The tables describe release GIL builds of
@@ -379,15 +413,24 @@ def attach_json(interp, scenario, main_blocked=False, options=()):
                     "%d.%d." % interp.version[:2]):
             raise Fail("%s: process %r, reason %r" % (
                 what, doc["process"], doc["reason"]))
+        # Nothing holds the GIL of a free-threaded build: no thread is
+        # current (the oracle's is made a plain one by Target.finish).
+        no_holder = main_blocked or interp.free_threaded
         if main_blocked:
             oracle = oracle.replace(b"Current thread 0x", b"Thread 0x")
+        if "--current-thread-only" in options and no_holder:
+            if doc["threads"] or out.stderr.count(b"\n") != 1:
+                raise Fail("%s: no current thread: expected no thread and "
+                           "a one-line notice on stderr; %r, %r" % (
+                               what, doc["threads"], out.stderr))
+            return
         if "--current-thread-only" in options:
             oracle = (b"Stack (most recent call first):\n" +
                       main_thread_frames(oracle))
         check_same(json_check.canonical(oracle), got,
                    what + " (canonical form)")
         holders = [t for t in doc["threads"] if t["holds_gil"]]
-        if main_blocked != (not holders) or any(
+        if no_holder != (not holders) or any(
                 t["state"] == "unknown" or t["tid"] is None
                 for t in doc["threads"]):
             raise Fail("%s: thread states %r" % (what, [
@@ -549,6 +592,7 @@ PER_INTERP = [
     ("offsets-sources", t_offsets_sources),
     ("current-thread-only", t_current_only),
     ("current-thread-only-no-gil", t_current_only_no_gil),
+    ("105-threads", t_many_threads),
     ("output-append", t_output_append),
     ("two-pids", t_two_pids),
     ("json", t_json),

@@ -65,6 +65,14 @@ EXPECTED_JSON = {
     "selector": ("syscall", False, {"select", "pselect6"}),
 }
 
+# A free-threaded build has no GIL: main runs without holding one, and the
+# waiter, woken, spins as well (and pyfault-attach calls no thread current).
+EXPECTED_TEXT_FREE_THREADED = dict(EXPECTED_TEXT, main={b"running"},
+                                   waiter={b"running"})
+EXPECTED_JSON_FREE_THREADED = dict(EXPECTED_JSON,
+                                   main=("running", False, {None}),
+                                   waiter=("running", False, {None}))
+
 ATTACH = WATCH = TMPDIR = None
 
 
@@ -92,6 +100,9 @@ class Target:
     constructed: self.ids maps each thread's role to its OS id."""
 
     def __init__(self, res, interp, cmd_prefix=()):
+        self.free_threaded = interp.free_threaded
+        self.expected_text = (EXPECTED_TEXT_FREE_THREADED
+                              if interp.free_threaded else EXPECTED_TEXT)
         self.log = os.path.join(TMPDIR, "target-%s-%d.log" % (
             interp.label, len(os.listdir(TMPDIR))))
         rfd, wfd = res.pipe()
@@ -106,8 +117,12 @@ class Target:
         self.pid = self.ids.pop("pid")
         self._wait_notified()
         user_ticks = utime(self.pid, self.pid)
-        self._wait_waiter_in_futex()
-        self._wait_main_in_user_space(user_ticks)
+        if self.free_threaded:
+            self._wait_in_user_space(self.ids["waiter"],
+                                     utime(self.pid, self.ids["waiter"]))
+        else:
+            self._wait_waiter_in_futex()
+        self._wait_in_user_space(self.pid, user_ticks)
 
     def _read_ids(self, rfd):
         data = b""
@@ -137,13 +152,14 @@ class Target:
                 raise Fail("timeout waiting for the target's ready signal; "
                            "log:\n%s" % read_log(self.log))
 
-    def _wait_main_in_user_space(self, since):
+    def _wait_in_user_space(self, tid, since):
         """The signal reached the driver while the main thread was still
-        in kill(): its user time grows only once it spins."""
+        in kill() (the free-threaded waiter in sigwait()): its user time
+        grows only once it spins."""
         deadline = time.monotonic() + TIMEOUT
-        while utime(self.pid, self.pid) <= since:
+        while utime(self.pid, tid) <= since:
             if time.monotonic() > deadline:
-                raise Fail("the main thread never ran in user space")
+                raise Fail("thread %d never ran in user space" % tid)
             time.sleep(0.001)
 
     def _wait_waiter_in_futex(self):
@@ -190,10 +206,11 @@ def check_header(target, header, what):
         if m.group(3) != comm(target.pid, tid):
             raise Fail("%s: thread %s named %r, /proc says %r" % (
                 what, role, m.group(3), comm(target.pid, tid)))
-        if m.group(4) not in EXPECTED_TEXT[role]:
+        expected = target.expected_text[role]
+        if m.group(4) not in expected:
             raise Fail("%s: thread %s is %r, expected %s" % (
                 what, role, m.group(4), " or ".join(
-                    repr(x) for x in EXPECTED_TEXT[role])))
+                    repr(x) for x in expected)))
         seen[role] = m.group(4).decode()
     if set(seen) != set(target.ids):
         raise Fail("%s: status of %s, expected %s" % (
@@ -257,13 +274,16 @@ def t_attach_json(interp):
             threads = {role_of(target, t["tid"]): t for t in doc["threads"]}
             if set(threads) != set(target.ids):
                 raise Fail("%s: threads %s" % (what, sorted(threads)))
-            for role, (state, gil, calls) in EXPECTED_JSON.items():
+            expected = (EXPECTED_JSON_FREE_THREADED if interp.free_threaded
+                        else EXPECTED_JSON)
+            for role, (state, gil, calls) in expected.items():
                 t = threads[role]
                 call = t["syscall"]["name"] if t["syscall"] else None
                 name = comm(target.pid, t["tid"]).decode()
                 if (t["state"], t["holds_gil"], t["name"]) != (
                         state, gil, name) or call not in calls or \
-                        t["current"] != (role == "main"):
+                        t["current"] != (role == "main" and
+                                         not interp.free_threaded):
                     raise Fail("%s: thread %s: %r" % (what, role, t))
     finally:
         res.release()

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Target programs for tests/functional/test_watch.py.
 
-Runs unmodified on CPython 2.7 and 3.6 to 3.13 and imports only
+Runs unmodified on CPython 2.7 and 3.6 to 3.14 and imports only
 standard-library modules, so that 3.10+ faulthandler appends no "Extension
 modules" line to its fatal-error dumps, except with crash --extensions,
 which asks for one.  2.7 has no faulthandler: there the oracle run is
@@ -14,6 +14,7 @@ or arming faulthandler.dump_traceback_later itself) and once under
 pyfault-watch without faulthandler; the driver compares the two outputs.
 
     watch_targets.py crash KIND [--in-thread] [--busy] [--extensions]
+                           [--threads N] [--no-lines]
         KIND: segv (ctypes.string_at(0)), fpe, ill (signal.raise_signal),
         abrt (os.abort()), bus (a page of a mapping of a file truncated after
         mmap).  Parks two threads in nested calls, optionally starts a thread
@@ -22,6 +23,11 @@ pyfault-watch without faulthandler; the driver compares the two outputs.
         --extensions: the standard extension module _json also appears in
         sys.modules under names outside the standard library, so that 3.10+
         faulthandler ends its dump with "Extension modules: ... (total: 4)".
+        --no-lines: process_batch's code has no line numbers (3.11+).
+        --threads N: N more threads parked, started after the two others
+        and before the faulting one (--in-thread): with N = 105, the main
+        thread is past faulthandler's 100 threads, the faulting thread of
+        --in-thread the newest, first.
     watch_targets.py timeout [ORACLE_SECONDS]
         Parks threads, writes READY on stderr and blocks reading stdin; exits
         0 at EOF.  With ORACLE_SECONDS it arms, after READY,
@@ -223,6 +229,14 @@ def park_helpers():
     start_raw_thread("io-loop", io_loop)
 
 
+def park_more(count):
+    """count more parked threads, so that, with the main thread and the
+    helpers, faulthandler's limit of 100 threads is passed: the main
+    thread, the oldest, is past it."""
+    for n in range(count):
+        start_raw_thread("parked-%d" % n, park)
+
+
 # ---------------------------------------------------------------- faults ----
 
 FATAL_NAMES = {"segv": "Segmentation fault",
@@ -311,6 +325,16 @@ def run_job(ctx, kind):
     return process_batch(ctx, kind)
 
 
+def strip_lines(func):
+    """func's code with no line for any instruction: each entry of the
+    3.11+ location table is PY_CODE_LOCATION_INFO_NONE (code 15) for 8
+    code units.  faulthandler prints "line ???" for its frame; from 3.14.1
+    on, "<invalid frame>" after it, and no older frame."""
+    units = len(func.__code__.co_code) // 2
+    table = bytes([0x80 | 15 << 3 | 7]) * ((units + 7) // 8)
+    func.__code__ = func.__code__.replace(co_linetable=table)
+
+
 def crasher(ready, gate, ctx, kind):
     park(ready, gate)
     run_job(ctx, kind)
@@ -339,6 +363,10 @@ def crash(argv):
             sys.modules[name] = _json
     note_ident("main")
     park_helpers()
+    if "--no-lines" in argv:
+        strip_lines(process_batch)
+    if "--threads" in argv:
+        park_more(int(argv[argv.index("--threads") + 1]))
     if "--busy" in argv:
         start_thread("busy", crunch_numbers)
     if "--in-thread" in argv:

@@ -1,6 +1,7 @@
 /* Layouts from _Py_DebugOffsets blobs recorded from real builds
  * (contrib/record-debug-offsets into tests/data/), so that versions CI does
- * not have -- a 3.14-era build, a free-threaded one -- are still covered. */
+ * not have -- 3.14, free-threaded builds, a newer alpha -- are still
+ * covered. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,10 @@ struct recorded {
 
 static const struct recorded recorded[] = {
 	{"debug-offsets-3.13.0.bin", 3, 13, 0, false, 0},
+	/* CPython 3.14.7 built from the release source (--enable-shared),
+	 * then with --disable-gil too. */
+	{"debug-offsets-3.14.7.bin", 3, 14, 7, false, 8 * (2 + 6)},
+	{"debug-offsets-3.14.7t.bin", 3, 14, 7, true, 8 * (2 + 6)},
 	/* CPython main of late May 2025, three weeks after 3.14 branched:
 	 * 3.14's _Py_DebugOffsets, read as a version newer than known. */
 	{"debug-offsets-3.15.0a0.bin", 3, 15, 0, false, 8 * (2 + 6)},

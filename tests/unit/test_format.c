@@ -113,6 +113,33 @@ START_TEST(test_unknowns)
 }
 END_TEST
 
+/* 3.14.1+: the walk stopped at a frame with an unknown part, which
+ * "<invalid frame>" follows, or replaces when its code was unreadable. */
+START_TEST(test_invalid_frame)
+{
+	struct pf_text file = text_of("t.py"), name = text_of("f");
+	struct pf_snapshot snap = one_thread(&file, &name, 2);
+	snap.threads[0].frames[1].lineno = -1;
+	snap.threads[0].invalid_frame = true;
+	open_out();
+	pf_format_stack(out, &snap.threads[0], &style_313);
+	ck_assert_str_eq(output(), "Stack (most recent call first):\n"
+				   "  File \"t.py\", line 1 in f\n"
+				   "  File \"t.py\", line ??? in f\n"
+				   "  <invalid frame>\n");
+	close_out();
+	snap.threads[0].nframes = 0;
+	open_out();
+	pf_format_stack(out, &snap.threads[0], &style_313);
+	ck_assert_str_eq(output(), "Stack (most recent call first):\n"
+				   "  <invalid frame>\n");
+	close_out();
+	free(file.chars);
+	free(name.chars);
+	free(snap.threads);
+}
+END_TEST
+
 START_TEST(test_no_python_frame)
 {
 	struct pf_snapshot snap = one_thread(NULL, NULL, 0);
@@ -320,6 +347,7 @@ static Suite *format_suite(void)
 	tcase_add_test(tc, test_truncation_marker);
 	tcase_add_test(tc, test_thread_header_and_frames);
 	tcase_add_test(tc, test_unknowns);
+	tcase_add_test(tc, test_invalid_frame);
 	tcase_add_test(tc, test_no_python_frame);
 	tcase_add_test(tc, test_frame_limit);
 	tcase_add_test(tc, test_thread_limit_and_separators);

@@ -58,22 +58,27 @@ START_TEST(test_replay)
 }
 END_TEST
 
-/* Each supported version has a recorded image. */
+/* Each supported version has a recorded image, 3.14 from a real 3.14.7
+ * build with and without the GIL. */
 START_TEST(test_every_version_recorded)
 {
-	bool seen[14] = {false};
+	bool seen[15] = {false}, seen_314t = false;
 	for (int i = 0; i < nimages; i++) {
 		struct pf_image img;
 		struct pf_error err = {0};
 		if (pf_image_load(&img, images[i], &err) != PF_OK)
 			continue;
-		if (img.major == 3 && img.minor < 14)
+		if (img.major == 3 && img.minor <= 14)
 			seen[img.minor] = true;
+		seen_314t |= img.major == 3 && img.minor == 14 &&
+			     img.layout.free_threaded;
 		pf_image_free(&img);
 	}
-	for (unsigned minor = 8; minor <= 13; minor++)
+	for (unsigned minor = 8; minor <= 14; minor++)
 		ck_assert_msg(seen[minor], "no image of Python 3.%u in %s",
 			      minor, PF_TEST_DATA);
+	ck_assert_msg(seen_314t, "no image of Python 3.14t in %s",
+		      PF_TEST_DATA);
 }
 END_TEST
 

@@ -268,13 +268,79 @@ START_TEST(test_default_view)
 			 PF_NATIVE_NONE);
 	l.native_by_default = true;
 	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_DEFAULT, &l, true),
-			 PF_NATIVE_SECTION);
+			 PF_NATIVE_CURRENT);
 	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_DEFAULT, &l, false),
 			 PF_NATIVE_NONE);
 	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_NONE, &l, true),
 			 PF_NATIVE_NONE);
 	ck_assert_int_eq(pf_native_view_for(PF_NATIVE_MERGED, &l, false),
 			 PF_NATIVE_MERGED);
+}
+END_TEST
+
+/* A fatal error of 3.14 past faulthandler's thread limit: two threads
+ * shown (standing for the 100), "...", then the C stack of the current
+ * thread, which is not among them, and of no other. */
+START_TEST(test_current_c_stack_only)
+{
+	static struct pf_target target;
+	ck_assert(pf_layout_init_version(&target.layout, 3, 14, 7));
+	struct pf_thread_dump threads[2] = {{.thread_id = 0xa},
+					    {.thread_id = 0xb}};
+	struct pf_snapshot snap = {.nthreads = 2,
+				   .threads = threads,
+				   .threads_truncated = true,
+				   .has_outside = true,
+				   .outside = {.thread_id = 0xc,
+					       .is_current = true}};
+	add_native(&threads[0], LIBC, "other_thread");
+	add_native(&snap.outside, EXT, "crash_inner");
+	const char *c_stack =
+		"\nCurrent thread's C stack trace (most recent call first):\n"
+		"  Binary file \"/tmp/ext.so\", at crash_inner+0x10 "
+		"[0x7f0000001000]\n";
+	enum pf_native_view view =
+		pf_native_view_for(PF_NATIVE_DEFAULT, &target.layout, true);
+	open_out();
+	ck_assert(pf_write_fatal_threads(out, &target, &snap, false, view));
+	char *want;
+	ck_assert_int_gt(
+		asprintf(&want,
+			 "Thread 0x000000000000000a (most recent call first):\n"
+			 "  <no Python frame>\n"
+			 "\n"
+			 "Thread 0x000000000000000b (most recent call first):\n"
+			 "  <no Python frame>\n"
+			 "\n...\n%s",
+			 c_stack),
+		0);
+	ck_assert_str_eq(output(), want);
+	free(want);
+	close_out();
+
+	/* all_threads=False finds it all the same. */
+	open_out();
+	ck_assert(pf_write_fatal_threads(out, &target, &snap, true, view));
+	ck_assert_int_gt(asprintf(&want,
+				  "Stack (most recent call first):\n"
+				  "  <no Python frame>\n%s",
+				  c_stack),
+			 0);
+	ck_assert_str_eq(output(), want);
+	free(want);
+	close_out();
+
+	/* 3.14t without the GIL, the faulting thread without a thread
+	 * state: no notice, no Python frames, its C stack. */
+	pf_layout_set_free_threaded(&target.layout);
+	snap.gil_disabled = true;
+	snap.outside.no_tstate = true;
+	open_out();
+	ck_assert(pf_write_fatal_threads(out, &target, &snap, false, view));
+	ck_assert_str_eq(output(), c_stack);
+	close_out();
+	free_native(&threads[0]);
+	free_native(&snap.outside);
 }
 END_TEST
 
@@ -291,6 +357,7 @@ static Suite *native_suite(void)
 	tcase_add_test(tc, test_merge_refuses_unknowns);
 	tcase_add_test(tc, test_merge_tail_calls);
 	tcase_add_test(tc, test_default_view);
+	tcase_add_test(tc, test_current_c_stack_only);
 	suite_add_tcase(s, tc);
 	return s;
 }
