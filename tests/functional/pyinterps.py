@@ -234,12 +234,15 @@ class Resources:
             os.close(fd)
 
     def release(self):
+        # Every process is killed before any is waited for: a tracer
+        # holding another would keep it from ending.
         for proc in self.procs:
             if proc.poll() is None:
                 try:
                     proc.kill()
                 except OSError:
                     pass
+        for proc in self.procs:
             try:
                 proc.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
