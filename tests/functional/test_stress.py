@@ -33,7 +33,12 @@ K-th system call (the program must go on or, if it had not started yet,
 exit, never stay stopped; a signal the watcher held for a dump is lost
 only when strace's record shows it died holding it); a program that forks
 --forks children (same output and status as alone; no zombie, nothing
-left stopped).  Orphans come to this driver, a child subreaper.
+left stopped).  Orphans come to this driver, a child subreaper.  The exit
+race (exit_race.py): --watch-races programs, on every interpreter, end in
+each way they can while pyfault-watch dumps them (every 3 ms, or on
+SIGUSR1), half of them with every core busy; pyfault-watch must end with
+the program's status, print only its own one-line messages, and leave
+nothing behind.
 
 A process stopped by SIGSTOP is dumped and stays stopped, untraced.
 
@@ -65,6 +70,7 @@ import sys
 import tempfile
 import time
 
+import exit_race
 from test_attach import wait_all_sleeping
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, report,
                        run_tests, setup)
@@ -445,11 +451,12 @@ def proc_stat(pid):
         return None
 
 
-def orphans():
-    """Processes this driver inherited as subreaper: [(pid, state)]."""
+def orphans(ignore=()):
+    """Processes this driver inherited as subreaper, and its children but
+    those in ignore: [(pid, state)]."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if entry.isdigit() and int(entry) not in ignore:
             st = proc_stat(int(entry))
             if st and st[1] == os.getpid():
                 found.append((int(entry), st[0]))
@@ -473,8 +480,8 @@ def wait_orphan(pid, what):
         time.sleep(0.002)
 
 
-def reap_leftovers():
-    for pid, state in orphans():
+def reap_leftovers(ignore=()):
+    for pid, state in orphans(ignore):
         if state != "Z":
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -518,6 +525,110 @@ def t_watch_program_killed(interp):
     finally:
         res.release()
         reap_leftovers()
+
+
+# The program ends this long at most after the dumps have been asked for.
+WATCH_RACE_WINDOW = 0.008
+
+
+def child_of(pid):
+    """The one child of pid, or None."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = proc_stat(int(entry))
+            if st and st[1] == pid:
+                return int(entry)
+    return None
+
+
+def watch_race_once(interp, way, by_signal, n, rng, what, load):
+    """pyfault-watch dumps a program (every 3 ms, or on SIGUSR1) while it
+    ends as way says.  load: the pids of the busy processes."""
+    res = Resources()
+    try:
+        ready_r, ready_w = res.pipe()
+        go_r, go_w = res.pipe()
+        dumps = os.path.join(TMPDIR, "watch-race-%d.txt" % n)
+        how = way[1] if isinstance(way[1], str) else "signal"
+        watch = res.popen(
+            [WATCH, "-o", dumps] + ([] if by_signal else ["-t", "0.003",
+                                                         "--repeat"])
+            + ["--", interp.path, exit_race.TARGET, "--how", how,
+               "--ready-fd", str(ready_w), "--go-fd", str(go_r)],
+            pass_fds=[ready_w, go_r], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        res.close(ready_w)
+        res.close(go_r)
+        expect_byte(ready_r, b"r", "%s: the program to start" % what)
+        program = child_of(watch.pid)
+        if program is None:
+            raise Fail("%s: no program under pyfault-watch" % what)
+        delay = rng.uniform(0, WATCH_RACE_WINDOW)
+        what += ", ended %.1f ms after %s" % (
+            delay * 1e3, "the dump request" if by_signal
+            else "it was ready, with dumps every 3 ms")
+        started = time.monotonic()
+        if by_signal:
+            os.kill(watch.pid, signal.SIGUSR1)
+        exit_race.spin_until(started + delay)
+        exit_race.end_target(res, program, go_w, way)
+        try:
+            _, err = watch.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("%s: pyfault-watch hung (threads of the program: %s)"
+                       % (what, exit_race.describe_tasks(program)))
+        if watch.returncode != way[2]:
+            raise Fail("%s: pyfault-watch ended with %d, not the program's "
+                       "%d; stderr %r" % (what, watch.returncode, way[2],
+                                          err[-500:]))
+        stray = [line for line in err.splitlines()
+                 if not line.startswith(b"pyfault-watch: ")]
+        if stray:
+            raise Fail("%s: stray lines on stderr: %r" % (what, stray[:5]))
+        if orphans(load):
+            raise Fail("%s: left behind: %r" % (what, orphans(load)))
+        return err.count(b"\n")
+    finally:
+        res.release()
+        reap_leftovers(load)
+
+
+def t_watch_exit_race(full):
+    """The program ends, in every way it can, while pyfault-watch dumps it;
+    on every interpreter, the first half of the runs idle, the second with
+    every core busy.  Seven runs in a row take the seven ways on one
+    interpreter; the dumps come every 3 ms in even runs, on SIGUSR1 in odd
+    ones."""
+    rng = random.Random()
+    ways = exit_race.WAYS
+    runs = OPTS.watch_races
+    messages, pairs = {}, set()
+    for loaded in (False, True):
+        load = Resources()
+        try:
+            if loaded:
+                exit_race.busy_loops(load)
+            busy = {proc.pid for proc in load.procs}
+            half = range(runs // 2, runs) if loaded else range(runs // 2)
+            for n in half:
+                interp = full[n // len(ways) % len(full)]
+                way = ways[n % len(ways)]
+                by_signal = n % 2 == 1
+                what = "%s run %d (%s, %s, %s)" % (
+                    "loaded" if loaded else "idle", n, interp.label, way[0],
+                    "SIGUSR1" if by_signal else "timeout dumps")
+                lines = watch_race_once(interp, way, by_signal, n, rng, what,
+                                        busy)
+                key = "%s, %s" % ("loaded" if loaded else "idle",
+                                  "with messages" if lines else "silent")
+                messages[key] = messages.get(key, 0) + 1
+                pairs.add((interp.label, way[0]))
+        finally:
+            load.release()
+    figure("pyfault-watch runs whose program ended during dumps (%d of the "
+           "%d interpreter and way pairs)" % (len(pairs),
+                                              len(full) * len(ways)),
+           "%d, none hung: %s" % (runs, exit_race.tally(messages)))
 
 
 def t_watch_killed(interp):
@@ -1171,6 +1282,9 @@ def main():
                         help="kill pyfault-watch at every N-th call")
     parser.add_argument("--watch-kills", type=int, default=20)
     parser.add_argument("--forks", type=int, default=1000)
+    parser.add_argument("--watch-races", type=int, default=154,
+                        help="runs of pyfault-watch whose program ends "
+                        "while it is dumped (half of them under load)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--all-interpreters", action="store_true",
                         help="stress and interrupt every interpreter, not "
@@ -1222,6 +1336,8 @@ def main():
         tests.append(("%s watch watcher killed while the loader runs "
                       "(strace)" % interp.label,
                       (lambda i=interp: t_watch_killed_loading(i)), interp))
+    tests.append(("watch program ends during dumps",
+                  lambda: t_watch_exit_race(full), None))
     i = main_interp
     tests += [
         ("stopped process stays stopped", lambda: t_stopped_target(i), i),
