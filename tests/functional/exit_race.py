@@ -12,15 +12,13 @@ write, after it has released the target, blocks until the driver reads.
 Stdlib only; Python 3.8+.
 """
 import fcntl
-import glob
 import os
-import re
 import select
 import signal
 import subprocess
 import time
 
-from pyinterps import TIMEOUT, Fail
+from pyinterps import TIMEOUT, Fail, Resources, task_states
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "exit_race_target.py")
@@ -128,25 +126,8 @@ def wait_blocked_or_done(proc, started, what, target_pid):
         time.sleep(0.001)
 
 
-def tasks(pid):
-    """{tid: (state letter, TracerPid)} of every thread of pid."""
-    found = {}
-    for tdir in glob.glob("/proc/%d/task/*" % pid):
-        try:
-            with open(os.path.join(tdir, "status")) as f:
-                status = f.read()
-        except OSError:
-            continue
-        state = re.search(r"^State:\s+(\S)", status, re.M)
-        tracer = re.search(r"^TracerPid:\s+(\d+)", status, re.M)
-        found[int(os.path.basename(tdir))] = (
-            state.group(1) if state else "?",
-            int(tracer.group(1)) if tracer else -1)
-    return found
-
-
 def describe_tasks(pid):
-    found = tasks(pid)
+    found = task_states(pid)
     if not found:
         return "none left"
     return ", ".join("%d %s traced by %d" % (tid, state, tracer)
@@ -156,7 +137,7 @@ def describe_tasks(pid):
 def check_released(target_pid, tracer_pid, what):
     """No thread of the target may still be traced by tracer_pid: neither
     held nor an ended thread left unreaped."""
-    kept = {tid: st for tid, (st, tracer) in tasks(target_pid).items()
+    kept = {tid: st for tid, (st, tracer) in task_states(target_pid).items()
             if tracer == tracer_pid}
     if kept:
         raise Fail("%s: done with the target, pyfault (pid %d) still "
@@ -195,5 +176,30 @@ def check_target_end(proc, way, what):
             what, status, way[2]))
 
 
-def tally(counts):
-    return ", ".join("%s x%d" % kv for kv in sorted(counts.items()))
+def run_races(full, runs, run_one):
+    """Calls run_one(interp, way, n, what, busy) for n in range(runs), the
+    first half idle, the second with a busy process on every core (busy:
+    their pids); seven runs in a row take the seven ways on one
+    interpreter.  run_one returns a word to count.  Returns the summary:
+    runs, pairs of interpreter and way covered, and the counts."""
+    seen, pairs = {}, set()
+    for loaded in (False, True):
+        label = "loaded" if loaded else "idle"
+        load = Resources()
+        try:
+            if loaded:
+                busy_loops(load)
+            busy = {proc.pid for proc in load.procs}
+            for n in range(runs // 2, runs) if loaded else range(runs // 2):
+                interp = full[n // len(WAYS) % len(full)]
+                way = WAYS[n % len(WAYS)]
+                what = "%s run %d (%s, %s)" % (label, n, interp.label,
+                                               way[0])
+                key = "%s %s" % (label, run_one(interp, way, n, what, busy))
+                seen[key] = seen.get(key, 0) + 1
+                pairs.add((interp.label, way[0]))
+        finally:
+            load.release()
+    return "%d runs (%d of the %d interpreter and way pairs): %s" % (
+        runs, len(pairs), len(full) * len(WAYS),
+        ", ".join("%s x%d" % kv for kv in sorted(seen.items())))

@@ -261,6 +261,23 @@ class Resources:
 # ----------------------------------------------------------------- helpers --
 
 
+def task_states(pid):
+    """{tid: (state letter, TracerPid)} of every thread of pid."""
+    states = {}
+    for tdir in glob.glob("/proc/%d/task/*" % pid):
+        try:
+            with open(os.path.join(tdir, "status")) as f:
+                status = f.read()
+        except OSError:
+            continue
+        state = re.search(r"^State:\s+(\S)", status, re.M)
+        tracer = re.search(r"^TracerPid:\s+(\d+)", status, re.M)
+        states[int(os.path.basename(tdir))] = (
+            state.group(1) if state else "?",
+            int(tracer.group(1)) if tracer else -1)
+    return states
+
+
 def setup(binary):
     """Finds and lists the interpreters, and checks the binary under test.
     Returns (interps, notes, full, unsupported), or None after printing

@@ -25,7 +25,6 @@ Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed, N skipped"; the exit status is 1 on any failure.
 """
 import argparse
-import glob
 import itertools
 import os
 import random
@@ -41,7 +40,7 @@ import exit_race
 import json_check
 import pyinterps
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, read_log,
-                       report, run_tests, setup)
+                       report, run_tests, setup, task_states)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "target_threads.py")
@@ -82,23 +81,6 @@ def wait_ready_signal(proc, log):
         if time.monotonic() > deadline:
             raise Fail("timeout (%d s) waiting for target %d's ready signal; "
                        "log:\n%s" % (TIMEOUT, proc.pid, read_log(log)))
-
-
-def task_states(pid):
-    """{tid: (state letter, TracerPid)} of every thread of pid."""
-    states = {}
-    for tdir in glob.glob("/proc/%d/task/*" % pid):
-        try:
-            with open(os.path.join(tdir, "status")) as f:
-                status = f.read()
-        except OSError:
-            continue
-        state = re.search(r"^State:\s+(\S)", status, re.M)
-        tracer = re.search(r"^TracerPid:\s+(\d+)", status, re.M)
-        states[int(os.path.basename(tdir))] = (
-            state.group(1) if state else "?",
-            int(tracer.group(1)) if tracer else -1)
-    return states
 
 
 def wait_all_sleeping(pid):
@@ -704,35 +686,14 @@ def race_once(tool, interp, way, n, rng, what):
 
 def t_exit_race(full, tool, iterations):
     """The target ends while tool dumps it, in every way it can, on every
-    interpreter: the first half of the runs idle, the second with every
-    core busy.  Seven runs in a row take the seven ways on one
-    interpreter."""
+    interpreter, idle and under load (exit_race.run_races)."""
     if not os.access(tool, os.X_OK):
         raise Fail("%s not built" % tool)
     rng = random.Random()
-    ways = exit_race.WAYS
-    seen, pairs = {}, set()
-    for loaded in (False, True):
-        load = Resources()
-        try:
-            if loaded:
-                exit_race.busy_loops(load)
-            half = range(iterations // 2, iterations) if loaded \
-                else range(iterations // 2)
-            for n in half:
-                interp = full[n // len(ways) % len(full)]
-                way = ways[n % len(ways)]
-                what = "%s run %d (%s, %s)" % (
-                    "loaded" if loaded else "idle", n, interp.label, way[0])
-                status = race_once(tool, interp, way, n, rng, what)
-                key = "%s %d" % ("loaded" if loaded else "idle", status)
-                seen[key] = seen.get(key, 0) + 1
-                pairs.add((interp.label, way[0]))
-        finally:
-            load.release()
-    print("    %s statuses over %d runs (%d of the %d interpreter and way "
-          "pairs): %s" % (os.path.basename(tool), iterations, len(pairs),
-                          len(full) * len(ways), exit_race.tally(seen)))
+    summary = exit_race.run_races(
+        full, iterations, lambda interp, way, n, what, busy: "status %d" % (
+            race_once(tool, interp, way, n, rng, what)))
+    print("    %s: %s" % (os.path.basename(tool), summary))
 
 
 def t_usage():

@@ -594,41 +594,19 @@ def watch_race_once(interp, way, by_signal, n, rng, what, load):
 
 
 def t_watch_exit_race(full):
-    """The program ends, in every way it can, while pyfault-watch dumps it;
-    on every interpreter, the first half of the runs idle, the second with
-    every core busy.  Seven runs in a row take the seven ways on one
-    interpreter; the dumps come every 3 ms in even runs, on SIGUSR1 in odd
-    ones."""
+    """The program ends, in every way it can, while pyfault-watch dumps it,
+    on every interpreter, idle and under load (exit_race.run_races); the
+    dumps come every 3 ms in even runs, on SIGUSR1 in odd ones."""
     rng = random.Random()
-    ways = exit_race.WAYS
-    runs = OPTS.watch_races
-    messages, pairs = {}, set()
-    for loaded in (False, True):
-        load = Resources()
-        try:
-            if loaded:
-                exit_race.busy_loops(load)
-            busy = {proc.pid for proc in load.procs}
-            half = range(runs // 2, runs) if loaded else range(runs // 2)
-            for n in half:
-                interp = full[n // len(ways) % len(full)]
-                way = ways[n % len(ways)]
-                by_signal = n % 2 == 1
-                what = "%s run %d (%s, %s, %s)" % (
-                    "loaded" if loaded else "idle", n, interp.label, way[0],
-                    "SIGUSR1" if by_signal else "timeout dumps")
-                lines = watch_race_once(interp, way, by_signal, n, rng, what,
-                                        busy)
-                key = "%s, %s" % ("loaded" if loaded else "idle",
-                                  "with messages" if lines else "silent")
-                messages[key] = messages.get(key, 0) + 1
-                pairs.add((interp.label, way[0]))
-        finally:
-            load.release()
-    figure("pyfault-watch runs whose program ended during dumps (%d of the "
-           "%d interpreter and way pairs)" % (len(pairs),
-                                              len(full) * len(ways)),
-           "%d, none hung: %s" % (runs, exit_race.tally(messages)))
+
+    def run_one(interp, way, n, what, busy):
+        by_signal = n % 2 == 1
+        what += ", %s" % ("SIGUSR1" if by_signal else "timeout dumps")
+        lines = watch_race_once(interp, way, by_signal, n, rng, what, busy)
+        return "with messages" if lines else "silent"
+
+    figure("pyfault-watch, program ended during dumps, none hung",
+           exit_race.run_races(full, OPTS.watch_races, run_one))
 
 
 def t_watch_killed(interp):

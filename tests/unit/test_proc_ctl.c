@@ -135,23 +135,33 @@ static int child_status(struct child *c)
 	return status;
 }
 
-/* The thread ids of pid, the leader first. */
-static size_t list_tasks(pid_t pid, pid_t *tids, size_t max)
+/* A child all of whose threads are seized, none stopped: list gets them,
+ * the leader first. */
+static struct child start_seized(bool leader_exits,
+				 struct pf_wait list[WORKERS + 1])
 {
+	struct child c = start_child(leader_exits);
+	pid_t pid = c.pid;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
 	DIR *dir = opendir(path);
 	ck_assert_ptr_nonnull(dir);
 	size_t n = 0;
-	tids[n++] = pid;
+	list[n++] = (struct pf_wait){.tid = pid};
 	struct dirent *de;
-	while (n < max && (de = readdir(dir)) != NULL) {
+	while ((de = readdir(dir)) != NULL) {
 		pid_t tid = (pid_t)strtol(de->d_name, NULL, 10);
-		if (tid > 0 && tid != pid)
-			tids[n++] = tid;
+		if (tid > 0 && tid != pid) {
+			ck_assert_uint_lt(n, WORKERS + 1);
+			list[n++] = (struct pf_wait){.tid = tid};
+		}
 	}
 	closedir(dir);
-	return n;
+	ck_assert_uint_eq(n, WORKERS + 1);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(ptrace(PTRACE_SEIZE, list[i].tid, NULL, NULL),
+				 0);
+	return c;
 }
 
 /* "State:" and "TracerPid:" of a thread; state 0 once it is gone. */
@@ -179,20 +189,38 @@ static double now_ms(void)
 }
 
 /* Polls until every thread of pid but the leader is a zombie or gone. */
-static void wait_workers_ended(pid_t pid, const pid_t *tids, size_t n)
+static void wait_workers_ended(pid_t pid, const struct pf_wait *list)
 {
 	double deadline = now_ms() + 10000;
-	for (size_t i = 1; i < n; i++) {
+	for (size_t i = 1; i < WORKERS + 1; i++) {
 		int tracer;
 		char st;
-		while ((st = thread_state(pid, tids[i], &tracer)) != 'Z' &&
+		while ((st = thread_state(pid, list[i].tid, &tracer)) != 'Z' &&
 		       st != 0) {
 			ck_assert_msg(now_ms() < deadline,
 				      "thread %d did not end (state %c)",
-				      (int)tids[i], st);
+				      (int)list[i].tid, st);
 			usleep(1000);
 		}
 	}
+}
+
+/* The child died of SIGKILL, as its parent saw it. */
+static void check_killed(struct child *c)
+{
+	int status = child_status(c);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	close(c->go);
+}
+
+/* Every thread of list reports, long before the limit of the wait. */
+static void wait_all(pid_t pid, struct pf_wait *list, size_t n,
+		     bool until_reaped)
+{
+	double t0 = now_ms();
+	ck_assert_uint_eq(pf_proc_wait_threads(pid, list, n, until_reaped), 0);
+	ck_assert_msg(now_ms() - t0 < PF_PROC_WAIT_MS,
+		      "waiting waited out its limit");
 }
 
 START_TEST(test_killed_while_held)
@@ -223,80 +251,59 @@ START_TEST(test_killed_while_held)
 	}
 	if (dir)
 		closedir(dir);
-	int status = child_status(&c);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	close(c.go);
+	check_killed(&c);
 }
 END_TEST
 
 START_TEST(test_ends_while_stopping)
 {
-	struct child c = start_child(false);
-	pid_t tids[WORKERS + 2];
-	size_t n = list_tasks(c.pid, tids, WORKERS + 2);
-	ck_assert_uint_eq(n, WORKERS + 1);
 	struct pf_wait list[WORKERS + 1];
-	for (size_t i = 0; i < n; i++) {
-		ck_assert_int_eq(ptrace(PTRACE_SEIZE, tids[i], NULL, NULL), 0);
-		list[i] = (struct pf_wait){.tid = tids[i]};
-	}
+	size_t n = WORKERS + 1;
+	struct child c = start_seized(false, list);
 	/* The process ends before any thread stops, as when it ends
 	 * between pyfault's interrupt and its wait. */
 	ck_assert_int_eq(kill(c.pid, SIGKILL), 0);
-	wait_workers_ended(c.pid, tids, n);
+	wait_workers_ended(c.pid, list);
 	int status;
 	ck_assert_msg(waitpid(c.pid, &status, __WALL | WNOHANG) == 0,
 		      "the leader's end was reported before its threads'");
-	double t0 = now_ms();
-	ck_assert_uint_eq(pf_proc_wait_threads(c.pid, list, n, true), 0);
-	ck_assert_msg(now_ms() - t0 < PF_PROC_WAIT_MS,
-		      "waiting waited out its limit");
+	wait_all(c.pid, list, n, true);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(list[i].ended && list[i].reaped,
 			      "thread %d not reaped", (int)list[i].tid);
 		ck_assert(WIFSIGNALED(list[i].status));
 	}
-	status = child_status(&c);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	close(c.go);
+	check_killed(&c);
 }
 END_TEST
 
 START_TEST(test_leader_ends_alone)
 {
-	struct child c = start_child(true);
-	pid_t tids[WORKERS + 2];
-	size_t n = list_tasks(c.pid, tids, WORKERS + 2);
 	struct pf_wait list[WORKERS + 1];
-	for (size_t i = 0; i < n; i++) {
-		ck_assert_int_eq(ptrace(PTRACE_SEIZE, tids[i], NULL, NULL), 0);
-		list[i] = (struct pf_wait){.tid = tids[i]};
-	}
+	size_t n = WORKERS + 1;
+	struct child c = start_seized(true, list);
 	/* One byte wakes one reader: the leader, once the others are
 	 * held, as soon as it runs. */
 	for (size_t i = 1; i < n; i++) {
-		ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL),
-				 0);
-		ck_assert_int_eq(waitpid(tids[i], NULL, __WALL), tids[i]);
+		pid_t tid = list[i].tid;
+		ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
+		ck_assert_int_eq(waitpid(tid, NULL, __WALL), tid);
 		list[i].reported = true;
 	}
 	ck_assert_int_eq(write(c.go, "x", 1), 1);
 	/* Its end cannot be reported while the others are held, and does
 	 * not keep the wait waiting. */
-	double t0 = now_ms();
-	ck_assert_uint_eq(pf_proc_wait_threads(c.pid, list, n, false), 0);
-	ck_assert_msg(now_ms() - t0 < PF_PROC_WAIT_MS,
-		      "waiting waited out its limit");
+	wait_all(c.pid, list, n, false);
 	ck_assert(list[0].ended && list[0].unreaped && !list[0].reaped);
 	for (size_t i = 1; i < n; i++) {
 		ck_assert(!list[i].ended);
-		ck_assert_int_eq(ptrace(PTRACE_DETACH, tids[i], NULL, NULL),
-				 0);
+		ck_assert_int_eq(
+			ptrace(PTRACE_DETACH, list[i].tid, NULL, NULL), 0);
 	}
 	/* The group ends with its workers; then the leader is reaped. */
 	close(c.go);
 	struct pf_wait leader = {.tid = c.pid};
-	ck_assert_uint_eq(pf_proc_wait_threads(c.pid, &leader, 1, true), 0);
+	wait_all(c.pid, &leader, 1, true);
 	ck_assert(leader.ended && leader.reaped);
 	int status = child_status(&c);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
