@@ -905,6 +905,5 @@ enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 		close(sigfd);
 	free(w.tracees);
 	free(w.procs);
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return st;
 }

@@ -609,6 +609,40 @@ def t_watch_exit_race(full):
            exit_race.run_races(full, OPTS.watch_races, run_one))
 
 
+def t_watch_requests_at_end(interp):
+    """Dump requests (SIGUSR1) sent without pause to pyfault-watch from the
+    program's start to pyfault-watch's end: one that comes as the program
+    ends has nothing left to dump and must not end pyfault-watch, which
+    ends with the program's status."""
+    requests = 0
+    for n in range(OPTS.watch_request_runs):
+        res = Resources()
+        try:
+            watch = res.popen([WATCH, "--", interp.path, "-c",
+                               "import os; os.write(1, b'r'); os._exit(3)"],
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+            expect_byte(watch.stdout.fileno(), b"r", "the program to start")
+            sent = 0
+            while watch.poll() is None:
+                try:
+                    os.kill(watch.pid, signal.SIGUSR1)
+                    sent += 1
+                except ProcessLookupError:
+                    break
+            status = watch.wait(timeout=TIMEOUT)
+            if status != 3:
+                raise Fail("run %d: pyfault-watch ended with %d, not the "
+                           "program's 3, after %d dump requests" % (
+                               n, status, sent))
+            requests += sent
+        finally:
+            res.release()
+    figure("pyfault-watch runs with SIGUSR1 sent until it ended",
+           "%d (%d requests), each with the program's status" % (
+               OPTS.watch_request_runs, requests))
+
+
 def t_watch_killed(interp):
     seed = OPTS.seed if OPTS.seed is not None else random.randrange(2 ** 32)
     rng = random.Random(seed)
@@ -1260,6 +1294,7 @@ def main():
                         help="kill pyfault-watch at every N-th call")
     parser.add_argument("--watch-kills", type=int, default=20)
     parser.add_argument("--forks", type=int, default=1000)
+    parser.add_argument("--watch-request-runs", type=int, default=50)
     parser.add_argument("--watch-races", type=int, default=154,
                         help="runs of pyfault-watch whose program ends "
                         "while it is dumped (half of them under load)")
@@ -1300,6 +1335,8 @@ def main():
                             t_interrupt_inject),
                            ("watch program killed by SIGKILL",
                             t_watch_program_killed),
+                           ("watch dump requests until it ends",
+                            t_watch_requests_at_end),
                            ("watch watcher killed by SIGKILL", t_watch_killed),
                            ("watch watcher killed at every system call "
                             "(strace)", t_watch_killed_inject),
