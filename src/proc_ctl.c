@@ -112,7 +112,8 @@ static void poll_thread(pid_t pid, struct pf_wait *w, bool until_reaped)
 		return;
 	}
 	if (r == 0) {
-		if (w->tid == pid && !w->ended && ended_state(task_state(pid, pid)))
+		if (w->tid == pid && !w->ended &&
+		    ended_state(task_state(pid, pid)))
 			w->ended = w->unreaped = true;
 		w->reported |= w->unreaped && !until_reaped;
 		return;

@@ -2,9 +2,9 @@
 """Target program for the exit-race tests (test_attach.py, test_stress.py).
 
 A Python program that ends, in one of several ways, while pyfault dumps it.
-It starts PARKED threads blocked in a read and two workers waiting for the
-go signal, writes b"r" on --ready-fd, then waits for --go-fd to read EOF
-(so do the workers), when it ends as --how says:
+It starts PARKED threads blocked in a read and two workers, writes b"r" on
+--ready-fd, then waits for --go-fd to read EOF (so do the workers where
+they have a part to play), when it ends as --how says:
 
   sys.exit        the main thread raises SystemExit(0): the interpreter
                   finalizes, then exit_group() from the main thread
@@ -45,8 +45,13 @@ def wait_for_go(go_fd):
         pass
 
 
-def run_on(go_fd, how):
-    """A worker: waits for the go signal, then ends as how says."""
+def run_on(go_fd, park_fd, how):
+    """A worker: waits for the go signal, then ends as how says.  In the
+    other ways it stays parked: a daemon thread running Python while 2.7
+    finalizes would print an exception."""
+    if how not in ("worker-os._exit", "main-returns", "leader-exits"):
+        parked(park_fd)
+        return
     wait_for_go(go_fd)
     if how == "worker-os._exit":
         os._exit(0)
@@ -65,7 +70,7 @@ def main(argv):
     park_r, park_w = os.pipe()
     threads = [threading.Thread(target=parked, args=(park_r,))
                for _ in range(PARKED)]
-    threads += [threading.Thread(target=run_on, args=(go_fd, how))
+    threads += [threading.Thread(target=run_on, args=(go_fd, park_r, how))
                 for _ in range(2)]
     for index, thread in enumerate(threads):
         # Only the workers that run on keep the interpreter alive.
