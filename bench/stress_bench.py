@@ -16,10 +16,14 @@ What it runs
     * a program forking 10,000 children under pyfault-watch;
   on Debian's python3 (with --all-interpreters, on every interpreter
   found), and prints the figures table.  About ten minutes per
-  interpreter on two cores.
+  interpreter on two cores.  Then the exit race on every interpreter,
+  --exit-races runs each (3,000; half idle, half with every core busy):
+  the target ends, in each way it can, while pyfault-attach,
+  pyfault-record (a quarter as many) and pyfault-watch dump it (see
+  tests/functional/exit_race.py); about 15 minutes.
 
 Run:  bench/stress_bench.py [--cycles 10000] [--seed N] [--only SUBSTRING]
-                            [--all-interpreters]
+                            [--all-interpreters] [--exit-races N]
                             [--attach src/pyfault-attach]
                             [--watch src/pyfault-watch]
 """
@@ -30,6 +34,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST = os.path.join(HERE, "..", "tests", "functional", "test_stress.py")
+ATTACH_TEST = os.path.join(HERE, "..", "tests", "functional",
+                           "test_attach.py")
 
 
 def main():
@@ -45,6 +51,7 @@ def main():
     ap.add_argument("--seed", type=int)
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--all-interpreters", action="store_true")
+    ap.add_argument("--exit-races", type=int, default=3000)
     args = ap.parse_args()
     for binary in (args.attach, args.watch):
         if not os.access(binary, os.X_OK):
@@ -55,14 +62,19 @@ def main():
            "--watch-inject-stride", "1",
            "--cycles", str(args.cycles), "--interrupts",
            str(args.interrupts), "--watch-kills", str(args.watch_kills),
-           "--forks", str(args.forks)]
+           "--forks", str(args.forks), "--watch-races", str(args.exit_races)]
     if args.all_interpreters:
         cmd.append("--all-interpreters")
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]
     for only in args.only:
         cmd += ["--only", only]
-    return subprocess.call(cmd)
+    status = subprocess.call(cmd)
+    races = [sys.executable, ATTACH_TEST, "--attach", args.attach,
+             "--race-iterations", str(args.exit_races)]
+    for only in args.only or ["exits-while"]:
+        races += ["--only", only]
+    return subprocess.call(races) or status
 
 
 if __name__ == "__main__":

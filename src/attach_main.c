@@ -227,14 +227,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (st == PF_OK && target.warning[0])
 		fprintf(stderr, "pyfault-attach: warning: %s\n", target.warning);
 	pf_mem_close(&mem);
-	/* Whatever failed, a process that died meanwhile explains it best:
-	 * its files and memory vanish at any step. */
-	if (st != PF_OK && st != PF_ERR_NO_PROCESS && pf_proc_exited(pid)) {
-		*err = (struct pf_error){0};
-		st = pf_fail(err, PF_ERR_EXITED,
-			     "process %d exited while it was being read",
-			     (int)pid);
-	}
+	st = pf_proc_exit_explains(pid, st, err);
 	if (st != PF_OK)
 		return st;
 

@@ -95,7 +95,9 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 	struct pf_mem_recorder rec;
 	int rc = pf_mem_open_live(&live, pid);
 	if (rc != 0)
-		return pf_fail(err, PF_ERR_PERMISSION,
+		return pf_fail(err,
+			       rc == -ENOENT || rc == -ESRCH ? PF_ERR_NO_PROCESS
+							     : PF_ERR_PERMISSION,
 			       "cannot open the memory of process %d: %s",
 			       (int)pid, strerror(-rc));
 	pf_mem_open_recorder(&mem, &rec, &live);
@@ -109,6 +111,7 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 	if (st == PF_OK)
 		st = walk_stopped(&target, &mem, &snap, err);
 	pf_mem_close(&live);
+	st = pf_proc_exit_explains(pid, st, err);
 
 	struct pf_image img = {0};
 	char *text = NULL, *names = NULL;

@@ -238,45 +238,70 @@ static void note_new_tracee(struct watch *w, pid_t tid, int event)
 	add_tracee(w, (pid_t)new_tid, pid, false);
 }
 
-/* Interrupts every running thread of process p and waits until each has
- * stopped; what each reported instead of the interrupt is kept so resume()
- * gives it back.  Returns the number of threads held. */
+/* A traced thread whose end was reaped: forgotten, with the program's
+ * status when it is the program's. */
+static void thread_ended(struct watch *w, pid_t tid, int status)
+{
+	remove_tracee(w, tid);
+	if (tid == w->child) {
+		w->finished = true;
+		w->wait_status = status;
+	}
+}
+
+/* Interrupts every running thread of process pid and waits until each has
+ * stopped (a new thread reports its first stop by itself); what each
+ * reported instead of the interrupt is kept so resume() gives it back.
+ * Threads that end meanwhile, already_stopped too, are reaped, which the
+ * leader's end waits for.  A thread that neither stops nor ends in time is
+ * not held; handle_stop() takes its stop as a late interrupt.  Returns the
+ * number of threads held, already_stopped not counted. */
 static size_t hold_threads(struct watch *w, pid_t pid, pid_t already_stopped,
 			   struct held *held)
 {
+	struct pf_wait *list = calloc(w->ntracees + 1, sizeof *list);
+	if (list == NULL)
+		return 0;
 	size_t n = 0;
 	for (size_t i = 0; i < w->ntracees; i++) {
 		const struct tracee *t = &w->tracees[i];
-		if (t->pid == pid && t->tid != already_stopped && t->started &&
-		    ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) == 0)
-			held[n++] = (struct held){.tid = t->tid};
+		if (t->pid != pid)
+			continue;
+		if (t->tid != already_stopped && t->started)
+			ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
+		list[n++] = (struct pf_wait){
+			.tid = t->tid, .reported = t->tid == already_stopped};
 	}
+	pf_proc_wait_threads(pid, list, n, false);
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		int status;
-		pid_t r;
-		do
-			r = waitpid(held[i].tid, &status, __WALL);
-		while (r < 0 && errno == EINTR);
-		if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
-			if (r > 0 && held[i].tid == w->child) {
-				w->finished = true;
-				w->wait_status = status;
-			}
-			remove_tracee(w, held[i].tid);
+		const struct pf_wait *e = &list[i];
+		if (e->ended && !e->unreaped) {
+			if (e->reaped)
+				thread_ended(w, e->tid, e->status);
+			else
+				remove_tracee(w, e->tid);
 			continue;
 		}
-		int sig = WSTOPSIG(status), event = status >> 16;
+		/* An ended leader stays known until its end is reaped. */
+		if (e->ended || !e->reported || e->tid == already_stopped)
+			continue;
+		struct tracee *t = find_tracee(w, e->tid);
+		if (t)
+			t->started = true;
+		struct held h = {.tid = e->tid};
+		int sig = WSTOPSIG(e->status), event = e->status >> 16;
 		struct process *p = find_process(w, pid);
-		held[i].how = running(p);
+		h.how = running(p);
 		if (event == PTRACE_EVENT_STOP && is_stop_signal(sig))
-			held[i].how = RESUME_LISTEN;
+			h.how = RESUME_LISTEN;
 		else if (event == 0 && sig != SYSCALL_TRAP)
-			held[i].sig = sig;
+			h.sig = sig;
 		else if (event != 0)
-			note_new_tracee(w, held[i].tid, event);
-		held[kept++] = held[i];
+			note_new_tracee(w, h.tid, event);
+		held[kept++] = h;
 	}
+	free(list);
 	return kept;
 }
 
@@ -423,6 +448,14 @@ static void write_dump(struct watch *w, struct process *p,
 	fflush(w->out);
 }
 
+/* Whatever failed in a dump, a process that ended meanwhile explains it
+ * best: its memory and files vanish at any step. */
+static void report_exited(pid_t pid)
+{
+	fprintf(stderr, "pyfault-watch: process %d exited during the dump\n",
+		(int)pid);
+}
+
 /* Stops process p, writes the dump for the reason, and lets it go on.
  * signal_tid is the thread in signal-delivery-stop for reason->signo
  * (fatal or --signal): it is the current thread, and stays stopped for the
@@ -454,6 +487,7 @@ static void dump(struct watch *w, struct process *p,
 			resume(held[i].tid, held[i].how, held[i].sig);
 		free(held);
 		pf_mem_close(&mem);
+		report_exited(pid);
 		return;
 	}
 
@@ -532,10 +566,12 @@ static void dump(struct watch *w, struct process *p,
 	    !pf_add_source_lines(symbolizer, &snap, p->target.object_path))
 		fprintf(stderr, "pyfault-watch: out of memory\n");
 	pf_symbolizer_close(symbolizer);
-	if (st != PF_OK) {
+	if (st != PF_OK && pf_proc_exited(pid))
+		report_exited(pid);
+	else if (st != PF_OK)
 		fprintf(stderr, "pyfault-watch: %s\n", err.message);
+	if (st != PF_OK)
 		return;
-	}
 	write_dump(w, p, reason, native, &snap);
 	pf_snapshot_free(&snap);
 }
@@ -624,6 +660,8 @@ static void signal_stop(struct watch *w, struct process *p, pid_t tid,
 		dump(w, p, &reason, tid);
 		if (fatal && releases_dying_init(w, pid, tid, sig))
 			return;
+		/* The dump may have seen threads end and the tables move. */
+		p = find_process(w, pid);
 		if (asked && !w->opt->chain)
 			sig = 0;
 	}
@@ -718,15 +756,10 @@ static void reap(struct watch *w)
 	int status;
 	pid_t tid;
 	while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0) {
-		if (WIFSTOPPED(status)) {
+		if (WIFSTOPPED(status))
 			handle_stop(w, tid, status);
-			continue;
-		}
-		remove_tracee(w, tid);
-		if (tid == w->child) {
-			w->finished = true;
-			w->wait_status = status;
-		}
+		else
+			thread_ended(w, tid, status);
 	}
 }
 
@@ -782,7 +815,8 @@ static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
 					     strerror(e));
 		kill(pid, SIGKILL);
 		close(go[1]);
-		waitpid(pid, NULL, 0);
+		struct pf_wait end = {.tid = pid};
+		pf_proc_wait_threads(pid, &end, 1, true);
 		return st;
 	}
 	add_process(w, pid);
@@ -884,6 +918,5 @@ enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 		close(sigfd);
 	free(w.tracees);
 	free(w.procs);
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return st;
 }

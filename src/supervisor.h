@@ -16,7 +16,10 @@ struct pf_watch_outcome {
 };
 
 /* Starts opt->command and supervises it until it ends, writing dumps to
- * out.  Fails only when the program cannot be started under ptrace. */
+ * out.  Fails only when the program cannot be started under ptrace.  The
+ * signals it takes stay blocked on return: one that comes as the program
+ * ends has nothing left to act on, and must not end pyfault-watch (a dump
+ * request, SIGUSR1, would kill it). */
 enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 			    struct pf_watch_outcome *outcome,
 			    struct pf_error *err);

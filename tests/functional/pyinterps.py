@@ -234,12 +234,15 @@ class Resources:
             os.close(fd)
 
     def release(self):
+        # Every process is killed before any is waited for: a tracer
+        # holding another would keep it from ending.
         for proc in self.procs:
             if proc.poll() is None:
                 try:
                     proc.kill()
                 except OSError:
                     pass
+        for proc in self.procs:
             try:
                 proc.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -256,6 +259,23 @@ class Resources:
 
 
 # ----------------------------------------------------------------- helpers --
+
+
+def task_states(pid):
+    """{tid: (state letter, TracerPid)} of every thread of pid."""
+    states = {}
+    for tdir in glob.glob("/proc/%d/task/*" % pid):
+        try:
+            with open(os.path.join(tdir, "status")) as f:
+                status = f.read()
+        except OSError:
+            continue
+        state = re.search(r"^State:\s+(\S)", status, re.M)
+        tracer = re.search(r"^TracerPid:\s+(\d+)", status, re.M)
+        states[int(os.path.basename(tdir))] = (
+            state.group(1) if state else "?",
+            int(tracer.group(1)) if tracer else -1)
+    return states
 
 
 def setup(binary):

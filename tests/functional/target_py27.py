@@ -249,23 +249,9 @@ def serve_forever(fd, main_blocked, notify):
     wait_for_stop(fd, main_blocked, notify)
 
 
-def exit_on_eof(fd, eof_fd):
-    os.write(fd, b"r")
-    while os.read(eof_fd, 1):
-        pass
-
-
-def exit_after(fd, ms):
-    os.write(fd, b"r")
-    deadline = time.time() + ms / 1000.0
-    while time.time() < deadline:
-        pass
-
-
 def parse_args(argv):
     opts = {"scenario": "nested", "main_blocked": False, "ready_fd": None,
-            "oracle": None, "exit_on_eof": None, "exit_after_ms": None,
-            "notify": None}
+            "oracle": None, "notify": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -273,8 +259,8 @@ def parse_args(argv):
             opts["main_blocked"] = True
             i += 1
             continue
-        if arg not in ("--scenario", "--ready-fd", "--oracle", "--exit-on-eof",
-                       "--exit-after-ms", "--notify") or i + 1 >= len(argv):
+        if arg not in ("--scenario", "--ready-fd", "--oracle",
+                       "--notify") or i + 1 >= len(argv):
             sys.exit("target_py27.py: bad argument %r" % arg)
         opts[arg[2:].replace("-", "_")] = argv[i + 1]
         i += 2
@@ -300,13 +286,6 @@ def main(argv):
         if name:
             SCENARIOS[name]()
     set_mask(SIG_UNBLOCK, own)
-
-    if opts["exit_on_eof"] is not None:
-        exit_on_eof(fd, int(opts["exit_on_eof"]))
-        return 0
-    if opts["exit_after_ms"] is not None:
-        exit_after(fd, float(opts["exit_after_ms"]))
-        return 0
 
     notify = None
     if opts["notify"]:

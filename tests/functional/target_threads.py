@@ -26,14 +26,11 @@ Usage:
   target_threads.py --ready-fd FD --oracle FILE
                     [--scenario nested,deep,names,noframe,many]
                     [--notify PID:SIGNAL | --main-blocked]
-                    [--exit-on-eof FD | --exit-after-ms N]
 Readiness: b"r" on FD once every thread is parked; then, unless
 --main-blocked, SIGNAL sent to PID by the spinning main thread (it holds the
 GIL from then on: os.kill keeps the GIL where os.write releases it).  With
 --main-blocked, b"r" is the last thing the main thread writes before it
 blocks; the driver then waits (through /proc) until every thread sleeps.
-With --exit-on-eof / --exit-after-ms the program does not wait for signals:
-it exits 0 on its own (threads are daemons) once FD reads EOF or after N ms.
 """
 import _thread
 import faulthandler
@@ -287,23 +284,9 @@ def serve_forever(fd, main_blocked, notify):
     wait_for_stop(fd, main_blocked, notify)
 
 
-def exit_on_eof(fd, eof_fd):
-    os.write(fd, b"r")
-    while os.read(eof_fd, 1):
-        pass
-
-
-def exit_after(fd, ms):
-    os.write(fd, b"r")
-    deadline = time.monotonic() + ms / 1000.0
-    while time.monotonic() < deadline:
-        pass
-
-
 def parse_args(argv):
     opts = {"scenario": "nested", "main_blocked": False, "ready_fd": None,
-            "oracle": None, "exit_on_eof": None, "exit_after_ms": None,
-            "notify": None}
+            "oracle": None, "notify": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -311,8 +294,8 @@ def parse_args(argv):
             opts["main_blocked"] = True
             i += 1
             continue
-        if arg not in ("--scenario", "--ready-fd", "--oracle", "--exit-on-eof",
-                       "--exit-after-ms", "--notify") or i + 1 >= len(argv):
+        if arg not in ("--scenario", "--ready-fd", "--oracle",
+                       "--notify") or i + 1 >= len(argv):
             sys.exit("target_threads.py: bad argument %r" % arg)
         opts[arg[2:].replace("-", "_")] = argv[i + 1]
         i += 2
@@ -348,13 +331,6 @@ def main(argv):
         if name:
             SCENARIOS[name]()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, own)
-
-    if opts["exit_on_eof"] is not None:
-        exit_on_eof(fd, int(opts["exit_on_eof"]))
-        return 0
-    if opts["exit_after_ms"] is not None:
-        exit_after(fd, float(opts["exit_after_ms"]))
-        return 0
 
     notify = None
     if opts["notify"]:

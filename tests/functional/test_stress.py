@@ -33,7 +33,12 @@ K-th system call (the program must go on or, if it had not started yet,
 exit, never stay stopped; a signal the watcher held for a dump is lost
 only when strace's record shows it died holding it); a program that forks
 --forks children (same output and status as alone; no zombie, nothing
-left stopped).  Orphans come to this driver, a child subreaper.
+left stopped).  Orphans come to this driver, a child subreaper.  The exit
+race (exit_race.py): --watch-races programs, on every interpreter, end in
+each way they can while pyfault-watch dumps them (every 3 ms, or on
+SIGUSR1), half of them with every core busy; pyfault-watch must end with
+the program's status, print only its own one-line messages, and leave
+nothing behind.
 
 A process stopped by SIGSTOP is dumped and stays stopped, untraced.
 
@@ -65,6 +70,7 @@ import sys
 import tempfile
 import time
 
+import exit_race
 from test_attach import wait_all_sleeping
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, report,
                        run_tests, setup)
@@ -445,11 +451,12 @@ def proc_stat(pid):
         return None
 
 
-def orphans():
-    """Processes this driver inherited as subreaper: [(pid, state)]."""
+def orphans(ignore=()):
+    """Processes this driver inherited as subreaper, and its children but
+    those in ignore: [(pid, state)]."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if entry.isdigit() and int(entry) not in ignore:
             st = proc_stat(int(entry))
             if st and st[1] == os.getpid():
                 found.append((int(entry), st[0]))
@@ -473,8 +480,8 @@ def wait_orphan(pid, what):
         time.sleep(0.002)
 
 
-def reap_leftovers():
-    for pid, state in orphans():
+def reap_leftovers(ignore=()):
+    for pid, state in orphans(ignore):
         if state != "Z":
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -518,6 +525,122 @@ def t_watch_program_killed(interp):
     finally:
         res.release()
         reap_leftovers()
+
+
+# The program ends this long at most after the dumps have been asked for.
+WATCH_RACE_WINDOW = 0.008
+
+
+def child_of(pid):
+    """The one child of pid, or None."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = proc_stat(int(entry))
+            if st and st[1] == pid:
+                return int(entry)
+    return None
+
+
+def watch_race_once(interp, way, by_signal, n, rng, what, load):
+    """pyfault-watch dumps a program (every 3 ms, or on SIGUSR1) while it
+    ends as way says.  load: the pids of the busy processes."""
+    res = Resources()
+    try:
+        ready_r, ready_w = res.pipe()
+        go_r, go_w = res.pipe()
+        dumps = os.path.join(TMPDIR, "watch-race-%d.txt" % n)
+        how = way[1] if isinstance(way[1], str) else "signal"
+        watch = res.popen(
+            [WATCH, "-o", dumps] + ([] if by_signal else ["-t", "0.003",
+                                                         "--repeat"])
+            + ["--", interp.path, exit_race.TARGET, "--how", how,
+               "--ready-fd", str(ready_w), "--go-fd", str(go_r)],
+            pass_fds=[ready_w, go_r], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        res.close(ready_w)
+        res.close(go_r)
+        expect_byte(ready_r, b"r", "%s: the program to start" % what)
+        program = child_of(watch.pid)
+        if program is None:
+            raise Fail("%s: no program under pyfault-watch" % what)
+        delay = rng.uniform(0, WATCH_RACE_WINDOW)
+        what += ", ended %.1f ms after %s" % (
+            delay * 1e3, "the dump request" if by_signal
+            else "it was ready, with dumps every 3 ms")
+        started = time.monotonic()
+        if by_signal:
+            os.kill(watch.pid, signal.SIGUSR1)
+        exit_race.spin_until(started + delay)
+        exit_race.end_target(res, program, go_w, way)
+        try:
+            _, err = watch.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("%s: pyfault-watch hung (threads of the program: %s)"
+                       % (what, exit_race.describe_tasks(program)))
+        if watch.returncode != way[2]:
+            raise Fail("%s: pyfault-watch ended with %d, not the program's "
+                       "%d; stderr %r" % (what, watch.returncode, way[2],
+                                          err[-500:]))
+        stray = [line for line in err.splitlines()
+                 if not line.startswith(b"pyfault-watch: ")]
+        if stray:
+            raise Fail("%s: stray lines on stderr: %r" % (what, stray[:5]))
+        if orphans(load):
+            raise Fail("%s: left behind: %r" % (what, orphans(load)))
+        return err.count(b"\n")
+    finally:
+        res.release()
+        reap_leftovers(load)
+
+
+def t_watch_exit_race(full):
+    """The program ends, in every way it can, while pyfault-watch dumps it,
+    on every interpreter, idle and under load (exit_race.run_races); the
+    dumps come every 3 ms in even runs, on SIGUSR1 in odd ones."""
+    rng = random.Random()
+
+    def run_one(interp, way, n, what, busy):
+        by_signal = n % 2 == 1
+        what += ", %s" % ("SIGUSR1" if by_signal else "timeout dumps")
+        lines = watch_race_once(interp, way, by_signal, n, rng, what, busy)
+        return "with messages" if lines else "silent"
+
+    figure("pyfault-watch, program ended during dumps, none hung",
+           exit_race.run_races(full, OPTS.watch_races, run_one))
+
+
+def t_watch_requests_at_end(interp):
+    """Dump requests (SIGUSR1) sent without pause to pyfault-watch from the
+    program's start to pyfault-watch's end: one that comes as the program
+    ends has nothing left to dump and must not end pyfault-watch, which
+    ends with the program's status."""
+    requests = 0
+    for n in range(OPTS.watch_request_runs):
+        res = Resources()
+        try:
+            watch = res.popen([WATCH, "--", interp.path, "-c",
+                               "import os; os.write(1, b'r'); os._exit(3)"],
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+            expect_byte(watch.stdout.fileno(), b"r", "the program to start")
+            sent = 0
+            while watch.poll() is None:
+                try:
+                    os.kill(watch.pid, signal.SIGUSR1)
+                    sent += 1
+                except ProcessLookupError:
+                    break
+            status = watch.wait(timeout=TIMEOUT)
+            if status != 3:
+                raise Fail("run %d: pyfault-watch ended with %d, not the "
+                           "program's 3, after %d dump requests" % (
+                               n, status, sent))
+            requests += sent
+        finally:
+            res.release()
+    figure("pyfault-watch runs with SIGUSR1 sent until it ended",
+           "%d (%d requests), each with the program's status" % (
+               OPTS.watch_request_runs, requests))
 
 
 def t_watch_killed(interp):
@@ -1181,6 +1304,10 @@ def main():
                         help="kill pyfault-watch at every N-th call")
     parser.add_argument("--watch-kills", type=int, default=20)
     parser.add_argument("--forks", type=int, default=1000)
+    parser.add_argument("--watch-request-runs", type=int, default=50)
+    parser.add_argument("--watch-races", type=int, default=154,
+                        help="runs of pyfault-watch whose program ends "
+                        "while it is dumped (half of them under load)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--all-interpreters", action="store_true",
                         help="stress and interrupt every interpreter, not "
@@ -1218,6 +1345,8 @@ def main():
                             t_interrupt_inject),
                            ("watch program killed by SIGKILL",
                             t_watch_program_killed),
+                           ("watch dump requests until it ends",
+                            t_watch_requests_at_end),
                            ("watch watcher killed by SIGKILL", t_watch_killed),
                            ("watch watcher killed at every system call "
                             "(strace)", t_watch_killed_inject),
@@ -1232,6 +1361,8 @@ def main():
         tests.append(("%s watch watcher killed while the loader runs "
                       "(strace)" % interp.label,
                       (lambda i=interp: t_watch_killed_loading(i)), interp))
+    tests.append(("watch program ends during dumps",
+                  lambda: t_watch_exit_race(full), None))
     i = main_interp
     tests += [
         ("stopped process stays stopped", lambda: t_stopped_target(i), i),
