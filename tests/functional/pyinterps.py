@@ -257,6 +257,13 @@ class Resources:
 
 # ----------------------------------------------------------------- helpers --
 
+def start_cpu_load(res):
+    """Starts one busy loop per CPU through res, which ends them: races
+    that an idle machine hides open wide under load."""
+    for _ in range(os.cpu_count() or 1):
+        res.popen([sys.executable, "-c", "while True: pass"])
+
+
 
 def setup(binary):
     """Finds and lists the interpreters, and checks the binary under test.

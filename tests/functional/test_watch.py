@@ -70,6 +70,9 @@ Dumps on request, and their oracles:
     oracle's "Current thread" becomes "Thread".
   * multiprocessing children (fork, spawn) that crash: "Process PID:" then
     the dump of faulthandler.enable() called in the child of the oracle run.
+  * a program alone again after a shell ran 20 short children for it
+    crashes: no "Process PID:" header, in 20 runs under a busy loop per
+    CPU (start_cpu_load; stopped with the test).
 Job control (Ctrl-Z, fg; Ctrl-Z, bg, a terminal read in the background,
 fg; Ctrl-C) runs in an interactive bash in a
 pseudo-terminal, with and without pyfault-watch, on Debian's python3 only;
@@ -495,6 +498,34 @@ def t_fatal(interp, kind, args=(), current_only=False):
         what = " ".join(options + ["crash"] + argv)
         check_ended_like_oracle(res, oracle, watched, -FATAL[kind], what,
                                 interp)
+    finally:
+        res.release()
+
+
+CHILD_RACE_RUNS = 20
+
+
+def t_fatal_after_children(interp, runs):
+    """A program that ran a shell running 20 short children, and waited for
+    it, then faults alone: its dump has no "Process PID:" header, runs times
+    in a row under a busy loop per CPU.  There the watcher often reaps a
+    child's exit before the fork event of its parent (newer tracees come
+    first), which put a child that had ended back in its tables: a header
+    that followed from the tables came in most runs."""
+    res = WatchResources()
+    try:
+        pyinterps.start_cpu_load(res)
+        argv = ["segv", "--after-children"]
+        oracle = run_oracle_crash(res, interp, argv)
+        check_oracle_crash(oracle, "segv")
+        for n in range(runs):
+            watched = Child(res, watch_cmd([], target(interp, "crash",
+                                                      *argv)), core=True)
+            watched.finish()
+            check_ended_like_oracle(
+                res, oracle, watched, -signal.SIGSEGV,
+                "crash segv --after-children, run %d of %d under load" % (
+                    n + 1, runs), interp)
     finally:
         res.release()
 
@@ -1365,6 +1396,8 @@ for _kind in ("segv", "fpe", "ill", "abrt", "bus"):
          lambda i, k=_kind: t_fatal_under_faulthandler(i, k)),
     ]
 PER_INTERP += [
+    ("sigsegv-after-children-under-load",
+     lambda i: t_fatal_after_children(i, CHILD_RACE_RUNS)),
     ("sigsegv-in-thread-busy-thread",
      lambda i: t_fatal(i, "segv", ["--in-thread", "--busy"])),
     ("sigsegv-extension-modules",
@@ -1509,6 +1542,8 @@ def main():
     tests = []
     # The fidelity scenarios write no dump: nothing for the JSON pass.
     no_dump = {name for name, _, _, _ in FIDELITY}
+    # Nor for the one about "Process PID:", a line JSON does not have.
+    no_dump.add("sigsegv-after-children-under-load")
     for interp in full:
         for name, func in PER_INTERP:
             if JSON_PASS and name in no_dump:
