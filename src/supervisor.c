@@ -436,7 +436,8 @@ static void write_dump(struct watch *w, struct process *p,
 		if (reason->kind == PF_REASON_FATAL_SIGNAL)
 			pf_format_fatal_header(w->out, reason->signo, &style);
 		else if (reason->kind == PF_REASON_TIMEOUT)
-			pf_format_timeout_header(w->out, w->opt->timeout_us);
+			pf_format_timeout_header(w->out, w->opt->timeout_s,
+						 p->target.layout.timeout_text);
 		if (opt->status && has_current)
 			pf_format_status(w->out, snap, only_current);
 		if (reason->kind == PF_REASON_FATAL_SIGNAL)

@@ -586,7 +586,10 @@ def t_output_file(interp):
 # --------------------------------------------------------------- timeouts ---
 
 def t_timeout(interp, mode):
-    seconds = {"once": 0.75, "repeat": 0.5, "exit": 1.0}[mode]
+    # "fraction": a timeout that is no whole number of microseconds, which
+    # 3.6 truncates and 3.7+ rounds up (doubled on a retry, it stays so).
+    seconds = {"once": 0.75, "repeat": 0.5, "exit": 1.0,
+               "fraction": 1.1234567}[mode]
     for attempt in range(3):
         if attempt:
             seconds *= 2
@@ -611,7 +614,8 @@ def timeout_text(seconds):
 
 def timeout_attempt(interp, mode, seconds, attempt):
     text = timeout_text(seconds)
-    option = ["-t", text] if mode != "once" else ["--timeout", text]
+    option = ["-t", text] if mode not in ("once", "fraction") else [
+        "--timeout", text]
     if mode == "repeat":
         option.append("--repeat")
     elif mode == "exit":
@@ -1408,6 +1412,7 @@ PER_INTERP += [
     ("timeout-once", lambda i: t_timeout(i, "once")),
     ("timeout-repeat", lambda i: t_timeout(i, "repeat")),
     ("timeout-exit", lambda i: t_timeout(i, "exit")),
+    ("timeout-fraction", lambda i: t_timeout(i, "fraction")),
     # --current-thread-only: faulthandler.enable(all_threads=False).
     ("sigsegv-current-thread-only",
      lambda i: t_fatal(i, "segv", current_only=True)),
@@ -1460,7 +1465,8 @@ PY27_SKIPPED = [
     ("-under-faulthandler$", "needs faulthandler itself, which 2.7 lacks"),
     ("^timeout-", "the oracle is faulthandler.dump_traceback_later, which "
                  "2.7 lacks (the 2.7 dump format is checked on fatal "
-                 "signals, and by test_attach.py)"),
+                 "signals, and by test_attach.py; the backport's timeout "
+                 "header by tests/unit/test_format)"),
     ("^signal-usr2", "the oracle is faulthandler.register, which 2.7 lacks"),
     ("^sigusr1-request", "the oracle is faulthandler.register, which 2.7 "
                         "lacks (test_attach.py covers that dump on 2.7)"),
