@@ -287,27 +287,24 @@ static const struct {
 	{360000, "100:00:00", "100:00:00"},
 };
 
+static void check_timeout(double seconds, enum pf_timeout_text text,
+			  const char *want)
+{
+	char line[64];
+	snprintf(line, sizeof line, "Timeout (%s)!\n", want);
+	open_out();
+	pf_format_timeout_header(out, seconds, text);
+	ck_assert_str_eq(output(), line);
+	close_out();
+}
+
 START_TEST(test_timeout_header)
 {
-	char want[64];
-	const char *got;
 	for (size_t i = 0; i < sizeof timeouts / sizeof *timeouts; i++) {
-		open_out();
-		pf_format_timeout_header(out, timeouts[i].seconds,
-					 PF_TIMEOUT_TRUNCATED);
-		got = output();
-		snprintf(want, sizeof want, "Timeout (%s)!\n",
-			 timeouts[i].truncated);
-		ck_assert_str_eq(got, want);
-		close_out();
-		open_out();
-		pf_format_timeout_header(out, timeouts[i].seconds,
-					 PF_TIMEOUT_ROUNDED_UP);
-		got = output();
-		snprintf(want, sizeof want, "Timeout (%s)!\n",
-			 timeouts[i].rounded_up);
-		ck_assert_str_eq(got, want);
-		close_out();
+		check_timeout(timeouts[i].seconds, PF_TIMEOUT_TRUNCATED,
+			      timeouts[i].truncated);
+		check_timeout(timeouts[i].seconds, PF_TIMEOUT_ROUNDED_UP,
+			      timeouts[i].rounded_up);
 	}
 }
 END_TEST
