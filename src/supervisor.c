@@ -572,7 +572,7 @@ static void dump(struct watch *w, struct process *p,
 static void dump_all(struct watch *w, enum pf_reason_kind kind)
 {
 	struct pf_dump_reason reason = {.kind = kind,
-					.timeout_us = w->opt->timeout_us};
+					.timeout_seconds = w->opt->timeout_s};
 	/* A dump can see processes end and leave the table. */
 	for (size_t i = 0; i < w->nprocs; i++) {
 		pid_t pid = w->procs[i].pid;
