@@ -652,6 +652,8 @@ static void signal_stop(struct watch *w, struct process *p, pid_t tid,
 		dump(w, p, &reason, tid);
 		if (fatal && releases_dying_init(w, pid, tid, sig))
 			return;
+		/* The dump updates the tables, which may move p. */
+		p = find_process(w, pid);
 		if (asked && !w->opt->chain)
 			sig = 0;
 	}
@@ -698,7 +700,8 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		add_process(w, pid);
 		t = add_tracee(w, tid, pid, false);
 	}
-	struct process *p = t ? find_process(w, t->pid) : NULL;
+	pid_t pid = t ? t->pid : 0;
+	struct process *p = t ? find_process(w, pid) : NULL;
 
 	switch (event) {
 	case 0:
@@ -733,6 +736,8 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 		return;
 	default:
 		note_new_tracee(w, tid, event);
+		/* Adding the new process may have moved the table. */
+		p = find_process(w, pid);
 	}
 	resume(tid, running(p), 0);
 }
