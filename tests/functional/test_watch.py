@@ -1536,6 +1536,11 @@ def main():
     interps, notes, full, unsupported = found
     SUBREAPER = become_subreaper()
     CORE_LIMIT = core_limit()
+    # Started in the background by a shell without job control, this
+    # driver has SIGINT ignored, which its programs would inherit: they
+    # must get it as from a terminal (KeyboardInterrupt, Ctrl-C).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     watch_ready_signal()
     print("subreaper: %s; core dumps of pyfault-watch checked: %s" % (
         "yes (programs left behind are detected)" if SUBREAPER else
