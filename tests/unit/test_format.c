@@ -269,10 +269,12 @@ END_TEST
 /* dump_traceback_later(SECONDS)'s header, as printed by CPython 3.6.15
  * (truncated; 2.7's backport, for the ints it accepts, alike) and 3.7.16
  * and 3.11 (rounded up). */
-static const struct {
+struct timeout_case {
 	double seconds;
 	const char *truncated, *rounded_up;
-} timeouts[] = {
+};
+
+static const struct timeout_case timeouts[] = {
 	{0.1234567, "0:00:00.123456", "0:00:00.123457"},
 	{2.000001, "0:00:02.000001", "0:00:02.000002"},
 	{0.9999999, "0:00:00.999999", "0:00:01"},
