@@ -313,7 +313,7 @@ static json_object *reason_object(struct builder *jb,
 		add(jb, o, "signal", NULL, true);
 	if (r->kind == PF_REASON_TIMEOUT)
 		add(jb, o, "timeout_seconds",
-		    json_object_new_double((double)r->timeout_us / 1e6), false);
+		    json_object_new_double(r->timeout_seconds), false);
 	else
 		add(jb, o, "timeout_seconds", NULL, true);
 	return o;

@@ -21,7 +21,7 @@ enum pf_reason_kind {
 
 struct pf_dump_reason {
 	enum pf_reason_kind kind;
-	uint64_t timeout_us;     /* PF_REASON_TIMEOUT */
+	double timeout_seconds;  /* PF_REASON_TIMEOUT, as given */
 	/* PF_REASON_FATAL_SIGNAL and PF_REASON_SIGNAL: */
 	int signo;
 	bool has_siginfo;        /* code, address and sender are known */

@@ -1,5 +1,6 @@
 #include "fh_format.h"
 
+#include <math.h>
 #include <signal.h>
 
 void pf_format_text(FILE *out, const struct pf_text *text)
@@ -258,9 +259,30 @@ bool pf_format_fatal_header(FILE *out, int signum,
 	return true;
 }
 
-void pf_format_timeout_header(FILE *out, uint64_t timeout_us)
+uint64_t pf_timeout_us(double seconds)
 {
-	uint64_t sec = timeout_us / 1000000, us = timeout_us % 1000000;
+	/* Seconds to nanoseconds rounded up in double arithmetic, then
+	 * nanoseconds to microseconds rounded up, so that 2.000001 gives
+	 * 2.000002 as faulthandler 3.7+ prints it. */
+	uint64_t ns = (uint64_t)ceil(seconds * 1e9);
+	return (ns + 999) / 1000;
+}
+
+void pf_format_timeout_header(FILE *out, double seconds,
+			      enum pf_timeout_text text)
+{
+	uint64_t sec, us;
+	if (text == PF_TIMEOUT_ROUNDED_UP) {
+		uint64_t timeout_us = pf_timeout_us(seconds);
+		sec = timeout_us / 1000000;
+		us = timeout_us % 1000000;
+	} else {
+		/* format_timeout(double) of 3.6 and of the backport, in the
+		 * same double operations. */
+		double whole, fraction = modf(seconds, &whole);
+		sec = (uint64_t)whole;
+		us = (uint64_t)(fraction * 1e6);
+	}
 	unsigned long long hour = sec / 3600, min = sec / 60 % 60;
 	sec %= 60;
 	if (us != 0)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "native_merge.h"
+#include "py_layout.h"
 #include "snapshot.h"
 
 /* What differs between versions in the text itself. */
@@ -31,8 +32,14 @@ struct pf_style {
 bool pf_format_fatal_header(FILE *out, int signum,
 			    const struct pf_style *style);
 
-/* "Timeout (H:MM:SS[.ffffff])!\n" for a timeout in microseconds. */
-void pf_format_timeout_header(FILE *out, uint64_t timeout_us);
+/* A timeout of seconds in whole microseconds, rounded up as
+ * _PyTime_ROUND_TIMEOUT rounds it (3.7+). */
+uint64_t pf_timeout_us(double seconds);
+
+/* "Timeout (H:MM:SS[.ffffff])!\n" for a timeout of seconds, written as the
+ * version's faulthandler writes it. */
+void pf_format_timeout_header(FILE *out, double seconds,
+			      enum pf_timeout_text text);
 
 /* "<Cannot show all threads while the GIL is disabled>", which a fatal
  * error of a free-threaded build running without the GIL prints before the

@@ -73,6 +73,8 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->code_names_bytes = py2;
 	layout->thread_name_suffix = py2;
 	layout->timeout_by_alarm = py2;
+	layout->timeout_text = py2 || minor == 6 ? PF_TIMEOUT_TRUNCATED
+						 : PF_TIMEOUT_ROUNDED_UP;
 	layout->gc_line = minor >= 10;
 	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
 	/* _Py_DumpExtensionModules appeared in 3.10. */

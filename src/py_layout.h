@@ -51,6 +51,16 @@ enum pf_anchor {
 	                           _PyThreadState_Current variables */
 };
 
+/* How faulthandler.dump_traceback_later() writes its timeout in the
+ * "Timeout (H:MM:SS.ffffff)!" header. */
+enum pf_timeout_text {
+	PF_TIMEOUT_ROUNDED_UP,  /* 3.7+: microseconds, _PyTime_ROUND_TIMEOUT */
+	PF_TIMEOUT_TRUNCATED,   /* 3.6 and 2.7's backport: format_timeout()
+	                           of the float, its fraction truncated to
+	                           microseconds (the backport accepts only an
+	                           int, which gives whole seconds alike) */
+};
+
 enum pf_layout_source {
 	PF_SOURCE_NONE,
 	PF_SOURCE_DEBUG_OFFSETS, /* _Py_DebugOffsets inside _PyRuntime (3.13+) */
@@ -258,6 +268,8 @@ struct pf_layout {
 	 * that takes the signal, which is then "Current thread"; 3.x uses a
 	 * watchdog thread without a thread state. */
 	bool timeout_by_alarm;
+	/* How its timeout header writes the seconds it was given. */
+	enum pf_timeout_text timeout_text;
 	/* "  Garbage-collecting" under the current thread (3.10+). */
 	bool gc_line;
 	/* SIGFPE is "Floating-point exception" from 3.12.5 on. */

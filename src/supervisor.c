@@ -65,6 +65,8 @@ struct watch {
 	size_t nprocs, procs_cap;
 	bool finished;
 	int wait_status;
+	pid_t dumped;          /* the process of the last dump written, or 0 */
+	bool headers;          /* dumps start with "Process PID:" from now on */
 };
 
 /* Signals the watcher takes through its signalfd. */
@@ -397,6 +399,37 @@ static bool know_target(struct watch *w, struct process *p,
 	return p->target_status == PF_OK;
 }
 
+/* Whether thread tid is alive and still traced by this watcher: neither a
+ * zombie nor a recycled id. */
+static bool traced_alive(pid_t tid)
+{
+	char path[64], line[128], state = 0;
+	long tracer = 0;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "State: %c", &state) != 1)
+			sscanf(line, "TracerPid: %ld", &tracer);
+	fclose(f);
+	return state != 'Z' && state != 'X' && state != 0 &&
+	       tracer == (long)getpid();
+}
+
+/* Whether a process of the tree other than pid is alive now.  The tables
+ * cannot tell: they keep a child whose exit is still to be reaped, and get
+ * back one whose exit was reaped before its parent's fork event (newer
+ * tracees are reported first). */
+static bool other_process_alive(struct watch *w, pid_t pid)
+{
+	for (size_t i = 0; i < w->ntracees; i++)
+		if (w->tracees[i].pid != pid &&
+		    traced_alive(w->tracees[i].tid))
+			return true;
+	return false;
+}
+
 /* The dump of process p in the chosen format. */
 static void write_dump(struct watch *w, struct process *p,
 		       const struct pf_dump_reason *reason,
@@ -423,14 +456,18 @@ static void write_dump(struct watch *w, struct process *p,
 					"document\n");
 	} else {
 		/* Several processes share the output: say whose dump this
-		 * is. */
-		if (w->nprocs > 1)
+		 * is, and go on saying it. */
+		w->headers = w->headers || (w->dumped && w->dumped != p->pid) ||
+			     other_process_alive(w, p->pid);
+		w->dumped = p->pid;
+		if (w->headers)
 			fprintf(w->out, "Process %d:\n", (int)p->pid);
 		struct pf_style style = pf_style_of(&p->target.layout);
 		if (reason->kind == PF_REASON_FATAL_SIGNAL)
 			pf_format_fatal_header(w->out, reason->signo, &style);
 		else if (reason->kind == PF_REASON_TIMEOUT)
-			pf_format_timeout_header(w->out, w->opt->timeout_us);
+			pf_format_timeout_header(w->out, w->opt->timeout_s,
+						 p->target.layout.timeout_text);
 		if (opt->status && has_current)
 			pf_format_status(w->out, snap, only_current);
 		if (reason->kind == PF_REASON_FATAL_SIGNAL)
@@ -580,7 +617,7 @@ static void dump(struct watch *w, struct process *p,
 static void dump_all(struct watch *w, enum pf_reason_kind kind)
 {
 	struct pf_dump_reason reason = {.kind = kind,
-					.timeout_us = w->opt->timeout_us};
+					.timeout_seconds = w->opt->timeout_s};
 	/* A dump can see processes end and leave the table. */
 	for (size_t i = 0; i < w->nprocs; i++) {
 		pid_t pid = w->procs[i].pid;

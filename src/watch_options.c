@@ -1,27 +1,26 @@
 #include "watch_options.h"
 
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-bool watch_parse_timeout(const char *s, uint64_t *timeout_us)
+#include "fh_format.h"
+
+bool watch_parse_timeout(const char *s, double *seconds,
+			 uint64_t *timeout_us)
 {
 	char *end;
 	errno = 0;
-	double seconds = strtod(s, &end);
+	double value = strtod(s, &end);
 	/* A year is more than any watchdog needs and keeps the arithmetic
 	 * exact. */
-	if (errno || end == s || *end != '\0' || !(seconds > 0) ||
-	    seconds > 365.0 * 24 * 3600)
+	if (errno || end == s || *end != '\0' || !(value > 0) ||
+	    value > 365.0 * 24 * 3600)
 		return false;
-	/* _PyTime_ROUND_TIMEOUT: seconds to nanoseconds rounded up in double
-	 * arithmetic, then nanoseconds to microseconds rounded up, so that
-	 * 2.000001 gives 2.000002 as faulthandler prints it. */
-	uint64_t ns = (uint64_t)ceil(seconds * 1e9);
-	*timeout_us = (ns + 999) / 1000;
+	*seconds = value;
+	*timeout_us = pf_timeout_us(value);
 	return true;
 }
 
@@ -59,7 +58,8 @@ static bool watch_option(int c, const char *arg, void *ctx, char *why,
 	struct watch_options *opt = ctx;
 	switch (c) {
 	case 't':
-		if (!watch_parse_timeout(arg, &opt->timeout_us)) {
+		if (!watch_parse_timeout(arg, &opt->timeout_s,
+					 &opt->timeout_us)) {
 			snprintf(why, why_size,
 				 "invalid timeout '%s' (seconds, a "
 				 "positive number)",

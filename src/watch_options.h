@@ -10,6 +10,7 @@
 
 struct watch_options {
 	uint64_t timeout_us;     /* 0: no timeout */
+	double timeout_s;        /* the same as given, for the dump's header */
 	bool repeat;
 	bool exit_after_timeout;
 	uint64_t dump_signals;   /* bit sig-1: --signal SIG */
@@ -30,7 +31,9 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 int watch_parse_signal(const char *s);
 
 /* SECONDS as faulthandler.dump_traceback_later() takes it: a positive
- * float, rounded up to whole microseconds the way CPython 3.7+ does. */
-bool watch_parse_timeout(const char *s, uint64_t *timeout_us);
+ * float, kept in *seconds for the header, and in *timeout_us rounded up to
+ * whole microseconds the way CPython 3.7+ does, for the timer. */
+bool watch_parse_timeout(const char *s, double *seconds,
+			 uint64_t *timeout_us);
 
 #endif

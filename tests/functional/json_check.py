@@ -21,6 +21,7 @@ Other lines (the program's own output) are kept as they are.
 Stdlib only; Python 3.8+.
 """
 import json
+import math
 import re
 
 SCHEMA_VERSION = 1
@@ -183,9 +184,16 @@ FATAL_NAMES = {
 }
 
 
-def _timeout_header(seconds):
-    us = round(seconds * 1e6)
-    sec, us = divmod(us, 1000000)
+def _timeout_header(seconds, python_version):
+    """faulthandler's header for a timeout of seconds: 3.7+ rounds it up to
+    microseconds (_PyTime_ROUND_TIMEOUT), 3.6 and 2.7's backport truncate
+    the float's fraction (format_timeout(double))."""
+    if tuple(int(n) for n in python_version.split(".")[:2]) >= (3, 7):
+        us = -(-math.ceil(seconds * 1e9) // 1000)
+        sec, us = divmod(us, 1000000)
+    else:
+        fraction, whole = math.modf(seconds)
+        sec, us = int(whole), int(fraction * 1e6)
     text = "Timeout (%d:%02d:%02d" % (sec // 3600, sec // 60 % 60, sec % 60)
     if us:
         text += ".%06d" % us
@@ -200,7 +208,8 @@ def render(doc):
         lines.append("Fatal Python error: %s" % FATAL_NAMES.get(
             reason["signal"]["name"], reason["signal"]["name"]))
     elif reason["kind"] == "timeout":
-        lines.append(_timeout_header(reason["timeout_seconds"]))
+        lines.append(_timeout_header(reason["timeout_seconds"],
+                                     doc["process"]["python_version"]))
     for t in doc["threads"]:
         if doc["current_thread_only"]:
             lines.append("Stack:")

@@ -13,8 +13,10 @@ import os
 import re
 import select
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -259,6 +261,54 @@ class Resources:
 
 
 # ----------------------------------------------------------------- helpers --
+
+class SharedCopies:
+    """Copies of files that a test runs as another user, who may not enter
+    the checkout (a clone under /root, mode 0700): in a new temporary
+    directory that every user may enter, each file readable by all and
+    executable where its original is.  remove() deletes them."""
+
+    def __init__(self, *paths):
+        self.dir = tempfile.mkdtemp(prefix="pyfault-shared-")
+        try:
+            os.chmod(self.dir, 0o755)
+            closed = [d for d in ancestors(self.dir)
+                      if not os.stat(d).st_mode & stat.S_IXOTH]
+            if closed:
+                raise Fail("other users cannot enter %s, where the "
+                           "temporary files go: set TMPDIR to a directory "
+                           "they can reach" % closed[0])
+            self.paths = [self.add(path) for path in paths]
+        except BaseException:
+            self.remove()
+            raise
+
+    def add(self, path):
+        copy = os.path.join(self.dir, os.path.basename(path))
+        shutil.copyfile(path, copy)
+        os.chmod(copy, 0o755 if os.access(path, os.X_OK) else 0o644)
+        return copy
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def ancestors(path):
+    """The directories that hold path, up to the root."""
+    found = []
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent not in found:
+        found.append(parent)
+        parent = os.path.dirname(parent)
+    return found
+
+
+def start_cpu_load(res):
+    """Starts one busy loop per CPU through res, which ends them: races
+    that an idle machine hides open wide under load."""
+    for _ in range(os.cpu_count() or 1):
+        res.popen([sys.executable, "-c", "while True: pass"])
+
 
 
 def task_states(pid):

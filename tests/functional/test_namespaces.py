@@ -31,6 +31,8 @@ executable of a static build) is what differs:
     map_files: it must fail with status 14 and one line naming map_files,
     leaving the target unharmed (then root dumps it).  Debian's python3.11
     only (pyenv's trees usually sit in a home directory closed to nobody).
+    The target script runs from a copy in a directory nobody may enter,
+    as the checkout may lie in one closed to other users.
   * debug file in the target's root only: pyfault-attach runs in a mount
     namespace of its own where /usr/lib/debug is an empty tmpfs; the
     separate debug file of a stripped interpreter (Debian's python3.11
@@ -84,7 +86,7 @@ class Launched(test_attach.Target):
     launcher itself or, with in_child, its only child (unshare --fork)."""
 
     def __init__(self, res, launcher, label, env=None, in_child=False,
-                 oracle_dir=None, free_threaded=False):
+                 oracle_dir=None, free_threaded=False, target=TARGET):
         self.res = res
         self.free_threaded = free_threaded
         name = "oracle-%s.txt" % label
@@ -92,7 +94,7 @@ class Launched(test_attach.Target):
                        else tmp_path(name))
         self.log = tmp_path("%s.log" % label)
         self.rfd, wfd = res.pipe()
-        cmd = list(launcher) + [TARGET, "--ready-fd", str(wfd), "--oracle",
+        cmd = list(launcher) + [target, "--ready-fd", str(wfd), "--oracle",
                                 self.oracle, "--scenario", SCENARIO,
                                 "--main-blocked"]
         with open(self.log, "wb") as log:
@@ -291,8 +293,12 @@ def t_deleted_unprivileged(build):
     if build.mapped or not interp.real.startswith("/usr/"):
         raise Skip("only for a static interpreter of the system (Debian's "
                    "python3.11): user nobody must be able to run it")
-    # Readable and traversable by nobody, unlike the driver's directory.
-    where = tempfile.mkdtemp(prefix="pyfault-nobody-")
+    # What nobody's Python reads and writes, where nobody can reach it: the
+    # checkout may lie in a directory closed to other users.  (setpriv
+    # execs pyfault-attach with root's capabilities still in effect.)
+    shared = pyinterps.SharedCopies(TARGET)
+    where = shared.dir
+    target_copy, = shared.paths
     try:
         os.chmod(where, stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
         copy, python, env = copy_object(build, where)
@@ -301,7 +307,8 @@ def t_deleted_unprivileged(build):
             target = Launched(res, [TOOLS["setpriv"]] + NOBODY + python,
                               "nobody-%s" % interp.label, env=env,
                               oracle_dir=where,
-                              free_threaded=interp.free_threaded)
+                              free_threaded=interp.free_threaded,
+                              target=target_copy)
             os.unlink(copy)
             denied = run_attach([target.pid], pre=[TOOLS["setpriv"]] +
                                 NOBODY)
@@ -320,7 +327,7 @@ def t_deleted_unprivileged(build):
         finally:
             res.release()
     finally:
-        shutil.rmtree(where, ignore_errors=True)
+        shared.remove()
 
 
 def t_watch_container(build):

@@ -70,6 +70,9 @@ Dumps on request, and their oracles:
     oracle's "Current thread" becomes "Thread".
   * multiprocessing children (fork, spawn) that crash: "Process PID:" then
     the dump of faulthandler.enable() called in the child of the oracle run.
+  * a program alone again after a shell ran 20 short children for it
+    crashes: no "Process PID:" header, in 20 runs under a busy loop per
+    CPU (start_cpu_load; stopped with the test).
 Job control (Ctrl-Z, fg; Ctrl-Z, bg, a terminal read in the background,
 fg; Ctrl-C) runs in an interactive bash in a
 pseudo-terminal, with and without pyfault-watch, on Debian's python3 only;
@@ -510,6 +513,34 @@ def t_fatal_no_lines(interp):
     t_fatal(interp, "segv", ["--no-lines"])
 
 
+CHILD_RACE_RUNS = 20
+
+
+def t_fatal_after_children(interp, runs):
+    """A program that ran a shell running 20 short children, and waited for
+    it, then faults alone: its dump has no "Process PID:" header, runs times
+    in a row under a busy loop per CPU.  There the watcher often reaps a
+    child's exit before the fork event of its parent (newer tracees come
+    first), which put a child that had ended back in its tables: a header
+    that followed from the tables came in most runs."""
+    res = WatchResources()
+    try:
+        pyinterps.start_cpu_load(res)
+        argv = ["segv", "--after-children"]
+        oracle = run_oracle_crash(res, interp, argv)
+        check_oracle_crash(oracle, "segv")
+        for n in range(runs):
+            watched = Child(res, watch_cmd([], target(interp, "crash",
+                                                      *argv)), core=True)
+            watched.finish()
+            check_ended_like_oracle(
+                res, oracle, watched, -signal.SIGSEGV,
+                "crash segv --after-children, run %d of %d under load" % (
+                    n + 1, runs), interp)
+    finally:
+        res.release()
+
+
 def t_fatal_under_faulthandler(interp, kind):
     """-X faulthandler under pyfault-watch: faulthandler's dump, then, at
     its re-raise with the default disposition, one dump of pyfault's."""
@@ -566,7 +597,10 @@ def t_output_file(interp):
 # --------------------------------------------------------------- timeouts ---
 
 def t_timeout(interp, mode):
-    seconds = {"once": 0.75, "repeat": 0.5, "exit": 1.0}[mode]
+    # "fraction": a timeout that is no whole number of microseconds, which
+    # 3.6 truncates and 3.7+ rounds up (doubled on a retry, it stays so).
+    seconds = {"once": 0.75, "repeat": 0.5, "exit": 1.0,
+               "fraction": 1.1234567}[mode]
     for attempt in range(3):
         if attempt:
             seconds *= 2
@@ -591,7 +625,8 @@ def timeout_text(seconds):
 
 def timeout_attempt(interp, mode, seconds, attempt):
     text = timeout_text(seconds)
-    option = ["-t", text] if mode != "once" else ["--timeout", text]
+    option = ["-t", text] if mode not in ("once", "fraction") else [
+        "--timeout", text]
     if mode == "repeat":
         option.append("--repeat")
     elif mode == "exit":
@@ -1376,6 +1411,8 @@ for _kind in ("segv", "fpe", "ill", "abrt", "bus"):
          lambda i, k=_kind: t_fatal_under_faulthandler(i, k)),
     ]
 PER_INTERP += [
+    ("sigsegv-after-children-under-load",
+     lambda i: t_fatal_after_children(i, CHILD_RACE_RUNS)),
     ("sigsegv-in-thread-busy-thread",
      lambda i: t_fatal(i, "segv", ["--in-thread", "--busy"])),
     ("sigsegv-extension-modules",
@@ -1400,6 +1437,7 @@ PER_INTERP += [
     ("timeout-once", lambda i: t_timeout(i, "once")),
     ("timeout-repeat", lambda i: t_timeout(i, "repeat")),
     ("timeout-exit", lambda i: t_timeout(i, "exit")),
+    ("timeout-fraction", lambda i: t_timeout(i, "fraction")),
     # --current-thread-only: faulthandler.enable(all_threads=False).
     ("sigsegv-current-thread-only",
      lambda i: t_fatal(i, "segv", current_only=True)),
@@ -1452,7 +1490,8 @@ PY27_SKIPPED = [
     ("-under-faulthandler$", "needs faulthandler itself, which 2.7 lacks"),
     ("^timeout-", "the oracle is faulthandler.dump_traceback_later, which "
                  "2.7 lacks (the 2.7 dump format is checked on fatal "
-                 "signals, and by test_attach.py)"),
+                 "signals, and by test_attach.py; the backport's timeout "
+                 "header by tests/unit/test_format)"),
     ("^signal-usr2", "the oracle is faulthandler.register, which 2.7 lacks"),
     ("^sigusr1-request", "the oracle is faulthandler.register, which 2.7 "
                         "lacks (test_attach.py covers that dump on 2.7)"),
@@ -1524,6 +1563,11 @@ def main():
     interps, notes, full, unsupported = found
     SUBREAPER = become_subreaper()
     CORE_LIMIT = core_limit()
+    # Started in the background by a shell without job control, this
+    # driver has SIGINT ignored, which its programs would inherit: they
+    # must get it as from a terminal (KeyboardInterrupt, Ctrl-C).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     watch_ready_signal()
     print("subreaper: %s; core dumps of pyfault-watch checked: %s" % (
         "yes (programs left behind are detected)" if SUBREAPER else
@@ -1536,6 +1580,8 @@ def main():
     tests = []
     # The fidelity scenarios write no dump: nothing for the JSON pass.
     no_dump = {name for name, _, _, _ in FIDELITY}
+    # Nor for the one about "Process PID:", a line JSON does not have.
+    no_dump.add("sigsegv-after-children-under-load")
     for interp in full:
         for name, func in PER_INTERP:
             if JSON_PASS and name in no_dump:

@@ -14,7 +14,7 @@ or arming faulthandler.dump_traceback_later itself) and once under
 pyfault-watch without faulthandler; the driver compares the two outputs.
 
     watch_targets.py crash KIND [--in-thread] [--busy] [--extensions]
-                           [--threads N] [--no-lines]
+                           [--threads N] [--no-lines] [--after-children]
         KIND: segv (ctypes.string_at(0)), fpe, ill (signal.raise_signal),
         abrt (os.abort()), bus (a page of a mapping of a file truncated after
         mmap).  Parks two threads in nested calls, optionally starts a thread
@@ -28,6 +28,9 @@ pyfault-watch without faulthandler; the driver compares the two outputs.
         and before the faulting one (--in-thread): with N = 105, the main
         thread is past faulthandler's 100 threads, the faulting thread of
         --in-thread the newest, first.
+        --after-children: first runs a shell that runs `uname -p` 20 times
+        (2.7's `import platform` runs it once), and waits for it: the
+        program is alone again when it faults.
     watch_targets.py timeout [ORACLE_SECONDS]
         Parks threads, writes READY on stderr and blocks reading stdin; exits
         0 at EOF.  With ORACLE_SECONDS it arms, after READY,
@@ -351,6 +354,10 @@ FAKE_EXTENSIONS = ["pyfault_ext_a", "pyfault.ext.dotted",
 
 def crash(argv):
     kind = argv[0]
+    if "--after-children" in argv:
+        import subprocess
+        subprocess.call(["sh", "-c", "i=0; while [ $i -lt 20 ]; do "
+                         "uname -p; i=$((i + 1)); done >/dev/null"])
     ctx = prepare(kind)
     if faulthandler is None:
         if "--backport-oracle" in argv or "--fh-current-only" in argv:

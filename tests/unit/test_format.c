@@ -293,18 +293,48 @@ START_TEST(test_fatal_headers)
 }
 END_TEST
 
+/* dump_traceback_later(SECONDS)'s header, as printed by CPython 3.6.15
+ * (truncated; 2.7's backport, for the ints it accepts, alike) and 3.7.16
+ * and 3.11 (rounded up). */
+struct timeout_case {
+	double seconds;
+	const char *truncated, *rounded_up;
+};
+
+static const struct timeout_case timeouts[] = {
+	{0.1234567, "0:00:00.123456", "0:00:00.123457"},
+	{2.000001, "0:00:02.000001", "0:00:02.000002"},
+	{0.9999999, "0:00:00.999999", "0:00:01"},
+	{0.0000015, "0:00:00.000001", "0:00:00.000002"},
+	{1.0000005, "0:00:01", "0:00:01.000001"},
+	{1e-6, "0:00:00.000001", "0:00:00.000001"},
+	{1.1, "0:00:01.100000", "0:00:01.100000"},
+	{0.3, "0:00:00.300000", "0:00:00.300000"},
+	{0.5, "0:00:00.500000", "0:00:00.500000"},
+	{60, "0:01:00", "0:01:00"},
+	{3661.5, "1:01:01.500000", "1:01:01.500000"},
+	{360000, "100:00:00", "100:00:00"},
+};
+
+static void check_timeout(double seconds, enum pf_timeout_text text,
+			  const char *want)
+{
+	char line[64];
+	snprintf(line, sizeof line, "Timeout (%s)!\n", want);
+	open_out();
+	pf_format_timeout_header(out, seconds, text);
+	ck_assert_str_eq(output(), line);
+	close_out();
+}
+
 START_TEST(test_timeout_header)
 {
-	open_out();
-	pf_format_timeout_header(out, 500000);
-	pf_format_timeout_header(out, 60000000);
-	pf_format_timeout_header(out, 3600000000ull + 61000001);
-	pf_format_timeout_header(out, 36000000000ull * 10);
-	ck_assert_str_eq(output(), "Timeout (0:00:00.500000)!\n"
-				   "Timeout (0:01:00)!\n"
-				   "Timeout (1:01:01.000001)!\n"
-				   "Timeout (100:00:00)!\n");
-	close_out();
+	for (size_t i = 0; i < sizeof timeouts / sizeof *timeouts; i++) {
+		check_timeout(timeouts[i].seconds, PF_TIMEOUT_TRUNCATED,
+			      timeouts[i].truncated);
+		check_timeout(timeouts[i].seconds, PF_TIMEOUT_ROUNDED_UP,
+			      timeouts[i].rounded_up);
+	}
 }
 END_TEST
 

@@ -250,7 +250,7 @@ START_TEST(test_reasons)
 	json_object_put(doc);
 
 	reason = (struct pf_dump_reason){.kind = PF_REASON_TIMEOUT,
-					 .timeout_us = 1500000};
+					 .timeout_seconds = 1.5};
 	doc = document_of(&reason, &f.snap, false);
 	r = member(doc, "reason");
 	ck_assert_str_eq(string_member(r, "kind"), "timeout");

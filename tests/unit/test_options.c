@@ -72,21 +72,26 @@ END_TEST
 START_TEST(test_timeout_rounding)
 {
 	uint64_t us;
-	ck_assert(watch_parse_timeout("1.1", &us));
+	double s;
+	ck_assert(watch_parse_timeout("1.1", &s, &us));
 	ck_assert_uint_eq(us, 1100000);
-	ck_assert(watch_parse_timeout("2.000001", &us));
+	ck_assert(s == 1.1);
+	ck_assert(watch_parse_timeout("2.000001", &s, &us));
 	ck_assert_uint_eq(us, 2000002);
-	ck_assert(watch_parse_timeout("0.3", &us));
+	ck_assert(watch_parse_timeout("0.3", &s, &us));
 	ck_assert_uint_eq(us, 300000);
-	ck_assert(watch_parse_timeout("60", &us));
+	ck_assert(watch_parse_timeout("60", &s, &us));
 	ck_assert_uint_eq(us, 60000000);
-	ck_assert(watch_parse_timeout("1e-6", &us));
+	ck_assert(watch_parse_timeout("1e-6", &s, &us));
 	ck_assert_uint_eq(us, 1);
-	ck_assert(!watch_parse_timeout("0", &us));
-	ck_assert(!watch_parse_timeout("-1", &us));
-	ck_assert(!watch_parse_timeout("nan", &us));
-	ck_assert(!watch_parse_timeout("5s", &us));
-	ck_assert(!watch_parse_timeout("", &us));
+	ck_assert(watch_parse_timeout("0.1234567", &s, &us));
+	ck_assert_uint_eq(us, 123457);
+	ck_assert(s == 0.1234567);
+	ck_assert(!watch_parse_timeout("0", &s, &us));
+	ck_assert(!watch_parse_timeout("-1", &s, &us));
+	ck_assert(!watch_parse_timeout("nan", &s, &us));
+	ck_assert(!watch_parse_timeout("5s", &s, &us));
+	ck_assert(!watch_parse_timeout("", &s, &us));
 }
 END_TEST
 
