@@ -1,7 +1,7 @@
 """The exit race, shared by test_attach.py and test_stress.py.
 
 A target (exit_race_target.py) ends in one of WAYS while pyfault dumps it,
-idle and with a busy process on every core (busy_loops), which widens
+idle and with a busy process on every core (start_cpu_load), which widens
 every window of the race.  A pyfault command must then return, never
 hang; the drivers turn a hang into a failure after TIMEOUT.
 
@@ -18,7 +18,7 @@ import signal
 import subprocess
 import time
 
-from pyinterps import TIMEOUT, Fail, Resources, task_states
+from pyinterps import TIMEOUT, Fail, Resources, start_cpu_load, task_states
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "exit_race_target.py")
@@ -42,12 +42,6 @@ FINALIZING = {"sys.exit", "main-returns"}
 # in src/proc_ctl.h): a run that lasts that long waited out a wait that
 # the target's end should have ended.
 PYFAULT_WAIT_LIMIT = 5.0
-
-
-def busy_loops(res):
-    """One busy process per usable core, released with res."""
-    for _ in range(len(os.sched_getaffinity(0))):
-        res.popen(["sh", "-c", "while :; do :; done"])
 
 
 def start_target(res, python, way, log):
@@ -188,7 +182,7 @@ def run_races(full, runs, run_one):
         load = Resources()
         try:
             if loaded:
-                busy_loops(load)
+                start_cpu_load(load)
             busy = {proc.pid for proc in load.procs}
             for n in range(runs // 2, runs) if loaded else range(runs // 2):
                 interp = full[n // len(WAYS) % len(full)]
