@@ -224,6 +224,24 @@ struct held {
 	int sig;
 };
 
+/* Whether thread tid is alive and still traced by this watcher: neither a
+ * zombie nor a recycled id. */
+static bool traced_alive(pid_t tid)
+{
+	char path[64], line[128], state = 0;
+	long tracer = 0;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "State: %c", &state) != 1)
+			sscanf(line, "TracerPid: %ld", &tracer);
+	fclose(f);
+	return state != 'Z' && state != 'X' && state != 0 &&
+	       tracer == (long)getpid();
+}
+
 /* A clone, fork or vfork event: the new thread or process is traced from
  * its first instruction and reports its first stop on its own. */
 static void note_new_tracee(struct watch *w, pid_t tid, int event)
@@ -232,6 +250,11 @@ static void note_new_tracee(struct watch *w, pid_t tid, int event)
 	if ((event != PTRACE_EVENT_CLONE && event != PTRACE_EVENT_FORK &&
 	     event != PTRACE_EVENT_VFORK) ||
 	    ptrace(PTRACE_GETEVENTMSG, tid, NULL, &new_tid) != 0)
+		return;
+	/* Under load the new tracee's end can be reaped before its parent's
+	 * event: kept, it would stay in the tables for good, and its id,
+	 * free again, could be signalled (--exit) in another process. */
+	if (!traced_alive((pid_t)new_tid))
 		return;
 	const struct tracee *parent = find_tracee(w, tid);
 	pid_t pid = event == PTRACE_EVENT_CLONE && parent ? parent->pid
@@ -397,24 +420,6 @@ static bool know_target(struct watch *w, struct process *p,
 	if (!p->target_reported)
 		report_target(w, p);
 	return p->target_status == PF_OK;
-}
-
-/* Whether thread tid is alive and still traced by this watcher: neither a
- * zombie nor a recycled id. */
-static bool traced_alive(pid_t tid)
-{
-	char path[64], line[128], state = 0;
-	long tracer = 0;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
-		return false;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "State: %c", &state) != 1)
-			sscanf(line, "TracerPid: %ld", &tracer);
-	fclose(f);
-	return state != 'Z' && state != 'X' && state != 0 &&
-	       tracer == (long)getpid();
 }
 
 /* Whether a process of the tree other than pid is alive now.  The tables
