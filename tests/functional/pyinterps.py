@@ -351,6 +351,27 @@ def setup(binary):
         return None
     return interps, notes, full, unsupported
 
+
+def end_by_signal(proc, signo):
+    """Sends signo to proc, whose Python handler makes it exit, and waits
+    up to TIMEOUT for its status; None if it did not exit.  A main thread
+    blocked in lock.acquire() can miss it: a signal that lands after the
+    handlers of the previous one ran (here faulthandler's chained SIGUSR1)
+    and before the lock wait starts again trips the handler without
+    interrupting the wait, which then sleeps on.  CPython notices it only at
+    the next signal, so the signal is sent again each second until exit;
+    the targets' handlers ignore the signal from their first run on."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        os.kill(proc.pid, signo)
+        try:
+            return proc.wait(timeout=max(0.0, min(
+                1.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                return None
+
+
 def read_log(path, limit=3000):
     try:
         with open(path, "rb") as f:

@@ -248,6 +248,10 @@ def on_usr1(signum, frame):
 
 
 def on_usr2(signum, frame):
+    # The driver sends SIGUSR2 again until the program exits (see
+    # pyinterps.end_by_signal); once here, the repeats must not kill it
+    # during its shutdown, which restores the default action.
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     STOP[0] = True
     for gate in GATES:
         try:

@@ -344,9 +344,8 @@ def t_attach_blocked(interp):
                      "attach --native=merged")
         os.kill(proc.pid, signal.SIGUSR1)
         expect_byte(rfd, b"d", "faulthandler's dump (SIGUSR1)", log)
-        os.kill(proc.pid, signal.SIGUSR2)
-        if proc.wait(timeout=TIMEOUT) != 0:
-            raise Fail("target exited with %d; log:\n%s" % (
+        if pyinterps.end_by_signal(proc, signal.SIGUSR2) != 0:
+            raise Fail("target exited with %s; log:\n%s" % (
                 proc.returncode, read_log(log)))
         with open(oracle_path, "rb") as f:
             oracle = f.read().replace(b"Current thread 0x", b"Thread 0x")
