@@ -352,18 +352,23 @@ def setup(binary):
     return interps, notes, full, unsupported
 
 
-def end_by_signal(proc, signo):
-    """Sends signo to proc, whose Python handler makes it exit, and waits
-    up to TIMEOUT for its status; None if it did not exit.  A main thread
-    blocked in lock.acquire() can miss it: a signal that lands after the
-    handlers of the previous one ran (here faulthandler's chained SIGUSR1)
-    and before the lock wait starts again trips the handler without
-    interrupting the wait, which then sleeps on.  CPython notices it only at
-    the next signal, so the signal is sent again each second until exit;
-    the targets' handlers ignore the signal from their first run on."""
+def end_by_signal(proc, signo, pid=None):
+    """Sends signo to the Python program pid (by default proc itself; a
+    launcher such as unshare --fork may stand between them), whose handler
+    makes it exit, and waits up to TIMEOUT for proc's status; None if it
+    did not exit.  A main thread blocked in lock.acquire() can miss it: a
+    signal that lands after the handlers of the previous one ran (here
+    faulthandler's chained SIGUSR1) and before the lock wait starts again
+    trips the handler without interrupting the wait, which then sleeps on.
+    CPython notices it only at the next signal, so the signal is sent again
+    each second until exit; the targets' handlers ignore the signal from
+    their first run on."""
     deadline = time.monotonic() + TIMEOUT
     while True:
-        os.kill(proc.pid, signo)
+        try:
+            os.kill(proc.pid if pid is None else pid, signo)
+        except ProcessLookupError:
+            pass        # ended; its launcher is about to
         try:
             return proc.wait(timeout=max(0.0, min(
                 1.0, deadline - time.monotonic())))

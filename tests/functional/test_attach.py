@@ -145,7 +145,8 @@ class Target:
         check_detached(self.pid)
         os.kill(self.pid, signal.SIGUSR1)
         expect_byte(self.rfd, b"d", "faulthandler's dump (SIGUSR1)", self.log)
-        status = pyinterps.end_by_signal(self.proc, signal.SIGUSR2)
+        status = pyinterps.end_by_signal(self.proc, signal.SIGUSR2,
+                                          self.pid)
         if status is None:
             raise Fail("target %d did not exit after SIGUSR2; log:\n%s" % (
                 self.pid, read_log(self.log)))
