@@ -4,7 +4,7 @@ read whole process images, into tests/data/fuzz-corpus/TARGET/:
 
   linetable      the tables of real interpreters in
                  tests/unit/linetable_vectors.h, at several offsets
-  string         str objects of every layout of src/layout_tables.inc:
+  string         str objects of every layout of src/layout/layout_tables.inc:
                  compact ASCII, compact UCS-1/2/4, legacy (data pointer)
   debug_offsets  the bytes at _PyRuntime of each 3.13+ image of tests/data
 

@@ -14,9 +14,9 @@ set -eu
 cd "$(dirname "$0")/.."
 exec cppcheck --quiet --std=c11 --error-exitcode=1 --inline-suppr \
 	--enable=warning,style,performance,portability \
-	--suppress=unusedStructMember:src/layout_debug_offsets.c \
-	--suppress=unreachableCode:src/supervisor.c \
-	--suppress=unreadVariable:src/layout_dump.c \
+	--suppress=unusedStructMember:src/layout/layout_debug_offsets.c \
+	--suppress=unreachableCode:src/watch/supervisor.c \
+	--suppress=unreadVariable:src/tools/layout_dump.c \
 	--suppress=constParameter \
 	--suppress=missingIncludeSystem \
 	-I src src tests/unit tests/fuzz

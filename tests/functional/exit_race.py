@@ -39,7 +39,7 @@ WAYS = [
 # thread state left, a target that is still alive is shutting down (10).
 FINALIZING = {"sys.exit", "main-returns"}
 # pyfault's waits for a traced thread give up after 5 s (PF_PROC_WAIT_MS
-# in src/proc_ctl.h): a run that lasts that long waited out a wait that
+# in src/process/proc_ctl.h): a run that lasts that long waited out a wait that
 # the target's end should have ended.
 PYFAULT_WAIT_LIMIT = 5.0
 

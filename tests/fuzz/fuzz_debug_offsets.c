@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "layout_debug_offsets.h"
-#include "mem_image.h"
-#include "target_dump.h"
-#include "walker.h"
+#include "layout/layout_debug_offsets.h"
+#include "image/mem_image.h"
+#include "dump/target_dump.h"
+#include "walk/walker.h"
 
 #define RUNTIME 0x100000u
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "linetable.h"
+#include "walk/linetable.h"
 
 static int32_t le32(const uint8_t *p)
 {

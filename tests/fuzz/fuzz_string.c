@@ -7,11 +7,11 @@
  * follows it in memory. */
 #include <string.h>
 
-#include "fh_format.h"
+#include "format/fh_format.h"
 #include "fuzz.h"
-#include "layout_tables.h"
-#include "mem_image.h"
-#include "py_string.h"
+#include "layout/layout_tables.h"
+#include "image/mem_image.h"
+#include "walk/py_string.h"
 
 #define OBJECT 0x100000u
 #define STR_TYPE 0x200000u

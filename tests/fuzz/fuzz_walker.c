@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "mem_image.h"
-#include "py_modules.h"
-#include "target_dump.h"
-#include "walker.h"
+#include "image/mem_image.h"
+#include "walk/py_modules.h"
+#include "dump/target_dump.h"
+#include "walk/walker.h"
 
 static void check_limits(const struct pf_snapshot *snap)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snapshot.h"
+#include "base/snapshot.h"
 
 static char *buf;
 static size_t buf_size;

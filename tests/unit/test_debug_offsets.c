@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layout_debug_offsets.h"
-#include "layout_tables.h"
-#include "py_layout.h"
+#include "layout/layout_debug_offsets.h"
+#include "layout/layout_tables.h"
+#include "layout/py_layout.h"
 
 struct recorded {
 	const char *file;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fh_format.h"
+#include "format/fh_format.h"
 #include "output_capture.h"
 
 static bool ends_with(const char *s, const char *suffix)

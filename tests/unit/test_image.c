@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image_dump.h"
-#include "mem_image.h"
-#include "mem_recorder.h"
+#include "image/image_dump.h"
+#include "image/mem_image.h"
+#include "image/mem_recorder.h"
 
 /* Every recorded image of tests/data, sorted by name. */
 #define MAX_IMAGES 64

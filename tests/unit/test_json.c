@@ -9,10 +9,10 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "dump_json.h"
-#include "dump_reason.h"
-#include "status_format.h"
-#include "syscall_names.h"
+#include "format/dump_json.h"
+#include "format/dump_reason.h"
+#include "format/status_format.h"
+#include "format/syscall_names.h"
 #include "output_capture.h"
 
 static const struct pf_json_process process = {

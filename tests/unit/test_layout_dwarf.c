@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layout_dwarf.h"
-#include "layout_tables.h"
-#include "py_layout.h"
+#include "layout/layout_dwarf.h"
+#include "layout/layout_tables.h"
+#include "layout/py_layout.h"
 
 /* Marks the bit positions so a test can tell DWARF really set them. */
 #define SHIFT_SENTINEL 99u

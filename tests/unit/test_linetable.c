@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "linetable.h"
+#include "walk/linetable.h"
 #include "linetable_vectors.h"
 
 #define NVECTORS (sizeof linetable_vectors / sizeof linetable_vectors[0])

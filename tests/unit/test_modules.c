@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layout_tables.h"
-#include "py_modules.h"
-#include "py_target.h"
+#include "layout/layout_tables.h"
+#include "walk/py_modules.h"
+#include "layout/py_target.h"
 
 #define BASE 0x100000ull
 #define ARENA (1u << 20)

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fh_format.h"
-#include "native_merge.h"
-#include "target_dump.h"
+#include "format/fh_format.h"
+#include "native/native_merge.h"
+#include "dump/target_dump.h"
 #include "output_capture.h"
 
 #define LIBPYTHON "/usr/lib/libpython3.12.so.1.0"

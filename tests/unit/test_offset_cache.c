@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "layout_tables.h"
-#include "offset_cache.h"
-#include "py_layout.h"
+#include "layout/layout_tables.h"
+#include "layout/offset_cache.h"
+#include "layout/py_layout.h"
 
 #define BUILD_ID "0123456789abcdef0123456789abcdef01234567"
 

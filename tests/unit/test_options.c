@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attach_options.h"
-#include "watch_options.h"
+#include "attach/attach_options.h"
+#include "watch/watch_options.h"
 
 static bool parse(struct attach_options *opt, pid_t *pids, char *why,
 		  int argc, char **argv)

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proc_ctl.h"
+#include "process/proc_ctl.h"
 
 #define WORKERS 3
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace_refusal.h"
+#include "process/trace_refusal.h"
 
 static struct pf_trace_facts plain(void)
 {

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layout_tables.h"
-#include "py_layout.h"
-#include "walker.h"
+#include "layout/layout_tables.h"
+#include "layout/py_layout.h"
+#include "walk/walker.h"
 
 #define BASE 0x10000ull
 #define INTERP (BASE + 0x100)

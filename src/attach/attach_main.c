@@ -1,0 +1,309 @@
+/* pyfault-attach: dump every thread's Python traceback of running processes,
+ * as faulthandler would print it, and leave them as they were. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach/attach_options.h"
+#include "base/errors.h"
+#include "native/native_stack.h"
+#include "process/proc_ctl.h"
+#include "layout/py_target.h"
+#include "process/remote_mem.h"
+#include "format/status_format.h"
+#include "dump/target_dump.h"
+#include "process/trace_refusal.h"
+#include "walk/walker.h"
+
+static const char usage_text[] =
+	"Usage: pyfault-attach [OPTION]... PID...\n"
+	"Print the Python traceback of every thread of each running CPython\n"
+	"process PID, as faulthandler would, and leave the process running.\n"
+	"\n"
+	"  -o, --output=FILE         append the dumps to FILE, not stdout\n"
+	"      --current-thread-only only the thread holding the GIL\n"
+	"      --native[=merged]     also the C stack of each thread, as a\n"
+	"                            section after the tracebacks, or merged\n"
+	"                            with the Python frames into one stack\n"
+	"      --no-native           no C stack (the default)\n"
+	"      --status              start with a line per thread: OS thread\n"
+	"                            id, name, GIL, running or in which call\n"
+	"      --format=FORMAT       text (faulthandler's, the default) or\n"
+	"                            json (one document per process)\n"
+	"  -v, --verbose             version, offsets source and timing on "
+	"stderr\n"
+	"      --offsets=SOURCE      take structure offsets only from SOURCE:\n"
+	"                            debug-offsets, dwarf or table (default:\n"
+	"                            auto, the most trusted one available)\n"
+	"      --debuginfo-path=PATH where to look for separate debug files\n"
+	"                            (as eu-stack; default\n"
+	"                            :.debug:/usr/lib/debug)\n"
+	"      --no-cache            do not read or write the offset cache\n"
+	"      --help                show this help and exit\n"
+	"      --version             show the version and exit\n"
+	"\n"
+	"Exit status: 0 dumped, 1 other error, 2 usage, 3 no such process,\n"
+	"4 permission denied, 5 not a Python process, 6 unsupported version,\n"
+	"7 no offsets found, 8 target exited during the dump, 9 unreadable\n"
+	"interpreter state, 10 Python starting up or shutting down, 11 already\n"
+	"traced (a debugger), 12 refused by kernel.yama.ptrace_scope, 13 the\n"
+	"process changed its user or group IDs (set-user-ID), 14 interpreter\n"
+	"file deleted or replaced, its mapped copy unreadable.\n"
+	"See pyfault-attach(1).\n";
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Signals that would kill or stop pyfault are held back while the target
+ * is stopped, so that it is always released first; they act right after
+ * (SIGKILL and SIGSTOP cannot be held: the kernel detaches a dead tracer's
+ * threads itself, and a stopped pyfault holds the target until SIGCONT). */
+static void hold_fatal_signals(bool hold)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGTSTP);
+	sigaddset(&set, SIGTTIN);
+	sigaddset(&set, SIGTTOU);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+/* How long the target was held, and the parts spent stopping it and
+ * reading its C stacks. */
+struct hold_times {
+	double stopping_ms, native_ms, stopped_ms;
+};
+
+static enum pf_status stop_and_walk(const struct pf_target *target,
+				    bool collect_status, struct pf_mem *mem,
+				    enum pf_native_view native,
+				    struct pf_snapshot *snap,
+				    struct pf_symbolizer **symbolizer,
+				    struct hold_times *times,
+				    struct pf_error *err)
+{
+	struct pf_stopped stopped;
+	hold_fatal_signals(true);
+	double t0 = now_ms();
+	enum pf_status st = pf_proc_stop_all(&stopped, target->pid, err);
+	times->stopping_ms = now_ms() - t0;
+	if (st == PF_OK) {
+		struct pf_walk_input in = {
+			.pid = target->pid,
+			.mem = mem,
+			.layout = &target->layout,
+			.runtime = target->runtime,
+			.interp_head = target->interp_head,
+			.tstate_current = target->tstate_current,
+			.stopped = &stopped,
+			.current = PF_CURRENT_GIL_HOLDER,
+			.collect_status = collect_status,
+		};
+		st = pf_walk(&in, snap, err);
+		double t1 = now_ms();
+		/* Without C stacks the Python ones are still worth
+		 * printing. */
+		struct pf_error native_err = {0};
+		if (st == PF_OK && native != PF_NATIVE_NONE &&
+		    pf_collect_native(snap, target->pid, symbolizer,
+				      &native_err) != PF_OK)
+			fprintf(stderr, "pyfault-attach: %s\n",
+				native_err.message);
+		times->native_ms = now_ms() - t1;
+		if (st == PF_OK && target->layout.thread_names)
+			pf_read_thread_names(snap, target->pid);
+		pf_proc_resume_all(&stopped);
+	}
+	times->stopped_ms = now_ms() - t0;
+	hold_fatal_signals(false);
+	return st;
+}
+
+static void print_details(const struct pf_target *t,
+			  const struct pf_snapshot *snap,
+			  const struct hold_times *times, double total_ms)
+{
+	const struct pf_layout *l = &t->layout;
+	char ns[64] = "", note[4400];
+	pid_t ns_pid = pf_proc_ns_pid(t->pid);
+	if (ns_pid != t->pid)
+		snprintf(ns, sizeof ns, " (%d in its pid namespace)",
+			 (int)ns_pid);
+	if (t->micro_known)
+		fprintf(stderr, "pyfault-attach: process %d%s: Python %u.%u.%u",
+			(int)t->pid, ns, t->major, t->minor, t->micro);
+	else
+		fprintf(stderr, "pyfault-attach: process %d%s: Python %u.%u",
+			(int)t->pid, ns, t->major, t->minor);
+	fprintf(stderr, "%s in %s%s\n", t->debug_build ? " (debug build)" : "",
+		t->object_path, pf_target_file_note(&t->file, note, sizeof note));
+	fprintf(stderr, "pyfault-attach: offsets from %s (%s) in %.3f ms\n",
+		pf_layout_source_name(l->source), l->source_detail,
+		t->offsets_ms);
+	if (t->cache_note[0] != '\0')
+		fprintf(stderr, "pyfault-attach: %s\n", t->cache_note);
+	fprintf(stderr,
+		"pyfault-attach: %zu threads read, target stopped for %.3f ms "
+		"(%.3f ms to stop it, %.3f ms for C stacks), %.3f ms in all\n",
+		snap->nthreads, times->stopped_ms, times->stopping_ms,
+		times->native_ms, total_ms);
+}
+
+/* with_header: several processes share the output, so each dump names its
+ * process; after_another: a blank line separates it from the previous. */
+static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
+			       FILE *out, bool with_header, bool after_another,
+			       struct pf_error *err)
+{
+	double t0 = now_ms();
+	/* Seizing itself is refused; in a new PID namespace pyfault-attach
+	 * may well be PID 1. */
+	if (pid == getpid())
+		return pf_fail(err, PF_ERR_USAGE,
+			       "process %d is pyfault-attach itself: give the "
+			       "PID of a Python process",
+			       (int)pid);
+	struct pf_mem mem;
+	int rc = pf_mem_open_live(&mem, pid);
+	if (rc == -ENOENT)
+		return pf_fail(err, PF_ERR_NO_PROCESS,
+			       "process %d does not exist", (int)pid);
+	if (rc == -ESRCH)
+		return pf_fail(err, PF_ERR_NO_PROCESS,
+			       "process %d has exited (a zombie not yet reaped)",
+			       (int)pid);
+	if (rc == -EACCES || rc == -EPERM)
+		return pf_trace_refusal(pid, err);
+	if (rc != 0)
+		return pf_fail(err, PF_ERR_INTERNAL,
+			       "cannot open the memory of process %d: %s",
+			       (int)pid, strerror(-rc));
+
+	struct pf_target target;
+	struct pf_snapshot snap = {0};
+	struct hold_times times = {0};
+	const struct pf_offsets_config config = {
+		.sources = opt->offset_sources,
+		.debuginfo_path = opt->common.debuginfo_path,
+		.no_cache = opt->common.no_cache,
+	};
+	bool json = opt->common.format == PF_FORMAT_JSON;
+	bool collect_status = opt->common.status || json;
+	enum pf_native_view native = PF_NATIVE_NONE;
+	struct pf_symbolizer *symbolizer = NULL;
+	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
+	if (st == PF_ERR_PERMISSION) {
+		*err = (struct pf_error){0};
+		st = pf_trace_refusal(pid, err);
+	}
+	if (st == PF_OK && collect_status)
+		pf_target_status_layout(&target);
+	if (st == PF_OK) {
+		/* Like faulthandler.dump_traceback(), which has no C stack. */
+		native = pf_native_view_for(opt->common.native,
+					    &target.layout, false);
+		st = stop_and_walk(&target, collect_status, &mem, native, &snap,
+				   &symbolizer, &times, err);
+	}
+	/* The merged view's source lines, read once the target runs. */
+	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
+	    !pf_add_source_lines(symbolizer, &snap, target.object_path))
+		fprintf(stderr, "pyfault-attach: out of memory\n");
+	pf_symbolizer_close(symbolizer);
+	/* With the dump it qualifies; a failure says only why it failed. */
+	if (st == PF_OK && target.warning[0])
+		fprintf(stderr, "pyfault-attach: warning: %s\n", target.warning);
+	pf_mem_close(&mem);
+	st = pf_proc_exit_explains(pid, st, err);
+	if (st != PF_OK)
+		return st;
+
+	bool only_current = opt->common.current_thread_only;
+	bool has_current =
+		!only_current || pf_snapshot_current_python(&snap) != NULL;
+	if (json) {
+		char exe[4096];
+		struct pf_json_process process;
+		struct pf_dump_reason reason = {.kind = PF_REASON_ATTACH};
+		pf_json_process_of(&target, exe, sizeof exe, &process);
+		if (!pf_write_json(out, "pyfault-attach", &process, &reason,
+				   &snap, only_current))
+			st = pf_fail(err, PF_ERR_INTERNAL,
+				     "cannot write the JSON document");
+	} else {
+		if (after_another)
+			fputc('\n', out);
+		if (with_header)
+			fprintf(out, "Process %d:\n", (int)pid);
+		if (opt->common.status && has_current)
+			pf_format_status(out, &snap, only_current);
+		pf_write_threads(out, &target, &snap, only_current, native);
+	}
+	if (!has_current)
+		fprintf(stderr,
+			"pyfault-attach: process %d: no thread holds the GIL, "
+			"so there is no current thread to dump\n",
+			(int)pid);
+	if (fflush(out) != 0 && st == PF_OK)
+		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
+			     strerror(errno));
+	if (opt->common.verbose)
+		print_details(&target, &snap, &times, now_ms() - t0);
+	pf_snapshot_free(&snap);
+	return st;
+}
+
+int main(int argc, char **argv)
+{
+	struct attach_options opt;
+	pid_t pids[argc > 0 ? argc : 1];
+	char why[256];
+	bool parsed = attach_parse_args(argc, argv, &opt, pids, why, sizeof why);
+	int early = pf_cli_early_exit("pyfault-attach", parsed, why, &opt.common,
+				      usage_text);
+	if (early >= 0)
+		return early;
+
+	FILE *out = stdout;
+	if (opt.common.output &&
+	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
+		pf_cli_output_error("pyfault-attach", opt.common.output, errno);
+		return PF_ERR_INTERNAL;
+	}
+
+	int status = 0;
+	bool dumped = false;
+	for (size_t i = 0; i < opt.npids; i++) {
+		struct pf_error err = {0};
+		enum pf_status st = dump_pid(pids[i], &opt, out,
+					     opt.npids > 1, dumped, &err);
+		if (st == PF_OK) {
+			dumped = true;
+			continue;
+		}
+		const char *hint = pf_status_hint(st);
+		fprintf(stderr, "pyfault-attach: %s%s%s\n", err.message,
+			hint ? ": " : "", hint ? hint : "");
+		if (status == 0)
+			status = st;
+	}
+	if (out != stdout && fclose(out) != 0 && status == 0) {
+		fprintf(stderr, "pyfault-attach: cannot write %s: %s\n",
+			opt.common.output, strerror(errno));
+		status = PF_ERR_INTERNAL;
+	}
+	return status;
+}

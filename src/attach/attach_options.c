@@ -1,0 +1,91 @@
+#include "attach/attach_options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v <= 0 || v > INT_MAX)
+		return false;
+	*pid = (pid_t)v;
+	return true;
+}
+
+static bool parse_sources(const char *s, unsigned *sources)
+{
+	static const struct {
+		const char *name;
+		unsigned sources;
+	} names[] = {
+		{"auto", PF_SOURCES_ALL},
+		{"debug-offsets", PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS)},
+		{"dwarf", PF_SOURCE_BIT(PF_SOURCE_DWARF)},
+		{"table", PF_SOURCE_BIT(PF_SOURCE_TABLE)},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(s, names[i].name) == 0) {
+			*sources = names[i].sources;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* --offsets, the only option of its own. */
+static bool attach_option(int c, const char *arg, void *ctx, char *why,
+			  size_t why_size)
+{
+	(void)c;
+	struct attach_options *opt = ctx;
+	if (parse_sources(arg, &opt->offset_sources))
+		return true;
+	snprintf(why, why_size,
+		 "unknown offsets source '%s' (auto, debug-offsets, dwarf or "
+		 "table)",
+		 arg);
+	return false;
+}
+
+bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
+		       pid_t *pids, char *why, size_t why_size)
+{
+	enum { OPT_OFFSETS = PF_OPT_OWN };
+	static const struct option longopts[] = {
+		PF_CLI_LONG_OPTIONS,
+		{"offsets", required_argument, NULL, OPT_OFFSETS},
+		{NULL, 0, NULL, 0},
+	};
+	memset(opt, 0, sizeof *opt);
+	opt->pids = pids;
+	opt->offset_sources = PF_SOURCES_ALL;
+	int first;
+	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING(""), longopts,
+			     &opt->common, attach_option, opt, &first, why,
+			     why_size)) {
+	case PF_CLI_DONE:
+		return true;
+	case PF_CLI_ERROR:
+		return false;
+	case PF_CLI_OPERANDS:
+		break;
+	}
+	if (first >= argc) {
+		snprintf(why, why_size, "missing PID");
+		return false;
+	}
+	for (int i = first; i < argc; i++) {
+		if (!parse_pid(argv[i], &pids[opt->npids])) {
+			snprintf(why, why_size, "'%s' is not a process id",
+				 argv[i]);
+			return false;
+		}
+		opt->npids++;
+	}
+	return true;
+}

@@ -1,0 +1,98 @@
+/* What the command lines of pyfault-attach and pyfault-watch share: the
+ * output options, --help, --version, getopt's error reports, and how the
+ * output file is opened. */
+#ifndef PYFAULT_CLI_COMMON_H
+#define PYFAULT_CLI_COMMON_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dump/target_dump.h"
+
+enum pf_output_format {
+	PF_FORMAT_TEXT,   /* faulthandler's text */
+	PF_FORMAT_JSON,   /* one JSON document per dump (dump_json.h) */
+};
+
+struct pf_cli_common {
+	const char *output;
+	bool current_thread_only;
+	bool verbose;
+	const char *debuginfo_path;  /* --debuginfo-path; NULL: elfutils' */
+	bool no_cache;               /* --no-cache */
+	enum pf_native_view native;  /* --native[=merged], --no-native */
+	bool status;      /* --status: the thread status header */
+	enum pf_output_format format;
+	bool help;
+	bool version;
+};
+
+/* getopt_long values of the shared long options; a command numbers its
+ * own from PF_OPT_OWN. */
+enum {
+	PF_OPT_CURRENT = 0x100,
+	PF_OPT_HELP,
+	PF_OPT_VERSION,
+	PF_OPT_DEBUGINFO_PATH,
+	PF_OPT_NO_CACHE,
+	PF_OPT_NATIVE,
+	PF_OPT_NO_NATIVE,
+	PF_OPT_STATUS,
+	PF_OPT_FORMAT,
+	PF_OPT_OWN,
+};
+
+/* getopt's option string for a command whose own short options are own:
+ * "+" ends the options at the first operand, ":" tells a missing argument
+ * from an unknown option. */
+#define PF_CLI_OPTSTRING(own) "+:" own "o:v"
+#define PF_CLI_LONG_OPTIONS                                                   \
+	{"output", required_argument, NULL, 'o'},                            \
+	{"current-thread-only", no_argument, NULL, PF_OPT_CURRENT},          \
+	{"verbose", no_argument, NULL, 'v'},                                 \
+	{"debuginfo-path", required_argument, NULL, PF_OPT_DEBUGINFO_PATH},  \
+	{"no-cache", no_argument, NULL, PF_OPT_NO_CACHE},                    \
+	{"help", no_argument, NULL, PF_OPT_HELP},                            \
+	{"version", no_argument, NULL, PF_OPT_VERSION},                      \
+	{"native", optional_argument, NULL, PF_OPT_NATIVE},                  \
+	{"no-native", no_argument, NULL, PF_OPT_NO_NATIVE},                  \
+	{"status", no_argument, NULL, PF_OPT_STATUS},                        \
+	{"format", required_argument, NULL, PF_OPT_FORMAT}
+
+/* Takes one of the command's own options (getopt_long's c and optarg);
+ * false with a one-line reason in why when its argument is wrong. */
+typedef bool (*pf_cli_own_option)(int c, const char *arg, void *ctx,
+				  char *why, size_t why_size);
+
+enum pf_cli_result {
+	PF_CLI_OPERANDS,  /* options done: the operands start at *first */
+	PF_CLI_DONE,      /* --help or --version: nothing else to parse */
+	PF_CLI_ERROR,     /* why says what is wrong */
+};
+
+/* Parses the options of argv: the shared ones into common, the others
+ * through own. */
+enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
+				const struct option *longopts,
+				struct pf_cli_common *common,
+				pf_cli_own_option own, void *ctx, int *first,
+				char *why, size_t why_size);
+
+/* What every command does right after parsing: report a usage error, or
+ * answer --help or --version.  Returns the exit status when the command
+ * is done, or -1 when it goes on. */
+int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
+		      const struct pf_cli_common *common,
+		      const char *usage_text);
+
+/* Opens FILE for -o: appended, so an earlier dump is never lost; created
+ * 0600; a symbolic link planted in a shared directory is not followed.
+ * NULL with errno set on failure. */
+FILE *pf_cli_open_output(const char *path);
+
+/* The one-line error for a failed pf_cli_open_output, on stderr. */
+void pf_cli_output_error(const char *prog, const char *path, int err);
+
+#endif

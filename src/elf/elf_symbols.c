@@ -1,0 +1,117 @@
+#include "elf/elf_symbols.h"
+
+#include <elfutils/libdwelf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pf_elf {
+	int fd;
+	Elf *elf;
+	uint64_t load_vaddr;
+};
+
+static uint64_t first_load_vaddr(Elf *elf)
+{
+	size_t phnum;
+	if (elf_getphdrnum(elf, &phnum) != 0)
+		return 0;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr phdr;
+		if (gelf_getphdr(elf, (int)i, &phdr) && phdr.p_type == PT_LOAD)
+			return phdr.p_vaddr & ~(phdr.p_align ? phdr.p_align - 1
+							     : 0);
+	}
+	return 0;
+}
+
+struct pf_elf *pf_elf_open(const char *path)
+{
+	elf_version(EV_CURRENT);
+	struct pf_elf *e = calloc(1, sizeof *e);
+	if (e == NULL)
+		return NULL;
+	e->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (e->fd >= 0)
+		e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
+	if (e->elf == NULL || elf_kind(e->elf) != ELF_K_ELF) {
+		pf_elf_close(e);
+		return NULL;
+	}
+	e->load_vaddr = first_load_vaddr(e->elf);
+	return e;
+}
+
+void pf_elf_close(struct pf_elf *e)
+{
+	if (e == NULL)
+		return;
+	if (e->elf)
+		elf_end(e->elf);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e);
+}
+
+uint64_t pf_elf_load_vaddr(const struct pf_elf *e)
+{
+	return e->load_vaddr;
+}
+
+void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
+{
+	const void *bits = NULL;
+	ssize_t len = dwelf_elf_gnu_build_id(e->elf, &bits);
+	hex[0] = '\0';
+	if (len <= 0 || (size_t)len * 2 >= size)
+		return;
+	for (ssize_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x",
+			 ((const unsigned char *)bits)[i]);
+}
+
+static bool find_in_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr,
+			  const char *name, uint64_t *value, uint64_t *size)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	if (data == NULL || shdr->sh_entsize == 0)
+		return false;
+	size_t count = shdr->sh_size / shdr->sh_entsize;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym sym;
+		if (gelf_getsym(data, (int)i, &sym) == NULL ||
+		    sym.st_shndx == SHN_UNDEF)
+			continue;
+		const char *sym_name = elf_strptr(elf, shdr->sh_link,
+						  sym.st_name);
+		if (sym_name && strcmp(sym_name, name) == 0) {
+			*value = sym.st_value;
+			if (size)
+				*size = sym.st_size;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool pf_elf_symbol(struct pf_elf *e, const char *name, uint64_t *value,
+		   uint64_t *size)
+{
+	const Elf64_Word tables[] = {SHT_SYMTAB, SHT_DYNSYM};
+	for (size_t t = 0; t < 2; t++) {
+		Elf_Scn *scn = NULL;
+		while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+			GElf_Shdr shdr;
+			if (gelf_getshdr(scn, &shdr) == NULL ||
+			    shdr.sh_type != tables[t])
+				continue;
+			if (find_in_table(e->elf, scn, &shdr, name, value,
+					  size))
+				return true;
+		}
+	}
+	return false;
+}

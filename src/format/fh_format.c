@@ -1,0 +1,299 @@
+#include "format/fh_format.h"
+
+#include <math.h>
+#include <signal.h>
+
+void pf_format_text(FILE *out, const struct pf_text *text)
+{
+	for (uint32_t i = 0; i < text->length; i++) {
+		uint32_t ch = text->chars[i];
+		if (ch >= ' ' && ch <= 126)
+			fputc((int)ch, out);
+		else if (ch <= 0xff)
+			fprintf(out, "\\x%02x", (unsigned)ch);
+		else if (ch <= 0xffff)
+			fprintf(out, "\\u%04x", (unsigned)ch);
+		else
+			fprintf(out, "\\U%08x", (unsigned)ch);
+	}
+	if (text->truncated)
+		fputs("...", out);
+}
+
+static void format_frame(FILE *out, const struct pf_frame *f)
+{
+	fputs("  File ", out);
+	if (f->filename->present) {
+		fputc('"', out);
+		pf_format_text(out, f->filename);
+		fputc('"', out);
+	} else {
+		fputs("???", out);
+	}
+	fputs(", line ", out);
+	if (f->lineno >= 0)
+		fprintf(out, "%d", f->lineno);
+	else
+		fputs("???", out);
+	fputs(" in ", out);
+	if (f->name->present)
+		pf_format_text(out, f->name);
+	else
+		fputs("???", out);
+	fputc('\n', out);
+}
+
+static void format_frames(FILE *out, const struct pf_thread_dump *t,
+			  const struct pf_style *style)
+{
+	if (t->nframes == 0 && !t->invalid_frame) {
+		if (style->no_frame_line)
+			fputs(style->no_frame_indented ? "  <no Python frame>\n"
+						       : "<no Python frame>\n",
+			      out);
+		return;
+	}
+	for (size_t i = 0; i < t->nframes; i++)
+		format_frame(out, &t->frames[i]);
+	if (t->invalid_frame)
+		fputs("  <invalid frame>\n", out);
+	if (t->frames_truncated && style->frame_limit_marker)
+		fputs("  ...\n", out);
+}
+
+static void format_native_frame(FILE *out, const struct pf_native_frame *f)
+{
+	unsigned long long pc = f->pc;
+	if (f->object == NULL) {
+		fprintf(out, "  Binary file '<unknown>' [0x%llx]", pc);
+		return;
+	}
+	fprintf(out, "  Binary file \"%s\"", f->object);
+	if (f->symbol)
+		fprintf(out, ", at %s+0x%llx", f->symbol,
+			(unsigned long long)f->symbol_offset);
+	else if (f->load_bias != 0)
+		fprintf(out, ", at +0x%llx",
+			(unsigned long long)(f->pc - f->load_bias));
+	fprintf(out, " [0x%llx]", pc);
+}
+
+static void format_native_frames(FILE *out, const struct pf_thread_dump *t)
+{
+	if (t->nnative == 0) {
+		fputs("  <system returned no stack trace>\n", out);
+		return;
+	}
+	for (size_t i = 0; i < t->nnative; i++) {
+		format_native_frame(out, &t->native[i]);
+		fputc('\n', out);
+	}
+	if (t->native_truncated)
+		fputs("  <truncated rest of calls>\n", out);
+}
+
+void pf_format_native_stack(FILE *out, const struct pf_thread_dump *thread)
+{
+	if (thread->is_current)
+		fputs("\nCurrent thread's C stack trace (most recent call "
+		      "first):\n",
+		      out);
+	else
+		fprintf(out,
+			"\nC stack trace of thread 0x%016llx (most recent call "
+			"first):\n",
+			(unsigned long long)thread->thread_id);
+	format_native_frames(out, thread);
+}
+
+/* Why the stacks were printed one after the other. */
+static void format_merge_failure(FILE *out, const struct pf_merged *m)
+{
+	switch (m->result) {
+	case PF_MERGED:
+	case PF_MERGE_NO_C_STACK:
+		return;
+	case PF_MERGE_TRUNCATED:
+		fputs("  <C stack not merged: a stack is deeper than its "
+		      "limit>\n",
+		      out);
+		return;
+	case PF_MERGE_UNKNOWN_ENTRIES:
+		fputs("  <C stack not merged: where evaluation-loop calls "
+		      "start is unknown>\n",
+		      out);
+		return;
+	case PF_MERGE_COUNTS_DIFFER:
+		fprintf(out,
+			"  <C stack not merged: %zu evaluation-loop calls in C, "
+			"%zu in Python>\n",
+			m->eval_calls, m->python_calls);
+		return;
+	}
+}
+
+/* The merged stack, each C frame followed by " (FILE:LINE)" when DWARF
+ * gives its line; or the Python frames, the reason they could not be
+ * merged, and the C frames. */
+static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
+				 const struct pf_merged *m,
+				 const struct pf_style *style)
+{
+	if (m->result != PF_MERGED) {
+		format_frames(out, t, style);
+		format_merge_failure(out, m);
+		format_native_frames(out, t);
+		return;
+	}
+	for (size_t i = 0; i < m->count; i++) {
+		const struct pf_merged_item *item = &m->items[i];
+		if (item->python) {
+			format_frame(out, &t->frames[item->index]);
+			continue;
+		}
+		const struct pf_native_frame *f = &t->native[item->index];
+		format_native_frame(out, f);
+		if (f->source_file)
+			fprintf(out, " (%s:%d)", f->source_file,
+				f->source_line);
+		fputc('\n', out);
+	}
+}
+
+static void format_threads(FILE *out, const struct pf_snapshot *snap,
+			   const struct pf_merged *merges,
+			   const struct pf_style *style)
+{
+	for (size_t i = 0; i < snap->nthreads; i++) {
+		const struct pf_thread_dump *t = &snap->threads[i];
+		if (i != 0)
+			fputc('\n', out);
+		fprintf(out, "%s 0x%016llx",
+			t->is_current ? "Current thread" : "Thread",
+			(unsigned long long)t->thread_id);
+		/* Empty when the name could not be read, as when the
+		 * backport's prctl(PR_GET_NAME) gives nothing. */
+		if (style->thread_name_suffix && snap->dumper_name[0] != '\0')
+			fprintf(out, " <%s>", snap->dumper_name);
+		if (style->thread_names && t->name[0])
+			fprintf(out, " [%s]", t->name);
+		fputs(" (most recent call first):\n", out);
+		if (t->gc_collecting && style->gc_line)
+			fputs("  Garbage-collecting\n", out);
+		if (merges)
+			format_merged_frames(out, t, &merges[i], style);
+		else
+			format_frames(out, t, style);
+	}
+	if (snap->threads_truncated)
+		fputs("\n...\n", out);
+}
+
+void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
+		       const struct pf_style *style)
+{
+	format_threads(out, snap, NULL, style);
+}
+
+void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
+			      const struct pf_merged *merges,
+			      const struct pf_style *style)
+{
+	format_threads(out, snap, merges, style);
+}
+
+void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
+		     const struct pf_style *style)
+{
+	fputs("Stack (most recent call first):\n", out);
+	format_frames(out, thread, style);
+}
+
+void pf_format_stack_merged(FILE *out, const struct pf_thread_dump *thread,
+			    const struct pf_merged *merged,
+			    const struct pf_style *style)
+{
+	fputs("Stack (most recent call first):\n", out);
+	format_merged_frames(out, thread, merged, style);
+}
+
+void pf_format_extension_modules(FILE *out,
+				 const struct pf_module_list *modules)
+{
+	if (modules->count == 0)
+		return;
+	fputs("\nExtension modules: ", out);
+	for (size_t i = 0; i < modules->count; i++) {
+		if (i != 0)
+			fputs(", ", out);
+		pf_format_text(out, &modules->names[i]);
+	}
+	fprintf(out, " (total: %zu)\n", modules->count);
+}
+
+bool pf_format_fatal_header(FILE *out, int signum,
+			    const struct pf_style *style)
+{
+	const char *name;
+	switch (signum) {
+	case SIGSEGV:
+		name = "Segmentation fault";
+		break;
+	case SIGFPE:
+		name = style->fpe_hyphenated ? "Floating-point exception"
+					     : "Floating point exception";
+		break;
+	case SIGABRT:
+		name = "Aborted";
+		break;
+	case SIGBUS:
+		name = "Bus error";
+		break;
+	case SIGILL:
+		name = "Illegal instruction";
+		break;
+	default:
+		return false;
+	}
+	fprintf(out, "Fatal Python error: %s\n\n", name);
+	return true;
+}
+
+uint64_t pf_timeout_us(double seconds)
+{
+	/* Seconds to nanoseconds rounded up in double arithmetic, then
+	 * nanoseconds to microseconds rounded up, so that 2.000001 gives
+	 * 2.000002 as faulthandler 3.7+ prints it. */
+	uint64_t ns = (uint64_t)ceil(seconds * 1e9);
+	return (ns + 999) / 1000;
+}
+
+void pf_format_timeout_header(FILE *out, double seconds,
+			      enum pf_timeout_text text)
+{
+	uint64_t sec, us;
+	if (text == PF_TIMEOUT_ROUNDED_UP) {
+		uint64_t timeout_us = pf_timeout_us(seconds);
+		sec = timeout_us / 1000000;
+		us = timeout_us % 1000000;
+	} else {
+		/* format_timeout(double) of 3.6 and of the backport, in the
+		 * same double operations. */
+		double whole, fraction = modf(seconds, &whole);
+		sec = (uint64_t)whole;
+		us = (uint64_t)(fraction * 1e6);
+	}
+	unsigned long long hour = sec / 3600, min = sec / 60 % 60;
+	sec %= 60;
+	if (us != 0)
+		fprintf(out, "Timeout (%llu:%02llu:%02llu.%06llu)!\n", hour, min,
+			(unsigned long long)sec, (unsigned long long)us);
+	else
+		fprintf(out, "Timeout (%llu:%02llu:%02llu)!\n", hour, min,
+			(unsigned long long)sec);
+}
+
+void pf_format_gil_disabled_notice(FILE *out)
+{
+	fputs("<Cannot show all threads while the GIL is disabled>\n", out);
+}

@@ -1,0 +1,680 @@
+#include "layout/layout_dwarf.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <gelf.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "elf/debuginfo.h"
+
+/* The structs whose definitions we need. */
+enum want_id {
+	W_NONE,         /* index 0: lets a spec leave "needs" out */
+	W_RUNTIME,
+	W_INTERP,
+	W_GIL,
+	W_TSTATE,
+	W_CFRAME,
+	W_FRAME_OBJECT,
+	W_IFRAME,
+	W_CODE,
+	W_OBJECT,
+	W_TYPE,
+	W_BYTES,
+	W_STRING,
+	W_ASCII,
+	W_COMPACT,
+	W_UNICODE,
+	W_DICT,
+	W_DICT_KEYS,
+	W_DICT_ENTRY,
+	W_DICT_UNICODE_ENTRY,
+	W_DICT_VALUES,
+	W_MODULE,
+	W_MODULE_DEF,
+	W_SET,
+	W_SET_ENTRY,
+	W_COUNT
+};
+
+#define ANY_MODEL (-1)
+
+struct want {
+	const char *tag;          /* struct tag, or NULL when anonymous */
+	const char *type_name;    /* typedef name, or NULL */
+	unsigned first_minor;     /* of Python 3.x: versions that have it */
+	unsigned last_minor;
+	int frame_model;          /* the frame model that needs it */
+	bool optional;            /* only for the "Extension modules"
+				     trailer: its absence leaves their
+				     fields PF_NO_OFFSET, not the DWARF
+				     unusable */
+};
+
+/* Naming a struct by tag and by typedef: several are anonymous structs
+ * behind a typedef (PyASCIIObject, PyCodeObject before 3.11), and a CU that
+ * only uses the typedef may still name the tag.  The version ranges matter
+ * for speed only: the scan stops once every wanted struct is found, so a
+ * struct the version lacks must not be wanted. */
+static const struct want wants[W_COUNT] = {
+	[W_RUNTIME] = {"pyruntimestate", "_PyRuntimeState", 7, 99, ANY_MODEL},
+	[W_INTERP] = {"_is", "PyInterpreterState", 6, 99, ANY_MODEL},
+	/* Before 3.7 the GIL is a set of static variables, not a struct. */
+	[W_GIL] = {"_gil_runtime_state", NULL, 7, 99, ANY_MODEL},
+	[W_TSTATE] = {"_ts", "PyThreadState", 6, 99, ANY_MODEL},
+	[W_CFRAME] = {"_PyCFrame", "_PyCFrame", 11, 12, ANY_MODEL},
+	[W_FRAME_OBJECT] = {"_frame", "PyFrameObject", 6, 99,
+			    PF_FRAMES_OBJECTS},
+	[W_IFRAME] = {"_PyInterpreterFrame", "_PyInterpreterFrame", 11, 99,
+		      PF_FRAMES_INTERPRETER},
+	[W_CODE] = {"PyCodeObject", "PyCodeObject", 6, 99, ANY_MODEL},
+	[W_OBJECT] = {"_object", "PyObject", 6, 99, ANY_MODEL},
+	[W_TYPE] = {"_typeobject", "PyTypeObject", 6, 99, ANY_MODEL},
+	[W_BYTES] = {NULL, "PyBytesObject", 6, 99, ANY_MODEL},
+	/* 2.7's str (PyBytesObject is a macro for it there): no 3.x has it. */
+	[W_STRING] = {NULL, "PyStringObject", 1, 0, ANY_MODEL},
+	[W_ASCII] = {NULL, "PyASCIIObject", 6, 99, ANY_MODEL},
+	[W_COMPACT] = {NULL, "PyCompactUnicodeObject", 6, 99, ANY_MODEL},
+	[W_UNICODE] = {NULL, "PyUnicodeObject", 6, 99, ANY_MODEL},
+	/* What _Py_DumpExtensionModules reads, from 3.10 on. */
+	[W_DICT] = {NULL, "PyDictObject", 10, 99, ANY_MODEL, true},
+	[W_DICT_KEYS] = {"_dictkeysobject", "PyDictKeysObject", 10, 99,
+			 ANY_MODEL, true},
+	[W_DICT_ENTRY] = {NULL, "PyDictKeyEntry", 10, 99, ANY_MODEL, true},
+	[W_DICT_UNICODE_ENTRY] = {NULL, "PyDictUnicodeEntry", 11, 99,
+				  ANY_MODEL, true},
+	[W_DICT_VALUES] = {"_dictvalues", "PyDictValues", 11, 99, ANY_MODEL,
+			   true},
+	[W_MODULE] = {NULL, "PyModuleObject", 10, 99, ANY_MODEL, true},
+	[W_MODULE_DEF] = {"PyModuleDef", "PyModuleDef", 10, 99, ANY_MODEL,
+			  true},
+	[W_SET] = {NULL, "PySetObject", 10, 99, ANY_MODEL, true},
+	[W_SET_ENTRY] = {NULL, "setentry", 10, 99, ANY_MODEL, true},
+};
+
+/* What 2.7 has and the walker reads there; the ranges above are of 3.x. */
+static const enum want_id py27_wants[] = {
+	W_INTERP, W_TSTATE, W_FRAME_OBJECT, W_CODE, W_OBJECT, W_TYPE, W_STRING,
+};
+
+static bool wanted_in_py27(enum want_id id)
+{
+	for (size_t i = 0; i < sizeof py27_wants / sizeof py27_wants[0]; i++)
+		if (py27_wants[i] == id)
+			return true;
+	return false;
+}
+
+enum member_kind { K_ANY, K_POINTER, K_AGGREGATE };
+enum size_group { SZ_NONE, SZ_FRAME, SZ_CODE };
+
+struct field_spec {
+	enum want_id in;
+	const char *paths;        /* '|'-separated alternatives, first wins */
+	size_t dst;               /* offsetof the int64_t in struct pf_layout */
+	enum member_kind kind;    /* rules out a same-named member of the
+				     wrong shape */
+	enum size_group size;     /* whose read size must cover it */
+	enum want_id needs;       /* W_NONE, or a struct that must be found
+				     too for the field to mean anything */
+};
+
+/* One row of the table below; "needs" is W_NONE unless given. */
+#define FIELD(in, paths, member, kind, size)                                 \
+	{in, paths, offsetof(struct pf_layout, member), kind, size, W_NONE}
+/* A field of the "Extension modules" trailer in a struct the walker reads
+ * anyway: set only for the versions that print the trailer. */
+#define MODULES_FIELD(in, paths, member, kind)                               \
+	{in, paths, offsetof(struct pf_layout, member), kind, SZ_NONE, W_DICT}
+
+/* Which member gives which offset.  Members are looked up whatever the
+ * version: a member the build lacks leaves the field PF_NO_OFFSET, so the
+ * DWARF, not a version check, decides what is present. */
+static const struct field_spec fields[] = {
+	FIELD(W_RUNTIME, "interpreters.head", runtime.interpreters_head,
+	      K_ANY, SZ_NONE),
+	/* Embedded in 3.8-3.11; from 3.12 the GIL hangs off the
+	 * interpreter. */
+	FIELD(W_RUNTIME, "ceval.gil", runtime.gil, K_AGGREGATE, SZ_NONE),
+	FIELD(W_INTERP, "next", interp.next, K_ANY, SZ_NONE),
+	FIELD(W_INTERP, "tstate_head|threads.head", interp.threads_head,
+	      K_ANY, SZ_NONE),
+	/* A pointer from 3.12; 3.10's EXPERIMENTAL_ISOLATED_SUBINTERPRETERS
+	 * builds embed a struct there, which is not what the walker reads. */
+	FIELD(W_INTERP, "ceval.gil", interp.gil_ptr, K_POINTER, SZ_NONE),
+	FIELD(W_INTERP, "gc.collecting", interp.gc_collecting, K_ANY,
+	      SZ_NONE),
+	FIELD(W_GIL, "locked", gil.locked, K_ANY, SZ_NONE),
+	FIELD(W_GIL, "last_holder", gil.last_holder, K_ANY, SZ_NONE),
+	FIELD(W_TSTATE, "next", tstate.next, K_ANY, SZ_NONE),
+	FIELD(W_TSTATE, "interp", tstate.interp, K_ANY, SZ_NONE),
+	FIELD(W_TSTATE, "thread_id", tstate.thread_id, K_ANY, SZ_NONE),
+	FIELD(W_TSTATE, "frame|current_frame", tstate.frame, K_POINTER,
+	      SZ_NONE),
+	/* 3.10 has a CFrame *cframe too, but without current_frame: a
+	 * tstate.cframe there would send the walker the wrong way. */
+	{W_TSTATE, "cframe", offsetof(struct pf_layout, tstate.cframe),
+	 K_POINTER, SZ_NONE, W_CFRAME},
+	FIELD(W_CFRAME, "current_frame", cframe.current_frame, K_POINTER,
+	      SZ_NONE),
+	FIELD(W_FRAME_OBJECT, "f_back", frame.back, K_POINTER, SZ_FRAME),
+	FIELD(W_FRAME_OBJECT, "f_code", frame.code, K_POINTER, SZ_FRAME),
+	FIELD(W_FRAME_OBJECT, "f_lasti", frame.lasti, K_ANY, SZ_FRAME),
+	FIELD(W_FRAME_OBJECT, "f_lineno", frame.lineno, K_ANY, SZ_FRAME),
+	FIELD(W_IFRAME, "previous", frame.back, K_POINTER, SZ_FRAME),
+	FIELD(W_IFRAME, "f_code|f_executable", frame.code, K_ANY, SZ_FRAME),
+	FIELD(W_IFRAME, "prev_instr|instr_ptr", frame.instr, K_POINTER,
+	      SZ_FRAME),
+	FIELD(W_IFRAME, "owner", frame.owner, K_ANY, SZ_FRAME),
+	FIELD(W_IFRAME, "is_entry", frame.is_entry, K_ANY, SZ_FRAME),
+	FIELD(W_CODE, "co_filename", code.filename, K_POINTER, SZ_CODE),
+	FIELD(W_CODE, "co_name", code.name, K_POINTER, SZ_CODE),
+	FIELD(W_CODE, "co_firstlineno", code.firstlineno, K_ANY, SZ_CODE),
+	FIELD(W_CODE, "co_linetable|co_lnotab", code.linetable, K_POINTER,
+	      SZ_CODE),
+	FIELD(W_CODE, "co_code_adaptive", code.code_adaptive, K_ANY,
+	      SZ_CODE),
+	FIELD(W_OBJECT, "ob_type", object.ob_type, K_POINTER, SZ_NONE),
+	FIELD(W_TYPE, "tp_flags", type.tp_flags, K_ANY, SZ_NONE),
+	FIELD(W_BYTES, "ob_base.ob_size", bytes.ob_size, K_ANY, SZ_NONE),
+	FIELD(W_BYTES, "ob_sval", bytes.ob_sval, K_ANY, SZ_NONE),
+	/* PyObject_VAR_HEAD spells out its members in 2.7. */
+	FIELD(W_STRING, "ob_size", bytes.ob_size, K_ANY, SZ_NONE),
+	FIELD(W_STRING, "ob_sval", bytes.ob_sval, K_ANY, SZ_NONE),
+	FIELD(W_ASCII, "length", unicode.length, K_ANY, SZ_NONE),
+	FIELD(W_ASCII, "state", unicode.state, K_AGGREGATE, SZ_NONE),
+	FIELD(W_UNICODE, "data", unicode.data, K_AGGREGATE, SZ_NONE),
+	/* _Py_DumpExtensionModules: interp->modules until 3.11, then
+	 * _PyImport_GetModules(): interp->imports.modules. */
+	MODULES_FIELD(W_INTERP, "modules|imports.modules", interp.modules,
+		      K_POINTER),
+	MODULES_FIELD(W_INTERP, "sysdict", interp.sysdict, K_POINTER),
+	MODULES_FIELD(W_TYPE, "tp_base", type.tp_base, K_POINTER),
+	FIELD(W_DICT, "ma_used", dict.ma_used, K_ANY, SZ_NONE),
+	FIELD(W_DICT, "ma_keys", dict.ma_keys, K_POINTER, SZ_NONE),
+	FIELD(W_DICT, "ma_values", dict.ma_values, K_POINTER, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_size", dict_keys.dk_size, K_ANY, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_log2_index_bytes", dict_keys.dk_log2_index_bytes,
+	      K_ANY, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_kind", dict_keys.dk_kind, K_ANY, SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_nentries", dict_keys.dk_nentries, K_ANY,
+	      SZ_NONE),
+	FIELD(W_DICT_KEYS, "dk_indices", dict_keys.dk_indices, K_ANY,
+	      SZ_NONE),
+	FIELD(W_DICT_ENTRY, "me_key", dict_entry.me_key, K_POINTER, SZ_NONE),
+	FIELD(W_DICT_ENTRY, "me_value", dict_entry.me_value, K_POINTER,
+	      SZ_NONE),
+	FIELD(W_DICT_UNICODE_ENTRY, "me_key", dict_unicode_entry.me_key,
+	      K_POINTER, SZ_NONE),
+	FIELD(W_DICT_UNICODE_ENTRY, "me_value", dict_unicode_entry.me_value,
+	      K_POINTER, SZ_NONE),
+	FIELD(W_DICT_VALUES, "capacity", dict_values.capacity, K_ANY,
+	      SZ_NONE),
+	FIELD(W_DICT_VALUES, "values", dict_values.values, K_ANY, SZ_NONE),
+	FIELD(W_MODULE, "md_def", module.md_def, K_POINTER, SZ_NONE),
+	FIELD(W_MODULE_DEF, "m_methods", module_def.m_methods, K_POINTER,
+	      SZ_NONE),
+	FIELD(W_SET, "mask", set.mask, K_ANY, SZ_NONE),
+	FIELD(W_SET, "table", set.table, K_POINTER, SZ_NONE),
+	FIELD(W_SET_ENTRY, "key", set_entry.key, K_POINTER, SZ_NONE),
+};
+
+/* Fields that are the size of a whole struct. */
+static const struct {
+	enum want_id of;
+	size_t dst;
+} sizes[] = {
+	{W_ASCII, offsetof(struct pf_layout, unicode.ascii_size)},
+	{W_COMPACT, offsetof(struct pf_layout, unicode.compact_size)},
+	{W_DICT_ENTRY, offsetof(struct pf_layout, dict_entry.size)},
+	{W_DICT_UNICODE_ENTRY, offsetof(struct pf_layout,
+					dict_unicode_entry.size)},
+	{W_SET_ENTRY, offsetof(struct pf_layout, set_entry.size)},
+	{W_GIL, offsetof(struct pf_layout, gil.size)},
+};
+
+struct search {
+	bool wanted[W_COUNT];
+	bool found[W_COUNT];
+	Dwarf_Die die[W_COUNT];   /* the definition, typedefs stripped */
+	unsigned left;            /* wanted and not yet found */
+};
+
+static const char *attr_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	/* Plain dwarf_attr: top-level type DIEs carry their own name, and
+	 * skipping dwarf_diename's origin lookups keeps the scan cheap. */
+	if (dwarf_attr(die, DW_AT_name, &attr) == NULL)
+		return NULL;
+	return dwarf_formstring(&attr);
+}
+
+static bool type_of(Dwarf_Die *die, Dwarf_Die *out)
+{
+	Dwarf_Attribute attr;
+	return dwarf_attr_integrate(die, DW_AT_type, &attr) != NULL &&
+	       dwarf_formref_die(&attr, out) != NULL;
+}
+
+/* Follows typedefs and qualifiers to the type that has the layout. */
+static bool strip_type(Dwarf_Die *die)
+{
+	for (int depth = 0; depth < 32; depth++) {
+		switch (dwarf_tag(die)) {
+		case DW_TAG_typedef:
+		case DW_TAG_const_type:
+		case DW_TAG_volatile_type:
+		case DW_TAG_restrict_type:
+		case DW_TAG_atomic_type:
+			if (!type_of(die, die))
+				return false;
+			break;
+		default:
+			return true;
+		}
+	}
+	return false;   /* a typedef loop: corrupt DWARF */
+}
+
+static bool is_aggregate(Dwarf_Die *die)
+{
+	int tag = dwarf_tag(die);
+	return tag == DW_TAG_structure_type || tag == DW_TAG_union_type;
+}
+
+static bool is_definition(Dwarf_Die *die)
+{
+	return !dwarf_hasattr(die, DW_AT_declaration) && is_aggregate(die);
+}
+
+static void consider(struct search *s, Dwarf_Die *die)
+{
+	int tag = dwarf_tag(die);
+	if (tag != DW_TAG_structure_type && tag != DW_TAG_typedef)
+		return;
+	const char *name = attr_name(die);
+	if (name == NULL)
+		return;
+	for (int i = W_NONE + 1; i < W_COUNT; i++) {
+		if (!s->wanted[i] || s->found[i])
+			continue;
+		const char *want = tag == DW_TAG_typedef ? wants[i].type_name
+							 : wants[i].tag;
+		if (want == NULL || strcmp(name, want) != 0)
+			continue;
+		Dwarf_Die def = *die;
+		/* A CU that only passes pointers around sees a declaration;
+		 * keep looking for one that has the members. */
+		if (!strip_type(&def) || !is_definition(&def))
+			return;
+		s->die[i] = def;
+		s->found[i] = true;
+		s->left--;
+		return;
+	}
+}
+
+/* Looks only at the top-level DIEs of each unit, where C compilers put
+ * struct definitions, and stops as soon as everything is found: reading
+ * whole CUs of a 10+ MB .debug_info would cost far more. */
+static void scan(Dwarf *dw, struct search *s)
+{
+	Dwarf_CU *cu = NULL, *next;
+	Dwarf_Half version;
+	uint8_t unit_type;
+	Dwarf_Die cudie, subdie;
+
+	while (s->left > 0 &&
+	       dwarf_get_units(dw, cu, &next, &version, &unit_type, &cudie,
+			       &subdie) == 0) {
+		cu = next;
+		if (unit_type == DW_UT_type || unit_type == DW_UT_split_type) {
+			/* -fdebug-types-section: the type is the unit's own. */
+			consider(s, &subdie);
+			continue;
+		}
+		Dwarf_Die die;
+		if (dwarf_child(&cudie, &die) != 0)
+			continue;
+		do
+			consider(s, &die);
+		while (s->left > 0 && dwarf_siblingof(&die, &die) == 0);
+	}
+}
+
+static bool member_location(Dwarf_Die *member, int64_t *offset)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word value;
+
+	/* Union members, and bit-fields described by DW_AT_data_bit_offset,
+	 * have no location: they start at the aggregate's start. */
+	if (dwarf_attr(member, DW_AT_data_member_location, &attr) == NULL) {
+		*offset = 0;
+		return true;
+	}
+	if (dwarf_formudata(&attr, &value) == 0) {
+		*offset = (int64_t)value;
+		return true;
+	}
+	/* DWARF 2 producers wrote a location expression instead. */
+	Dwarf_Op *ops;
+	size_t nops;
+	if (dwarf_getlocation(&attr, &ops, &nops) == 0 && nops == 1 &&
+	    ops[0].atom == DW_OP_plus_uconst) {
+		*offset = (int64_t)ops[0].number;
+		return true;
+	}
+	return false;
+}
+
+/* Finds the member called name[0..len) of the aggregate agg, also inside
+ * anonymous struct/union members (3.12's PyObject has one). */
+static bool find_member(Dwarf_Die *agg, const char *name, size_t len,
+			int64_t *offset, Dwarf_Die *member)
+{
+	Dwarf_Die child;
+	if (dwarf_child(agg, &child) != 0)
+		return false;
+	do {
+		if (dwarf_tag(&child) != DW_TAG_member)
+			continue;
+		const char *cname = attr_name(&child);
+		if (cname != NULL) {
+			if (strlen(cname) != len || memcmp(cname, name, len))
+				continue;
+			if (!member_location(&child, offset))
+				return false;
+			*member = child;
+			return true;
+		}
+		Dwarf_Die inner_type;
+		int64_t outer, inner;
+		if (!type_of(&child, &inner_type) || !strip_type(&inner_type) ||
+		    !is_aggregate(&inner_type))
+			continue;
+		if (find_member(&inner_type, name, len, &inner, member) &&
+		    member_location(&child, &outer)) {
+			*offset = outer + inner;
+			return true;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return false;
+}
+
+/* Resolves a dotted member path ("interpreters.head") from agg through
+ * embedded structs; *type gets the last member's (unstripped) type. */
+static bool resolve_path(Dwarf_Die *agg, const char *path, size_t path_len,
+			 int64_t *offset, Dwarf_Die *type)
+{
+	Dwarf_Die cur = *agg;
+	int64_t total = 0;
+	const char *p = path, *end = path + path_len;
+
+	for (;;) {
+		const char *dot = memchr(p, '.', (size_t)(end - p));
+		size_t len = (size_t)((dot ? dot : end) - p);
+		int64_t off;
+		Dwarf_Die member;
+
+		if (!is_aggregate(&cur) ||
+		    !find_member(&cur, p, len, &off, &member) ||
+		    !type_of(&member, type))
+			return false;
+		total += off;
+		if (dot == NULL) {
+			*offset = total;
+			return true;
+		}
+		cur = *type;
+		if (!strip_type(&cur))
+			return false;
+		p = dot + 1;
+	}
+}
+
+static bool type_size(Dwarf_Die *type, int64_t *size)
+{
+	Dwarf_Word word;
+	if (dwarf_aggregate_size(type, &word) == 0) {
+		*size = (int64_t)word;
+		return true;
+	}
+	/* Some producers omit DW_AT_byte_size on pointers: use the CU's
+	 * address size. */
+	Dwarf_Die stripped = *type, cudie;
+	uint8_t address_size, offset_size;
+	if (strip_type(&stripped) &&
+	    dwarf_tag(&stripped) == DW_TAG_pointer_type &&
+	    dwarf_diecu(&stripped, &cudie, &address_size, &offset_size)) {
+		*size = address_size;
+		return true;
+	}
+	return false;
+}
+
+static bool kind_matches(Dwarf_Die *type, enum member_kind kind)
+{
+	Dwarf_Die stripped = *type;
+	if (kind == K_ANY)
+		return true;
+	if (!strip_type(&stripped))
+		return false;
+	if (kind == K_POINTER)
+		return dwarf_tag(&stripped) == DW_TAG_pointer_type;
+	return is_aggregate(&stripped);
+}
+
+/* Sets one field from the first alternative the struct has. */
+static void fill_field(const struct field_spec *spec, Dwarf_Die *agg,
+		       struct pf_layout *layout, int64_t *frame_end,
+		       int64_t *code_end)
+{
+	const char *p = spec->paths;
+	while (*p != '\0') {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		int64_t offset, size;
+		Dwarf_Die type;
+
+		if (resolve_path(agg, p, len, &offset, &type) &&
+		    kind_matches(&type, spec->kind)) {
+			*(int64_t *)((char *)layout + spec->dst) = offset;
+			int64_t *end = spec->size == SZ_FRAME ? frame_end
+				     : spec->size == SZ_CODE  ? code_end
+							      : NULL;
+			if (end != NULL && type_size(&type, &size) &&
+			    offset + size > *end)
+				*end = offset + size;
+			return;
+		}
+		p += len + (bar != NULL);
+	}
+}
+
+/* The bit position of a bit-field, counted from the least significant bit
+ * of the word at the start of agg (the target is little-endian). */
+static bool bitfield_shift(Dwarf_Die *agg, const char *name, unsigned *shift)
+{
+	Dwarf_Die member, type;
+	Dwarf_Attribute attr;
+	Dwarf_Word bit_size, bit_offset, unit_size;
+	int64_t byte_offset;
+
+	if (!find_member(agg, name, strlen(name), &byte_offset, &member) ||
+	    dwarf_attr(&member, DW_AT_bit_size, &attr) == NULL ||
+	    dwarf_formudata(&attr, &bit_size) != 0)
+		return false;
+
+	int64_t bits;
+	if (dwarf_attr(&member, DW_AT_data_bit_offset, &attr) != NULL) {
+		/* DWARF 4+: already counted from the aggregate's start in
+		 * the target's bit order. */
+		if (dwarf_formudata(&attr, &bit_offset) != 0)
+			return false;
+		bits = byte_offset * 8 + (int64_t)bit_offset;
+	} else {
+		/* DWARF 2/3: DW_AT_bit_offset counts from the most
+		 * significant bit of a DW_AT_byte_size storage unit placed at
+		 * the member location; flip it for a little-endian word. */
+		if (dwarf_attr(&member, DW_AT_bit_offset, &attr) == NULL ||
+		    dwarf_formudata(&attr, &bit_offset) != 0)
+			return false;
+		if (dwarf_attr(&member, DW_AT_byte_size, &attr) != NULL) {
+			if (dwarf_formudata(&attr, &unit_size) != 0)
+				return false;
+		} else if (!type_of(&member, &type) ||
+			   dwarf_aggregate_size(&type, &unit_size) != 0) {
+			return false;
+		}
+		if (bit_offset + bit_size > unit_size * 8)
+			return false;
+		bits = byte_offset * 8 +
+		       (int64_t)(unit_size * 8 - bit_offset - bit_size);
+	}
+	/* The walker reads state as one 32-bit word. */
+	if (bits < 0 || bits + (int64_t)bit_size > 32)
+		return false;
+	*shift = (unsigned)bits;
+	return true;
+}
+
+static bool little_endian(Dwarf *dw)
+{
+	Elf *elf = dwarf_getelf(dw);
+	const char *ident = elf ? elf_getident(elf, NULL) : NULL;
+	return ident != NULL && ident[EI_DATA] == ELFDATA2LSB;
+}
+
+/* Bit positions are set only when all three are found, so a layout never
+ * mixes DWARF's and pf_layout_init_version's idea of the bit-field. */
+static void fill_shifts(Dwarf *dw, struct search *s, struct pf_layout *l)
+{
+	Dwarf_Die state;
+	int64_t offset;
+	unsigned kind, compact, ascii;
+
+	if (!little_endian(dw) ||
+	    !resolve_path(&s->die[W_ASCII], "state", 5, &offset, &state) ||
+	    !strip_type(&state) || !is_aggregate(&state))
+		return;
+	if (bitfield_shift(&state, "kind", &kind) &&
+	    bitfield_shift(&state, "compact", &compact) &&
+	    bitfield_shift(&state, "ascii", &ascii)) {
+		l->unicode.kind_shift = kind;
+		l->unicode.compact_shift = compact;
+		l->unicode.ascii_shift = ascii;
+	}
+}
+
+static enum pf_status fail_missing_structs(const struct search *s,
+					   const char *path, unsigned major,
+					   unsigned minor,
+					   struct pf_error *err)
+{
+	char names[384] = "";
+	size_t used = 0;
+	for (int i = W_NONE + 1; i < W_COUNT; i++) {
+		if (!s->wanted[i] || s->found[i] || wants[i].optional)
+			continue;
+		int n = snprintf(names + used, sizeof names - used, "%s%s",
+				 used ? ", " : "",
+				 wants[i].type_name ? wants[i].type_name
+						    : wants[i].tag);
+		if (n < 0 || (size_t)n >= sizeof names - used)
+			break;
+		used += (size_t)n;
+	}
+	return pf_fail(err, PF_ERR_NO_OFFSETS,
+		       "the DWARF in %s does not define %s; is it a CPython "
+		       "%u.%u interpreter or libpython?",
+		       path, names, major, minor);
+}
+
+enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
+				    const char *elf_path,
+				    const char *debuginfo_path,
+				    struct pf_error *err)
+{
+	struct pf_error local = {PF_OK, ""};
+	if (err == NULL)
+		err = &local;
+
+	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, debuginfo_path, err);
+	if (di == NULL)
+		return err->status;
+	Dwarf *dw = pf_debuginfo_dwarf(di, NULL);
+	const char *path = pf_debuginfo_path(di);
+
+	struct search s;
+	memset(&s, 0, sizeof s);
+	for (int i = W_NONE + 1; i < W_COUNT; i++) {
+		const struct want *w = &wants[i];
+		bool in_version =
+			layout->major == 2
+				? wanted_in_py27((enum want_id)i)
+				: layout->minor >= w->first_minor &&
+					  layout->minor <= w->last_minor;
+		s.wanted[i] = in_version &&
+			      (w->frame_model == ANY_MODEL ||
+			       w->frame_model == (int)layout->frame_model);
+		s.left += s.wanted[i];
+	}
+	/* With a dwz-compressed debug file the shared types sit in partial
+	 * units of the alternate file: it is smaller, so look there first. */
+	Dwarf *alt = dwarf_getalt(dw);
+	if (alt != NULL)
+		scan(alt, &s);
+	scan(dw, &s);
+	bool required_missing = false;
+	for (int i = W_NONE + 1; i < W_COUNT; i++)
+		required_missing |= s.wanted[i] && !s.found[i] &&
+				    !wants[i].optional;
+	if (required_missing) {
+		enum pf_status st = fail_missing_structs(
+			&s, path, layout->major, layout->minor, err);
+		pf_debuginfo_close(di);
+		return st;
+	}
+
+	/* Work on a copy so that a failure leaves the caller's layout as it
+	 * was, ready for another source. */
+	struct pf_layout l = *layout;
+	int64_t frame_end = 0, code_end = 0;
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		if (s.found[fields[i].in] &&
+		    (fields[i].needs == W_NONE || s.found[fields[i].needs]))
+			fill_field(&fields[i], &s.die[fields[i].in], &l,
+				   &frame_end, &code_end);
+	if (frame_end > 0)
+		l.frame.size = frame_end;
+	if (code_end > 0)
+		l.code.size = code_end;
+
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		int64_t size;
+		if (s.found[sizes[i].of] &&
+		    type_size(&s.die[sizes[i].of], &size))
+			*(int64_t *)((char *)&l + sizes[i].dst) = size;
+	}
+	fill_shifts(dw, &s, &l);
+
+	l.source = PF_SOURCE_DWARF;
+	snprintf(l.source_detail, sizeof l.source_detail, "%s", path);
+
+	const char *missing = NULL;
+	if (!pf_layout_complete(&l, &missing)) {
+		enum pf_status st = pf_fail(
+			err, PF_ERR_NO_OFFSETS,
+			"the DWARF in %s lacks %s, which Python %u.%u needs",
+			path, missing ? missing : "a field", l.major, l.minor);
+		pf_debuginfo_close(di);
+		return st;
+	}
+	pf_debuginfo_close(di);
+	*layout = l;
+	return PF_OK;
+}

@@ -1,0 +1,21 @@
+/* Reading a CPython build's structure offsets from its DWARF. */
+#ifndef PYFAULT_LAYOUT_DWARF_H
+#define PYFAULT_LAYOUT_DWARF_H
+
+#include "base/errors.h"
+#include "layout/py_layout.h"
+
+/* Fills the offsets of layout (whose major/minor/models were already set by
+ * pf_layout_init_version) from the DWARF of elf_path, looked for along
+ * debuginfo_path (see pf_debuginfo_open; NULL for elfutils' default); sets layout->source =
+ * PF_SOURCE_DWARF and source_detail = the debug file path.  Fields that this
+ * version's structs lack keep their value (PF_NO_OFFSET).  Also replaces
+ * unicode.kind_shift/compact_shift/ascii_shift with the bit positions DWARF
+ * gives for PyASCIIObject.state.  On failure (PF_ERR_NO_OFFSETS: no DWARF,
+ * a struct or a needed field missing) layout is left unchanged. */
+enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
+				    const char *elf_path,
+				    const char *debuginfo_path,
+				    struct pf_error *err);
+
+#endif

@@ -1,0 +1,49 @@
+/* Structure offsets derived from DWARF, kept per build-id under the user's
+ * cache directory, so that the next dump of the same interpreter does not
+ * parse its DWARF again.  One small text file per build, written whole to a
+ * temporary file and renamed into place, with a format version and a
+ * checksum: an entry that is torn, corrupt or from another pyfault format
+ * is ignored and written again. */
+#ifndef PYFAULT_OFFSET_CACHE_H
+#define PYFAULT_OFFSET_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "layout/py_layout.h"
+
+/* Bump when the entries' lines or their meaning change. */
+#define PF_OFFSET_CACHE_FORMAT 1
+
+enum pf_cache_lookup {
+	PF_CACHE_HIT,
+	PF_CACHE_MISS,     /* no entry yet */
+	PF_CACHE_INVALID,  /* an entry or directory that cannot be trusted */
+};
+
+/* The cache directory of the effective user: $XDG_CACHE_HOME/pyfault, else
+ * HOME/.cache/pyfault.  HOME is $HOME when that directory belongs to the
+ * effective user, else the home of the password database: a root run under
+ * sudo keeps the invoking user's $HOME, where root's files would then be in
+ * that user's way.  Creates nothing; false with a reason in why when there
+ * is no such directory to name. */
+bool pf_offset_cache_dir(char *dir, size_t size, char *why, size_t why_size);
+
+/* Fills layout's offsets, bit positions and source_detail from the entry
+ * for build_id in dir when it is intact, of this format and for
+ * layout->major.minor; the other fields are left as they were.  why says
+ * what was wrong on PF_CACHE_INVALID. */
+enum pf_cache_lookup pf_offset_cache_load(const char *dir,
+					  const char *build_id,
+					  struct pf_layout *layout, char *why,
+					  size_t why_size);
+
+/* Writes the entry for build_id, creating dir (0700) and, when missing, its
+ * parent.  The directory must belong to the effective user and be writable
+ * by no one else; entries are 0600; no symbolic link is followed there.
+ * false with a reason in why. */
+bool pf_offset_cache_store(const char *dir, const char *build_id,
+			   const struct pf_layout *layout, char *why,
+			   size_t why_size);
+
+#endif

@@ -1,0 +1,495 @@
+#include "layout/py_target.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "elf/elf_symbols.h"
+#include "layout/interp_scan.h"
+#include "layout/layout_debug_offsets.h"
+#include "layout/layout_dwarf.h"
+#include "layout/layout_tables.h"
+#include "layout/offset_cache.h"
+#include "process/proc_maps.h"
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* libpython3.11.so.1.0, libpython3.6m.so, libpython2.7.so.1.0 */
+static bool is_libpython(const char *path)
+{
+	return fnmatch("libpython[23].*.so*", base_name(path), 0) == 0;
+}
+
+/* "python3.11", "libpython3.8.so.1.0" -> 3, 11 */
+static bool version_from_name(const char *path, unsigned *major,
+			      unsigned *minor)
+{
+	const char *p = strstr(base_name(path), "python");
+	return p && sscanf(p, "python%u.%u", major, minor) == 2;
+}
+
+/* The main executable's path (as the target names it) and first mapping. */
+static enum pf_status find_executable(pid_t pid, const struct pf_maps *maps,
+				      char *path, size_t size,
+				      const struct pf_mapping **found,
+				      struct pf_error *err)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(link, path, size - 1);
+	if (n < 0)
+		return pf_fail(err, errno == ENOENT ? PF_ERR_NO_PROCESS
+						    : PF_ERR_PERMISSION,
+			       "cannot read the executable of process %d: %s",
+			       (int)pid, strerror(errno));
+	path[n] = '\0';
+	pf_maps_strip_deleted(path);
+	*found = pf_maps_find(maps, path);
+	if (*found == NULL)
+		return pf_fail(err, PF_ERR_NOT_PYTHON,
+			       "process %d does not map its executable %s",
+			       (int)pid, path);
+	return PF_OK;
+}
+
+/* A static interpreter that has loaded a libpython too (ctypes, or an
+ * extension linked with it) holds two interpreters, like two
+ * libpythons. */
+static enum pf_status refuse_python_executable(const struct pf_target *t,
+					       const struct pf_maps *maps,
+					       struct pf_error *err)
+{
+	char path[4096];
+	const struct pf_mapping *m;
+	struct pf_target_file file;
+	struct pf_error ignored = {0};
+	if (find_executable(t->pid, maps, path, sizeof path, &m, &ignored) !=
+		    PF_OK ||
+	    pf_target_file_find(&file, t->pid, m, &ignored) != PF_OK)
+		return PF_OK;
+	struct pf_elf *elf = pf_elf_open(file.read_path);
+	uint64_t runtime;
+	bool has_python = elf && pf_elf_symbol(elf, "_PyRuntime", &runtime,
+					       NULL);
+	pf_elf_close(elf);
+	if (!has_python)
+		return PF_OK;
+	return pf_fail(err, PF_ERR_UNSUPPORTED,
+		       "process %d has Python in its executable %s and a "
+		       "Python library loaded (%s), so which one runs its "
+		       "threads cannot be told",
+		       (int)t->pid, path, t->object_path);
+}
+
+/* The shared libpython if one is mapped, else the main executable; *found
+ * is its first mapping. */
+static enum pf_status find_object(struct pf_target *t,
+				  const struct pf_maps *maps,
+				  const struct pf_mapping **found,
+				  struct pf_error *err)
+{
+	*found = NULL;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct pf_mapping *m = &maps->items[i];
+		if (m->path == NULL || m->offset != 0 || !is_libpython(m->path))
+			continue;
+		/* Two files, even at one path (an upgraded library loaded
+		 * again after the old one was replaced): two interpreters,
+		 * and nothing tells which one the threads belong to. */
+		if (*found && (strcmp((*found)->path, m->path) != 0 ||
+			       (*found)->inode != m->inode))
+			return pf_fail(err, PF_ERR_UNSUPPORTED,
+				       "process %d has two Python libraries "
+				       "loaded (%s and %s), so which one "
+				       "runs its threads cannot be told",
+				       (int)t->pid, (*found)->path, m->path);
+		if (*found == NULL)
+			*found = m;
+	}
+	if (*found) {
+		snprintf(t->object_path, sizeof t->object_path, "%s",
+			 (*found)->path);
+		return refuse_python_executable(t, maps, err);
+	}
+	return find_executable(t->pid, maps, t->object_path,
+			       sizeof t->object_path, found, err);
+}
+
+static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
+				   uint64_t bias, struct pf_mem *mem,
+				   struct pf_error *err)
+{
+	uint64_t addr, hex;
+	/* Only the debug offsets (3.13+) tell a free-threaded build, and
+	 * only 3.13+ has one. */
+	bool offsets = t->runtime && pf_debug_offsets_version(
+					     mem, t->runtime, &hex,
+					     &t->free_threaded);
+	/* Py_Version (3.11+) and the debug offsets' header are exact; older
+	 * versions name themselves only in the file name. */
+	if ((pf_elf_symbol(elf, "Py_Version", &addr, NULL) &&
+	     pf_mem_read_u64(mem, bias + addr, &hex)) ||
+	    offsets) {
+		t->major = (hex >> 24) & 0xff;
+		t->minor = (hex >> 16) & 0xff;
+		t->micro = (hex >> 8) & 0xff;
+		t->micro_known = true;
+		return PF_OK;
+	}
+	if (version_from_name(t->object_path, &t->major, &t->minor))
+		return PF_OK;
+	return pf_fail(err, PF_ERR_UNSUPPORTED,
+		       "cannot tell the Python version of %s", t->object_path);
+}
+
+struct source_input {
+	struct pf_target *target;
+	struct pf_mem *mem;
+	uint64_t runtime;
+	const char *elf_path;
+	bool debug_build;
+};
+
+/* Names a file of the target's as the target does: the DWARF may come
+ * from a debug file under its root. */
+static void strip_root_prefix(const struct pf_target *t, char *path)
+{
+	char prefix[64];
+	int n = snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)t->pid);
+	if (strncmp(path, prefix, (size_t)n) == 0 && path[n] == '/')
+		memmove(path, path + n, strlen(path + n) + 1);
+}
+
+/* The first reason the offset cache went unused, for -v. */
+static void cache_note(struct pf_target *t, const char *what, const char *why)
+{
+	if (t->cache_note[0] == '\0')
+		snprintf(t->cache_note, sizeof t->cache_note, "%s: %s", what,
+			 why);
+}
+
+/* DWARF through the offset cache: this build's entry gives the offsets at
+ * once; otherwise they are derived and the entry written for next time.
+ * A cache that cannot be used costs only the note. */
+static enum pf_status dwarf_layout(struct pf_target *t, struct pf_layout *l,
+				   const char *elf_path, struct pf_error *err)
+{
+	char dir[4096], why[400];
+	bool cache = !t->no_cache;
+	if (cache && t->build_id[0] == '\0') {
+		cache_note(t, "offset cache not used", "the ELF has no build-id");
+		cache = false;
+	}
+	if (cache && !pf_offset_cache_dir(dir, sizeof dir, why, sizeof why)) {
+		cache_note(t, "offset cache not used", why);
+		cache = false;
+	}
+	if (cache) {
+		struct pf_layout cached = *l;
+		const char *missing = NULL;
+		switch (pf_offset_cache_load(dir, t->build_id, &cached, why,
+					     sizeof why)) {
+		case PF_CACHE_HIT:
+			if (pf_layout_complete(&cached, &missing)) {
+				/* A long cache path is only cut in -v's note. */
+				char note[sizeof dir + 32];
+				snprintf(note, sizeof note,
+					 ", from the cache in %s", dir);
+				strncat(cached.source_detail, note,
+					sizeof cached.source_detail -
+						strlen(cached.source_detail) -
+						1);
+				*l = cached;
+				return PF_OK;
+			}
+			snprintf(why, sizeof why, "entry lacks %s", missing);
+			/* fall through */
+		case PF_CACHE_INVALID:
+			cache_note(t, "offset cache entry ignored", why);
+			break;
+		case PF_CACHE_MISS:
+			break;
+		}
+	}
+	enum pf_status st = pf_layout_from_dwarf(l, elf_path,
+						 t->debuginfo_path, err);
+	if (st != PF_OK)
+		return st;
+	/* The entry outlives this process: no /proc/PID/root in it. */
+	strip_root_prefix(t, l->source_detail);
+	if (cache && !pf_offset_cache_store(dir, t->build_id, l, why,
+					    sizeof why))
+		cache_note(t, "offset cache not written", why);
+	return PF_OK;
+}
+
+static enum pf_status from_debug_offsets(struct pf_layout *l,
+					 const struct source_input *in,
+					 struct pf_error *err)
+{
+	if (l->minor < 13)
+		return pf_fail(err, PF_ERR_NO_OFFSETS,
+			       "only CPython 3.13+ has them");
+	return pf_layout_from_debug_offsets(l, in->mem, in->runtime, err);
+}
+
+static enum pf_status from_dwarf(struct pf_layout *l,
+				 const struct source_input *in,
+				 struct pf_error *err)
+{
+	return dwarf_layout(in->target, l, in->elf_path, err);
+}
+
+static enum pf_status from_table(struct pf_layout *l,
+				 const struct source_input *in,
+				 struct pf_error *err)
+{
+	if (in->debug_build)
+		return pf_fail(err, PF_ERR_NO_OFFSETS,
+			       "the shipped tables describe release builds, and "
+			       "this is a debug build");
+	if (l->free_threaded)
+		return pf_fail(err, PF_ERR_NO_OFFSETS,
+			       "the shipped tables describe GIL builds, and "
+			       "this one is free-threaded");
+	return pf_layout_from_table(l, err);
+}
+
+static enum pf_status choose_layout(struct pf_target *t,
+				    const struct source_input *in,
+				    unsigned sources, struct pf_error *err)
+{
+	/* In order of trust. */
+	static const struct {
+		enum pf_layout_source source;
+		enum pf_status (*fill)(struct pf_layout *,
+				       const struct source_input *,
+				       struct pf_error *);
+	} order[] = {
+		{PF_SOURCE_DEBUG_OFFSETS, from_debug_offsets},
+		{PF_SOURCE_DWARF, from_dwarf},
+		{PF_SOURCE_TABLE, from_table},
+	};
+	struct pf_layout *l = &t->layout;
+	char why[sizeof err->message] = "";
+	size_t used = 0;
+	/* Of a version newer than every one pyfault knows, only the debug
+	 * offsets can be checked against the build itself. */
+	if (t->major == 3 && t->minor > PF_NEWEST_KNOWN_MINOR) {
+		sources &= PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS);
+		snprintf(t->warning, sizeof t->warning,
+			 "process %d runs Python %u.%u, newer than any this "
+			 "pyfault knows (3.%u): reading it with 3.%u's rules, "
+			 "as its _Py_DebugOffsets describe it",
+			 (int)t->pid, t->major, t->minor,
+			 PF_NEWEST_KNOWN_MINOR, PF_NEWEST_KNOWN_MINOR);
+	}
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		if (!(sources & PF_SOURCE_BIT(order[i].source)))
+			continue;
+		if (!pf_layout_init_version(l, t->major, t->minor, t->micro))
+			return pf_fail(err, PF_ERR_UNSUPPORTED,
+				       "process %d runs Python %u.%u, which is "
+				       "not supported",
+				       (int)t->pid, t->major, t->minor);
+		if (t->free_threaded)
+			pf_layout_set_free_threaded(l);
+		struct pf_error tried = {0};
+		const char *missing = NULL;
+		enum pf_status st = order[i].fill(l, in, &tried);
+		if (st == PF_OK && pf_layout_complete(l, &missing)) {
+			strip_root_prefix(t, l->source_detail);
+			return PF_OK;
+		}
+		/* A build the walker cannot read is refused, not worked
+		 * around with a less trusted source. */
+		if (st == PF_ERR_UNSUPPORTED)
+			return pf_fail(err, st, "process %d: %s", (int)t->pid,
+				       tried.message);
+		if (st == PF_OK)
+			snprintf(tried.message, sizeof tried.message,
+				 "%s lacks %s", l->source_detail, missing);
+		used += (size_t)snprintf(
+			why + used, used < sizeof why ? sizeof why - used : 0,
+			"%s%s: %s", used ? "; " : "",
+			pf_layout_source_name(order[i].source), tried.message);
+	}
+	return pf_fail(err, PF_ERR_NO_OFFSETS,
+		       "no structure offsets for Python %u.%u in %s (%s)",
+		       t->major, t->minor, t->object_path, why);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Where the walker starts: the interpreter list's head pointer, and for
+ * builds without a GIL struct the pointer to the running thread state. */
+static enum pf_status find_anchors(struct pf_target *t, struct pf_elf *elf,
+				   const struct pf_maps *maps,
+				   struct pf_mem *mem, uint64_t tstate_current,
+				   uint64_t bias, struct pf_error *err)
+{
+	const struct pf_layout *l = &t->layout;
+	uint64_t head;
+	if (l->anchor == PF_ANCHOR_RUNTIME) {
+		if (t->runtime == 0)
+			return pf_fail(err, PF_ERR_NOT_PYTHON,
+				       "process %d: no _PyRuntime in %s, which "
+				       "Python %u.%u has",
+				       (int)t->pid, t->object_path, t->major,
+				       t->minor);
+		t->interp_head =
+			t->runtime + (uint64_t)l->runtime.interpreters_head;
+		return PF_OK;
+	}
+	t->tstate_current = tstate_current;
+	/* A static of Python/pystate.c: only in .symtab. */
+	if (pf_elf_symbol(elf, "interp_head", &head, NULL)) {
+		t->interp_head = bias + head;
+		return PF_OK;
+	}
+	if (pf_scan_interp_head(mem, maps, t->object_path, l,
+				&t->interp_head))
+		return PF_OK;
+	return pf_fail(err, PF_ERR_NOT_READY,
+		       "process %d: %s has no interp_head symbol and no "
+		       "interpreter with a thread state was found in its data; "
+		       "Python may be starting up or shutting down",
+		       (int)t->pid, t->object_path);
+}
+
+enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
+			      struct pf_mem *mem,
+			      const struct pf_offsets_config *config,
+			      struct pf_error *err)
+{
+	memset(t, 0, sizeof *t);
+	t->pid = pid;
+	t->sources = config->sources;
+	t->debuginfo_path = config->debuginfo_path;
+	t->no_cache = config->no_cache;
+	struct pf_maps maps;
+	int rc = pf_maps_read(&maps, pid);
+	if (rc == -ENOENT || rc == -ESRCH)
+		return pf_fail(err, PF_ERR_NO_PROCESS,
+			       "process %d does not exist or has exited",
+			       (int)pid);
+	if (rc == -EACCES || rc == -EPERM)
+		return pf_fail(err, PF_ERR_PERMISSION,
+			       "not permitted to read process %d", (int)pid);
+	if (rc != 0)
+		return pf_fail(err, PF_ERR_INTERNAL,
+			       "cannot read the mappings of process %d: %s",
+			       (int)pid, strerror(-rc));
+
+	const struct pf_mapping *mapping;
+	enum pf_status st = find_object(t, &maps, &mapping, err);
+	if (st == PF_OK)
+		st = pf_target_file_find(&t->file, pid, mapping, err);
+	const char *elf_path = t->file.read_path;
+	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
+	uint64_t runtime = 0, tstate_current = 0;
+	bool has_runtime = false, has_tstate_current = false;
+	if (elf) {
+		has_runtime = pf_elf_symbol(elf, "_PyRuntime", &runtime, NULL);
+		/* 2.7 and 3.6 have no _PyRuntime; they export this one. */
+		has_tstate_current = pf_elf_symbol(
+			elf, "_PyThreadState_Current", &tstate_current, NULL);
+	}
+	if (st != PF_OK) {
+		/* err says why */
+	} else if (elf == NULL) {
+		st = pf_fail(err, PF_ERR_NOT_PYTHON,
+			     "process %d: cannot read %s as ELF", (int)pid,
+			     t->object_path);
+	} else if (!has_runtime && !has_tstate_current) {
+		st = pf_fail(err, PF_ERR_NOT_PYTHON,
+			     "process %d is not a Python process (no _PyRuntime "
+			     "or _PyThreadState_Current in %s)",
+			     (int)pid, t->object_path);
+	} else {
+		uint64_t bias = mapping->start - pf_elf_load_vaddr(elf);
+		t->runtime = has_runtime ? bias + runtime : 0;
+		/* Only Py_REF_DEBUG builds define it, and Py_DEBUG implies
+		 * Py_REF_DEBUG. */
+		uint64_t unused;
+		t->debug_build = pf_elf_symbol(elf, "_Py_NegativeRefcount",
+					       &unused, NULL);
+		uint64_t type;
+		if (pf_elf_symbol(elf, "PyModule_Type", &type, NULL))
+			t->module_type = bias + type;
+		if (pf_elf_symbol(elf, "PyFrozenSet_Type", &type, NULL))
+			t->frozenset_type = bias + type;
+		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
+		st = find_version(t, elf, bias, mem, err);
+		double start = now_ms();
+		if (st == PF_OK)
+			st = choose_layout(
+				t,
+				&(struct source_input){t, mem, t->runtime,
+						       elf_path,
+						       t->debug_build},
+				t->sources, err);
+		t->offsets_ms = now_ms() - start;
+		if (st == PF_OK)
+			st = find_anchors(
+				t, elf, &maps, mem,
+				has_tstate_current ? bias + tstate_current : 0,
+				bias, err);
+	}
+	pf_elf_close(elf);
+	pf_maps_free(&maps);
+	return st;
+}
+
+void pf_target_modules_layout(struct pf_target *t)
+{
+	struct pf_layout *l = &t->layout, d;
+	const char *missing = NULL;
+	if (t->modules_layout_tried)
+		return;
+	t->modules_layout_tried = true;
+	/* Only the debug offsets leave gaps to fill: a DWARF layout holds
+	 * all the DWARF has, and the shipped table describes another build,
+	 * so it may not fill in for this one. */
+	if (l->source != PF_SOURCE_DEBUG_OFFSETS ||
+	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
+	    pf_layout_modules_complete(l, &missing) ||
+	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
+	    dwarf_layout(t, &d, t->file.read_path, NULL) != PF_OK)
+		return;
+	/* Only from DWARF that agrees with every offset the debug offsets
+	 * give, read sizes aside: those are whole structs there, the end of
+	 * the last field read here. */
+	int64_t frame_size = d.frame.size, code_size = d.code.size;
+	d.frame.size = l->frame.size;
+	d.code.size = l->code.size;
+#define AGREE_(g, f)                                                          \
+	if (l->g.f != PF_NO_OFFSET && d.g.f != PF_NO_OFFSET &&               \
+	    l->g.f != d.g.f)                                                 \
+		return;
+	PF_LAYOUT_OFFSET_FIELDS(AGREE_)
+#undef AGREE_
+	d.frame.size = frame_size;
+	d.code.size = code_size;
+#define FILL_(g, f)                                                           \
+	if (l->g.f == PF_NO_OFFSET)                                          \
+		l->g.f = d.g.f;
+	PF_LAYOUT_OFFSET_FIELDS(FILL_)
+#undef FILL_
+	size_t used = strlen(l->source_detail);
+	snprintf(l->source_detail + used, sizeof l->source_detail - used,
+		 ", the rest from DWARF in %s", d.source_detail);
+}

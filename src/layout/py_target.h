@@ -1,0 +1,79 @@
+/* Recognising a CPython process from outside: which ELF object holds the
+ * interpreter, where _PyRuntime (or, before 3.7, the interpreter list) is,
+ * the exact version, and the layout to
+ * read it with, from the most trusted source that has one. */
+#ifndef PYFAULT_PY_TARGET_H
+#define PYFAULT_PY_TARGET_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/errors.h"
+#include "layout/py_layout.h"
+#include "process/remote_mem.h"
+#include "process/target_file.h"
+
+/* Where pf_target_open may look for offsets: the user's choices. */
+struct pf_offsets_config {
+	unsigned sources;           /* the layout sources it may use
+				       (PF_SOURCE_BIT set) */
+	const char *debuginfo_path; /* elfutils' search path for separate
+				       debug files; NULL: its default */
+	bool no_cache;              /* neither read nor write the cache of
+				       offsets derived from DWARF */
+};
+
+struct pf_target {
+	pid_t pid;
+	char object_path[4096];   /* the interpreter's ELF, as the target
+	                             names it */
+	struct pf_target_file file; /* where pyfault reads that ELF */
+	uint64_t runtime;         /* run-time address of _PyRuntime, 0 before
+	                             3.7 */
+	uint64_t interp_head;     /* address of the pointer to the newest
+	                             interpreter */
+	uint64_t tstate_current;  /* address of _PyThreadState_Current, where
+	                             it tells who runs (2.7, 3.6); else 0 */
+	unsigned major, minor, micro;
+	bool micro_known;         /* Py_Version exists only from 3.11 */
+	bool debug_build;         /* Py_DEBUG: object headers and structs differ */
+	bool free_threaded;       /* Py_GIL_DISABLED (3.13t, 3.14t) */
+	/* Set when the target can be read but the user should know why the
+	 * dump may be wrong (a Python newer than pyfault); "" otherwise. */
+	char warning[256];
+	/* Run-time addresses of the static type objects that
+	 * _Py_DumpExtensionModules compares against; 0 when not found. */
+	uint64_t module_type;     /* PyModule_Type */
+	uint64_t frozenset_type;  /* PyFrozenSet_Type */
+	unsigned sources;         /* the layout sources it may use */
+	const char *debuginfo_path; /* as in pf_offsets_config */
+	bool no_cache;
+	char build_id[129];       /* of the interpreter's ELF, hex; "" if none */
+	double offsets_ms;        /* time taken to find the layout */
+	/* Why the offset cache could not be read or written, for -v; the
+	 * dump goes on without it. */
+	char cache_note[512];
+	bool modules_layout_tried; /* pf_target_modules_layout has run */
+	struct pf_layout layout;
+};
+
+/* Identifies pid's interpreter and its layout, taken from the most trusted
+ * of the sources config allows.  Offsets derived from DWARF come from the
+ * offset cache when it has this build's (see offset_cache.h), and are
+ * written there otherwise.  mem must be open on pid; the target may be
+ * running (nothing read here changes while it runs).  config's strings
+ * must outlive target. */
+enum pf_status pf_target_open(struct pf_target *target, pid_t pid,
+			      struct pf_mem *mem,
+			      const struct pf_offsets_config *config,
+			      struct pf_error *err);
+
+/* Fills what the "Extension modules" line needs and the chosen layout
+ * source lacks -- 3.13's _Py_DebugOffsets describe no dict, module or set
+ * internals -- from the target's own DWARF when it has some (never from
+ * the shipped table, which describes another build).  Runs once per
+ * target, on first use: dumps that never print the line do not pay for
+ * reading DWARF. */
+void pf_target_modules_layout(struct pf_target *target);
+
+#endif

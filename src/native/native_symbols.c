@@ -1,0 +1,282 @@
+#include "native/native_symbols.h"
+
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What one address resolved to; strings owned by the cache. */
+struct resolved {
+	uint64_t pc;
+	bool return_address;
+	bool line_tried;
+	char *object, *symbol, *source_file;
+	uint64_t symbol_offset, load_bias;
+	int source_line;
+	struct resolved *next;
+};
+
+#define RESOLVED_BUCKETS 512
+
+struct function {
+	uint64_t start, end;   /* end == start: size unknown */
+	const char *name;      /* in the module's string table */
+	int rank;              /* binding: global 2, weak 1, local 0 */
+};
+
+/* A module's functions sorted by address.  dwfl_module_addrinfo scans the
+ * whole symbol table at every call, which for a libpython or a libc of
+ * tens of thousands of symbols cost more than all the rest of a dump. */
+struct module_index {
+	Dwfl_Module *mod;
+	size_t count;
+	struct function *functions;
+	struct module_index *next;
+};
+
+struct pf_symbolizer {
+	Dwfl *dwfl;
+	/* Idle threads wait in the same few functions: most addresses
+	 * repeat across threads. */
+	struct resolved *buckets[RESOLVED_BUCKETS];
+	struct module_index *indexes;
+};
+
+/* dwfl keeps a pointer to its callbacks.  debuginfo_path NULL: elfutils'
+ * default places, as debuginfo.c uses them. */
+static const Dwfl_Callbacks proc_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = NULL,
+};
+
+struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err)
+{
+	struct pf_symbolizer *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	s->dwfl = dwfl_begin(&proc_callbacks);
+	if (s->dwfl == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s", dwfl_errmsg(-1));
+		free(s);
+		return NULL;
+	}
+	dwfl_report_begin(s->dwfl);
+	int rc = dwfl_linux_proc_report(s->dwfl, pid);
+	if (dwfl_report_end(s->dwfl, NULL, NULL) != 0 || rc != 0) {
+		pf_fail(err, PF_ERR_INTERNAL,
+			"cannot list the objects mapped in process %d: %s",
+			(int)pid, rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+		pf_symbolizer_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static char *dup_or_null(const char *str)
+{
+	return str ? strdup(str) : NULL;
+}
+
+/* pc - 1 for a return address: the call may be the last instruction of
+ * its function, or of a line. */
+static uint64_t lookup_address(const struct resolved *r)
+{
+	return r->return_address ? r->pc - 1 : r->pc;
+}
+
+static int rank_of(const GElf_Sym *sym)
+{
+	switch (GELF_ST_BIND(sym->st_info)) {
+	case STB_GLOBAL:
+		return 2;
+	case STB_WEAK:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* By address; at one address the best-bound name first, as dladdr()
+ * prefers a global name to a local alias. */
+static int by_start(const void *a, const void *b)
+{
+	const struct function *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return y->rank - x->rank;
+}
+
+static struct module_index *index_of(struct pf_symbolizer *s,
+				     Dwfl_Module *mod)
+{
+	struct module_index *idx;
+	for (idx = s->indexes; idx; idx = idx->next)
+		if (idx->mod == mod)
+			return idx;
+	idx = calloc(1, sizeof *idx);
+	if (idx == NULL)
+		return NULL;
+	idx->mod = mod;
+	idx->next = s->indexes;
+	s->indexes = idx;
+	int n = dwfl_module_getsymtab(mod);
+	if (n <= 0)
+		return idx;
+	idx->functions = malloc((size_t)n * sizeof *idx->functions);
+	if (idx->functions == NULL)
+		return NULL;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr,
+							   &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		idx->functions[idx->count++] = (struct function){
+			.start = addr,
+			.end = addr + sym.st_size,
+			.name = name,
+			.rank = rank_of(&sym),
+		};
+	}
+	qsort(idx->functions, idx->count, sizeof *idx->functions, by_start);
+	return idx;
+}
+
+/* The function covering addr: the nearest one starting at or below it,
+ * unless its known size ends before addr. */
+static const struct function *function_at(const struct module_index *idx,
+					  uint64_t addr)
+{
+	size_t lo = 0, hi = idx->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (idx->functions[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct function *f = &idx->functions[lo - 1];
+	while (f > idx->functions && f[-1].start == f->start)
+		f--;
+	return f->end > f->start && addr >= f->end ? NULL : f;
+}
+
+static bool resolve(struct pf_symbolizer *s, struct resolved *r)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
+	if (mod == NULL)
+		return true;
+	const char *name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL,
+					    NULL, NULL);
+	Dwarf_Addr bias = 0;
+	if (dwfl_module_getelf(mod, &bias) == NULL)
+		bias = 0;
+	r->load_bias = bias;
+	r->object = dup_or_null(name);
+	if (name && r->object == NULL)
+		return false;
+	struct module_index *idx = index_of(s, mod);
+	if (idx == NULL)
+		return false;
+	const struct function *f = function_at(idx, lookup_address(r));
+	if (f != NULL) {
+		/* .symtab names carry their version ("memcpy@@GLIBC_2.14");
+		 * dladdr(), which faulthandler uses, gives them without. */
+		r->symbol = strndup(f->name, strcspn(f->name, "@"));
+		if (r->symbol == NULL)
+			return false;
+		r->symbol_offset = r->pc - f->start;
+	}
+	return true;
+}
+
+static bool resolve_line(struct pf_symbolizer *s, struct resolved *r)
+{
+	r->line_tried = true;
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
+	Dwfl_Line *line = mod ? dwfl_module_getsrc(mod, lookup_address(r))
+			      : NULL;
+	int lineno = 0;
+	const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL,
+						NULL, NULL)
+				: NULL;
+	if (file == NULL || lineno <= 0)
+		return true;
+	r->source_file = strdup(file);
+	r->source_line = lineno;
+	return r->source_file != NULL;
+}
+
+static struct resolved *lookup(struct pf_symbolizer *s, uint64_t pc,
+			       bool return_address)
+{
+	size_t b = (pc ^ (pc >> 12)) % RESOLVED_BUCKETS;
+	for (struct resolved *r = s->buckets[b]; r; r = r->next)
+		if (r->pc == pc && r->return_address == return_address)
+			return r;
+	struct resolved *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return NULL;
+	r->pc = pc;
+	r->return_address = return_address;
+	r->next = s->buckets[b];
+	s->buckets[b] = r;
+	return resolve(s, r) ? r : NULL;
+}
+
+bool pf_symbolize(struct pf_symbolizer *s, struct pf_native_frame *out)
+{
+	struct resolved *r = lookup(s, out->pc, out->return_address);
+	if (r == NULL)
+		return false;
+	out->object = dup_or_null(r->object);
+	out->symbol = dup_or_null(r->symbol);
+	out->symbol_offset = r->symbol_offset;
+	out->load_bias = r->load_bias;
+	return (out->object || !r->object) && (out->symbol || !r->symbol);
+}
+
+bool pf_symbolize_line(struct pf_symbolizer *s, struct pf_native_frame *out)
+{
+	struct resolved *r = lookup(s, out->pc, out->return_address);
+	if (r == NULL || (!r->line_tried && !resolve_line(s, r)))
+		return false;
+	out->source_file = dup_or_null(r->source_file);
+	out->source_line = r->source_line;
+	return out->source_file || !r->source_file;
+}
+
+void pf_symbolizer_close(struct pf_symbolizer *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t b = 0; b < RESOLVED_BUCKETS; b++) {
+		struct resolved *r = s->buckets[b];
+		while (r) {
+			struct resolved *next = r->next;
+			free(r->object);
+			free(r->symbol);
+			free(r->source_file);
+			free(r);
+			r = next;
+		}
+	}
+	while (s->indexes) {
+		struct module_index *next = s->indexes->next;
+		free(s->indexes->functions);
+		free(s->indexes);
+		s->indexes = next;
+	}
+	if (s->dwfl)
+		dwfl_end(s->dwfl);
+	free(s);
+}

@@ -1,0 +1,31 @@
+/* Names for the code addresses of a live process, by libdwfl: the ELF
+ * object mapped there, the function (from .symtab, .dynsym or the separate
+ * debug file elfutils finds) and, where DWARF exists, the source line. */
+#ifndef PYFAULT_NATIVE_SYMBOLS_H
+#define PYFAULT_NATIVE_SYMBOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/errors.h"
+#include "base/snapshot.h"
+
+struct pf_symbolizer;
+
+/* Reports the objects mapped in pid once; NULL with err filled when
+ * /proc/PID/maps cannot be read. */
+struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err);
+
+/* Fills out's object, symbol, symbol_offset and load_bias for out->pc and
+ * out->return_address (set by the caller).  Addresses seen before are
+ * answered from a cache.  Returns false when out of memory. */
+bool pf_symbolize(struct pf_symbolizer *s, struct pf_native_frame *out);
+
+/* Fills out's source_file and source_line, after pf_symbolize; reads
+ * files only, so the process need not be stopped any more. */
+bool pf_symbolize_line(struct pf_symbolizer *s, struct pf_native_frame *out);
+
+void pf_symbolizer_close(struct pf_symbolizer *s);
+
+#endif

@@ -1,0 +1,46 @@
+/* Walks the interpreter's thread states and frames, as faulthandler's
+ * _Py_DumpTracebackThreads does, and collects them into a snapshot. */
+#ifndef PYFAULT_WALKER_H
+#define PYFAULT_WALKER_H
+
+#include <stdint.h>
+
+#include "base/errors.h"
+#include "process/proc_ctl.h"
+#include "layout/py_layout.h"
+#include "process/remote_mem.h"
+#include "base/snapshot.h"
+
+/* Which thread the dump heads "Current thread". */
+enum pf_current {
+	PF_CURRENT_GIL_HOLDER,  /* the thread holding the GIL, if any */
+	PF_CURRENT_THREAD,      /* the thread whose pthread_self() is given */
+	PF_CURRENT_NONE,        /* none, as dump_traceback_later prints */
+};
+
+struct pf_walk_input {
+	pid_t pid;                        /* for messages */
+	struct pf_mem *mem;
+	const struct pf_layout *layout;
+	uint64_t runtime;                 /* address of _PyRuntime */
+	uint64_t interp_head;             /* pf_target's interp_head */
+	uint64_t tstate_current;          /* pf_target's tstate_current */
+	const struct pf_stopped *stopped; /* to name OS threads; may be NULL */
+	enum pf_current current;
+	uint64_t current_thread_id;       /* for PF_CURRENT_THREAD */
+	pid_t dumper_tid;                 /* the thread that would write the
+	                                     dump, for its name; 0: the main
+	                                     thread */
+	bool collect_status;              /* fill each thread's status */
+};
+
+enum pf_status pf_walk(const struct pf_walk_input *in,
+		       struct pf_snapshot *snap, struct pf_error *err);
+
+/* What pthread_getname_np() gives faulthandler's write_thread_id() (3.14+)
+ * on Linux: each thread's comm, for the threads whose OS thread id the
+ * walk found.  Kept out of pf_walk, which reads only the target's
+ * memory. */
+void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid);
+
+#endif
