@@ -11,6 +11,9 @@
 # and setpriv run the container and permission tests.
 # valgrind, cppcheck and clang with its sanitizer and libFuzzer runtimes
 # (libclang-rt-14-dev) run .ci/run's reliability checks.
+# bash-completion gives pkg-config its completions directory and loads the
+# completion in its test; debhelper and lintian build and check the Debian
+# package (contrib/build-deb.sh).
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -18,4 +21,5 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev libjson-c-dev check \
 	python3 python3-dbg python3-dev gdb procps strace util-linux \
-	valgrind cppcheck clang libclang-rt-14-dev
+	valgrind cppcheck clang libclang-rt-14-dev \
+	bash-completion debhelper lintian
