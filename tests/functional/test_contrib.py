@@ -31,13 +31,16 @@ import argparse
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 import pyinterps
 from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte, run_tests
@@ -262,6 +265,423 @@ def t_completion_watch_command():
         raise Fail("-t <Tab> offers something other than a number")
 
 
+# ---------------------------------------------------------------- systemd --
+
+UNIT = os.path.join(TOP, "contrib", "systemd", "example-app.service")
+UNIT_WATCH = "/usr/bin/pyfault-watch"
+UNIT_PYTHON = "/usr/bin/python3"
+UNIT_APP = "/opt/example-app/server.py"
+
+# A Type=notify service: READY=1 from its own pid, then it waits in
+# serve_forever(); faulthandler dumps it on SIGUSR2 (the oracle of
+# pyfault-watch's dump on SIGUSR1); SIGTERM ends it with status 3.
+SERVICE = r"""
+import faulthandler, os, signal, socket, sys
+
+def on_term(signo, frame):
+    sys.exit(3)
+
+def notify(message):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.sendto(message.encode(), os.environ["NOTIFY_SOCKET"])
+    sock.close()
+
+def serve_forever():
+    notify("READY=1\nSTATUS=serving as pid %d" % os.getpid())
+    while True:
+        signal.pause()
+
+faulthandler.register(signal.SIGUSR2, all_threads=True)
+signal.signal(signal.SIGTERM, on_term)
+serve_forever()
+"""
+
+
+def unit_service_section():
+    section, found = None, {}
+    with open(UNIT) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and \
+                    not line.startswith("#"):
+                key, value = line.split("=", 1)
+                found[key] = value
+    return found
+
+
+def read_until(proc, buf, pattern, what):
+    """Reads proc's stderr into buf (a bytearray) until pattern matches
+    it; bounded by TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    fd = proc.stderr.fileno()
+    while not re.search(pattern, bytes(buf)):
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0, remaining))
+        chunk = os.read(fd, 65536) if ready else None
+        if not chunk:
+            raise Fail("%s: %s; stderr so far:\n%s" % (
+                what, "output ended" if ready else "timeout",
+                bytes(buf).decode(errors="replace")))
+        buf += chunk
+
+
+def t_systemd_unit():
+    unit = unit_service_section()
+    want = {"Type": "notify", "NotifyAccess": "all", "KillMode": "mixed",
+            "Restart": "on-failure"}
+    wrong = {k: unit.get(k) for k, v in want.items() if unit.get(k) != v}
+    if wrong:
+        raise Fail("%s: [Service] has %r, not %r" % (UNIT, wrong, want))
+    argv = shlex.split(unit["ExecStart"])
+    if argv[0] != UNIT_WATCH or argv[-2:] != [UNIT_PYTHON, UNIT_APP]:
+        raise Fail("ExecStart is not %s ... -- %s %s: %r" % (
+            UNIT_WATCH, UNIT_PYTHON, UNIT_APP, argv))
+    if not os.access(UNIT_PYTHON, os.X_OK):
+        raise Skip("%s, which the unit runs, is not here" % UNIT_PYTHON)
+    app = os.path.join(TMPDIR, "server.py")
+    with open(app, "w") as f:
+        f.write(SERVICE)
+    argv = [WATCH] + argv[1:-1] + [app]
+    # systemd's notification socket, which tells who sent each message.
+    sock_path = os.path.join(TMPDIR, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    res = Resources()
+    try:
+        sock.bind(sock_path)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        env = dict(os.environ, NOTIFY_SOCKET=sock_path)
+        proc = res.popen(argv, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+        ready, _, _ = select.select([sock], [], [], TIMEOUT)
+        if not ready:
+            raise Fail("no READY=1 on NOTIFY_SOCKET in %d s" % TIMEOUT)
+        msg, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        creds = [struct.unpack("3i", data[:12]) for level, kind, data in anc
+                 if level == socket.SOL_SOCKET
+                 and kind == socket.SCM_CREDENTIALS]
+        served = re.search(rb"STATUS=serving as pid (\d+)", msg)
+        if not msg.startswith(b"READY=1") or not creds or not served:
+            raise Fail("notification %r, credentials %r" % (msg, creds))
+        sender = creds[0][0]
+        if sender != int(served.group(1)) or sender == proc.pid:
+            raise Fail("READY=1 came from pid %d; the program is %s, the "
+                       "main process (pyfault-watch) %d" % (
+                           sender, served.group(1).decode(), proc.pid))
+        # systemctl kill --kill-whom=main -s USR1: the dump, to the
+        # journal (stderr); then the program's own faulthandler.
+        wait_sleeping(sender)
+        end = rb'File "%s", line \d+ in <module>\n' % re.escape(app.encode())
+        stderr = bytearray()
+        os.kill(proc.pid, signal.SIGUSR1)
+        read_until(proc, stderr, end, "the dump on SIGUSR1")
+        ours = bytes(stderr)
+        os.kill(proc.pid, signal.SIGUSR2)     # passed on to the program
+        read_until(proc, stderr, end + rb"(.|\n)*" + end,
+                   "faulthandler's dump on SIGUSR2")
+        theirs = bytes(stderr)[len(ours):]
+        # The dumps differ in nothing but faulthandler's "Current": its
+        # handler runs in the thread it marks so; no thread holds the GIL
+        # at pyfault's.
+        pyinterps.check_same(theirs.replace(b"Current thread", b"Thread"),
+                             ours, "dump to the journal on SIGUSR1")
+        print("  READY=1 from pid %d (pyfault-watch is %d); a %d-byte dump "
+              "on SIGUSR1, faulthandler's" % (sender, proc.pid, len(ours)))
+        # systemctl stop: SIGTERM to the main process alone (KillMode=mixed).
+        os.kill(proc.pid, signal.SIGTERM)
+        status = proc.wait(timeout=TIMEOUT)
+        if status != 3:
+            raise Fail("the service exits 3 on SIGTERM; under the unit's "
+                       "command line, status %d" % status)
+    finally:
+        sock.close()
+        res.release()
+
+
+def wait_sleeping(pid):
+    """Polls /proc until every thread of pid sleeps in the kernel, so that
+    no thread holds the GIL: no primitive tells when the program has gone
+    from sending READY=1 into pause()."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        states = pyinterps.task_states(pid)
+        if states and all(s == "S" for s, _ in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise Fail("threads of %d never all slept: %r" % (pid, states))
+        time.sleep(0.001)
+
+
+def t_systemd_verify():
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        raise Skip("systemd-analyze not found (Debian package systemd)")
+    # Its checks need the commands and the man page the unit names.
+    copy = os.path.join(TMPDIR, "example-app.service")
+    app = os.path.join(TMPDIR, "verify-app.py")
+    open(app, "w").close()
+    with open(UNIT) as f:
+        text = f.read().replace(UNIT_WATCH, WATCH).replace(UNIT_APP, app)
+    with open(copy, "w") as f:
+        f.write(text)
+    mandir = os.path.join(TMPDIR, "man", "man1")
+    os.makedirs(mandir, exist_ok=True)
+    for page in ("pyfault-attach.1", "pyfault-watch.1"):
+        shutil.copyfile(os.path.join(TOP, "man", page),
+                        os.path.join(mandir, page))
+    out = run([analyze, "verify", copy],
+              env=dict(os.environ, MANPATH=os.path.dirname(mandir)))
+    if out.returncode != 0 or out.stderr or out.stdout:
+        raise Fail("systemd-analyze verify: status %d:\n%s%s" % (
+            out.returncode, out.stdout.decode(), out.stderr.decode()))
+
+
+# ------------------------------------------------------ JSON Lines, summary --
+
+OPERATIONS = os.path.join(TOP, "doc", "operations.md")
+SUMMARY = os.path.join(TOP, "contrib", "pyfault-summary")
+READERS, WAITERS = 3, 2
+SYS_READ, SYS_FUTEX = 0, 202      # x86_64
+
+# Threads whose place the test knows: READERS in wait_for_input() reading a
+# pipe, WAITERS in threading's Event.wait(), the main thread in serve()
+# reading stdin.  Python 2.7 and 3.
+FLEET_TARGET = r"""
+import os, sys, threading
+HOST = sys.argv[1]
+r, w = os.pipe()
+
+def wait_for_input():
+    os.read(r, 1)
+
+def serve():
+    os.write(1, b"r")
+    os.read(0, 1)
+
+for n in range(%d):
+    t = threading.Thread(target=wait_for_input)
+    t.daemon = True
+    t.start()
+event = threading.Event()
+for n in range(%d):
+    t = threading.Thread(target=event.wait)
+    t.daemon = True
+    t.start()
+serve()
+""" % (READERS, WAITERS)
+
+
+def syscalls(pid):
+    """The system call number each thread of pid is in, as the kernel
+    says (/proc/PID/task/TID/syscall)."""
+    found = []
+    for tid in pyinterps.task_states(pid):
+        try:
+            with open("/proc/%d/task/%d/syscall" % (pid, tid)) as f:
+                first = f.read().split()[0]
+        except (OSError, IndexError):
+            first = "?"
+        found.append(int(first) if first.isdigit() else -1)
+    return sorted(found)
+
+
+def collect_command():
+    """The host command of doc/operations.md's Ansible example."""
+    with open(OPERATIONS) as f:
+        for line in f:
+            m = re.search(r"-m shell -a '([^']*)'", line)
+            if m:
+                return m.group(1)
+    raise Fail("%s has no Ansible `-m shell -a '...'` line" % OPERATIONS)
+
+
+def t_fleet_summary(interps):
+    """Two "hosts", each with a target per interpreter, collected with the
+    documented command; then pyfault-summary over both."""
+    command = collect_command()
+    script = os.path.join(TMPDIR, "fleet_target.py")
+    with open(script, "w") as f:
+        f.write(FLEET_TARGET)
+    res = Resources()
+    try:
+        hosts = {"hostA": [], "hostB": []}
+        for n, interp in enumerate(interps):
+            host = "hostA" if n % 2 == 0 else "hostB"
+            proc = res.popen([interp.path, script, host],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            expect_byte(proc.stdout.fileno(), b"r", interp.label)
+            hosts[host].append(proc.pid)
+        want = sorted([SYS_READ] * (READERS + 1) + [SYS_FUTEX] * WAITERS)
+        deadline = time.monotonic() + TIMEOUT
+        for pid in hosts["hostA"] + hosts["hostB"]:
+            while syscalls(pid) != want:
+                if time.monotonic() > deadline:
+                    raise Fail("the threads of %d are in system calls %r, "
+                               "not %r" % (pid, syscalls(pid), want))
+                time.sleep(0.001)
+        files = []
+        for host, pids in hosts.items():
+            os.makedirs(os.path.join(TMPDIR, host), exist_ok=True)
+            # What `ansible HOST -m fetch` brings back from each host.
+            path = os.path.join(TMPDIR, host, "pyfault.jsonl")
+            shell = command.replace("pyfault-attach", shlex.quote(ATTACH))
+            shell = re.sub(r"pgrep -f \S+", "pgrep -f '%s %s'" % (
+                re.escape(script), host), shell)
+            shell = re.sub(r"-o \S+", "-o " + shlex.quote(path), shell)
+            out = run(["sh", "-c", shell])
+            if out.returncode != 0:
+                raise Fail("%s: status %d, %s" % (shell, out.returncode,
+                                                  out.stderr))
+            check_json_lines(path, sorted(pids))
+            files.append(path)
+        out = run([sys.executable, SUMMARY, "--top", "100"] + files)
+        if out.returncode != 0:
+            raise Fail("pyfault-summary: status %d, %s" % (out.returncode,
+                                                           out.stderr))
+        check_summary(out.stdout.decode(), script, len(interps),
+                      len({i.vstr for i in interps}))
+    finally:
+        res.release()
+
+
+def check_json_lines(path, pids):
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    if lines[-1] != b"" or len(lines) - 1 != len(pids):
+        raise Fail("%s: %d lines ending with a newline expected, one per "
+                   "process: %r" % (path, len(pids), data[:300]))
+    got = []
+    for line in lines[:-1]:
+        doc = json.loads(line.decode())
+        got.append(doc["process"]["pid"])
+    if sorted(got) != pids:
+        raise Fail("%s: documents of %r, not %r" % (path, got, pids))
+
+
+def check_summary(text, script, processes, versions):
+    first = "%d dumps of %d processes in 2 files, %d Python versions, " \
+            "%d threads" % (processes, processes, versions,
+                            processes * (READERS + WAITERS + 1))
+    counts = {}
+    for line in text.splitlines():
+        m = re.match(r"^ +(\d+)  (.*?)(  in (\d+) files)?$", line)
+        if m:
+            counts.setdefault(m.group(2), []).append(
+                (int(m.group(1)), m.group(4)))
+    src = FLEET_TARGET.splitlines()
+
+    def where(name, code):
+        line = next(n for n, l in enumerate(src, 1) if l.strip() == code)
+        return "%s (%s:%d)" % (name, script, line)
+
+    expected = {
+        "syscall read": [(processes * (READERS + 1), None)],
+        "syscall futex": [(processes * WAITERS, None)],
+        where("wait_for_input", "os.read(r, 1)"):
+            [(processes * READERS, "2")],
+        where("serve", "os.read(0, 1)"): [(processes, "2")],
+        where("<module>", "serve()"): [(processes, "2")],
+    }
+    wrong = {k: counts.get(k) for k, v in expected.items()
+             if counts.get(k) != v}
+    waits = sum(c for k, v in counts.items() for c, _ in v
+                if k.startswith("wait (") and "threading.py" in k)
+    if not text.startswith(first + "\n") or wrong or \
+            waits != processes * WAITERS:
+        raise Fail("pyfault-summary printed:\n%s\nexpected a first line %r, "
+                   "%r, and %d threads in threading's wait; differs: %r" % (
+                       text, first, expected, processes * WAITERS, wrong))
+
+
+def t_watch_json_lines(interp):
+    """pyfault-watch --format json: one document a line for every dump, by
+    timeout (--repeat) and on request, each parsed on its own."""
+    res = Resources()
+    try:
+        out = os.path.join(TMPDIR, "watch-%s.jsonl" % interp.label)
+        proc = res.popen([WATCH, "--format", "json", "-o", out, "-t", "0.05",
+                          "--repeat", "--", interp.path, "-c",
+                          "import os; os.write(1, b'r'); os.read(0, 1)"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        expect_byte(proc.stdout.fileno(), b"r", interp.label)
+        wait_lines(out, 3)
+        os.kill(proc.pid, signal.SIGUSR1)
+        kinds = [d["reason"]["kind"] for d in wait_lines(out, 4)]
+        proc.stdin.close()
+        if proc.wait(timeout=TIMEOUT) != 0:
+            raise Fail("pyfault-watch: status %d" % proc.returncode)
+        docs = wait_lines(out, 0)
+        kinds = {d["reason"]["kind"] for d in docs}
+        if not {"timeout", "request"} <= kinds:
+            raise Fail("dumps of kinds %r: a timeout and a request "
+                       "expected" % kinds)
+    finally:
+        res.release()
+
+
+def wait_lines(path, count):
+    """The documents of path once it has count complete lines (0: as it
+    is); each line must be one JSON document."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        lines = data.split(b"\n")[:-1]
+        if len(lines) >= count:
+            docs = []
+            for n, line in enumerate(lines, 1):
+                try:
+                    docs.append(json.loads(line.decode()))
+                except ValueError as exc:
+                    raise Fail("%s line %d is not a JSON document (%s): "
+                               "%r" % (path, n, exc, line[:200]))
+            return docs
+        if time.monotonic() > deadline:
+            raise Fail("%s: %d lines after %d s, %d expected" % (
+                path, len(lines), TIMEOUT, count))
+        time.sleep(0.01)
+
+
+# ------------------------------------------------------------- Kubernetes --
+
+CONTAINERFILE = os.path.join(TOP, "contrib", "Containerfile")
+
+
+def t_containerfile():
+    """The image of `kubectl debug` builds from the tree and its
+    pyfault-attach runs: where a container engine runs."""
+    engine = None
+    for name in ("podman", "docker"):
+        path = shutil.which(name)
+        if path and run([path, "info"]).returncode == 0:
+            engine = path
+            break
+    if engine is None:
+        raise Skip("no container engine running (podman or docker info "
+                   "fails): the image is not built")
+    tag = "pyfault-test-%d" % os.getpid()
+    try:
+        build = subprocess.run([engine, "build", "-f", CONTAINERFILE, "-t",
+                                tag, TOP], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=1800)
+        if build.returncode != 0:
+            raise Fail("%s build: status %d:\n%s" % (
+                engine, build.returncode, build.stdout.decode()[-3000:]))
+        out = run([engine, "run", "--rm", tag, "pyfault-attach",
+                   "--version"])
+        if out.returncode != 0 or not out.stdout.startswith(
+                b"pyfault-attach "):
+            raise Fail("pyfault-attach --version in the image: status %d, "
+                       "%r %r" % (out.returncode, out.stdout, out.stderr))
+    finally:
+        run([engine, "rmi", "-f", tag])
+
+
 # ------------------------------------------------------------------ main ----
 
 def main():
@@ -290,7 +710,13 @@ def main():
          lambda: t_completion_python_pids(full), None),
         ("completion of the watched command", t_completion_watch_command,
          None),
-    ]
+        ("systemd unit's command line", t_systemd_unit, None),
+        ("systemd-analyze verify", t_systemd_verify, None),
+        ("Containerfile of kubectl debug", t_containerfile, None),
+        ("fleet: JSON Lines and pyfault-summary",
+         lambda: t_fleet_summary(full), None),
+    ] + [("%s pyfault-watch JSON Lines" % i.label,
+          (lambda i=i: t_watch_json_lines(i)), i) for i in full]
     TMPDIR = tempfile.mkdtemp(prefix="pyfault-contrib-")
     try:
         passed, failed, skipped, failures = run_tests(tests, interps,
