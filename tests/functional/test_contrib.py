@@ -608,22 +608,22 @@ def t_watch_json_lines(interp):
         expect_byte(proc.stdout.fileno(), b"r", interp.label)
         wait_lines(out, 3)
         os.kill(proc.pid, signal.SIGUSR1)
-        kinds = [d["reason"]["kind"] for d in wait_lines(out, 4)]
+        wait_lines(out, 1, kind="request")
         proc.stdin.close()
         if proc.wait(timeout=TIMEOUT) != 0:
             raise Fail("pyfault-watch: status %d" % proc.returncode)
-        docs = wait_lines(out, 0)
-        kinds = {d["reason"]["kind"] for d in docs}
-        if not {"timeout", "request"} <= kinds:
-            raise Fail("dumps of kinds %r: a timeout and a request "
+        kinds = {d["reason"]["kind"] for d in wait_lines(out, 0)}
+        if kinds != {"timeout", "request"}:
+            raise Fail("dumps of kinds %r: timeouts and a request "
                        "expected" % kinds)
     finally:
         res.release()
 
 
-def wait_lines(path, count):
-    """The documents of path once it has count complete lines (0: as it
-    is); each line must be one JSON document."""
+def wait_lines(path, count, kind=None):
+    """The documents of path once it has count complete lines (of that
+    reason kind, if given; 0: as it is); each line must be one JSON
+    document."""
     deadline = time.monotonic() + TIMEOUT
     while True:
         try:
@@ -632,18 +632,20 @@ def wait_lines(path, count):
         except FileNotFoundError:
             data = b""
         lines = data.split(b"\n")[:-1]
-        if len(lines) >= count:
-            docs = []
-            for n, line in enumerate(lines, 1):
-                try:
-                    docs.append(json.loads(line.decode()))
-                except ValueError as exc:
-                    raise Fail("%s line %d is not a JSON document (%s): "
-                               "%r" % (path, n, exc, line[:200]))
+        docs = []
+        for n, line in enumerate(lines, 1):
+            try:
+                docs.append(json.loads(line.decode()))
+            except ValueError as exc:
+                raise Fail("%s line %d is not a JSON document (%s): %r" % (
+                    path, n, exc, line[:200]))
+        if len([d for d in docs
+                if kind is None or d["reason"]["kind"] == kind]) >= count:
             return docs
         if time.monotonic() > deadline:
-            raise Fail("%s: %d lines after %d s, %d expected" % (
-                path, len(lines), TIMEOUT, count))
+            raise Fail("%s: %d lines after %d s, %d%s expected" % (
+                path, len(lines), TIMEOUT, count,
+                " of kind " + kind if kind else ""))
         time.sleep(0.01)
 
 
