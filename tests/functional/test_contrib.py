@@ -39,6 +39,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -651,9 +652,6 @@ def wait_lines(path, count, kind=None):
 
 # ------------------------------------------------------------- Kubernetes --
 
-CONTAINERFILE = os.path.join(TOP, "contrib", "Containerfile")
-
-
 def t_containerfile():
     """The image of `kubectl debug` builds from the tree and its
     pyfault-attach runs: where a container engine runs."""
@@ -668,9 +666,23 @@ def t_containerfile():
                    "fails): the image is not built")
     tag = "pyfault-test-%d" % os.getpid()
     try:
-        build = subprocess.run([engine, "build", "-f", CONTAINERFILE, "-t",
-                                tag, TOP], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=1800)
+        # The context as doc/operations.md builds it: the tree's own files
+        # (a checkout's, committed or not, or a tarball's), no build output.
+        listed = subprocess.run(
+            ["git", "-C", TOP, "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard"], stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, timeout=TIMEOUT)
+        files = [f for f in listed.stdout.decode().split("\0")
+                 if f and os.path.exists(os.path.join(TOP, f))]
+        context = os.path.join(TMPDIR, "context.tar")
+        with tarfile.open(context, "w") as tar:
+            for name in files if listed.returncode == 0 else ["."]:
+                tar.add(os.path.join(TOP, name), arcname=name)
+        with open(context, "rb") as stdin:
+            build = subprocess.run(
+                [engine, "build", "-f", "contrib/Containerfile", "-t", tag,
+                 "-"], stdin=stdin, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, timeout=1800)
         if build.returncode != 0:
             raise Fail("%s build: status %d:\n%s" % (
                 engine, build.returncode, build.stdout.decode()[-3000:]))
