@@ -68,10 +68,11 @@ static void hold_fatal_signals(bool hold)
 	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-/* How long the target was held, and the parts spent stopping it and
- * reading its C stacks. */
+/* How long the target was held, the parts spent stopping it and reading
+ * its C stacks, and the reads of its memory made meanwhile. */
 struct hold_times {
 	double stopping_ms, native_ms, stopped_ms;
+	unsigned long reads;
 };
 
 static enum pf_status stop_and_walk(const struct pf_target *target,
@@ -87,6 +88,7 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 	double t0 = now_ms();
 	enum pf_status st = pf_proc_stop_all(&stopped, target->pid, err);
 	times->stopping_ms = now_ms() - t0;
+	unsigned long reads_before = mem->reads;
 	if (st == PF_OK) {
 		struct pf_walk_input in = {
 			.pid = target->pid,
@@ -110,18 +112,21 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			fprintf(stderr, "pyfault-attach: %s\n",
 				native_err.message);
 		times->native_ms = now_ms() - t1;
-		if (st == PF_OK && target->layout.thread_names)
-			pf_read_thread_names(snap, target->pid);
 		pf_proc_resume_all(&stopped);
 	}
 	times->stopped_ms = now_ms() - t0;
+	times->reads = mem->reads - reads_before;
 	hold_fatal_signals(false);
+	/* The names need not be read while the target is held. */
+	if (st == PF_OK && target->layout.thread_names)
+		pf_read_thread_names(snap, target->pid);
 	return st;
 }
 
 static void print_details(const struct pf_target *t,
 			  const struct pf_snapshot *snap,
-			  const struct hold_times *times, double total_ms)
+			  const struct hold_times *times, unsigned long reads,
+			  double total_ms)
 {
 	const struct pf_layout *l = &t->layout;
 	char ns[64] = "", note[4400];
@@ -147,6 +152,10 @@ static void print_details(const struct pf_target *t,
 		"(%.3f ms to stop it, %.3f ms for C stacks), %.3f ms in all\n",
 		snap->nthreads, times->stopped_ms, times->stopping_ms,
 		times->native_ms, total_ms);
+	fprintf(stderr,
+		"pyfault-attach: %lu reads of the target's memory, %lu of them "
+		"while it was held\n",
+		reads, times->reads);
 }
 
 /* with_header: several processes share the output, so each dump names its
@@ -213,6 +222,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	/* With the dump it qualifies; a failure says only why it failed. */
 	if (st == PF_OK && target.warning[0])
 		fprintf(stderr, "pyfault-attach: warning: %s\n", target.warning);
+	unsigned long reads = mem.reads;
 	pf_mem_close(&mem);
 	st = pf_proc_exit_explains(pid, st, err);
 	if (st != PF_OK)
@@ -248,7 +258,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));
 	if (opt->common.verbose)
-		print_details(&target, &snap, &times, now_ms() - t0);
+		print_details(&target, &snap, &times, reads, now_ms() - t0);
 	pf_snapshot_free(&snap);
 	return st;
 }

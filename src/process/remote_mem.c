@@ -6,11 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "process/mem_cache.h"
+
 static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
 		      size_t len)
 {
 	size_t done = 0;
 	while (done < len) {
+		mem->reads++;
 		ssize_t n = pread(mem->fd, (char *)buf + done, len - done,
 				  (off_t)(addr + done));
 		if (n < 0 && errno == EINTR)
@@ -30,12 +33,14 @@ int pf_mem_open_live(struct pf_mem *mem, pid_t pid)
 	mem->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (mem->fd < 0)
 		return -errno;
+	mem->pid = pid;
 	mem->read = read_live;
 	return 0;
 }
 
 void pf_mem_close(struct pf_mem *mem)
 {
+	pf_mem_cache_end(mem);
 	if (mem->fd >= 0)
 		close(mem->fd);
 	mem->fd = -1;
@@ -49,6 +54,8 @@ bool pf_mem_read(struct pf_mem *mem, uint64_t addr, void *buf, size_t len)
 		return false;
 	if (len == 0)
 		return true;
+	if (mem->cache)
+		return pf_mem_cache_read(mem, addr, buf, len);
 	return mem->read(mem, addr, buf, len);
 }
 

@@ -15,10 +15,16 @@
  * corrupt lengths. */
 #define PF_MEM_MAX_READ (1u << 20)
 
+struct pf_mem_cache;
+
 struct pf_mem {
 	bool (*read)(struct pf_mem *mem, uint64_t addr, void *buf, size_t len);
 	int fd;           /* live: /proc/PID/mem; -1 for other backends */
+	pid_t pid;        /* live: the process read */
 	void *backend;    /* other backends' state */
+	struct pf_mem_cache *cache;  /* while the target is held
+	                                (mem_cache.h); else NULL */
+	unsigned long reads;  /* live: system calls that read the target */
 };
 
 /* Opens /proc/PID/mem.  Returns -errno on failure. */

@@ -7,6 +7,7 @@
 
 #include "walk/linetable.h"
 #include "walk/py_string.h"
+#include "process/mem_cache.h"
 #include "process/thread_status.h"
 
 /* Bounds a corrupt interpreter list; real processes have a handful. */
@@ -626,10 +627,13 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 	w.frame_buf = malloc((size_t)l->frame.size);
 	w.code_buf = malloc((size_t)l->code.size);
 	enum pf_status st;
+	/* The target is held for the walk: each page of it is read once. */
+	pf_mem_cache_begin(in->mem);
 	if (!snap->threads || !snap->codes || !w.frame_buf || !w.code_buf)
 		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	else
 		st = walk_threads(&w, err);
+	pf_mem_cache_end(in->mem);
 	if (st == PF_OK && l->thread_name_suffix)
 		read_thread_name(in, snap->dumper_name,
 				 sizeof snap->dumper_name);
