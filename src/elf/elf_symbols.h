@@ -24,4 +24,17 @@ void pf_elf_build_id(const struct pf_elf *elf, char *hex, size_t size);
 bool pf_elf_symbol(struct pf_elf *elf, const char *name, uint64_t *value,
 		   uint64_t *size);
 
+/* A symbol asked of pf_elf_symbols. */
+struct pf_elf_wanted {
+	const char *name;
+	uint64_t value, size;
+	bool found;
+};
+
+/* Looks every name of wanted up as pf_elf_symbol does, in one pass over
+ * each symbol table: a libpython's .symtab has tens of thousands of
+ * entries.  Returns how many were found. */
+size_t pf_elf_symbols(struct pf_elf *elf, struct pf_elf_wanted *wanted,
+		      size_t n);
+
 #endif

@@ -123,11 +123,26 @@ static enum pf_status find_object(struct pf_target *t,
 			       sizeof t->object_path, found, err);
 }
 
-static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
+/* The interpreter's symbols pf_target_open looks for, in one pass. */
+enum {
+	SYM_RUNTIME,
+	SYM_TSTATE_CURRENT,  /* 2.7 and 3.6 have no _PyRuntime; they export
+	                        this one */
+	SYM_NEGATIVE_REFCOUNT,
+	SYM_MODULE_TYPE,
+	SYM_FROZENSET_TYPE,
+	SYM_PY_VERSION,
+	SYM_INTERP_HEAD,     /* a static of Python/pystate.c: only in
+	                        .symtab */
+	NSYMS
+};
+
+static enum pf_status find_version(struct pf_target *t,
+				   const struct pf_elf_wanted *syms,
 				   uint64_t bias, struct pf_mem *mem,
 				   struct pf_error *err)
 {
-	uint64_t addr, hex;
+	uint64_t hex;
 	/* Only the debug offsets (3.13+) tell a free-threaded build, and
 	 * only 3.13+ has one. */
 	bool offsets = t->runtime && pf_debug_offsets_version(
@@ -135,8 +150,8 @@ static enum pf_status find_version(struct pf_target *t, struct pf_elf *elf,
 					     &t->free_threaded);
 	/* Py_Version (3.11+) and the debug offsets' header are exact; older
 	 * versions name themselves only in the file name. */
-	if ((pf_elf_symbol(elf, "Py_Version", &addr, NULL) &&
-	     pf_mem_read_u64(mem, bias + addr, &hex)) ||
+	if ((syms[SYM_PY_VERSION].found &&
+	     pf_mem_read_u64(mem, bias + syms[SYM_PY_VERSION].value, &hex)) ||
 	    offsets) {
 		t->major = (hex >> 24) & 0xff;
 		t->minor = (hex >> 16) & 0xff;
@@ -336,13 +351,13 @@ static double now_ms(void)
 
 /* Where the walker starts: the interpreter list's head pointer, and for
  * builds without a GIL struct the pointer to the running thread state. */
-static enum pf_status find_anchors(struct pf_target *t, struct pf_elf *elf,
+static enum pf_status find_anchors(struct pf_target *t,
+				   const struct pf_elf_wanted *syms,
 				   const struct pf_maps *maps,
 				   struct pf_mem *mem, uint64_t tstate_current,
 				   uint64_t bias, struct pf_error *err)
 {
 	const struct pf_layout *l = &t->layout;
-	uint64_t head;
 	if (l->anchor == PF_ANCHOR_RUNTIME) {
 		if (t->runtime == 0)
 			return pf_fail(err, PF_ERR_NOT_PYTHON,
@@ -355,9 +370,8 @@ static enum pf_status find_anchors(struct pf_target *t, struct pf_elf *elf,
 		return PF_OK;
 	}
 	t->tstate_current = tstate_current;
-	/* A static of Python/pystate.c: only in .symtab. */
-	if (pf_elf_symbol(elf, "interp_head", &head, NULL)) {
-		t->interp_head = bias + head;
+	if (syms[SYM_INTERP_HEAD].found) {
+		t->interp_head = bias + syms[SYM_INTERP_HEAD].value;
 		return PF_OK;
 	}
 	if (pf_scan_interp_head(mem, maps, t->object_path, l,
@@ -400,14 +414,21 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		st = pf_target_file_find(&t->file, pid, mapping, err);
 	const char *elf_path = t->file.read_path;
 	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
-	uint64_t runtime = 0, tstate_current = 0;
-	bool has_runtime = false, has_tstate_current = false;
-	if (elf) {
-		has_runtime = pf_elf_symbol(elf, "_PyRuntime", &runtime, NULL);
-		/* 2.7 and 3.6 have no _PyRuntime; they export this one. */
-		has_tstate_current = pf_elf_symbol(
-			elf, "_PyThreadState_Current", &tstate_current, NULL);
-	}
+	struct pf_elf_wanted syms[NSYMS] = {
+		[SYM_RUNTIME] = {.name = "_PyRuntime"},
+		[SYM_TSTATE_CURRENT] = {.name = "_PyThreadState_Current"},
+		/* Only Py_REF_DEBUG builds define it, and Py_DEBUG implies
+		 * Py_REF_DEBUG. */
+		[SYM_NEGATIVE_REFCOUNT] = {.name = "_Py_NegativeRefcount"},
+		[SYM_MODULE_TYPE] = {.name = "PyModule_Type"},
+		[SYM_FROZENSET_TYPE] = {.name = "PyFrozenSet_Type"},
+		[SYM_PY_VERSION] = {.name = "Py_Version"},
+		[SYM_INTERP_HEAD] = {.name = "interp_head"},
+	};
+	if (elf)
+		pf_elf_symbols(elf, syms, NSYMS);
+	bool has_runtime = syms[SYM_RUNTIME].found;
+	bool has_tstate_current = syms[SYM_TSTATE_CURRENT].found;
 	if (st != PF_OK) {
 		/* err says why */
 	} else if (elf == NULL) {
@@ -421,19 +442,15 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			     (int)pid, t->object_path);
 	} else {
 		uint64_t bias = mapping->start - pf_elf_load_vaddr(elf);
-		t->runtime = has_runtime ? bias + runtime : 0;
-		/* Only Py_REF_DEBUG builds define it, and Py_DEBUG implies
-		 * Py_REF_DEBUG. */
-		uint64_t unused;
-		t->debug_build = pf_elf_symbol(elf, "_Py_NegativeRefcount",
-					       &unused, NULL);
-		uint64_t type;
-		if (pf_elf_symbol(elf, "PyModule_Type", &type, NULL))
-			t->module_type = bias + type;
-		if (pf_elf_symbol(elf, "PyFrozenSet_Type", &type, NULL))
-			t->frozenset_type = bias + type;
+		t->runtime = has_runtime ? bias + syms[SYM_RUNTIME].value : 0;
+		t->debug_build = syms[SYM_NEGATIVE_REFCOUNT].found;
+		if (syms[SYM_MODULE_TYPE].found)
+			t->module_type = bias + syms[SYM_MODULE_TYPE].value;
+		if (syms[SYM_FROZENSET_TYPE].found)
+			t->frozenset_type =
+				bias + syms[SYM_FROZENSET_TYPE].value;
 		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
-		st = find_version(t, elf, bias, mem, err);
+		st = find_version(t, syms, bias, mem, err);
 		double start = now_ms();
 		if (st == PF_OK)
 			st = choose_layout(
@@ -445,8 +462,10 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		t->offsets_ms = now_ms() - start;
 		if (st == PF_OK)
 			st = find_anchors(
-				t, elf, &maps, mem,
-				has_tstate_current ? bias + tstate_current : 0,
+				t, syms, &maps, mem,
+				has_tstate_current
+					? bias + syms[SYM_TSTATE_CURRENT].value
+					: 0,
 				bias, err);
 	}
 	pf_elf_close(elf);
