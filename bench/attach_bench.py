@@ -1,27 +1,34 @@
 #!/usr/bin/python3
-"""Benchmark pyfault-attach against gdb's py-bt on a 51-thread CPython target.
+"""Benchmark pyfault-attach against austin -w and gdb's py-bt, side by side.
 
-What it measures
-  * Wall time of `pyfault-attach PID` (output to /dev/null), N runs.  The
-    first run is reported alone as "cold": first attach to this target,
-    binary and debug file maybe not yet in the page cache.  The other runs
-    are "warm" only in the OS-cache sense: pyfault has no offset cache yet,
-    so every run re-reads ELF symbols and re-parses DWARF for the offsets.
-  * The same with `--offsets=table`: offsets known in advance, no DWARF
-    parsing, i.e. the dump itself.
-  * With `-v`, pyfault's own "target stopped for X ms" (stop all threads,
-    walk, resume), its median and that median divided by the 51 threads.
-  * `gdb -p PID -batch -ex "thread apply all py-bt"` (all threads, the
-    like-for-like comparison) and plain `py-bt` (selected thread only),
-    using the python3.X-gdb.py auto-load script of python3.X-dbg.
-The target is a Python process with 50 threads, each 50 frames deep in a
-recursive Python function and then blocked in C on a lock; the main thread
-waits on stdin.  One pyfault dump is checked to show all of that.
+What it measures, in one alternating series on one target (51 threads: 50
+each 50 frames deep in a recursive Python function, blocked in C on a lock,
+and the main thread waiting on stdin), round by round so that drift of a
+shared machine hits every tool alike:
+  * `pyfault-attach PID`, output to /dev/null: the wall time an operator
+    waits for;
+  * `austin -w PID` when --austin names a build of austin 3.7.0 (Debian's
+    austin 1.0 reads no modern CPython): one sample of every thread's
+    Python stack, without stopping the target;
+  * `gdb -p PID -batch -ex "thread apply all py-bt"` in the first
+    --gdb-runs rounds, where py-bt works (python3.X-dbg's auto-load script
+    for this interpreter);
+  * `pyfault-attach -v PID`: pyfault's own figures, the time the target was
+    held (stop every thread, walk, resume) and the reads of its memory.
+Then a second target with 20 threads: `pyfault-attach --native PID`
+against plain `pyfault-attach PID`, alternating.  Medians of every series,
+and the ratios the goals name (issue 11):
+  pyfault-attach's wall <= 0.4x austin -w's; the target held <= 4 ms for 51
+  threads; <= 300 reads of its memory; --native <= 2x plain.
+The dumps are checked once: pyfault's shows 51 threads, 50 of them >= 50
+frames deep; so must austin's and gdb's to count.
 
-Run:  bench/attach_bench.py [--python /usr/bin/python3.11] [--runs 30]
-                            [--gdb-runs 5] [--pyfault src/pyfault-attach]
+Run:  bench/attach_bench.py [--python PYTHON] [--runs 21] [--gdb-runs 3]
+                            [--austin PATH] [--pyfault src/pyfault-attach]
+The default target is pyenv's 3.12 when present, else Debian's python3.
 """
 import argparse
+import glob
 import os
 import platform
 import re
@@ -33,17 +40,16 @@ import sys
 import threading
 import time
 
-NTHREADS, DEPTH = 50, 50
+NTHREADS, DEPTH, NATIVE_THREADS = 50, 50, 20
 HERE = os.path.dirname(os.path.abspath(__file__))
-GOAL = ("goal: a dump in a few milliseconds once offsets are known, "
-        "the target stopped for under a millisecond per thread")
+GOALS = {"wall": 0.4, "held_ms": 4.0, "reads": 300, "native": 2.0}
 
-# The target.  The deepest frame reports in and then blocks in C
-# (lock.acquire), so every thread is parked 50 `park` frames deep.  The main
-# thread signals readiness only once every other task is asleep in the kernel
-# (state S), so no thread is still between "ready" and the blocking call.
-# It then blocks reading stdin: if the bench dies, the pipe closes and the
-# target exits by itself.
+# The deepest frame reports in and then blocks in C (lock.acquire), so
+# every thread is parked DEPTH `park` frames deep.  The main thread signals
+# readiness only once every other task is asleep in the kernel (state S),
+# so no thread is still between "ready" and the blocking call.  It then
+# blocks reading stdin: if the bench dies, the pipe closes and the target
+# exits by itself.
 TARGET = r"""
 import _thread, os, sys, threading, time
 N, DEPTH = int(sys.argv[1]), int(sys.argv[2])
@@ -69,14 +75,28 @@ sys.stdin.buffer.read()                # wait until the bench closes stdin
 """
 
 
-def start_target(python):
+def default_python():
+    """pyenv's newest 3.12 when there is one, else Debian's python3."""
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        root = os.path.expanduser("~/.pyenv")
+    found = sorted(glob.glob(os.path.join(root, "versions", "3.12.*",
+                                          "bin", "python3.12")))
+    return found[-1] if found else "/usr/bin/python3"
+
+
+def start_target(python, nthreads, depth=DEPTH):
     # Own session: a terminal Ctrl-C goes to the bench, which kills the
     # target in its finally block, instead of racing with it.
-    proc = subprocess.Popen([python, "-c", TARGET, str(NTHREADS), str(DEPTH)],
+    proc = subprocess.Popen([python, "-c", TARGET, str(nthreads), str(depth)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, start_new_session=True)
     line = proc.stdout.readline().split()   # blocks until the target is ready
     if not line or line[0] != "ready":
+        proc.kill()
+        proc.wait()
         raise SystemExit(f"target failed to start (exit {proc.poll()})")
     return proc, line[1]
 
@@ -90,7 +110,7 @@ def not_stopped(pid):
 
 
 def timed(cmd, pid, timeout):
-    """Run cmd once; return (wall ms, stdout, stderr)."""
+    """Run cmd once with its output captured; return (wall ms, out, err)."""
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     ms = (time.perf_counter() - t0) * 1e3
@@ -124,32 +144,28 @@ def timed_devnull(cmd, pid, timeout):
     return ms
 
 
-def check_dump(text):
-    """The dump must have 51 thread headers, 50 of them >= DEPTH deep."""
+def check_dump(text, nthreads):
+    """pyfault's dump: nthreads + 1 headers, nthreads >= DEPTH deep."""
     blocks = re.split(r"^(?:Current thread|Thread) 0x[0-9a-f]+ .*\n", text,
                       flags=re.M)[1:]
-    assert len(blocks) == NTHREADS + 1, f"{len(blocks)} thread headers"
+    assert len(blocks) == nthreads + 1, f"{len(blocks)} thread headers"
     depths = [len(re.findall(r" in park$", b, flags=re.M)) for b in blocks]
     parked = [d for d in depths if d]
-    assert len(parked) == NTHREADS, f"{len(parked)} parked threads shown"
+    assert len(parked) == nthreads, f"{len(parked)} parked threads shown"
     assert min(parked) >= DEPTH, f"parked thread only {min(parked)} deep"
-    return len(blocks), min(parked)
 
 
-def gdb_skip_reason(python, pid):
-    """None if gdb's py-bt can be used for this python, else why not."""
-    if not shutil.which("gdb"):
-        return "gdb not found in PATH"
-    script = f"/usr/share/gdb/auto-load{os.path.realpath(python)}-gdb.py"
-    if not os.path.exists(script):
-        return f"no {script} (install the python3.X-dbg package)"
-    r = subprocess.run(gdb_cmd(pid, "py-bt"), capture_output=True, text=True,
-                       timeout=300)
-    not_stopped(pid)
-    if "Traceback (most recent call first)" not in r.stdout:
-        err = (r.stderr.strip().splitlines() or ["no traceback printed"])[-1]
-        return f"py-bt did not work: {err}"
-    return None
+def deep_threads(blocks, frame_re):
+    """How many of the blocks show at least DEPTH park frames."""
+    return sum(1 for b in blocks
+               if len(re.findall(frame_re, b, flags=re.M)) >= DEPTH)
+
+
+def austin_shows(austin, pid):
+    """Threads austin -w shows >= DEPTH park frames deep."""
+    _, out, _ = timed([austin, "-w", str(pid)], pid, 60)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)     # its colours
+    return deep_threads(re.split(r"Thread ", out)[1:], r"^\s*park \(")
 
 
 def gdb_cmd(pid, command):
@@ -159,108 +175,175 @@ def gdb_cmd(pid, command):
             "set debuginfod enabled off", "-ex", command]
 
 
-def stats(xs):
-    return min(xs), statistics.median(xs), max(xs)
+def gdb_skip_reason(python, pid):
+    """None if gdb's py-bt works for this python, else why not."""
+    if not shutil.which("gdb"):
+        return "gdb not found in PATH"
+    script = f"/usr/share/gdb/auto-load{os.path.realpath(python)}-gdb.py"
+    if not os.path.exists(script):
+        return f"no {script} (the python3.X-dbg package has it)"
+    _, out, err = timed(gdb_cmd(pid, "py-bt"), pid, 300)
+    if "Traceback (most recent call first)" not in out:
+        err = (err.strip().splitlines() or ["no traceback printed"])[-1]
+        return f"py-bt did not work: {err}"
+    return None
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--python", default="/usr/bin/python3.11")
-    ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--gdb-runs", type=int, default=5)
-    ap.add_argument("--pyfault", default=os.path.join(
-        HERE, "..", "src", "pyfault-attach"))
-    a = ap.parse_args()
-    if a.runs < 2:
-        ap.error("--runs must be at least 2 (one cold, the rest warm)")
-    pyfault = os.path.normpath(a.pyfault)
+def held_and_reads(err, nthreads):
+    m = re.search(r"(\d+) threads read, target stopped for ([\d.]+) ms",
+                  err)
+    r = re.search(r"(\d+) reads of the target's memory", err)
+    assert m, f"no timing in: {err!r}"
+    assert int(m[1]) == nthreads + 1, f"{m[1]} threads read"
+    # Builds before the read count (for figures before and after).
+    return float(m[2]), int(r[1]) if r else None
 
-    # SIGTERM/SIGHUP would end the bench without running finally blocks;
-    # turn them into SystemExit so the target is still killed and reaped.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda n, f: sys.exit(128 + n))
-    proc, target_version = start_target(a.python)
+
+def main_series(a, pyfault, python):
+    """The alternating series on the 51-thread target."""
+    proc, version = start_target(python, NTHREADS)
+    pid = proc.pid
     try:
-        pid = proc.pid
-        rows = []   # (tool, wall ms list)
-        # 1. Wall time; the first run ever against this target is "cold".
-        walls = [timed_devnull([pyfault, str(pid)], pid, 60)
-                 for _ in range(a.runs)]
-        rows.append(("pyfault-attach, run 1 (cold)", walls[:1]))
-        rows.append(("pyfault-attach, runs 2.. (warm)", walls[1:]))
-        # Offsets already known: the shipped table skips DWARF parsing,
-        # which is what an offset cache will give every run.
-        rows.append(("pyfault-attach --offsets=table",
-                     [timed_devnull([pyfault, "--offsets=table", str(pid)],
-                                    pid, 60) for _ in range(a.runs)]))
-        # 2. Stopped time from -v; these runs also check the dump itself.
-        stopped, internal, vwalls = [], [], []
-        for _ in range(a.runs):
-            ms, out, err = timed([pyfault, "-v", str(pid)], pid, 60)
-            m = re.search(r"(\d+) threads read, target stopped for "
-                          r"([\d.]+) ms .*, ([\d.]+) ms in all", err)
-            assert m, f"no timing line in: {err!r}"
-            assert int(m[1]) == NTHREADS + 1, f"{m[1]} threads read"
-            stopped.append(float(m[2]))
-            internal.append(float(m[3]))
-            vwalls.append(ms)
-        headers, min_depth = check_dump(out)
-        rows.append(("pyfault-attach -v (stdout piped)", vwalls))
-        # 3. gdb, same target.
-        skip = gdb_skip_reason(a.python, pid)
-        gdb_all_depth = None
-        if skip is None:
-            for label, command in (("gdb thread apply all py-bt",
-                                    "thread apply all py-bt"),
-                                   ("gdb py-bt (1 thread only)", "py-bt")):
-                rows.append((label, [timed_devnull(gdb_cmd(pid, command), pid,
-                                                   300)
-                                     for _ in range(a.gdb_runs)]))
-            # How much of the target gdb really showed, for honesty.
-            _, out, _ = timed(gdb_cmd(pid, "thread apply all py-bt"), pid, 300)
-            gdb_all_depth = sum(1 for b in out.split("\nThread ")
-                                if len(re.findall(r", in park$", b,
-                                                  flags=re.M)) >= DEPTH)
+        _, out, _ = timed([pyfault, str(pid)], pid, 60)
+        check_dump(out, NTHREADS)
+        austin_deep = austin_shows(a.austin, pid) if a.austin else None
+        gdb_skip = gdb_skip_reason(python, pid)
+        series = {"pyfault-attach": [], "pyfault-attach -v": []}
+        if a.austin:
+            series["austin -w"] = []
+        if gdb_skip is None:
+            series["gdb thread apply all py-bt"] = []
+        held, reads = [], []
+        for i in range(a.runs):
+            series["pyfault-attach"].append(
+                timed_devnull([pyfault, str(pid)], pid, 60))
+            if a.austin:
+                series["austin -w"].append(
+                    timed_devnull([a.austin, "-w", str(pid)], pid, 60))
+            ms, _, err = timed([pyfault, "-v", str(pid)], pid, 60)
+            series["pyfault-attach -v"].append(ms)
+            h, n = held_and_reads(err, NTHREADS)
+            held.append(h)
+            reads.append(n)
+            if gdb_skip is None and i < a.gdb_runs:
+                series["gdb thread apply all py-bt"].append(timed_devnull(
+                    gdb_cmd(pid, "thread apply all py-bt"), pid, 300))
+        gdb_deep = None
+        if gdb_skip is None:
+            _, out, _ = timed(gdb_cmd(pid, "thread apply all py-bt"), pid,
+                              300)
+            gdb_deep = deep_threads(out.split("\nThread ")[1:],
+                                    r", in park$")
     finally:
         # Always kill and reap the target, even on errors or Ctrl-C.
         proc.kill()
         proc.wait()
+    return version, series, held, reads, austin_deep, gdb_skip, gdb_deep
 
-    # 4. Report.
-    base = statistics.median(walls[1:])
-    print(f"target: {a.python} (Python {target_version}), {NTHREADS} threads"
-          f" x {DEPTH} frames + main thread; pid {pid}")
-    print(f"check:  pyfault dump has {headers} thread headers, parked "
-          f"threads >= {min_depth} frames deep (asserted)")
-    print(f"\n{'tool':36} {'runs':>4} {'min':>9} {'median':>9} {'max':>9}"
-          f"  {'x pyfault warm':>14}")
-    for tool, xs in rows:
-        lo, med, hi = stats(xs)
-        print(f"{tool:36} {len(xs):4} {lo:9.2f} {med:9.2f} {hi:9.2f}"
-              f"  {med / base:14.2f}")
-    print("(wall ms, fork+exec included; every pyfault run parses DWARF: "
-          "no offset cache yet)")
-    if skip:
-        print(f"gdb comparison skipped: {skip}")
+
+def native_series(a, pyfault, python):
+    """--native against plain attach on the 20-thread target."""
+    proc, _ = start_target(python, NATIVE_THREADS - 1)
+    pid = proc.pid
+    try:
+        plain, native = [], []
+        for _ in range(a.runs):
+            plain.append(timed_devnull([pyfault, str(pid)], pid, 60))
+            native.append(timed_devnull([pyfault, "--native", str(pid)],
+                                        pid, 60))
+    finally:
+        proc.kill()
+        proc.wait()
+    return plain, native
+
+
+def verdict(value, goal):
+    return "met" if value <= goal else "NOT met"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--python", default=None,
+                    help="the target's interpreter (default: pyenv's 3.12 "
+                         "when present, else /usr/bin/python3)")
+    ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--gdb-runs", type=int, default=3)
+    ap.add_argument("--austin", help="an austin 3.7.0 executable")
+    ap.add_argument("--pyfault", default=os.path.join(
+        HERE, "..", "src", "pyfault-attach"))
+    a = ap.parse_args()
+    if a.runs < 1:
+        ap.error("--runs must be at least 1")
+    python = a.python or default_python()
+    pyfault = os.path.normpath(a.pyfault)
+    if a.austin:
+        v = subprocess.run([a.austin, "--version"], capture_output=True,
+                           text=True).stdout.strip()
+        if not v.startswith("austin 3.7"):
+            ap.error(f"--austin {a.austin} is {v or 'not austin'}, "
+                     "not austin 3.7.0")
+
+    # SIGTERM/SIGHUP would end the bench without running finally blocks;
+    # turn them into SystemExit so the targets are still killed and reaped.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, f: sys.exit(128 + n))
+    version, series, held, reads, austin_deep, gdb_skip, gdb_deep = \
+        main_series(a, pyfault, python)
+    plain, native = native_series(a, pyfault, python)
+
+    base = statistics.median(series["pyfault-attach"])
+    print(f"target: {python} (Python {version}), {NTHREADS} threads x "
+          f"{DEPTH} frames + main thread; one alternating series of "
+          f"{a.runs} rounds")
+    print(f"check:  pyfault's dump shows {NTHREADS + 1} threads, "
+          f"{NTHREADS} of them >= {DEPTH} frames deep")
+    if austin_deep is not None:
+        print(f"        austin -w showed {austin_deep} threads >= {DEPTH} "
+              "park frames deep")
+    if gdb_deep is not None:
+        print(f"        gdb showed {gdb_deep} threads >= {DEPTH} park "
+              "frames deep")
+    print(f"\n{'tool (wall ms)':30} {'runs':>4} {'min':>8} {'median':>8} "
+          f"{'max':>8} {'x pyfault':>10}")
+    for tool, xs in series.items():
+        med = statistics.median(xs)
+        print(f"{tool:30} {len(xs):4} {min(xs):8.2f} {med:8.2f} "
+              f"{max(xs):8.2f} {med / base:10.2f}")
+    if gdb_skip:
+        print(f"gdb skipped: {gdb_skip}")
+    if not a.austin:
+        print("austin skipped: no --austin build given")
+
+    med_held = statistics.median(held)
+    print(f"\npyfault held the target: median {med_held:.3f} ms (min "
+          f"{min(held):.3f}, max {max(held):.3f}), "
+          f"{med_held / (NTHREADS + 1) * 1e3:.1f} us a thread")
+    med_plain, med_native = statistics.median(plain), statistics.median(
+        native)
+    print(f"{NATIVE_THREADS} threads: plain {med_plain:.2f} ms, --native "
+          f"{med_native:.2f} ms (medians of {a.runs})")
+
+    print("\ngoals (issue 11):")
+    if a.austin:
+        ratio = base / statistics.median(series["austin -w"])
+        print(f"  wall vs austin -w: {ratio:.2f}x (goal <= "
+              f"{GOALS['wall']}x): {verdict(ratio, GOALS['wall'])}")
+    print(f"  target held: {med_held:.3f} ms (goal <= {GOALS['held_ms']} "
+          f"ms): {verdict(med_held, GOALS['held_ms'])}")
+    if None in reads:
+        print("  reads: not counted by this pyfault-attach")
     else:
-        print(f"gdb 'thread apply all py-bt' showed {gdb_all_depth} threads "
-              f">= {DEPTH} park frames deep; plain 'py-bt' shows only the "
-              "selected (main) thread")
-    med_stop = statistics.median(stopped)
-    print(f"\npyfault target stopped: median {med_stop:.3f} ms (min "
-          f"{min(stopped):.3f}, max {max(stopped):.3f}) over {a.runs} runs; "
-          f"{med_stop / (NTHREADS + 1) * 1e3:.1f} us per thread "
-          f"({NTHREADS + 1} threads)")
-    print(f"pyfault's own total ('ms in all'): median "
-          f"{statistics.median(internal):.3f} ms")
-    gdbv = (subprocess.run(["gdb", "--version"], capture_output=True,
-                           text=True).stdout.split("\n")[0]
-            if shutil.which("gdb") else "no gdb")
-    print(f"\nmachine: nproc {len(os.sched_getaffinity(0))}, kernel "
-          f"{platform.release()} {platform.machine()}, bench Python "
-          f"{platform.python_version()}, target Python {target_version}, "
-          f"{gdbv}")
-    print(GOAL)
+        med_reads = statistics.median(reads)
+        print(f"  reads of its memory: {med_reads:.0f} (goal <= "
+              f"{GOALS['reads']}): {verdict(med_reads, GOALS['reads'])}")
+    nratio = med_native / med_plain
+    print(f"  --native vs plain: {nratio:.2f}x (goal <= {GOALS['native']}x)"
+          f": {verdict(nratio, GOALS['native'])}")
+    load = os.getloadavg()
+    print(f"\nmachine: nproc {len(os.sched_getaffinity(0))}, load "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, kernel "
+          f"{platform.release()} {platform.machine()}, target Python "
+          f"{version}")
 
 
 if __name__ == "__main__":
