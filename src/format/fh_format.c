@@ -5,17 +5,26 @@
 
 void pf_format_text(FILE *out, const struct pf_text *text)
 {
+	/* Written in runs, not a character at a time: a dump of thousands
+	 * of frames is mostly file names. */
+	char buf[512];
+	size_t used = 0;
 	for (uint32_t i = 0; i < text->length; i++) {
 		uint32_t ch = text->chars[i];
+		if (used > sizeof buf - 16) {
+			fwrite(buf, 1, used, out);
+			used = 0;
+		}
 		if (ch >= ' ' && ch <= 126)
-			fputc((int)ch, out);
-		else if (ch <= 0xff)
-			fprintf(out, "\\x%02x", (unsigned)ch);
-		else if (ch <= 0xffff)
-			fprintf(out, "\\u%04x", (unsigned)ch);
+			buf[used++] = (char)ch;
 		else
-			fprintf(out, "\\U%08x", (unsigned)ch);
+			used += (size_t)snprintf(buf + used, sizeof buf - used,
+						 ch <= 0xff     ? "\\x%02x"
+						 : ch <= 0xffff ? "\\u%04x"
+								: "\\U%08x",
+						 (unsigned)ch);
 	}
+	fwrite(buf, 1, used, out);
 	if (text->truncated)
 		fputs("...", out);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -11,7 +12,8 @@
 #define PAGE 4096u
 /* 64 MiB: far more than a dump reads; past it, reads go uncached. */
 #define MAX_PAGES 16384u
-/* A read over more pages than this (a long line table) goes uncached. */
+/* A read over more pages than this (a long line table) goes uncached;
+ * no more pages than this are read in one system call. */
 #define MAX_SPAN 64u
 
 struct slot {
@@ -20,10 +22,21 @@ struct slot {
 	uint8_t *data;
 };
 
+/* The copies of the pages, MAX_SPAN at a time: one mapping populated at
+ * once costs far less than a page fault for each page. */
+struct chunk {
+	struct chunk *next;
+	uint8_t *pages;
+	size_t used;
+};
+
 struct pf_mem_cache {
 	struct slot *slots;
 	size_t capacity;  /* a power of two, at most half full */
 	size_t count;
+	struct chunk *chunks;  /* the newest first */
+	const struct slot *last;  /* the page read last, for the next read,
+	                             which is most often in it too */
 	bool no_vm_readv; /* refused once: /proc/PID/mem from then on */
 };
 
@@ -49,8 +62,12 @@ void pf_mem_cache_end(struct pf_mem *mem)
 	struct pf_mem_cache *c = mem->cache;
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->capacity; i++)
-		free(c->slots[i].data);
+	while (c->chunks) {
+		struct chunk *next = c->chunks->next;
+		munmap(c->chunks->pages, MAX_SPAN * PAGE);
+		free(c->chunks);
+		c->chunks = next;
+	}
 	free(c->slots);
 	free(c);
 	mem->cache = NULL;
@@ -78,75 +95,134 @@ static bool grow(struct pf_mem_cache *c)
 				c->slots[i];
 	free(c->slots);
 	*c = bigger;
+	c->last = NULL;
 	return true;
 }
 
-/* Reads the n pages of iov (iov_base set to their buffers) that start at
- * page first, in one system call; returns how many were read whole. */
-static size_t read_pages(struct pf_mem *mem, uint64_t first,
-			 struct iovec *iov, size_t n)
+static bool cached(const struct pf_mem_cache *c, uint64_t page)
+{
+	return c->slots[slot_of(c, page)].page == page;
+}
+
+static void keep(struct pf_mem_cache *c, uint64_t page, uint8_t *data)
+{
+	if (cached(c, page) || c->count >= MAX_PAGES ||
+	    (2 * (c->count + 1) > c->capacity && !grow(c)))
+		return;
+	c->slots[slot_of(c, page)] = (struct slot){page, data};
+	c->count++;
+}
+
+/* Room for n pages in the newest chunk, or in a new one; NULL when out of
+ * memory.  The pages count as used once read (c->chunks->used). */
+static uint8_t *room_for(struct pf_mem_cache *c, size_t n)
+{
+	if (c->chunks && c->chunks->used + n <= MAX_SPAN)
+		return c->chunks->pages + c->chunks->used * PAGE;
+	struct chunk *k = malloc(sizeof *k);
+	void *pages = mmap(NULL, MAX_SPAN * PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (k == NULL || pages == MAP_FAILED) {
+		free(k);
+		if (pages != MAP_FAILED)
+			munmap(pages, MAX_SPAN * PAGE);
+		return NULL;
+	}
+	*k = (struct chunk){c->chunks, pages, 0};
+	c->chunks = k;
+	return k->pages;
+}
+
+/* Reads pages[0..n) (distinct, none cached) in one system call and caches
+ * those read; returns how many were read, in order: a page that cannot
+ * be read ends the call there. */
+static size_t read_pages(struct pf_mem *mem, const uint64_t *pages, size_t n)
 {
 	struct pf_mem_cache *c = mem->cache;
-	struct iovec remote = {(void *)(uintptr_t)first, n * PAGE};
-	ssize_t got;
-	mem->reads++;
-	if (!c->no_vm_readv) {
-		got = process_vm_readv(mem->pid, iov, n, &remote, 1, 0);
-		if (got >= 0)
-			return (size_t)got / PAGE;
+	struct iovec local, remote[MAX_SPAN];
+	size_t ready = n < MAX_SPAN ? n : MAX_SPAN, got = 0;
+	uint8_t *room = room_for(c, ready);
+	if (room == NULL)
+		return 0;
+	local = (struct iovec){room, ready * PAGE};
+	for (size_t i = 0; i < ready; i++)
+		remote[i] = (struct iovec){(void *)(uintptr_t)pages[i], PAGE};
+	if (ready > 0 && !c->no_vm_readv) {
+		mem->reads++;
+		ssize_t r = process_vm_readv(mem->pid, &local, 1, remote,
+					     ready, 0);
+		if (r >= 0)
+			got = (size_t)r / PAGE;
 		/* Seccomp, an old kernel or a stricter LSM may refuse it
 		 * where /proc/PID/mem is allowed. */
-		if (errno != EPERM && errno != ENOSYS && errno != EACCES)
-			return 0;
-		c->no_vm_readv = true;
-		mem->reads++;
+		else if (errno == EPERM || errno == ENOSYS || errno == EACCES)
+			c->no_vm_readv = true;
 	}
-	do
-		got = preadv(mem->fd, iov, (int)n, (off_t)first);
-	while (got < 0 && errno == EINTR);
-	return got > 0 ? (size_t)got / PAGE : 0;
+	if (ready > 0 && c->no_vm_readv) {
+		/* One page: pread reads one range. */
+		ssize_t r;
+		mem->reads++;
+		do
+			r = pread(mem->fd, room, PAGE, (off_t)pages[0]);
+		while (r < 0 && errno == EINTR);
+		got = r == (ssize_t)PAGE;
+	}
+	for (size_t i = 0; i < got; i++)
+		keep(c, pages[i], room + i * PAGE);
+	c->chunks->used += got;
+	return got;
 }
 
 /* Makes pages [first, first + n * PAGE) cached, reading the missing ones
- * in one go; false when one of them cannot be read. */
+ * in one go, and the page below them when it is missing too: the walk
+ * goes down a thread's frames and down the list of thread states, both
+ * laid out upwards.  False when one of the n cannot be read. */
 static bool fill(struct pf_mem *mem, uint64_t first, size_t n)
 {
 	struct pf_mem_cache *c = mem->cache;
-	struct iovec iov[MAX_SPAN];
+	uint64_t pages[MAX_SPAN + 1];
 	size_t missing = 0;
-	uint64_t from = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t page = first + i * PAGE;
-		if (c->slots[slot_of(c, page)].page == page)
-			continue;
-		if (missing == 0)
-			from = page;
-		missing = (size_t)((page - from) / PAGE) + 1;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (!cached(c, first + i * PAGE))
+			pages[missing++] = first + i * PAGE;
 	if (missing == 0)
 		return true;
-	/* The run from the first missing page to the last, cached ones
-	 * included: one call, and they are read again at no real cost. */
+	size_t wanted = missing;
+	/* Last, so that when it cannot be read the others still are. */
+	if (!c->no_vm_readv && first > PAGE && !cached(c, first - PAGE))
+		pages[wanted++] = first - PAGE;
 	size_t done = 0;
-	for (; done < missing; done++)
-		if ((iov[done].iov_base = malloc(PAGE)) == NULL)
-			break;
-	for (size_t i = 0; i < done; i++)
-		iov[i].iov_len = PAGE;
-	size_t read = done == missing ? read_pages(mem, from, iov, missing) : 0;
-	for (size_t i = 0; i < done; i++) {
-		uint64_t page = from + i * PAGE;
-		size_t s = slot_of(c, page);
-		if (i >= read || c->slots[s].page == page ||
-		    (2 * (c->count + 1) > c->capacity && !grow(c))) {
-			free(iov[i].iov_base);
-			continue;
-		}
-		s = slot_of(c, page);
-		c->slots[s] = (struct slot){page, iov[i].iov_base};
-		c->count++;
+	while (done < missing) {
+		size_t got = read_pages(mem, pages + done, wanted - done);
+		if (got == 0)
+			return false;
+		done += got;
 	}
-	return read == missing;
+	return true;
+}
+
+void pf_mem_prefetch(struct pf_mem *mem, const uint64_t *addrs, size_t n)
+{
+	struct pf_mem_cache *c = mem->cache;
+	uint64_t pages[MAX_SPAN];
+	size_t i = 0;
+	if (c == NULL || c->no_vm_readv)
+		return;
+	while (i < n) {
+		size_t k = 0;
+		for (; i < n && k < MAX_SPAN; i++) {
+			uint64_t page = addrs[i] & ~(uint64_t)(PAGE - 1);
+			bool listed = cached(c, page) || page < PAGE;
+			for (size_t j = 0; j < k && !listed; j++)
+				listed = pages[j] == page;
+			if (!listed)
+				pages[k++] = page;
+		}
+		/* A page that cannot be read is skipped: the walk will find
+		 * out, one read at a time as without prefetching. */
+		for (size_t done = 0; done < k;)
+			done += read_pages(mem, pages + done, k - done) + 1;
+	}
 }
 
 bool pf_mem_cache_read(struct pf_mem *mem, uint64_t addr, void *buf,
@@ -155,6 +231,10 @@ bool pf_mem_cache_read(struct pf_mem *mem, uint64_t addr, void *buf,
 	struct pf_mem_cache *c = mem->cache;
 	uint64_t first = addr & ~(uint64_t)(PAGE - 1);
 	size_t n = (size_t)((addr + len - 1 - first) / PAGE) + 1;
+	if (n == 1 && c->last && c->last->page == first) {
+		memcpy(buf, c->last->data + (addr - first), len);
+		return true;
+	}
 	if (n > MAX_SPAN || c->count + n > MAX_PAGES ||
 	    !fill(mem, first, n)) {
 		/* Uncached, or a page that cannot be read whole: the exact
@@ -174,6 +254,7 @@ bool pf_mem_cache_read(struct pf_mem *mem, uint64_t addr, void *buf,
 		}
 		memcpy((char *)buf + done, s->data + off, part);
 		done += part;
+		c->last = s;
 	}
 	return true;
 }

@@ -21,6 +21,11 @@ void pf_mem_cache_begin(struct pf_mem *mem);
 /* Drops every cached page; reads go to the target again. */
 void pf_mem_cache_end(struct pf_mem *mem);
 
+/* Reads the pages of addrs[0..n) not yet cached, in as few system calls
+ * as process_vm_readv allows: where the independent walks of many threads
+ * start.  Does nothing without a cache or process_vm_readv. */
+void pf_mem_prefetch(struct pf_mem *mem, const uint64_t *addrs, size_t n);
+
 /* pf_mem_read through the cache; addr and len are already checked. */
 bool pf_mem_cache_read(struct pf_mem *mem, uint64_t addr, void *buf,
 		       size_t len);

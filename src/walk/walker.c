@@ -30,6 +30,10 @@ struct code_entry {
 	uint8_t *linetable;
 	size_t linetable_len;
 	bool readable;
+	/* The last instruction's line: recursion and threads parked alike
+	 * stop many frames of a function at one instruction. */
+	bool has_last;
+	int last_addr, last_line;
 	struct code_entry *next;
 };
 
@@ -244,11 +248,14 @@ static bool record_frame(struct walk *w, uint64_t code_addr,
 	int addr = frame_address(w, code_addr, &lineno, &known);
 	if (!known)
 		return true;
-	out->lineno = lineno != 0
-			      ? lineno
-			      : pf_line_number(l->line_table, c->linetable,
-					       c->linetable_len,
-					       c->firstlineno, addr);
+	if (lineno == 0 && !(c->has_last && c->last_addr == addr)) {
+		c->last_line = pf_line_number(l->line_table, c->linetable,
+					      c->linetable_len, c->firstlineno,
+					      addr);
+		c->last_addr = addr;
+		c->has_last = true;
+	}
+	out->lineno = lineno != 0 ? lineno : c->last_line;
 	return true;
 }
 
@@ -484,6 +491,35 @@ static size_t pointer_fields_span(const int64_t *offsets, size_t n)
 	return span;
 }
 
+/* The walks of the threads are independent, and each starts with a read
+ * of its own (3.11-3.12's cframe on the thread's C stack, then its newest
+ * frame): those pages are read for every thread at once. */
+static void prefetch_starts(struct walk *w, uint64_t tstate_addr,
+			    size_t tstate_size)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t tstates[PF_MAX_NTHREADS], starts[PF_MAX_NTHREADS] = {0};
+	uint8_t tstate[tstate_size];
+	size_t n = 0;
+	for (; tstate_addr != 0 && n < PF_MAX_NTHREADS; n++) {
+		if (!pf_mem_read(w->mem, tstate_addr, tstate, tstate_size))
+			break;
+		tstates[n] = tstate_addr;
+		starts[n] = l->cframe.current_frame == PF_NO_OFFSET
+				    ? 0
+				    : pf_field_u64(tstate, l->tstate.cframe) +
+					      (uint64_t)l->cframe.current_frame;
+		tstate_addr = pf_field_u64(tstate, l->tstate.next);
+	}
+	if (l->cframe.current_frame != PF_NO_OFFSET)
+		pf_mem_prefetch(w->mem, starts, n);
+	for (size_t i = 0; i < n; i++)
+		starts[i] = pf_mem_read(w->mem, tstates[i], tstate, tstate_size)
+				    ? newest_frame(w, tstate)
+				    : 0;
+	pf_mem_prefetch(w->mem, starts, n);
+}
+
 /* One thread state, read into tstate, into t. */
 static bool walk_thread(struct walk *w, const uint8_t *tstate,
 			uint64_t tstate_addr, uint64_t interp,
@@ -532,6 +568,7 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				  l->tstate.cframe};
 	size_t tstate_size = pointer_fields_span(fields, 5);
 	uint8_t tstate[tstate_size];
+	prefetch_starts(w, tstate_addr, tstate_size);
 
 	/* faulthandler dumps the first PF_MAX_NTHREADS threads, but finds the
 	 * current one (its own) wherever it is in the list. */
