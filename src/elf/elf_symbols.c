@@ -73,39 +73,49 @@ void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
 			 ((const unsigned char *)bits)[i]);
 }
 
-/* Fills the entries of wanted not found yet from one symbol table;
- * returns how many it found. */
-static size_t find_in_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr,
-			    struct pf_elf_wanted *wanted, size_t n,
-			    size_t missing)
+/* Fills the entries of wanted not found yet, and local or not as asked,
+ * from the symbol tables of type type; returns how many it found. */
+static size_t find_in_tables(Elf *elf, Elf64_Word type,
+			     struct pf_elf_wanted *wanted, size_t n,
+			     bool local)
 {
-	Elf_Data *data = elf_getdata(scn, NULL);
-	Elf_Scn *str_scn = elf_getscn(elf, shdr->sh_link);
-	Elf_Data *strings = str_scn ? elf_getdata(str_scn, NULL) : NULL;
-	if (data == NULL || shdr->sh_entsize == 0 || strings == NULL ||
-	    strings->d_size == 0 ||
-	    ((const char *)strings->d_buf)[strings->d_size - 1] != '\0')
-		return 0;
-	/* A string table that ends in NUL holds a string at every offset:
-	 * no elf_strptr() checks per symbol. */
-	const char *names = strings->d_buf;
-	size_t count = shdr->sh_size / shdr->sh_entsize, found = 0;
-	for (size_t i = 0; i < count && found < missing; i++) {
-		GElf_Sym sym;
-		if (gelf_getsym(data, (int)i, &sym) == NULL ||
-		    sym.st_shndx == SHN_UNDEF || sym.st_name == 0 ||
-		    sym.st_name >= strings->d_size)
+	size_t missing = 0, found = 0;
+	for (size_t k = 0; k < n; k++)
+		missing += !wanted[k].found && wanted[k].local == local;
+	Elf_Scn *scn = NULL;
+	while (found < missing && (scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		if (gelf_getshdr(scn, &shdr) == NULL || shdr.sh_type != type)
 			continue;
-		const char *sym_name = names + sym.st_name;
-		for (size_t k = 0; k < n; k++) {
-			struct pf_elf_wanted *w = &wanted[k];
-			if (w->found || sym_name[0] != w->name[0] ||
-			    strcmp(sym_name, w->name) != 0)
+		Elf_Data *data = elf_getdata(scn, NULL);
+		Elf_Scn *str_scn = elf_getscn(elf, shdr.sh_link);
+		Elf_Data *strings = str_scn ? elf_getdata(str_scn, NULL) : NULL;
+		if (data == NULL || shdr.sh_entsize == 0 || strings == NULL ||
+		    strings->d_size == 0 ||
+		    ((const char *)strings->d_buf)[strings->d_size - 1] != '\0')
+			continue;
+		/* A string table that ends in NUL holds a string at every
+		 * offset: no elf_strptr() checks per symbol. */
+		const char *names = strings->d_buf;
+		size_t count = shdr.sh_size / shdr.sh_entsize;
+		for (size_t i = 0; i < count && found < missing; i++) {
+			GElf_Sym sym;
+			if (gelf_getsym(data, (int)i, &sym) == NULL ||
+			    sym.st_shndx == SHN_UNDEF || sym.st_name == 0 ||
+			    sym.st_name >= strings->d_size)
 				continue;
-			w->value = sym.st_value;
-			w->size = sym.st_size;
-			w->found = true;
-			found++;
+			const char *sym_name = names + sym.st_name;
+			for (size_t k = 0; k < n; k++) {
+				struct pf_elf_wanted *w = &wanted[k];
+				if (w->found || w->local != local ||
+				    sym_name[0] != w->name[0] ||
+				    strcmp(sym_name, w->name) != 0)
+					continue;
+				w->value = sym.st_value;
+				w->size = sym.st_size;
+				w->found = true;
+				found++;
+			}
 		}
 	}
 	return found;
@@ -114,29 +124,23 @@ static size_t find_in_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr,
 size_t pf_elf_symbols(struct pf_elf *e, struct pf_elf_wanted *wanted,
 		      size_t n)
 {
-	const Elf64_Word tables[] = {SHT_SYMTAB, SHT_DYNSYM};
-	size_t found = 0;
 	for (size_t k = 0; k < n; k++)
 		wanted[k].found = false;
-	for (size_t t = 0; t < 2 && found < n; t++) {
-		Elf_Scn *scn = NULL;
-		while (found < n && (scn = elf_nextscn(e->elf, scn)) != NULL) {
-			GElf_Shdr shdr;
-			if (gelf_getshdr(scn, &shdr) != NULL &&
-			    shdr.sh_type == tables[t])
-				found += find_in_table(e->elf, scn, &shdr,
-						       wanted, n, n - found);
-		}
-	}
-	return found;
+	size_t found = find_in_tables(e->elf, SHT_DYNSYM, wanted, n, false);
+	if (found == 0)
+		found = find_in_tables(e->elf, SHT_SYMTAB, wanted, n, false);
+	return found + find_in_tables(e->elf, SHT_SYMTAB, wanted, n, true);
 }
 
 bool pf_elf_symbol(struct pf_elf *e, const char *name, uint64_t *value,
 		   uint64_t *size)
 {
-	struct pf_elf_wanted wanted = {.name = name};
-	if (pf_elf_symbols(e, &wanted, 1) == 0)
-		return false;
+	struct pf_elf_wanted wanted = {.name = name, .local = true};
+	if (find_in_tables(e->elf, SHT_SYMTAB, &wanted, 1, true) == 0) {
+		wanted.local = false;
+		if (find_in_tables(e->elf, SHT_DYNSYM, &wanted, 1, false) == 0)
+			return false;
+	}
 	*value = wanted.value;
 	if (size)
 		*size = wanted.size;

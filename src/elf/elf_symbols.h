@@ -27,13 +27,16 @@ bool pf_elf_symbol(struct pf_elf *elf, const char *name, uint64_t *value,
 /* A symbol asked of pf_elf_symbols. */
 struct pf_elf_wanted {
 	const char *name;
+	bool local;      /* a static: only .symtab has it */
 	uint64_t value, size;
 	bool found;
 };
 
-/* Looks every name of wanted up as pf_elf_symbol does, in one pass over
- * each symbol table: a libpython's .symtab has tens of thousands of
- * entries.  Returns how many were found. */
+/* Looks every name of wanted up, in one pass over each symbol table read:
+ * the exported ones in .dynsym, where the dynamic linker finds them too;
+ * .symtab (a libpython's has tens of thousands of entries) only for the
+ * local ones, or for all when .dynsym has none of them (an executable
+ * that exports nothing).  Returns how many were found. */
 size_t pf_elf_symbols(struct pf_elf *elf, struct pf_elf_wanted *wanted,
 		      size_t n);
 

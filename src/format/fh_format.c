@@ -3,53 +3,97 @@
 #include <math.h>
 #include <signal.h>
 
-void pf_format_text(FILE *out, const struct pf_text *text)
+/* A line built in memory and written with one call: a dump of thousands
+ * of frames costs thousands of stdio calls otherwise. */
+struct line {
+	FILE *out;
+	size_t used;
+	char buf[1024];
+};
+
+static void line_flush(struct line *l)
 {
-	/* Written in runs, not a character at a time: a dump of thousands
-	 * of frames is mostly file names. */
-	char buf[512];
-	size_t used = 0;
+	fwrite(l->buf, 1, l->used, l->out);
+	l->used = 0;
+}
+
+/* Room for n more bytes, n at most 16. */
+static char *line_room(struct line *l, size_t n)
+{
+	if (l->used + n > sizeof l->buf)
+		line_flush(l);
+	return l->buf + l->used;
+}
+
+static void line_puts(struct line *l, const char *s)
+{
+	for (; *s; s++)
+		*line_room(l, 1) = *s, l->used++;
+}
+
+static void line_text(struct line *l, const struct pf_text *text)
+{
 	for (uint32_t i = 0; i < text->length; i++) {
 		uint32_t ch = text->chars[i];
-		if (used > sizeof buf - 16) {
-			fwrite(buf, 1, used, out);
-			used = 0;
+		char *at = line_room(l, 16);
+		if (ch >= ' ' && ch <= 126) {
+			*at = (char)ch;
+			l->used++;
+		} else {
+			l->used += (size_t)snprintf(
+				at, 16,
+				ch <= 0xff     ? "\\x%02x"
+				: ch <= 0xffff ? "\\u%04x"
+					       : "\\U%08x",
+				(unsigned)ch);
 		}
-		if (ch >= ' ' && ch <= 126)
-			buf[used++] = (char)ch;
-		else
-			used += (size_t)snprintf(buf + used, sizeof buf - used,
-						 ch <= 0xff     ? "\\x%02x"
-						 : ch <= 0xffff ? "\\u%04x"
-								: "\\U%08x",
-						 (unsigned)ch);
 	}
-	fwrite(buf, 1, used, out);
 	if (text->truncated)
-		fputs("...", out);
+		line_puts(l, "...");
+}
+
+/* A line number, as "%d" prints one that is not negative. */
+static void line_number(struct line *l, int n)
+{
+	char digits[12];
+	size_t k = 0;
+	do
+		digits[k++] = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	while (k > 0)
+		*line_room(l, 1) = digits[--k], l->used++;
+}
+
+void pf_format_text(FILE *out, const struct pf_text *text)
+{
+	struct line l = {.out = out};
+	line_text(&l, text);
+	line_flush(&l);
 }
 
 static void format_frame(FILE *out, const struct pf_frame *f)
 {
-	fputs("  File ", out);
+	struct line l = {.out = out};
+	line_puts(&l, "  File ");
 	if (f->filename->present) {
-		fputc('"', out);
-		pf_format_text(out, f->filename);
-		fputc('"', out);
+		line_puts(&l, "\"");
+		line_text(&l, f->filename);
+		line_puts(&l, "\"");
 	} else {
-		fputs("???", out);
+		line_puts(&l, "???");
 	}
-	fputs(", line ", out);
+	line_puts(&l, ", line ");
 	if (f->lineno >= 0)
-		fprintf(out, "%d", f->lineno);
+		line_number(&l, f->lineno);
 	else
-		fputs("???", out);
-	fputs(" in ", out);
+		line_puts(&l, "???");
+	line_puts(&l, " in ");
 	if (f->name->present)
-		pf_format_text(out, f->name);
+		line_text(&l, f->name);
 	else
-		fputs("???", out);
-	fputc('\n', out);
+		line_puts(&l, "???");
+	line_puts(&l, "\n");
+	line_flush(&l);
 }
 
 static void format_frames(FILE *out, const struct pf_thread_dump *t,

@@ -423,11 +423,17 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		[SYM_MODULE_TYPE] = {.name = "PyModule_Type"},
 		[SYM_FROZENSET_TYPE] = {.name = "PyFrozenSet_Type"},
 		[SYM_PY_VERSION] = {.name = "Py_Version"},
-		[SYM_INTERP_HEAD] = {.name = "interp_head"},
 	};
+	/* interp_head, last, is looked up on its own below. */
 	if (elf)
-		pf_elf_symbols(elf, syms, NSYMS);
+		pf_elf_symbols(elf, syms, SYM_INTERP_HEAD);
 	bool has_runtime = syms[SYM_RUNTIME].found;
+	/* Only a Python without _PyRuntime (2.7, 3.6) needs it, and only
+	 * .symtab, the longest table, has it. */
+	syms[SYM_INTERP_HEAD] =
+		(struct pf_elf_wanted){.name = "interp_head", .local = true};
+	if (elf && !has_runtime)
+		pf_elf_symbols(elf, &syms[SYM_INTERP_HEAD], 1);
 	bool has_tstate_current = syms[SYM_TSTATE_CURRENT].found;
 	if (st != PF_OK) {
 		/* err says why */
