@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct tracee *watch_find_tracee(struct watch *w, pid_t tid)
@@ -112,8 +113,15 @@ void watch_note_new_tracee(struct watch *w, pid_t tid, int event)
 		return;
 	/* Under load the new tracee's end can be reaped before its parent's
 	 * event: kept, it would stay in the tables for good, and its id,
-	 * free again, could be signalled (--exit) in another process. */
-	if (!watch_traced_alive((pid_t)new_tid))
+	 * free again, could be signalled (--exit) in another process.  One
+	 * wait that consumes nothing tells, where reading its /proc status
+	 * cost each short child tens of microseconds: ECHILD when it is no
+	 * tracee of ours (reaped, or the id reused), its pid when it has
+	 * ended and waits to be reaped. */
+	siginfo_t info = {0};
+	if (waitid(P_PID, (id_t)new_tid, &info,
+		   WEXITED | WNOHANG | WNOWAIT | __WALL) != 0 ||
+	    info.si_pid != 0)
 		return;
 	const struct tracee *parent = watch_find_tracee(w, tid);
 	pid_t pid = event == PTRACE_EVENT_CLONE && parent ? parent->pid
