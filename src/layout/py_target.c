@@ -22,8 +22,7 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-/* libpython3.11.so.1.0, libpython3.6m.so, libpython2.7.so.1.0 */
-static bool is_libpython(const char *path)
+bool pf_is_libpython(const char *path)
 {
 	return fnmatch("libpython[23].*.so*", base_name(path), 0) == 0;
 }
@@ -99,7 +98,7 @@ static enum pf_status find_object(struct pf_target *t,
 	*found = NULL;
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct pf_mapping *m = &maps->items[i];
-		if (m->path == NULL || m->offset != 0 || !is_libpython(m->path))
+		if (m->path == NULL || m->offset != 0 || !pf_is_libpython(m->path))
 			continue;
 		/* Two files, even at one path (an upgraded library loaded
 		 * again after the old one was replaced): two interpreters,

@@ -68,6 +68,10 @@ enum pf_status pf_target_open(struct pf_target *target, pid_t pid,
 			      const struct pf_offsets_config *config,
 			      struct pf_error *err);
 
+/* Whether path names a libpython: libpython3.11.so.1.0, libpython3.6m.so,
+ * libpython2.7.so.1.0. */
+bool pf_is_libpython(const char *path);
+
 /* Fills what the "Extension modules" line needs and the chosen layout
  * source lacks -- 3.13's _Py_DebugOffsets describe no dict, module or set
  * internals -- from the target's own DWARF when it has some (never from

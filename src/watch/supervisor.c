@@ -8,11 +8,13 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "layout/py_target.h"
 #include "process/loader_range.h"
 #include "process/proc_ctl.h"
 #include "process/trace_refusal.h"
@@ -35,30 +37,61 @@ static void signal_set(sigset_t *set)
 		sigaddset(set, watched_signals[i]);
 }
 
-/* A new image: its interpreter is found once the dynamic loader has mapped
- * the libraries, which its first system call from elsewhere tells, or at
- * once without a loader (a static program).  Stepping system calls, unlike
- * a breakpoint, leaves nothing in the program: a tracer that dies leaves at
- * most a system-call-stop, which the kernel ends as it detaches. */
+/* A new image: its interpreter is found at once when the program holds
+ * it (a static python) or has no loader; otherwise once the dynamic loader
+ * has mapped libpython, which its close() of that file tells, or any
+ * system call from elsewhere (a program that links no libpython).
+ * Stepping system calls, unlike a breakpoint, leaves nothing in the
+ * program: a tracer that dies leaves at most a system-call-stop, which the
+ * kernel ends as it detaches. */
 static void new_image(struct watch *w, struct process *p, pid_t tid)
 {
 	p->target_tried = false;
 	p->target_reported = false;
+	p->loader = (struct pf_loader_range){0};
 	/* Only the program itself: stepping every exec of a build that
 	 * starts many short children would cost more than it saves, and a
 	 * child running the same Python finds its offsets in the cache at
 	 * its first dump. */
-	if (p->pid == w->child && !pf_loader_range_find(&p->loader, p->pid))
+	if (p->pid == w->child) {
 		watch_prepare_target(w, p);
+		if (!p->target_tried)
+			pf_loader_range_find(&p->loader, p->pid);
+	}
 	watch_resume(tid, watch_running(p), 0);
+}
+
+/* Whether the loader of p is done with what pyfault needs, as the system
+ * call tid stopped at shows: the call comes from elsewhere, or it is the
+ * loader's close() of the libpython it has just mapped. */
+static bool loader_done(const struct process *p, pid_t tid)
+{
+	struct __ptrace_syscall_info info;
+	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info,
+		   &info) <= 0) {
+		/* A kernel before 5.3: the instruction pointer alone. */
+		struct user_regs_struct regs;
+		return ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0 ||
+		       !pf_loader_range_holds(&p->loader, regs.rip);
+	}
+	if (!pf_loader_range_holds(&p->loader, info.instruction_pointer))
+		return true;
+	if (info.op != PTRACE_SYSCALL_INFO_ENTRY ||
+	    info.entry.nr != SYS_close)
+		return false;
+	char link[64], path[4096];
+	snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)tid,
+		 (int)info.entry.args[0]);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n <= 0)
+		return false;
+	path[n] = '\0';
+	return pf_is_libpython(path);
 }
 
 static void loader_syscall(struct watch *w, struct process *p, pid_t tid)
 {
-	struct user_regs_struct regs;
-	if (p && p->loader.end != 0 &&
-	    (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0 ||
-	     !pf_loader_range_holds(&p->loader, regs.rip))) {
+	if (p && p->loader.end != 0 && loader_done(p, tid)) {
 		p->loader = (struct pf_loader_range){0};
 		watch_prepare_target(w, p);
 	}
