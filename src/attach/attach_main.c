@@ -214,9 +214,12 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		st = stop_and_walk(&target, collect_status, &mem, native, &snap,
 				   &symbolizer, &times, err);
 	}
-	/* The merged view's source lines, read once the target runs. */
-	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
-	    !pf_add_source_lines(symbolizer, &snap, target.object_path))
+	/* The C frames' names, and the merged view's source lines, read
+	 * once the target runs. */
+	if (st == PF_OK && symbolizer &&
+	    (!pf_name_native_frames(symbolizer, &snap) ||
+	     (native == PF_NATIVE_MERGED &&
+	      !pf_add_source_lines(symbolizer, &snap, target.object_path))))
 		fprintf(stderr, "pyfault-attach: out of memory\n");
 	pf_symbolizer_close(symbolizer);
 	/* With the dump it qualifies; a failure says only why it failed. */

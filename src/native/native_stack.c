@@ -6,8 +6,7 @@
 #include "native/native_symbols.h"
 #include "native/native_unwind.h"
 
-static bool collect_thread(struct pf_unwinder *u, struct pf_symbolizer *s,
-			   struct pf_unwound_frame *raw,
+static bool collect_thread(struct pf_unwinder *u, struct pf_unwound_frame *raw,
 			   struct pf_thread_dump *t)
 {
 	size_t n = pf_unwind_thread(u, t->tid, raw, PF_MAX_NATIVE_DEPTH,
@@ -21,8 +20,6 @@ static bool collect_thread(struct pf_unwinder *u, struct pf_symbolizer *s,
 		struct pf_native_frame *f = &t->native[t->nnative++];
 		f->pc = raw[i].pc;
 		f->return_address = raw[i].return_address;
-		if (!pf_symbolize(s, f))
-			return false;
 	}
 	return true;
 }
@@ -44,7 +41,7 @@ static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
 	for (size_t i = 0; ok && i < pf_snapshot_count(snap); i++) {
 		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
 		if (t->tid != 0 && (!current_only || t->is_current))
-			ok = collect_thread(u, s, raw, t);
+			ok = collect_thread(u, raw, t);
 	}
 	free(raw);
 	pf_unwinder_free(u);
@@ -67,6 +64,18 @@ enum pf_status pf_collect_native_current(struct pf_snapshot *snap, pid_t pid,
 					 struct pf_error *err)
 {
 	return collect(snap, pid, true, symbolizer, err);
+}
+
+bool pf_name_native_frames(struct pf_symbolizer *symbolizer,
+			   struct pf_snapshot *snap)
+{
+	for (size_t i = 0; i < pf_snapshot_count(snap); i++) {
+		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
+		for (size_t j = 0; j < t->nnative; j++)
+			if (!pf_symbolize(symbolizer, &t->native[j]))
+				return false;
+	}
+	return true;
 }
 
 bool pf_add_source_lines(struct pf_symbolizer *symbolizer,

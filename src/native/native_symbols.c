@@ -24,9 +24,11 @@ struct function {
 	int rank;              /* binding: global 2, weak 1, local 0 */
 };
 
-/* A module's functions sorted by address.  dwfl_module_addrinfo scans the
- * whole symbol table at every call, which for a libpython or a libc of
- * tens of thousands of symbols cost more than all the rest of a dump. */
+/* A module's functions, in symbol table order.  dwfl_module_addrinfo
+ * reads the whole symbol table again at every call, which for a libpython
+ * or a libc of tens of thousands of symbols cost more than all the rest of
+ * a dump; sorting them cost more than the few scans of this array that
+ * the distinct addresses of a dump need. */
 struct module_index {
 	Dwfl_Module *mod;
 	size_t count;
@@ -99,16 +101,6 @@ static int rank_of(const GElf_Sym *sym)
 	}
 }
 
-/* By address; at one address the best-bound name first, as dladdr()
- * prefers a global name to a local alias. */
-static int by_start(const void *a, const void *b)
-{
-	const struct function *x = a, *y = b;
-	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
-	return y->rank - x->rank;
-}
-
 static struct module_index *index_of(struct pf_symbolizer *s,
 				     Dwfl_Module *mod)
 {
@@ -145,29 +137,27 @@ static struct module_index *index_of(struct pf_symbolizer *s,
 			.rank = rank_of(&sym),
 		};
 	}
-	qsort(idx->functions, idx->count, sizeof *idx->functions, by_start);
 	return idx;
 }
 
 /* The function covering addr: the nearest one starting at or below it,
- * unless its known size ends before addr. */
+ * unless its known size ends before addr.  At one address the best-bound
+ * name, as dladdr() prefers a global name to a local alias; among equals
+ * the first in the table. */
 static const struct function *function_at(const struct module_index *idx,
 					  uint64_t addr)
 {
-	size_t lo = 0, hi = idx->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (idx->functions[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+	const struct function *best = NULL;
+	for (size_t i = 0; i < idx->count; i++) {
+		const struct function *f = &idx->functions[i];
+		if (f->start <= addr &&
+		    (best == NULL || f->start > best->start ||
+		     (f->start == best->start && f->rank > best->rank)))
+			best = f;
 	}
-	if (lo == 0)
+	if (best == NULL)
 		return NULL;
-	const struct function *f = &idx->functions[lo - 1];
-	while (f > idx->functions && f[-1].start == f->start)
-		f--;
-	return f->end > f->start && addr >= f->end ? NULL : f;
+	return best->end > best->start && addr >= best->end ? NULL : best;
 }
 
 static bool resolve(struct pf_symbolizer *s, struct resolved *r)

@@ -306,9 +306,12 @@ void watch_dump(struct watch *w, struct process *p,
 	free(stopped.threads);
 	pf_mem_close(&mem);
 
-	/* The merged view's source lines, read once the threads run. */
-	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&
-	    !pf_add_source_lines(symbolizer, &snap, p->target.object_path))
+	/* The C frames' names, and the merged view's source lines, read
+	 * once the threads run. */
+	if (st == PF_OK && symbolizer &&
+	    (!pf_name_native_frames(symbolizer, &snap) ||
+	     (native == PF_NATIVE_MERGED &&
+	      !pf_add_source_lines(symbolizer, &snap, p->target.object_path))))
 		fprintf(stderr, "pyfault-watch: out of memory\n");
 	pf_symbolizer_close(symbolizer);
 	if (st != PF_OK && (p == NULL || pf_proc_exited(pid)))
