@@ -206,10 +206,17 @@ def main_series(a, pyfault, python):
     try:
         _, out, _ = timed([pyfault, str(pid)], pid, 60)
         check_dump(out, NTHREADS)
-        austin_deep = austin_shows(a.austin, pid) if a.austin else None
+        austin, austin_deep = a.austin, None
+        try:
+            austin_deep = austin_shows(austin, pid) if austin else None
+        except RuntimeError:
+            # 3.7.0 reads no Python newer than it (3.14).
+            austin = None
+            print(f"austin skipped: {a.austin} -w cannot read Python "
+                  f"{version}")
         gdb_skip = gdb_skip_reason(python, pid)
         series = {"pyfault-attach": [], "pyfault-attach -v": []}
-        if a.austin:
+        if austin:
             series["austin -w"] = []
         if gdb_skip is None:
             series["gdb thread apply all py-bt"] = []
@@ -217,9 +224,9 @@ def main_series(a, pyfault, python):
         for i in range(a.runs):
             series["pyfault-attach"].append(
                 timed_devnull([pyfault, str(pid)], pid, 60))
-            if a.austin:
+            if austin:
                 series["austin -w"].append(
-                    timed_devnull([a.austin, "-w", str(pid)], pid, 60))
+                    timed_devnull([austin, "-w", str(pid)], pid, 60))
             ms, _, err = timed([pyfault, "-v", str(pid)], pid, 60)
             series["pyfault-attach -v"].append(ms)
             h, n = held_and_reads(err, NTHREADS)
@@ -324,10 +331,14 @@ def main():
           f"{med_native:.2f} ms (medians of {a.runs})")
 
     print("\ngoals (issue 11):")
-    if a.austin:
+    if "austin -w" in series:
         ratio = base / statistics.median(series["austin -w"])
+        # The minima: what each costs when nothing else runs, the medians
+        # of a loaded machine being mostly its scheduler's.
+        low = min(series["pyfault-attach"]) / min(series["austin -w"])
         print(f"  wall vs austin -w: {ratio:.2f}x (goal <= "
-              f"{GOALS['wall']}x): {verdict(ratio, GOALS['wall'])}")
+              f"{GOALS['wall']}x): {verdict(ratio, GOALS['wall'])}; "
+              f"minima {low:.2f}x")
     print(f"  target held: {med_held:.3f} ms (goal <= {GOALS['held_ms']} "
           f"ms): {verdict(med_held, GOALS['held_ms'])}")
     if None in reads:
