@@ -66,7 +66,8 @@ static void new_image(struct watch *w, struct process *p, pid_t tid)
  * loader's close() of the libpython it has just mapped. */
 static bool loader_done(const struct process *p, pid_t tid)
 {
-	struct __ptrace_syscall_info info;
+	/* Zeroed: valgrind does not know that the kernel fills it. */
+	struct __ptrace_syscall_info info = {0};
 	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info,
 		   &info) <= 0) {
 		/* A kernel before 5.3: the instruction pointer alone. */
