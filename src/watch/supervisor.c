@@ -105,7 +105,7 @@ static void handle_stop(struct watch *w, pid_t tid, int status)
 	struct tracee *t = watch_find_tracee(w, tid);
 	if (t == NULL) {
 		/* Seen before the event of the thread that made it. */
-		pid_t pid = watch_process_of(tid);
+		pid_t pid = watch_process_of(w, tid);
 		watch_add_process(w, pid);
 		t = watch_add_tracee(w, tid, pid, false);
 	}

@@ -47,9 +47,18 @@ struct process *watch_add_process(struct watch *w, pid_t pid)
 	return p;
 }
 
-pid_t watch_process_of(pid_t tid)
+pid_t watch_process_of(const struct watch *w, pid_t tid)
 {
 	char path[64], line[128];
+	/* Most often a new thread of a process known already: one lookup
+	 * of /proc/PID/task/TID, which exists only for a thread of PID, is
+	 * far cheaper than the whole status file. */
+	for (size_t i = 0; i < w->nprocs; i++) {
+		snprintf(path, sizeof path, "/proc/%d/task/%d",
+			 (int)w->procs[i].pid, (int)tid);
+		if (access(path, F_OK) == 0)
+			return w->procs[i].pid;
+	}
 	long tgid = tid;
 	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
 	FILE *f = fopen(path, "re");

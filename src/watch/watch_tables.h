@@ -54,7 +54,7 @@ struct process *watch_find_process(struct watch *w, pid_t pid);
 /* The known process, or a new entry; NULL out of memory. */
 struct process *watch_add_process(struct watch *w, pid_t pid);
 /* The thread group of a thread seen before its creator's event. */
-pid_t watch_process_of(pid_t tid);
+pid_t watch_process_of(const struct watch *w, pid_t tid);
 struct tracee *watch_add_tracee(struct watch *w, pid_t tid, pid_t pid,
 				bool started);
 /* Forgets a thread, and its process with its last thread. */
