@@ -98,7 +98,8 @@ static enum pf_status find_object(struct pf_target *t,
 	*found = NULL;
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct pf_mapping *m = &maps->items[i];
-		if (m->path == NULL || m->offset != 0 || !pf_is_libpython(m->path))
+		if (m->path == NULL || m->offset != 0 ||
+		    !pf_is_libpython(m->path))
 			continue;
 		/* Two files, even at one path (an upgraded library loaded
 		 * again after the old one was replaced): two interpreters,

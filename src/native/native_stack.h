@@ -33,9 +33,9 @@ enum pf_status pf_collect_native_current(struct pf_snapshot *snap, pid_t pid,
 bool pf_name_native_frames(struct pf_symbolizer *symbolizer,
 			   struct pf_snapshot *snap);
 
-/* Adds the source file and line of each C frame of snap (named first), except those of
- * the object except_in (NULL: none; the merged view hides the
- * interpreter's).  This reads DWARF, often compressed, which costs more
+/* Adds the source file and line of each C frame of snap (named first),
+ * except those of the object except_in (NULL: none; the merged view hides
+ * the interpreter's).  This reads DWARF, often compressed, which costs more
  * than all the rest; it reads files only, so the target need not be
  * stopped any more.  False when out of memory. */
 bool pf_add_source_lines(struct pf_symbolizer *symbolizer,
