@@ -307,7 +307,8 @@ static json_object *reason_object(struct builder *jb,
 {
 	json_object *o = new_object(jb);
 	add_string(jb, o, "kind", pf_reason_kind_name(r->kind));
-	if (r->kind == PF_REASON_FATAL_SIGNAL || r->kind == PF_REASON_SIGNAL)
+	if (r->kind == PF_REASON_FATAL_SIGNAL || r->kind == PF_REASON_SIGNAL ||
+	    (r->kind == PF_REASON_CORE && r->signo != 0))
 		add(jb, o, "signal", signal_object(jb, r), false);
 	else
 		add(jb, o, "signal", NULL, true);

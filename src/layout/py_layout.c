@@ -235,3 +235,23 @@ const char *pf_layout_source_name(enum pf_layout_source source)
 		return "none";
 	}
 }
+
+bool pf_layout_parse_sources(const char *name, unsigned *sources)
+{
+	static const struct {
+		const char *name;
+		unsigned sources;
+	} names[] = {
+		{"auto", PF_SOURCES_ALL},
+		{"debug-offsets", PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS)},
+		{"dwarf", PF_SOURCE_BIT(PF_SOURCE_DWARF)},
+		{"table", PF_SOURCE_BIT(PF_SOURCE_TABLE)},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(name, names[i].name) == 0) {
+			*sources = names[i].sources;
+			return true;
+		}
+	}
+	return false;
+}

@@ -387,6 +387,10 @@ bool pf_layout_complete(const struct pf_layout *layout, const char **missing);
 bool pf_layout_modules_complete(const struct pf_layout *layout,
 				const char **missing);
 
+/* --offsets=NAME: auto, debug-offsets, dwarf or table, as a set of
+ * sources; false for another name. */
+bool pf_layout_parse_sources(const char *name, unsigned *sources);
+
 const char *pf_layout_source_name(enum pf_layout_source source);
 
 #endif

@@ -630,7 +630,10 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	else
 		st = walk_threads(&w, err);
-	if (st == PF_OK && l->thread_name_suffix)
+	if (st == PF_OK && l->thread_name_suffix && in->dumper_name)
+		snprintf(snap->dumper_name, sizeof snap->dumper_name, "%s",
+			 in->dumper_name);
+	else if (st == PF_OK && l->thread_name_suffix)
 		read_thread_name(in, snap->dumper_name,
 				 sizeof snap->dumper_name);
 	free(w.frame_buf);

@@ -32,6 +32,9 @@ struct pf_walk_input {
 	                                     dump, for its name; 0: the main
 	                                     thread */
 	bool collect_status;              /* fill each thread's status */
+	/* The dumper's name where it is not in /proc (a core); NULL: read
+	 * there when the layout prints it. */
+	const char *dumper_name;
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,
