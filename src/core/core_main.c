@@ -15,6 +15,8 @@
 #include "dump/target_dump.h"
 #include "format/status_format.h"
 #include "layout/py_target.h"
+#include "native/native_core_unwind.h"
+#include "native/native_stack.h"
 #include "walk/py_modules.h"
 #include "walk/walker.h"
 
@@ -200,6 +202,30 @@ static enum pf_status open_core(struct core_dump *d,
 	return pf_target_open_view(&d->target, &view, &d->mem, &config, err);
 }
 
+/* The C stacks the view shows; without them the Python ones are still
+ * worth printing. */
+static void collect_native(struct core_dump *d, enum pf_native_view native)
+{
+	struct pf_unwinder *u = pf_core_unwinder_new(&d->core);
+	struct pf_symbolizer *s = pf_symbolizer_of(d->dwfl, &d->core.maps);
+	struct pf_error err = {0};
+	if (s)
+		d->dwfl = NULL;
+	if (u == NULL || s == NULL)
+		fprintf(stderr, "pyfault-core: libunwind-coredump cannot read "
+				"%s: no C stacks\n",
+			d->core.path);
+	else if (pf_collect_native_with(&d->snap, u, s,
+					native == PF_NATIVE_CURRENT,
+					&err) != PF_OK ||
+		 (native == PF_NATIVE_MERGED &&
+		  !pf_add_source_lines(s, &d->snap, d->target.object_path)))
+		fprintf(stderr, "pyfault-core: %s\n",
+			err.message[0] ? err.message : "out of memory");
+	pf_unwinder_free(u);
+	pf_symbolizer_close(s);
+}
+
 static void print_details(const struct core_dump *d, double total_ms)
 {
 	const struct pf_target *t = &d->target;
@@ -305,6 +331,8 @@ static enum pf_status dump_core(const struct core_options *opt, FILE *out,
 	if (st == PF_OK) {
 		native = pf_native_view_for(opt->common.native,
 					    &d.target.layout, d.fatal);
+		if (native != PF_NATIVE_NONE)
+			collect_native(&d, native);
 		if (d.target.warning[0])
 			fprintf(stderr, "pyfault-core: warning: %s\n",
 				d.target.warning);

@@ -12,18 +12,31 @@
  * pointer of their caller's. */
 static struct pf_core *reporting;
 
+/* libdwfl names a core's objects by their sonames: the path is that of
+ * the file mapped where the object starts. */
+static const char *mapped_path(const struct pf_core *core, uint64_t start)
+{
+	for (size_t i = 0; i < core->maps.count; i++)
+		if (core->maps.items[i].start == start)
+			return core->maps.items[i].path;
+	return NULL;
+}
+
 /* The module's file under the sysroot, as named in the core. */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
 		    Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-	(void)mod;
 	(void)userdata;
+	(void)modname;
 	(void)base;
 	*elfp = NULL;
-	if (reporting == NULL || modname == NULL || modname[0] != '/')
+	Dwarf_Addr start;
+	dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+	const char *mapped = reporting ? mapped_path(reporting, start) : NULL;
+	if (mapped == NULL)
 		return -1;
 	char path[4200];
-	pf_core_host_path(reporting, modname, path, sizeof path);
+	pf_core_host_path(reporting, mapped, path, sizeof path);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		*file_name = strdup(path);
@@ -77,16 +90,17 @@ static void to_hex(const unsigned char *bits, int len, char *hex,
 		snprintf(hex + 2 * i, 3, "%02x", bits[i]);
 }
 
-static int check_module(Dwfl_Module *mod, void **userdata, const char *name,
+static int check_module(Dwfl_Module *mod, void **userdata, const char *soname,
 			Dwarf_Addr start, void *arg)
 {
 	(void)userdata;
-	(void)start;
+	(void)soname;
 	struct check *c = arg;
 	const unsigned char *bits;
 	GElf_Addr vaddr;
 	int len = dwfl_module_build_id(mod, &bits, &vaddr);
-	if (len <= 0 || name == NULL || name[0] != '/')
+	const char *name = mapped_path(c->core, start);
+	if (len <= 0 || name == NULL)
 		return DWARF_CB_OK;
 	char path[4200], want[129], got[129];
 	pf_core_host_path(c->core, name, path, sizeof path);

@@ -27,6 +27,23 @@ static bool collect_thread(struct pf_unwinder *u, struct pf_symbolizer *s,
 	return true;
 }
 
+enum pf_status pf_collect_native_with(struct pf_snapshot *snap,
+				      struct pf_unwinder *u,
+				      struct pf_symbolizer *s,
+				      bool current_only, struct pf_error *err)
+{
+	struct pf_unwound_frame *raw =
+		malloc(PF_MAX_NATIVE_DEPTH * sizeof *raw);
+	bool ok = raw != NULL;
+	for (size_t i = 0; ok && i < pf_snapshot_count(snap); i++) {
+		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
+		if (t->tid != 0 && (!current_only || t->is_current))
+			ok = collect_thread(u, s, raw, t);
+	}
+	free(raw);
+	return ok ? PF_OK : pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+}
+
 /* The threads whose C stacks are wanted: every thread of snap, or its
  * current one alone. */
 static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
@@ -38,21 +55,15 @@ static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
 	if (s == NULL)
 		return err->status;
 	struct pf_unwinder *u = pf_unwinder_new(pid);
-	struct pf_unwound_frame *raw =
-		malloc(PF_MAX_NATIVE_DEPTH * sizeof *raw);
-	bool ok = u != NULL && raw != NULL;
-	for (size_t i = 0; ok && i < pf_snapshot_count(snap); i++) {
-		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
-		if (t->tid != 0 && (!current_only || t->is_current))
-			ok = collect_thread(u, s, raw, t);
-	}
-	free(raw);
+	enum pf_status st =
+		u ? pf_collect_native_with(snap, u, s, current_only, err)
+		  : pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	pf_unwinder_free(u);
-	if (ok)
+	if (st == PF_OK)
 		return PF_OK;
 	pf_symbolizer_close(s);
 	*symbolizer = NULL;
-	return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	return st;
 }
 
 enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,

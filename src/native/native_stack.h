@@ -8,6 +8,7 @@
 
 #include "base/errors.h"
 #include "native/native_symbols.h"
+#include "native/native_unwind.h"
 #include "base/snapshot.h"
 
 /* Fills native/nnative of each thread of snap (outside included) whose OS
@@ -25,6 +26,13 @@ enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
 enum pf_status pf_collect_native_current(struct pf_snapshot *snap, pid_t pid,
 					 struct pf_symbolizer **symbolizer,
 					 struct pf_error *err);
+
+/* The same from a core file: threads unwound by unwinder, named by
+ * symbolizer (both the caller's); every thread, or the current one. */
+enum pf_status pf_collect_native_with(struct pf_snapshot *snap,
+				      struct pf_unwinder *unwinder,
+				      struct pf_symbolizer *symbolizer,
+				      bool current_only, struct pf_error *err);
 
 /* Adds the source file and line of each C frame of snap, except those of
  * the object except_in (NULL: none; the merged view hides the
