@@ -119,11 +119,11 @@ static enum pf_status walk_core(struct core_dump *d,
 		stopped.threads[stopped.count++] = (struct pf_thread){
 			.tid = core->threads[i].tid,
 			.pthread_id = core->threads[i].pthread_id};
-	/* The thread that would have written faulthandler's dump: the one
-	 * the signal was for, whose name the core has only if it is the main
-	 * thread. */
-	const char *dumper_name = signalled->tid == core->pid ? core->fname
-							     : "";
+	/* The name of the thread that would have written the backport's
+	 * dump (2.7): the core has only the main thread's, and 2.7 names no
+	 * thread, so each has the name it was created with, the process's
+	 * (unless the program renamed it itself). */
+	const char *dumper_name = core->fname;
 	struct pf_walk_input in = {
 		.pid = core->pid,
 		.mem = &d->mem,
@@ -136,8 +136,13 @@ static enum pf_status walk_core(struct core_dump *d,
 		.current_thread_id = signalled->pthread_id,
 		.dumper_tid = d->fatal ? signalled->tid : 0,
 		.dumper_name = dumper_name,
+		.collect_status = opt->common.status ||
+				  opt->common.format == PF_FORMAT_JSON,
+		.thread_status = pf_core_thread_status,
+		.status_ctx = core,
 	};
-	(void)opt;
+	if (in.collect_status)
+		pf_target_status_layout(&d->target);
 	enum pf_status st = pf_walk(&in, &d->snap, err);
 	free(stopped.threads);
 	if (st != PF_OK)

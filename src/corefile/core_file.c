@@ -35,6 +35,10 @@ static bool add_thread(struct pf_core *core, const struct elf_prstatus *st)
 		.tid = st->pr_pid,
 		.pthread_id = regs.fs_base,
 		.cursig = st->pr_cursig,
+		.in_syscall = (int64_t)regs.orig_rax >= 0,
+		.syscall_nr = (long)regs.orig_rax,
+		.syscall_args = {regs.rdi, regs.rsi, regs.rdx, regs.r10,
+				 regs.r8, regs.r9},
 	};
 	return true;
 }
@@ -136,8 +140,34 @@ static bool parse_notes(struct pf_core *core, const GElf_Phdr *ph)
 	return true;
 }
 
+/* The segment holding addr, or NULL. */
+static const struct pf_core_segment *segment_at(const struct pf_core *core,
+						uint64_t addr)
+{
+	size_t lo = 0, hi = core->nsegments;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (core->segments[mid].vaddr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct pf_core_segment *s = &core->segments[lo - 1];
+	return addr - s->vaddr < s->memsz ? s : NULL;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct pf_mapping *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
 /* The maps as /proc/PID/maps would have shown them, as far as a core
- * tells: every file mapping with its segment's permissions. */
+ * tells: the file mappings of NT_FILE, and the segments that are none
+ * (anonymous memory); permissions from the segments (gcore leaves out
+ * the segments of read-only file mappings: those read "r--p"). */
 static bool build_maps(struct pf_core *core)
 {
 	struct pf_maps *maps = &core->maps;
@@ -145,8 +175,31 @@ static bool build_maps(struct pf_core *core)
 			     sizeof *maps->items);
 	if (maps->items == NULL)
 		return false;
+	for (size_t i = 0; i < core->nfiles; i++) {
+		const struct pf_core_file_map *f = &core->files[i];
+		const struct pf_core_segment *s = segment_at(core, f->start);
+		struct pf_mapping *m = &maps->items[maps->count++];
+		*m = (struct pf_mapping){.start = f->start, .end = f->end,
+					 .offset = f->offset,
+					 .path = strdup(f->path)};
+		if (m->path == NULL)
+			return false;
+		uint32_t flags = s ? s->flags : PF_R;
+		snprintf(m->perms, sizeof m->perms, "%c%c%cp",
+			 flags & PF_R ? 'r' : '-', flags & PF_W ? 'w' : '-',
+			 flags & PF_X ? 'x' : '-');
+		m->deleted = pf_maps_strip_deleted(m->path);
+		if (core->phdr_addr >= f->start && core->phdr_addr < f->end)
+			snprintf(core->executable, sizeof core->executable,
+				 "%s", m->path);
+	}
 	for (size_t i = 0; i < core->nsegments; i++) {
 		const struct pf_core_segment *s = &core->segments[i];
+		bool file = false;
+		for (size_t j = 0; j < core->nfiles && !file; j++)
+			file = core->files[j].start == s->vaddr;
+		if (file)
+			continue;
 		struct pf_mapping *m = &maps->items[maps->count++];
 		*m = (struct pf_mapping){.start = s->vaddr,
 					 .end = s->vaddr + s->memsz};
@@ -154,22 +207,8 @@ static bool build_maps(struct pf_core *core)
 			 s->flags & PF_R ? 'r' : '-',
 			 s->flags & PF_W ? 'w' : '-',
 			 s->flags & PF_X ? 'x' : '-');
-		for (size_t j = 0; j < core->nfiles; j++) {
-			const struct pf_core_file_map *f = &core->files[j];
-			if (f->start == s->vaddr) {
-				m->offset = f->offset;
-				m->path = strdup(f->path);
-				if (m->path == NULL)
-					return false;
-				m->deleted = pf_maps_strip_deleted(m->path);
-				if (core->phdr_addr >= f->start &&
-				    core->phdr_addr < f->end)
-					snprintf(core->executable,
-						 sizeof core->executable, "%s",
-						 m->path);
-			}
-		}
 	}
+	qsort(maps->items, maps->count, sizeof *maps->items, by_start);
 	return true;
 }
 
@@ -236,12 +275,9 @@ enum pf_status pf_core_open(struct pf_core *core, const char *path,
 			       path, (unsigned)eh.e_machine);
 	if (!read_headers(core))
 		return pf_fail(err, PF_ERR_BAD_CORE,
-			       "%s: its program headers or notes cannot be read "
-			       "(%s)",
-			       path,
-			       core->missing_bytes || elf_errno() == 0
-				       ? "the file is truncated or corrupt"
-				       : elf_errmsg(-1));
+			       "%s: its program headers or notes cannot be read: "
+			       "the file (%llu bytes) is truncated or corrupt",
+			       path, (unsigned long long)core->size);
 	if (core->nthreads == 0)
 		return pf_fail(err, PF_ERR_BAD_CORE,
 			       "%s: a core without any thread (NT_PRSTATUS "
@@ -287,24 +323,6 @@ void pf_core_host_path(const struct pf_core *core, const char *path,
 	snprintf(out, size, "%.*s%s", (int)n, root, path);
 }
 
-/* The segment holding addr, or NULL. */
-static const struct pf_core_segment *segment_at(const struct pf_core *core,
-						uint64_t addr)
-{
-	size_t lo = 0, hi = core->nsegments;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (core->segments[mid].vaddr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
-		return NULL;
-	const struct pf_core_segment *s = &core->segments[lo - 1];
-	return addr - s->vaddr < s->memsz ? s : NULL;
-}
-
 static bool pread_all(int fd, void *buf, size_t len, uint64_t offset)
 {
 	size_t done = 0;
@@ -320,29 +338,35 @@ static bool pread_all(int fd, void *buf, size_t len, uint64_t offset)
 	return true;
 }
 
-/* The bytes of a file mapping the kernel did not dump, from the file. */
-static bool read_mapped_file(struct pf_core *core, uint64_t addr, void *buf,
-			     size_t len)
+/* The NT_FILE mapping holding addr, or NULL. */
+static struct pf_core_file_map *file_map_at(struct pf_core *core,
+					    uint64_t addr)
 {
-	for (size_t i = 0; i < core->nfiles; i++) {
-		struct pf_core_file_map *f = &core->files[i];
-		if (addr < f->start || addr - f->start >= f->end - f->start)
-			continue;
-		if (len > f->end - addr)
-			return false;
-		if (f->fd == FILE_UNOPENED) {
-			char path[4200];
-			pf_core_host_path(core, f->path, path, sizeof path);
-			f->fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (f->fd < 0)
-				f->fd = FILE_MISSING;
-		}
-		return f->fd >= 0 &&
-		       pread_all(f->fd, buf, len, f->offset + (addr - f->start));
-	}
-	return false;
+	for (size_t i = 0; i < core->nfiles; i++)
+		if (addr >= core->files[i].start && addr < core->files[i].end)
+			return &core->files[i];
+	return NULL;
 }
 
+/* Bytes of a file mapping that the core does not hold, from the file. */
+static bool read_mapped_file(struct pf_core *core,
+			     struct pf_core_file_map *f, uint64_t addr,
+			     void *buf, size_t len)
+{
+	if (f->fd == FILE_UNOPENED) {
+		char path[4200];
+		pf_core_host_path(core, f->path, path, sizeof path);
+		f->fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (f->fd < 0)
+			f->fd = FILE_MISSING;
+	}
+	return f->fd >= 0 &&
+	       pread_all(f->fd, buf, len, f->offset + (addr - f->start));
+}
+
+/* The kernel dumps the bytes of a segment up to its filesz, the rest of
+ * a file mapping is in the file; gcore leaves out the segments of
+ * read-only file mappings altogether. */
 static bool read_core(struct pf_mem *mem, uint64_t addr, void *buf,
 		      size_t len)
 {
@@ -350,18 +374,31 @@ static bool read_core(struct pf_mem *mem, uint64_t addr, void *buf,
 	uint8_t *dst = buf;
 	while (len > 0) {
 		const struct pf_core_segment *s = segment_at(core, addr);
-		if (s == NULL)
+		uint64_t at = s ? addr - s->vaddr : 0, avail;
+		bool ok;
+		if (s && at < s->filesz) {
+			avail = s->filesz - at;
+			if (avail > len)
+				avail = len;
+			ok = pread_all(core->fd, dst, (size_t)avail,
+				       s->offset + at);
+		} else {
+			struct pf_core_file_map *f = file_map_at(core, addr);
+			if (f == NULL)
+				return false;
+			avail = f->end - addr;
+			if (s && s->memsz - at < avail)
+				avail = s->memsz - at;
+			if (avail > len)
+				avail = len;
+			ok = read_mapped_file(core, f, addr, dst,
+					      (size_t)avail);
+		}
+		if (!ok)
 			return false;
-		uint64_t at = addr - s->vaddr;
-		/* Dumped bytes up to filesz, then the file's. */
-		uint64_t avail = at < s->filesz ? s->filesz - at : s->memsz - at;
-		size_t n = avail < len ? (size_t)avail : len;
-		if (at < s->filesz ? !pread_all(core->fd, dst, n, s->offset + at)
-				   : !read_mapped_file(core, addr, dst, n))
-			return false;
-		dst += n;
-		addr += n;
-		len -= n;
+		dst += avail;
+		addr += avail;
+		len -= (size_t)avail;
 	}
 	return true;
 }
@@ -381,4 +418,23 @@ const struct pf_core_thread *pf_core_thread_of(const struct pf_core *core,
 		if (core->threads[i].pthread_id == pthread_id)
 			return &core->threads[i];
 	return NULL;
+}
+
+void pf_core_thread_status(void *ctx, pid_t tid, struct pf_thread_status *out)
+{
+	const struct pf_core *core = ctx;
+	out->collected = true;
+	for (size_t i = 0; i < core->nthreads; i++) {
+		const struct pf_core_thread *t = &core->threads[i];
+		if (t->tid != tid)
+			continue;
+		if (tid == core->pid)
+			snprintf(out->name, sizeof out->name, "%.15s",
+				 core->fname);
+		out->state = t->in_syscall ? PF_STATE_SYSCALL : PF_STATE_RUNNING;
+		out->syscall_nr = t->in_syscall ? t->syscall_nr : 0;
+		if (t->in_syscall)
+			memcpy(out->syscall_args, t->syscall_args,
+			       sizeof out->syscall_args);
+	}
 }

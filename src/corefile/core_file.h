@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "base/errors.h"
+#include "base/snapshot.h"
 #include "process/proc_maps.h"
 #include "process/remote_mem.h"
 
@@ -22,6 +23,11 @@ struct pf_core_thread {
 	pid_t tid;
 	uint64_t pthread_id;   /* fs_base: pthread_self(), tstate->thread_id */
 	int cursig;            /* the signal it was stopped by, 0 if none */
+	/* In a system call (orig_rax not negative): its number and
+	 * arguments, as /proc/PID/syscall gives them. */
+	bool in_syscall;
+	long syscall_nr;
+	uint64_t syscall_args[6];
 };
 
 struct pf_core_segment {
@@ -76,6 +82,12 @@ void pf_core_host_path(const struct pf_core *core, const char *path,
 
 /* A backend that reads the core's memory (see the top of this file). */
 void pf_mem_open_core(struct pf_mem *mem, struct pf_core *core);
+
+/* What --status shows of thread tid, as far as the core tells: its system
+ * call, the main thread's name.  ctx is the core (pf_walk_input's
+ * thread_status). */
+void pf_core_thread_status(void *core, pid_t tid,
+			   struct pf_thread_status *out);
 
 /* The thread whose pthread_self() is pthread_id, or NULL. */
 const struct pf_core_thread *pf_core_thread_of(const struct pf_core *core,

@@ -454,7 +454,10 @@ static void collect_status(struct walk *w, struct pf_thread_dump *t,
 {
 	struct pf_thread_status *s = &t->status;
 	int64_t gil_size = w->l->gil.size;
-	pf_read_thread_status(w->in->pid, t->tid, s);
+	if (w->in->thread_status)
+		w->in->thread_status(w->in->status_ctx, t->tid, s);
+	else
+		pf_read_thread_status(w->in->pid, t->tid, s);
 	s->holds_gil = gil->holder != 0 && gil->holder == tstate_addr;
 	if (s->state == PF_STATE_SYSCALL &&
 	    (s->syscall_nr == SYS_futex ||

@@ -35,6 +35,11 @@ struct pf_walk_input {
 	/* The dumper's name where it is not in /proc (a core); NULL: read
 	 * there when the layout prints it. */
 	const char *dumper_name;
+	/* Fills a thread's status where it is not in /proc (a core); NULL:
+	 * pf_read_thread_status. */
+	void (*thread_status)(void *ctx, pid_t tid,
+			      struct pf_thread_status *out);
+	void *status_ctx;
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,
