@@ -11,6 +11,7 @@
 #include "base/errors.h"
 #include "core/core_options.h"
 #include "corefile/core_file.h"
+#include "corefile/core_input.h"
 #include "corefile/core_modules.h"
 #include "dump/target_dump.h"
 #include "format/status_format.h"
@@ -91,11 +92,12 @@ static enum pf_status find_core_file(const struct pf_target_view *v,
 	return pf_fail(err, PF_ERR_FILE_GONE,
 		       "the process of %s mapped %s, which cannot be read as "
 		       "%s: %s",
-		       core->path, m->path, file->read_path, strerror(errno));
+		       core->name, m->path, file->read_path, strerror(errno));
 }
 
 /* What the walk and the output share. */
 struct core_dump {
+	struct pf_core_input input;
 	struct pf_core core;
 	Dwfl *dwfl;
 	struct pf_mem mem;
@@ -170,7 +172,15 @@ static enum pf_status open_core(struct core_dump *d,
 				struct pf_error *err)
 {
 	struct pf_core *core = &d->core;
-	enum pf_status st = pf_core_open(core, opt->core, opt->sysroot, err);
+	enum pf_status st = pf_core_input_open(&d->input, opt->core, err);
+	if (st != PF_OK)
+		return st;
+	if (d->input.warning[0])
+		fprintf(stderr, "pyfault-core: warning: %s; what came before is "
+				"read\n",
+			d->input.warning);
+	st = pf_core_open(core, d->input.read_path, d->input.path,
+			  opt->sysroot, err);
 	if (st != PF_OK)
 		return st;
 	core->executable_file = opt->executable;
@@ -179,7 +189,7 @@ static enum pf_status open_core(struct core_dump *d,
 			"pyfault-core: warning: %s is truncated: %llu bytes of "
 			"its memory are missing (the file has %llu bytes); "
 			"what is there is read\n",
-			opt->core, (unsigned long long)core->missing_bytes,
+			core->name, (unsigned long long)core->missing_bytes,
 			(unsigned long long)core->size);
 	d->dwfl = pf_core_dwfl(core, opt->common.debuginfo_path, err);
 	if (d->dwfl == NULL)
@@ -198,7 +208,7 @@ static enum pf_status open_core(struct core_dump *d,
 	};
 	pf_fail(&view.exe_err, PF_ERR_NOT_PYTHON,
 		"%s names no executable (no AT_PHDR in its NT_AUXV note)",
-		opt->core);
+		core->name);
 	const struct pf_offsets_config config = {
 		.sources = opt->offset_sources,
 		.debuginfo_path = opt->common.debuginfo_path,
@@ -219,7 +229,7 @@ static void collect_native(struct core_dump *d, enum pf_native_view native)
 	if (u == NULL || s == NULL)
 		fprintf(stderr, "pyfault-core: libunwind-coredump cannot read "
 				"%s: no C stacks\n",
-			d->core.path);
+			d->core.name);
 	else if (pf_collect_native_with(&d->snap, u, s,
 					native == PF_NATIVE_CURRENT,
 					&err) != PF_OK ||
@@ -308,7 +318,7 @@ static enum pf_status write_dump(struct core_dump *d,
 		fprintf(stderr,
 			"pyfault-core: %s: no thread held the GIL, so there is "
 			"no current thread to dump\n",
-			opt->core);
+			d->core.name);
 	return PF_OK;
 }
 
@@ -319,6 +329,7 @@ static enum pf_status dump_core(const struct core_options *opt, FILE *out,
 	struct core_dump d;
 	memset(&d, 0, sizeof d);
 	d.core.fd = -1;
+	d.input.fd = -1;
 	enum pf_status st = open_core(&d, opt, err);
 	if (st == PF_OK) {
 		const struct pf_core *core = &d.core;
@@ -353,6 +364,7 @@ static enum pf_status dump_core(const struct core_options *opt, FILE *out,
 	if (d.dwfl)
 		dwfl_end(d.dwfl);
 	pf_core_close(&d.core);
+	pf_core_input_close(&d.input);
 	return st;
 }
 

@@ -244,7 +244,8 @@ static bool read_headers(struct pf_core *core)
 }
 
 enum pf_status pf_core_open(struct pf_core *core, const char *path,
-			    const char *sysroot, struct pf_error *err)
+			    const char *name, const char *sysroot,
+			    struct pf_error *err)
 {
 	memset(core, 0, sizeof *core);
 	core->sysroot = sysroot;
@@ -254,10 +255,13 @@ enum pf_status pf_core_open(struct pf_core *core, const char *path,
 						    : PF_ERR_PERMISSION,
 			       "cannot open %s: %s", path, strerror(errno));
 	core->path = strdup(path);
+	core->name = strdup(name);
 	struct stat st;
-	if (core->path == NULL || fstat(core->fd, &st) != 0)
+	if (core->path == NULL || core->name == NULL ||
+	    fstat(core->fd, &st) != 0)
 		return pf_fail(err, PF_ERR_INTERNAL, "cannot read %s: %s",
-			       path, strerror(errno));
+			       name, strerror(errno));
+	path = name;
 	core->size = (uint64_t)st.st_size;
 	elf_version(EV_CURRENT);
 	/* Not mapped: a truncated core would fault where its segments
@@ -304,6 +308,7 @@ void pf_core_close(struct pf_core *core)
 	if (core->fd >= 0)
 		close(core->fd);
 	free(core->path);
+	free(core->name);
 	memset(core, 0, sizeof *core);
 	core->fd = -1;
 }

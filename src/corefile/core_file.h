@@ -47,6 +47,7 @@ struct pf_core_file_map {
 struct pf_core {
 	int fd;
 	char *path;                 /* where the core is read from */
+	char *name;                 /* what messages call it */
 	Elf *elf;
 	uint64_t size;              /* of the core file */
 	pid_t pid;
@@ -69,11 +70,13 @@ struct pf_core {
 	                                sysroot */
 };
 
-/* Opens the core at path (read through sysroot, which may be NULL, for
- * the mapped files).  Fails with PF_ERR_BAD_CORE when it is not an ELF
- * core of an x86_64 process or its notes cannot be read. */
+/* Opens the core at path, called name in messages (its mapped files are
+ * read under sysroot, which may be NULL).  Fails with PF_ERR_BAD_CORE when
+ * it is not an ELF core of an x86_64 process or its notes cannot be
+ * read. */
 enum pf_status pf_core_open(struct pf_core *core, const char *path,
-			    const char *sysroot, struct pf_error *err);
+			    const char *name, const char *sysroot,
+			    struct pf_error *err);
 void pf_core_close(struct pf_core *core);
 
 /* A file of the target as pyfault reads it: path under the sysroot. */

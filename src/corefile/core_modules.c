@@ -69,7 +69,7 @@ Dwfl *pf_core_dwfl(struct pf_core *core, const char *debuginfo_path,
 	if (dwfl_report_end(dwfl, NULL, NULL) != 0 || n < 0) {
 		pf_fail(err, PF_ERR_BAD_CORE,
 			"%s: libdwfl finds no objects in the core: %s",
-			core->path, dwfl_errmsg(-1));
+			core->name, dwfl_errmsg(-1));
 		dwfl_end(dwfl);
 		return NULL;
 	}
@@ -116,7 +116,7 @@ static int check_module(Dwfl_Module *mod, void **userdata, const char *soname,
 		c->err, PF_ERR_WRONG_FILE,
 		"%s is not the file the process of the core %s mapped: its "
 		"build-id is %s, the core's %s%s",
-		path, c->core->path, got[0] ? got : "(none)", want,
+		path, c->core->name, got[0] ? got : "(none)", want,
 		c->core->sysroot ? "" : " (a core from another machine or "
 					"container needs --sysroot)");
 	return DWARF_CB_ABORT;

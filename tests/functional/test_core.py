@@ -25,6 +25,9 @@ same process and the target's own faulthandler dump (same name exception).
 them too, must be gdb's `thread apply all bt` of the same core, frame for
 frame.
 
+Cores compressed as systemd-coredump stores them (zstd, xz, lz4) and cores
+on standard input give the same text as the plain file.
+
 Bad input: not an ELF file, an ELF file that is no core, a truncated core
 (a warning naming the missing bytes, then the dump), a core of a program
 that is not Python, a file whose build-id is not the core's (--sysroot
@@ -418,6 +421,56 @@ def t_truncated(interp):
         res.release()
 
 
+COMPRESSORS = [("zstd", ["zstd", "-q", "-c"]), ("xz", ["xz", "-0", "-c"]),
+               ("lz4", ["lz4", "-q", "-c"])]
+
+
+def t_compressed_and_stdin(interp):
+    """The core compressed as systemd-coredump stores it (zstd, xz, lz4),
+    as a file and on standard input ("-"), and plain on standard input:
+    the same text as from the file; a compressed core cut short: a warning
+    and what its first part holds."""
+    res = Resources()
+    try:
+        core = python_core(res, interp)
+        plain = run_core([core])
+        check_ok(plain, "plain core")
+        with open(core, "rb") as f:
+            piped = subprocess.run([CORE, "-"], stdin=f,
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=TIMEOUT)
+        check_ok(piped, "plain core on standard input")
+        check_same(plain.stdout, piped.stdout, "plain core on stdin")
+        for name, cmd in COMPRESSORS:
+            if shutil.which(cmd[0]) is None:
+                raise Skip("%s is not installed (Debian package %s)" % (
+                    cmd[0], "xz-utils" if name == "xz" else cmd[0]))
+            packed = core + "." + name
+            with open(core, "rb") as f, open(packed, "wb") as out:
+                subprocess.run(cmd, stdin=f, stdout=out, check=True,
+                               timeout=TIMEOUT * 4)
+            got = run_core([packed])
+            check_ok(got, name + " core")
+            check_same(plain.stdout, got.stdout, name + " core")
+            with open(packed, "rb") as f:
+                got = subprocess.run([CORE, "-"], stdin=f,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, timeout=TIMEOUT)
+            check_ok(got, name + " core on standard input")
+            check_same(plain.stdout, got.stdout, name + " core on stdin")
+            with open(packed, "r+b") as f:
+                f.truncate(os.path.getsize(packed) // 2)
+            got = run_core([packed])
+            if (b"(%s): " % name.encode()) not in got.stderr or \
+                    b"ends early" not in got.stderr and \
+                    b"corrupt" not in got.stderr:
+                raise Fail("%s core cut short: no warning; %s" % (
+                    name, describe(got)))
+            os.unlink(packed)
+    finally:
+        res.release()
+
+
 def t_not_python():
     if NO_CORES:
         raise Skip(NO_CORES)
@@ -503,6 +556,7 @@ PER_INTERP += [
     ("sigsegv-json", t_fatal_json),
     ("gcore-parked-threads", t_gcore),
     ("truncated-core", t_truncated),
+    ("compressed-and-stdin", t_compressed_and_stdin),
     ("build-id-mismatch-and-missing-file", t_wrong_file),
 ]
 
