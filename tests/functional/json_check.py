@@ -64,7 +64,7 @@ DOCUMENT = {
     "threads_truncated": bool,
     "extension_modules": [STR_OR_NULL],
 }
-KINDS = {"attach", "fatal_signal", "timeout", "request", "signal"}
+KINDS = {"attach", "fatal_signal", "timeout", "request", "signal", "core"}
 STATES = {"running", "syscall", "gil_wait", "unknown"}
 HEX = re.compile(r"^0x[0-9a-f]+$")
 
@@ -118,7 +118,9 @@ def validate(doc, tool=None):
     if reason["kind"] not in KINDS:
         raise SchemaError("reason.kind %r" % reason["kind"])
     has_signal = reason["kind"] in ("fatal_signal", "signal")
-    if (reason["signal"] is not None) != has_signal:
+    # pyfault-core's "core": a signal when one wrote the core (not gcore).
+    if reason["kind"] != "core" and (
+            reason["signal"] is not None) != has_signal:
         raise SchemaError("reason.signal %r for kind %r" % (
             reason["signal"], reason["kind"]))
     if (reason["timeout_seconds"] is not None) != (

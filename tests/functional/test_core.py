@@ -38,6 +38,7 @@ Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -46,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 
+import json_check
 import pyinterps
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, report,
                        run_tests, setup)
@@ -241,11 +243,12 @@ def t_fatal_json(interp):
         _, _, core = crash_and_core(res, interp, "segv", [], False, what)
         got = run_core(["--format", "json", core])
         check_ok(got, what)
-        import json
         doc = json.loads(got.stdout)
+        json_check.validate(doc, "pyfault-core")
         reason = doc["reason"]
         sig = reason["signal"]
-        if reason["kind"] != "fatal_signal" or sig["name"] != "SIGSEGV":
+        if reason["kind"] != "fatal_signal" or sig["name"] != "SIGSEGV" \
+                or sig["code_name"] is None:
             raise Fail("%s: reason %r" % (what, reason))
         if doc["tool"] != "pyfault-core" or not doc["threads"]:
             raise Fail("%s: document %r" % (what, doc))
@@ -313,6 +316,13 @@ def t_gcore(interp):
                    normalise(got.stdout, interp, main),
                    what + " (the target's faulthandler)")
         t_native_against_gdb(interp, core, what)
+        doc = run_core(["--format", "json", core])
+        check_ok(doc, what + " --format json")
+        doc = json.loads(doc.stdout)
+        json_check.validate(doc, "pyfault-core")
+        if doc["reason"] != {"kind": "core", "signal": None,
+                             "timeout_seconds": None}:
+            raise Fail("%s: JSON reason %r" % (what, doc["reason"]))
         os.unlink(core)
     finally:
         res.release()
