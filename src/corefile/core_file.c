@@ -95,9 +95,14 @@ static bool parse_note(struct pf_core *core, const GElf_Nhdr *nh,
 	if (nh->n_namesz != 5 || memcmp(name, "CORE", 5) != 0)
 		return true;
 	switch (nh->n_type) {
-	case NT_PRSTATUS:
-		return nh->n_descsz < sizeof(struct elf_prstatus) ||
-		       add_thread(core, (const void *)desc);
+	case NT_PRSTATUS: {
+		/* Notes are 4-byte aligned, the struct needs 8: copied. */
+		struct elf_prstatus st;
+		if (nh->n_descsz < sizeof st)
+			return true;
+		memcpy(&st, desc, sizeof st);
+		return add_thread(core, &st);
+	}
 	case NT_PRPSINFO:
 		if (nh->n_descsz >= sizeof(struct elf_prpsinfo)) {
 			struct elf_prpsinfo ps;
