@@ -18,6 +18,10 @@ exception: Linux keeps the names of threads out of core files, all but the
 main thread's (NT_PRPSINFO), so on 3.14, whose faulthandler prints them,
 the names of the other threads are taken out of the oracle.
 
+A core from new pid and mount namespaces where the interpreter's file is
+another one than ours at the same path: refused as it is (build-ids), read
+with --sysroot (test_namespaces.py's container).
+
 A core of a live process: gcore (gdb) of target_threads.py parked with
 every thread asleep; pyfault-core's text must equal pyfault-attach's of the
 same process and the target's own faulthandler dump (same name exception).
@@ -74,6 +78,7 @@ OPTS = None
 TMPDIR = None
 # Why cores cannot be made here, or None.
 NO_CORES = None
+UNSHARE_PROBLEM = None
 CHILD_ENV = {k: v for k, v in os.environ.items()
              if k not in ("PYTHONFAULTHANDLER", "PYTHONDEVMODE")}
 
@@ -98,6 +103,11 @@ def unlimited_core():
     import resource
     resource.setrlimit(resource.RLIMIT_CORE,
                        (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def no_core_but_allowed():
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.RLIM_INFINITY))
 
 
 def new_dir(stem):
@@ -391,6 +401,85 @@ def t_native_against_gdb(interp, core, what):
             what, compared, len(gdb), got.stdout.decode(errors="replace")))
 
 
+# -------------------------------------------------------------- container ---
+
+def t_container(interp):
+    """A crash in new pid and mount namespaces (test_namespaces.py's
+    container), where the interpreter's ELF file ("the object") is
+    bind-mounted at a path that holds true(1) in ours: the core names that
+    path.  Read here as it is, the file there is not the one the process
+    mapped: refused (16), naming both build-ids and --sysroot.  With
+    --sysroot DIR holding the object at that path: faulthandler's text."""
+    if NO_CORES:
+        raise Skip(NO_CORES)
+    if os.geteuid() != 0:
+        raise Skip("needs root (namespaces, mounts)")
+    if UNSHARE_PROBLEM:
+        raise Skip(UNSHARE_PROBLEM)
+    from test_embedded import Build
+    build = Build(interp)
+    real = build.mapped or interp.real
+    view = new_dir("view")
+    seen = os.path.join(view, os.path.basename(real))
+    shutil.copyfile(shutil.which("true"), seen)
+    # unshare dies of its child's signal again, which would write a core
+    # of its own over Python's: only Python's limit is raised.
+    script = ('mount --bind "$1" "$2" && shift 2 && ulimit -S -c unlimited '
+              '&& exec "$@"')
+    python = [interp.path] if build.mapped else [seen]
+    env = dict(CHILD_ENV, PYFAULT_KEEP_CORE="1", PYTHONHOME=build.prefix)
+    if build.mapped:
+        env["LD_LIBRARY_PATH"] = view
+    cwd = new_dir("crash")
+    what = "crash segv in namespaces"
+    res = Resources()
+    try:
+        proc = res.popen([shutil.which("unshare"), "--pid", "--mount",
+                          "--fork", "--mount-proc", "--kill-child", "sh",
+                          "-c", script, "sh", real, seen] + python +
+                         crash_cmd(interp, ["segv"], False)[1:],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=cwd, env=env, preexec_fn=no_core_but_allowed)
+        try:
+            out, err = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("%s: did not end within %d s" % (what, TIMEOUT))
+        if not err.startswith(ABOUT_TO_CRASH):
+            raise Fail("%s: unexpected output %r" % (what, err[-2000:]))
+        oracle = err[len(ABOUT_TO_CRASH):]
+        core = the_core(cwd, what)
+        check_error(run_core([core]), 16, what + ", without --sysroot",
+                    ["build-id", "--sysroot", seen])
+        root = new_dir("sysroot")
+        os.makedirs(os.path.dirname(root + seen))
+        shutil.copyfile(real, root + seen)
+        got = run_core(["--sysroot", root, core])
+        check_ok(got, what + ", --sysroot")
+        main = main_ident_of(out)
+        check_same(normalise(oracle, interp, main),
+                   normalise(got.stdout, interp, main), what)
+    finally:
+        res.release()
+
+
+def probe_unshare():
+    """Why unshare cannot make the namespaces here, or None."""
+    tool = shutil.which("unshare")
+    if tool is None:
+        return "unshare (util-linux) not found"
+    try:
+        out = subprocess.run([tool, "--pid", "--mount", "--fork",
+                              "--mount-proc", "true"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             timeout=TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return "unshare cannot run: %s" % exc
+    if out.returncode != 0:
+        return "unshare --pid --mount fails here: %s" % (
+            out.stderr.decode(errors="replace").strip())
+    return None
+
+
 # ------------------------------------------------------------ bad input ----
 
 def t_not_a_core():
@@ -567,6 +656,7 @@ PER_INTERP += [
     ("gcore-parked-threads", t_gcore),
     ("truncated-core", t_truncated),
     ("compressed-and-stdin", t_compressed_and_stdin),
+    ("container-sysroot", t_container),
     ("build-id-mismatch-and-missing-file", t_wrong_file),
 ]
 
@@ -593,7 +683,7 @@ def for_interp(name, func, interp):
 
 
 def main():
-    global CORE, ATTACH, OPTS, TMPDIR, NO_CORES
+    global CORE, ATTACH, OPTS, TMPDIR, NO_CORES, UNSHARE_PROBLEM
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--core", default=os.environ.get("PYFAULT_CORE"))
     parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
@@ -609,6 +699,7 @@ def main():
         return 1
     interps, notes, full, _ = found
     NO_CORES = core_pattern_problem()
+    UNSHARE_PROBLEM = probe_unshare() if os.geteuid() == 0 else None
     print("cores: %s" % ("written by the kernel in the working directory"
                          if NO_CORES is None else "NONE: " + NO_CORES))
     print("3.14+: the names of threads other than the main one are not in "
