@@ -37,37 +37,19 @@ import tempfile
 import threading
 import time
 
-NTHREADS, DEPTH = 50, 50
+import attach_bench
+from attach_bench import NTHREADS, DEPTH
 BALLAST = 1 << 30
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOAL_MS = 50.0
 
-# As attach_bench.py's target, with BALLAST bytes of touched memory (not
+# attach_bench.py's target, with BALLAST bytes of touched memory (not
 # zero: the kernel and gcore write what a process touched).
-TARGET = r"""
-import _thread, os, sys, threading, time
-N, DEPTH, BALLAST = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-ballast = bytearray(b"\x5a") * BALLAST
-arrived = threading.Semaphore(0)
-def park(n, lock):
-    if n > 1:
-        return park(n - 1, lock)
-    arrived.release()
-    lock.acquire()                     # blocks in C forever
-for _ in range(N):
-    lock = _thread.allocate_lock(); lock.acquire()
-    threading.Thread(target=park, args=(DEPTH, lock), daemon=True).start()
-for _ in range(N):
-    arrived.acquire()
-me = str(threading.get_native_id())
-def asleep(tid):
-    with open(f"/proc/self/task/{tid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "S"
-while not all(asleep(t) for t in os.listdir("/proc/self/task") if t != me):
-    time.sleep(0.001)                  # poll a condition, not a fixed wait
-print("ready", sys.version.split()[0], flush=True)
-sys.stdin.buffer.read()                # wait until the bench closes stdin
-"""
+TARGET = attach_bench.TARGET.replace(
+    "N, DEPTH = int(sys.argv[1]), int(sys.argv[2])\n",
+    "N, DEPTH, BALLAST = int(sys.argv[1]), int(sys.argv[2]), "
+    "int(sys.argv[3])\nballast = bytearray(b\"\\x5a\") * BALLAST\n")
+assert "ballast" in TARGET
 
 
 def unlimited_core():
@@ -107,17 +89,6 @@ def timed_devnull(cmd, timeout):
     if rc != 0:
         raise RuntimeError(f"{cmd} exited {rc}")
     return ms
-
-
-def check_dump(text):
-    blocks = re.split(r"^(?:Current thread|Thread) 0x[0-9a-f]+ .*\n", text,
-                      flags=re.M)[1:]
-    assert len(blocks) == NTHREADS + 1, f"{len(blocks)} thread headers"
-    depths = [len(re.findall(r" in park$", b, flags=re.M)) for b in blocks]
-    parked = [d for d in depths if d]
-    assert len(parked) == NTHREADS, f"{len(parked)} parked threads shown"
-    assert min(parked) >= DEPTH, f"parked thread only {min(parked)} deep"
-    return len(blocks), min(parked)
 
 
 def kernel_writes_file():
@@ -161,10 +132,6 @@ def gdb_cmd(python, core, command):
             "-iex", "set auto-load safe-path /",
             "-iex", "add-auto-load-scripts-directory /usr/share/gdb/auto-load",
             "-ex", command, os.path.realpath(python), core]
-
-
-def stats(xs):
-    return min(xs), statistics.median(xs), max(xs)
 
 
 def main():
@@ -219,7 +186,7 @@ def main():
             assert r.returncode == 0 and m, f"pyfault-core -v: {r.stderr!r}"
             assert int(m[1]) == NTHREADS + 1, f"{m[1]} threads read"
             internal.append(float(m[2]))
-        headers, depth = check_dump(r.stdout)
+        headers, depth = attach_bench.check_dump(r.stdout)
         rows.append(("pyfault-core -v: its own total", internal))
         skip = gdb_skip_reason(a.python)
         if skip is None:
@@ -251,7 +218,7 @@ def main():
           f">= {depth} frames")
     print(f"{'':44} {'min':>9} {'median':>9} {'max':>9}  (ms)")
     for label, xs in rows:
-        lo, med, hi = stats(xs)
+        lo, med, hi = attach_bench.stats(xs)
         print(f"{label:44} {lo:9.1f} {med:9.1f} {hi:9.1f}")
     warm = statistics.median(rows[1][1])
     verdict = "met" if warm <= GOAL_MS else "NOT met"

@@ -281,19 +281,11 @@ static enum pf_status write_dump(struct core_dump *d,
 		!only_current || pf_snapshot_current_python(snap) != NULL;
 	if (opt->common.format == PF_FORMAT_JSON) {
 		const struct pf_target *t = &d->target;
-		struct pf_json_process process = {
-			.pid = d->core.pid,
-			.executable = d->core.executable[0] ? d->core.executable
-							    : NULL,
-			.interpreter = t->object_path,
-			.major = t->major,
-			.minor = t->minor,
-			.micro = t->micro,
-			.micro_known = t->micro_known,
-			.debug_build = t->debug_build,
-			.offsets_source = pf_layout_source_name(t->layout.source),
-			.offsets_detail = t->layout.source_detail,
-		};
+		struct pf_json_process process;
+		pf_json_process_fill(t, d->core.executable[0]
+						? d->core.executable
+						: NULL,
+				     &process);
 		bool current_only =
 			d->fatal ? pf_fatal_current_only(t, snap, only_current)
 				 : only_current;
@@ -343,9 +335,8 @@ static enum pf_status dump_core(const struct core_options *opt, FILE *out,
 			pf_reason_set_siginfo(&d.reason, &core->siginfo);
 		st = walk_core(&d, opt, err);
 	}
-	enum pf_native_view native = PF_NATIVE_NONE;
 	if (st == PF_OK) {
-		native = pf_native_view_for(opt->common.native,
+		enum pf_native_view native = pf_native_view_for(opt->common.native,
 					    &d.target.layout, d.fatal);
 		if (native != PF_NATIVE_NONE)
 			collect_native(&d, native);

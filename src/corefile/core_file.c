@@ -333,21 +333,6 @@ void pf_core_host_path(const struct pf_core *core, const char *path,
 	snprintf(out, size, "%.*s%s", (int)n, root, path);
 }
 
-static bool pread_all(int fd, void *buf, size_t len, uint64_t offset)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done,
-				  (off_t)(offset + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		done += (size_t)n;
-	}
-	return true;
-}
-
 /* The NT_FILE mapping holding addr, or NULL. */
 static struct pf_core_file_map *file_map_at(struct pf_core *core,
 					    uint64_t addr)
@@ -371,7 +356,7 @@ static bool read_mapped_file(struct pf_core *core,
 			f->fd = FILE_MISSING;
 	}
 	return f->fd >= 0 &&
-	       pread_all(f->fd, buf, len, f->offset + (addr - f->start));
+	       pf_pread_all(f->fd, buf, len, f->offset + (addr - f->start));
 }
 
 /* The kernel dumps the bytes of a segment up to its filesz, the rest of
@@ -390,7 +375,7 @@ static bool read_core(struct pf_mem *mem, uint64_t addr, void *buf,
 			avail = s->filesz - at;
 			if (avail > len)
 				avail = len;
-			ok = pread_all(core->fd, dst, (size_t)avail,
+			ok = pf_pread_all(core->fd, dst, (size_t)avail,
 				       s->offset + at);
 		} else {
 			struct pf_core_file_map *f = file_map_at(core, addr);

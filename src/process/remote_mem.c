@@ -6,13 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
-		      size_t len)
+bool pf_pread_all(int fd, void *buf, size_t len, uint64_t offset)
 {
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pread(mem->fd, (char *)buf + done, len - done,
-				  (off_t)(addr + done));
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)(offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -20,6 +19,13 @@ static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
 		done += (size_t)n;
 	}
 	return true;
+}
+
+/* /proc/PID/mem is read at the address as offset. */
+static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
+		      size_t len)
+{
+	return pf_pread_all(mem->fd, buf, len, addr);
 }
 
 int pf_mem_open_live(struct pf_mem *mem, pid_t pid)

@@ -53,6 +53,7 @@ import tempfile
 
 import json_check
 import pyinterps
+import test_namespaces
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, report,
                        run_tests, setup)
 
@@ -416,20 +417,19 @@ def t_container(interp):
         raise Skip("needs root (namespaces, mounts)")
     if UNSHARE_PROBLEM:
         raise Skip(UNSHARE_PROBLEM)
-    from test_embedded import Build
-    build = Build(interp)
+    build = test_namespaces.Build(interp)
     real = build.mapped or interp.real
     view = new_dir("view")
     seen = os.path.join(view, os.path.basename(real))
-    shutil.copyfile(shutil.which("true"), seen)
+    test_namespaces.decoy(seen)
     # unshare dies of its child's signal again, which would write a core
     # of its own over Python's: only Python's limit is raised.
     script = ('mount --bind "$1" "$2" && shift 2 && ulimit -S -c unlimited '
               '&& exec "$@"')
     python = [interp.path] if build.mapped else [seen]
-    env = dict(CHILD_ENV, PYFAULT_KEEP_CORE="1", PYTHONHOME=build.prefix)
-    if build.mapped:
-        env["LD_LIBRARY_PATH"] = view
+    env = test_namespaces.python_env(build, view if build.mapped else None)
+    env = dict(env, PYFAULT_KEEP_CORE="1")
+    env.pop("PYTHONFAULTHANDLER", None)
     cwd = new_dir("crash")
     what = "crash segv in namespaces"
     res = Resources()
@@ -460,24 +460,6 @@ def t_container(interp):
                    normalise(got.stdout, interp, main), what)
     finally:
         res.release()
-
-
-def probe_unshare():
-    """Why unshare cannot make the namespaces here, or None."""
-    tool = shutil.which("unshare")
-    if tool is None:
-        return "unshare (util-linux) not found"
-    try:
-        out = subprocess.run([tool, "--pid", "--mount", "--fork",
-                              "--mount-proc", "true"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=TIMEOUT)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return "unshare cannot run: %s" % exc
-    if out.returncode != 0:
-        return "unshare --pid --mount fails here: %s" % (
-            out.stderr.decode(errors="replace").strip())
-    return None
 
 
 # ------------------------------------------------------------ bad input ----
@@ -699,7 +681,11 @@ def main():
         return 1
     interps, notes, full, _ = found
     NO_CORES = core_pattern_problem()
-    UNSHARE_PROBLEM = probe_unshare() if os.geteuid() == 0 else None
+    test_namespaces.TOOLS["unshare"] = shutil.which("unshare")
+    if os.geteuid() == 0:
+        UNSHARE_PROBLEM = ("unshare (util-linux) not found"
+                           if test_namespaces.TOOLS["unshare"] is None
+                           else test_namespaces.probe_unshare())
     print("cores: %s" % ("written by the kernel in the working directory"
                          if NO_CORES is None else "NONE: " + NO_CORES))
     print("3.14+: the names of threads other than the main one are not in "
