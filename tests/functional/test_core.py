@@ -568,8 +568,11 @@ def t_not_python():
 
 
 def t_wrong_file(interp):
-    """--sysroot with another file at the interpreter's path: refused,
-    both build-ids named; without the file: a missing mapped file."""
+    """--sysroot with another file at the executable's path: refused,
+    both build-ids named; without the file: a missing mapped file.  The
+    EXECUTABLE operand: another program is refused; the program itself
+    serves where the sysroot lacks it (a static interpreter is dumped
+    then, a shared libpython is still missing)."""
     res = Resources()
     try:
         core = python_core(res, interp)
@@ -584,6 +587,18 @@ def t_wrong_file(interp):
         os.unlink(fake)
         check_error(run_core(["--sysroot", root, core]), 14,
                     "a missing mapped file", ["--sysroot"])
+        true = os.path.realpath(shutil.which("true"))
+        check_error(run_core([core, true]), 16, "EXECUTABLE of another "
+                    "build", ["build-id", true])
+        plain = run_core([core])
+        check_ok(plain, "the core as it is")
+        got = run_core(["--sysroot", root, core, lib])
+        if test_namespaces.Build(interp).mapped is None:
+            check_ok(got, "EXECUTABLE, nothing under --sysroot")
+            check_same(plain.stdout, got.stdout, "EXECUTABLE")
+        else:
+            check_error(got, 14, "EXECUTABLE, no libpython under "
+                        "--sysroot", ["libpython"])
     finally:
         res.release()
 
