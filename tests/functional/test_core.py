@@ -247,7 +247,8 @@ def t_fatal(interp, kind, args=(), current_only=False):
 
 def t_fatal_json(interp):
     """--format json of a SIGSEGV core: the reason names the signal, its
-    code and the fault address the kernel gave."""
+    code and the fault address the kernel gave.  -o appends: two runs
+    leave the text twice."""
     what = "crash segv, --format json"
     res = Resources()
     try:
@@ -265,6 +266,15 @@ def t_fatal_json(interp):
             raise Fail("%s: document %r" % (what, doc))
         if not any(t["current"] for t in doc["threads"]):
             raise Fail("%s: no current thread in %r" % (what, doc["threads"]))
+        text = run_core([core])
+        check_ok(text, "the text")
+        out = os.path.join(os.path.dirname(core), "dumps.txt")
+        for _ in range(2):
+            check_ok(run_core(["-o", out, core]), "-o")
+        with open(out, "rb") as f:
+            if f.read() != text.stdout * 2:
+                raise Fail("-o twice: the file does not hold the text "
+                           "twice")
     finally:
         res.release()
 
