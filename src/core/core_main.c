@@ -245,8 +245,8 @@ static void print_details(const struct core_dump *d, double total_ms)
 {
 	const struct pf_target *t = &d->target;
 	const struct pf_layout *l = &t->layout;
-	fprintf(stderr, "pyfault-core: core of process %d (%s): ",
-		(int)d->core.pid, d->core.fname);
+	fprintf(stderr, "pyfault-core: core of process %d (%s: %s): ",
+		(int)d->core.pid, d->core.fname, d->core.psargs);
 	if (d->reason.signo)
 		pf_format_signal_details(stderr, &d->reason);
 	else

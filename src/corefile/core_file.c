@@ -406,15 +406,6 @@ void pf_mem_open_core(struct pf_mem *mem, struct pf_core *core)
 	mem->read = read_core;
 }
 
-const struct pf_core_thread *pf_core_thread_of(const struct pf_core *core,
-					       uint64_t pthread_id)
-{
-	for (size_t i = 0; i < core->nthreads; i++)
-		if (core->threads[i].pthread_id == pthread_id)
-			return &core->threads[i];
-	return NULL;
-}
-
 void pf_core_thread_status(void *ctx, pid_t tid, struct pf_thread_status *out)
 {
 	const struct pf_core *core = ctx;

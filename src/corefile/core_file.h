@@ -52,7 +52,7 @@ struct pf_core {
 	uint64_t size;              /* of the core file */
 	pid_t pid;
 	char fname[17];             /* NT_PRPSINFO: the main thread's comm */
-	char psargs[81];
+	char psargs[81];            /* its command line, cut to 80 bytes */
 	size_t nthreads;
 	struct pf_core_thread *threads;  /* the dumping thread first */
 	bool has_siginfo;
@@ -91,9 +91,5 @@ void pf_mem_open_core(struct pf_mem *mem, struct pf_core *core);
  * thread_status). */
 void pf_core_thread_status(void *core, pid_t tid,
 			   struct pf_thread_status *out);
-
-/* The thread whose pthread_self() is pthread_id, or NULL. */
-const struct pf_core_thread *pf_core_thread_of(const struct pf_core *core,
-					       uint64_t pthread_id);
 
 #endif

@@ -36,10 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pf_core_thread_status(&core, core.threads[i].tid,
 					      &status);
 			PF_FUZZ_ASSERT(status.collected);
-			PF_FUZZ_ASSERT(pf_core_thread_of(
-					       &core,
-					       core.threads[i].pthread_id) !=
-				       NULL);
 		}
 		uint8_t buf[64];
 		for (size_t i = 0; i < core.maps.count; i++) {
@@ -67,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			PF_FUZZ_ASSERT(pf_mem_read(&mem, sg->vaddr, &byte, 1));
 			PF_FUZZ_ASSERT(byte == data[sg->offset]);
 		}
-		fprintf(pf_fuzz_sink(), "%s %s\n", core.fname,
+		fprintf(pf_fuzz_sink(), "%s %s %s\n", core.fname, core.psargs,
 			core.executable);
 	}
 	pf_core_close(&core);

@@ -46,7 +46,7 @@ START_TEST(test_notes)
 	ck_assert_uint_eq(core.missing_bytes, 0);
 	/* A program without libc has no thread pointer. */
 	ck_assert_uint_eq(core.threads[0].pthread_id, 0);
-	ck_assert_ptr_eq(pf_core_thread_of(&core, 0), &core.threads[0]);
+	ck_assert_str_eq(core.psargs, "./tiny ");
 	struct pf_thread_status status = {0};
 	pf_core_thread_status(&core, core.pid, &status);
 	ck_assert(status.collected);
