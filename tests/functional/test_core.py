@@ -22,6 +22,10 @@ A core from new pid and mount namespaces where the interpreter's file is
 another one than ours at the same path: refused as it is (build-ids), read
 with --sysroot (test_namespaces.py's container).
 
+A crash without faulthandler, the case pyfault-core is for: its core gives
+the text faulthandler printed in another run of the same program under
+-X faulthandler, thread ids named by the program.
+
 A core of a live process: gcore (gdb) of target_threads.py parked with
 every thread asleep; pyfault-core's text must equal pyfault-attach's of the
 same process and the target's own faulthandler dump (same name exception).
@@ -245,10 +249,53 @@ def t_fatal(interp, kind, args=(), current_only=False):
         res.release()
 
 
+THREAD_ID = re.compile(rb"0x[0-9a-f]{16}")
+
+
+def named_threads(text, stdout):
+    """text with each thread id replaced by the name its program gave the
+    thread (watch_targets.py prints them): two runs compare."""
+    names = {ident: b"<thread " + name + b">"
+             for name, ident in IDENT_LINE.findall(stdout)}
+    return THREAD_ID.sub(lambda m: names.get(m.group(0), b"<unnamed>"),
+                         text)
+
+
+def t_fatal_bare(interp, kind, args=()):
+    """The crash of a program that never enabled faulthandler (the case
+    pyfault-core is for): its core gives the text faulthandler printed in
+    another run of the same program under -X faulthandler, thread ids
+    aside (each run's are named by the program)."""
+    what = " ".join(["crash", kind] + list(args) + ["without faulthandler"])
+    res = Resources()
+    try:
+        out, oracle, _ = crash_and_core(res, interp, kind, args, False, what)
+        cwd = new_dir("bare")
+        bare = res.popen([interp.path, WATCH_TARGET, "crash", kind] +
+                         list(args), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=cwd,
+                         preexec_fn=unlimited_core,
+                         env=dict(CHILD_ENV, PYFAULT_KEEP_CORE="1"))
+        bare_out, _ = bare.communicate(timeout=TIMEOUT)
+        if bare.returncode != -FATAL[kind]:
+            raise Fail("%s: status %d" % (what, bare.returncode))
+        got = run_core([the_core(cwd, what)])
+        check_ok(got, what)
+        want = named_threads(normalise(oracle, interp, main_ident_of(out)),
+                             out)
+        have = named_threads(normalise(got.stdout, interp,
+                                       main_ident_of(bare_out)), bare_out)
+        check_same(want, have, what)
+    finally:
+        res.release()
+
+
 def t_fatal_json(interp):
-    """--format json of a SIGSEGV core: the reason names the signal, its
-    code and the fault address the kernel gave.  -o appends: two runs
-    leave the text twice."""
+    """--format json of a SIGSEGV core: the reason names the signal and its
+    code (faulthandler raises the signal again: SI_TKILL); of the same
+    crash without faulthandler, the kernel's SEGV_MAPERR and the fault
+    address, 0x0 (ctypes.string_at(0)).  -o appends: two runs leave the
+    text twice."""
     what = "crash segv, --format json"
     res = Resources()
     try:
@@ -275,6 +322,17 @@ def t_fatal_json(interp):
             if f.read() != text.stdout * 2:
                 raise Fail("-o twice: the file does not hold the text "
                            "twice")
+        cwd = new_dir("bare")
+        bare = res.popen([interp.path, WATCH_TARGET, "crash", "segv"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         cwd=cwd, preexec_fn=unlimited_core,
+                         env=dict(CHILD_ENV, PYFAULT_KEEP_CORE="1"))
+        bare.wait(timeout=TIMEOUT)
+        got = run_core(["--format", "json", the_core(cwd, what)])
+        check_ok(got, what + ", no faulthandler")
+        sig = json.loads(got.stdout)["reason"]["signal"]
+        if sig["code_name"] != "SEGV_MAPERR" or sig["address"] != "0x0":
+            raise Fail("%s, no faulthandler: signal %r" % (what, sig))
     finally:
         res.release()
 
@@ -660,6 +718,9 @@ PER_INTERP += [
     ("sigsegv-current-thread-only-in-thread",
      lambda i: t_fatal(i, "segv", ["--in-thread"], current_only=True)),
     ("sigsegv-json", t_fatal_json),
+    ("sigsegv-without-faulthandler", lambda i: t_fatal_bare(i, "segv")),
+    ("sigabrt-in-thread-without-faulthandler",
+     lambda i: t_fatal_bare(i, "abrt", ["--in-thread"])),
     ("gcore-parked-threads", t_gcore),
     ("truncated-core", t_truncated),
     ("compressed-and-stdin", t_compressed_and_stdin),
