@@ -13,6 +13,9 @@
 # stores them; zstd, xz-utils and lz4 compress cores in their tests.
 # valgrind, cppcheck and clang with its sanitizer and libFuzzer runtimes
 # (libclang-rt-14-dev) run .ci/run's reliability checks.
+# bash-completion gives pkg-config its completions directory and loads the
+# completion in its test; debhelper and lintian build and check the Debian
+# package (contrib/build-deb.sh).
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -21,4 +24,5 @@ apt-get install -y -qq --no-install-recommends \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev libjson-c-dev check \
 	libzstd-dev liblzma-dev liblz4-dev zstd xz-utils lz4 \
 	python3 python3-dbg python3-dev gdb procps strace util-linux \
-	valgrind cppcheck clang libclang-rt-14-dev
+	valgrind cppcheck clang libclang-rt-14-dev \
+	bash-completion debhelper lintian

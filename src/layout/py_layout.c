@@ -19,23 +19,11 @@ static void clear_offsets(struct pf_layout *layout)
 #undef CLEAR_
 }
 
-bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
-			    unsigned minor, unsigned micro)
+/* How the interpreter keeps what the walker reads: frames, line tables,
+ * strings, dicts. */
+static void set_object_model(struct pf_layout *layout, bool py2,
+			     unsigned minor, unsigned micro)
 {
-	memset(layout, 0, sizeof *layout);
-	clear_offsets(layout);
-	layout->ft.tlbc_index = PF_NO_OFFSET;
-	layout->ft.co_tlbc = PF_NO_OFFSET;
-	layout->ft.gil_enabled = PF_NO_OFFSET;
-	/* 2.7 falls, with its minor 7, on the side of 3.7 in every test of
-	 * the minor below; what sets it apart is said explicitly.  A 3.x
-	 * newer than PF_NEWEST_KNOWN_MINOR gets the newest rules; the caller
-	 * warns and reads it only through its debug offsets. */
-	bool py2 = major == 2;
-	if (py2 ? minor != 7 : major != 3 || minor < 6)
-		return false;
-	layout->major = major;
-	layout->minor = minor;
 	/* _PyRuntime appeared in 3.7. */
 	layout->anchor = !py2 && minor >= 7 ? PF_ANCHOR_RUNTIME
 					    : PF_ANCHOR_GLOBALS;
@@ -59,26 +47,8 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	/* gh-123967, fixed in 3.12.8 and 3.13.1. */
 	layout->skip_cstack_on_top = (minor == 12 && micro >= 8) ||
 				     (minor == 13 && micro >= 1) || minor >= 14;
-	/* gh-140815 (3.14.1): dump_frame() skips them, the loop counts. */
-	layout->shim_frames_counted = (minor == 14 && micro >= 1) ||
-				      minor > 14;
 	layout->code_tag_mask = minor >= 14 ? STACKREF_TAG_BITS : 0;
-	/* write_thread_name() of Python/traceback.c, 3.14+. */
-	layout->thread_names = minor >= 14;
-	/* faulthandler.enable(c_stack=True) is the default from 3.14. */
-	layout->native_by_default = minor >= 14;
-	layout->frame_limit_marker = minor <= 12;
-	layout->no_frame_line = minor >= 8;
-	layout->no_frame_indented = minor >= 10;
 	layout->code_names_bytes = py2;
-	layout->thread_name_suffix = py2;
-	layout->timeout_by_alarm = py2;
-	layout->timeout_text = py2 || minor == 6 ? PF_TIMEOUT_TRUNCATED
-						 : PF_TIMEOUT_ROUNDED_UP;
-	layout->gc_line = minor >= 10;
-	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
-	/* _Py_DumpExtensionModules appeared in 3.10. */
-	layout->extension_modules_trailer = minor >= 10;
 	/* DK_ENTRIES: dk_size-wide indices up to 3.10, then
 	 * dk_log2_index_bytes (Objects/dict-common.h, pycore_dict.h). */
 	layout->dict_indices = minor <= 10 ? PF_DICT_INDICES_BY_SIZE
@@ -89,6 +59,52 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->dict_split = minor <= 10   ? PF_DICT_SPLIT_DENSE
 			     : minor <= 12 ? PF_DICT_SPLIT_ORDER_BEFORE
 					   : PF_DICT_SPLIT_ORDER_AFTER;
+}
+
+/* What faulthandler of that version writes differently (Python/
+ * traceback.c, Modules/faulthandler.c, and 2.7's backport). */
+static void set_text_rules(struct pf_layout *layout, bool py2, unsigned minor,
+			   unsigned micro)
+{
+	/* gh-140815 (3.14.1): dump_frame() skips them, the loop counts. */
+	layout->shim_frames_counted = (minor == 14 && micro >= 1) ||
+				      minor > 14;
+	/* write_thread_name() of Python/traceback.c, 3.14+. */
+	layout->thread_names = minor >= 14;
+	/* faulthandler.enable(c_stack=True) is the default from 3.14. */
+	layout->native_by_default = minor >= 14;
+	layout->frame_limit_marker = minor <= 12;
+	layout->no_frame_line = minor >= 8;
+	layout->no_frame_indented = minor >= 10;
+	layout->thread_name_suffix = py2;
+	layout->timeout_by_alarm = py2;
+	layout->timeout_text = py2 || minor == 6 ? PF_TIMEOUT_TRUNCATED
+						 : PF_TIMEOUT_ROUNDED_UP;
+	layout->gc_line = minor >= 10;
+	layout->fpe_hyphenated = minor >= 13 || (minor == 12 && micro >= 5);
+	/* _Py_DumpExtensionModules appeared in 3.10. */
+	layout->extension_modules_trailer = minor >= 10;
+}
+
+bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
+			    unsigned minor, unsigned micro)
+{
+	memset(layout, 0, sizeof *layout);
+	clear_offsets(layout);
+	layout->ft.tlbc_index = PF_NO_OFFSET;
+	layout->ft.co_tlbc = PF_NO_OFFSET;
+	layout->ft.gil_enabled = PF_NO_OFFSET;
+	/* 2.7 falls, with its minor 7, on the side of 3.7 in every test of
+	 * the minor below; what sets it apart is said explicitly.  A 3.x
+	 * newer than PF_NEWEST_KNOWN_MINOR gets the newest rules; the caller
+	 * warns and reads it only through its debug offsets. */
+	bool py2 = major == 2;
+	if (py2 ? minor != 7 : major != 3 || minor < 6)
+		return false;
+	layout->major = major;
+	layout->minor = minor;
+	set_object_model(layout, py2, minor, micro);
+	set_text_rules(layout, py2, minor, micro);
 	return true;
 }
 
