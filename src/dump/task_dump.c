@@ -3,7 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "process/page_cache.h"
 #include "walk/task_walker.h"
+
+/* The pages the task walk keeps: 10,000 tasks four coroutines deep take
+ * some 15 MiB. */
+#define TASK_CACHE_BYTES (256u << 20)
 
 void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
 			 struct pf_task_source *source)
@@ -33,14 +38,21 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 			 source->note);
 		return true;
 	}
+	struct pf_mem cached;
+	struct pf_page_cache *cache =
+		pf_page_cache_open(&cached, mem, TASK_CACHE_BYTES);
+	if (cache == NULL)
+		return false;
 	const struct pf_task_walk_input in = {
-		.mem = mem,
+		.mem = &cached,
 		.layout = &t->layout,
 		.asyncio = &source->layout,
 		.coro_type = t->coro_type,
 		.gen_type = t->gen_type,
 	};
-	if (!pf_walk_tasks(&in, snap))
+	bool ok = pf_walk_tasks(&in, snap);
+	pf_page_cache_close(cache);
+	if (!ok)
 		return false;
 	struct pf_task_list *list = &snap->tasks;
 	if (list->count == 0 && list->nloops == 0 && list->note[0] == '\0') {

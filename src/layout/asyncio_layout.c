@@ -106,20 +106,24 @@ static bool is_asyncio_module(const char *path)
 }
 
 /* The section's run-time address in the object mapped at m; 0 when the
- * object has no such section. */
+ * object has no such section.  *builtin tells whether the object holds
+ * the _asyncio module itself. */
 static uint64_t section_address(const struct pf_target *t,
-				const struct pf_mapping *m, uint64_t *size)
+				const struct pf_mapping *m, uint64_t *size,
+				bool *builtin)
 {
 	struct pf_target_file file;
 	struct pf_error ignored = {0};
+	uint64_t addr = 0, init;
+	*builtin = false;
 	if (pf_target_file_find(&file, t->pid, m, &ignored) != PF_OK)
 		return 0;
 	struct pf_elf *elf = pf_elf_open(file.read_path);
-	uint64_t addr = 0;
 	if (elf && pf_elf_section(elf, SECTION, &addr, size) && addr != 0)
 		addr += m->start - pf_elf_load_vaddr(elf);
 	else
 		addr = 0;
+	*builtin = elf && pf_elf_symbol(elf, "PyInit__asyncio", &init, NULL);
 	pf_elf_close(elf);
 	return addr;
 }
@@ -151,12 +155,13 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 			interp = m;
 	}
 	uint64_t size = 0, addr = 0;
+	bool builtin = false;
 	const struct pf_mapping *holder = module ? module : interp;
 	if (holder)
-		addr = section_address(t, holder, &size);
+		addr = section_address(t, holder, &size, &builtin);
 	enum pf_asyncio_found found = PF_ASYNCIO_FOUND;
 	uint64_t blob[BLOB_WORDS];
-	if (addr == 0 && module == NULL && t->minor >= 14) {
+	if (module == NULL && !builtin) {
 		snprintf(note, note_size,
 			 "no asyncio task section: process %d has not "
 			 "loaded asyncio's _asyncio module",
