@@ -15,12 +15,15 @@ Nothing moves after that: every task waits on something that never comes
 no timer is due before then.
 
 Usage: tasks_target.py SCENARIO ORACLE_FILE READY_FD
+A READY_FD of -1 ends the program by SIGSEGV instead (under pyfault-watch),
+from a callback of the loop, outside any task.
 Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
 deadlock many deep.  Runs until killed.
 """
 import asyncio
 import json
 import os
+import signal
 import sys
 import threading
 import types
@@ -89,8 +92,12 @@ class Run:
                 os.rename(self.path + ".tmp", self.path)
                 # Once this task is suspended too: the loop runs the
                 # callback after the task's step.
-                asyncio.get_running_loop().call_soon(
-                    os.write, self.ready_fd, b"r")
+                if self.ready_fd < 0:
+                    asyncio.get_running_loop().call_soon(
+                        os.kill, os.getpid(), signal.SIGSEGV)
+                else:
+                    asyncio.get_running_loop().call_soon(
+                        os.write, self.ready_fd, b"r")
         await asyncio.get_running_loop().create_future()
 
 

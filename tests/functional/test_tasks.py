@@ -3,7 +3,7 @@
 CPython 3.11+ on this machine.
 
     python3 tests/functional/test_tasks.py --attach src/pyfault-attach \\
-        [--keep] [--only SUBSTRING]
+        --watch src/pyfault-watch [--keep] [--only SUBSTRING]
 
 tests/functional/tasks_target.py parks tasks in one scenario and writes
 what the interpreter says of them (asyncio.all_tasks() per loop, each
@@ -20,6 +20,9 @@ pipe.  The driver then attaches and checks, per scenario:
   * on 3.14+: `python -m asyncio ps PID`, CPython's own remote reader,
     lists the same tasks, names and awaiters (scenarios without cycles,
     which its table rejects).
+pyfault-watch --tasks: the fatal-error dump of a program that ends by
+SIGSEGV once its tasks are parked holds the same tasks (JSON), and its
+text has the section after faulthandler's.
 Bad input: a process without asyncio gets no section (and a -v note);
 a Python whose task layout pyfault does not know (3.11-3.13 with asyncio
 loaded) gets one note line; an await chain longer than faulthandler's 100
@@ -50,7 +53,7 @@ SCENARIOS = ["gather", "taskgroup", "awaits_task", "primitives",
 # two threads' loops (3.14.7); the others it lists.
 PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager"}
 ORACLE_TASK = "oracle"
-ATTACH = TMPDIR = None
+ATTACH = WATCH = TMPDIR = None
 
 
 def reads_tasks(interp):
@@ -244,6 +247,51 @@ def t_scenario(interp, scenario, load=False):
         res.release()
 
 
+class Oracle:
+    """The oracle a target under pyfault-watch wrote before it ended."""
+
+    def __init__(self, path):
+        with open(path) as f:
+            self.loops = json.load(f)
+        self.tasks = {t["id"]: t for loop in self.loops
+                      for t in loop["tasks"]}
+
+
+def t_watch(interp):
+    res = Resources()
+    try:
+        docs = {}
+        for fmt in ("json", "text"):
+            path = os.path.join(TMPDIR, "oracle-watch-%s-%s.json" % (
+                interp.label, fmt))
+            out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, fmt))
+            proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out,
+                              "--", interp.path, TARGET, "gather", path,
+                              "-1"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+            try:
+                _, err = proc.communicate(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise Fail("pyfault-watch did not end in %d s" % TIMEOUT)
+            if proc.returncode != -11:  # as the program ended
+                raise Fail("pyfault-watch exit %d, stderr %r" % (
+                    proc.returncode, err[-2000:]))
+            with open(out, "rb") as f:
+                docs[fmt] = f.read()
+        try:
+            doc, = json_check.documents(docs["json"], "pyfault-watch")
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("pyfault-watch --tasks --format json: %s" % exc)
+        check_json(Oracle(path.replace("-text.json", "-json.json")), doc,
+                   interp)
+        text = docs["text"]
+        if not text.startswith(b"Fatal Python error: Segmentation fault") \
+                or b"\nAsyncio tasks (%d):\n" % len(doc["tasks"]) not in text:
+            raise Fail("pyfault-watch --tasks: %r" % text[-3000:])
+    finally:
+        res.release()
+
+
 def t_no_asyncio(interp):
     res = Resources()
     try:
@@ -289,15 +337,18 @@ def t_unknown_layout(interp):
 
 
 def main():
-    global ATTACH, TMPDIR
+    global ATTACH, WATCH, TMPDIR
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
+    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--only", action="append", default=[])
     opts = parser.parse_args()
-    if not opts.attach:
-        parser.error("give --attach or set PYFAULT_ATTACH")
+    if not opts.attach or not opts.watch:
+        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
+                     "PYFAULT_WATCH")
     ATTACH = os.path.abspath(opts.attach)
+    WATCH = os.path.abspath(opts.watch)
     found = setup(ATTACH)
     if found is None:
         return 1
@@ -313,6 +364,8 @@ def main():
                       for s in SCENARIOS]
             tests.append(("%s gather-under-load" % i.label,
                           lambda i=i: t_scenario(i, "gather", True), i))
+            tests.append(("%s watch-fatal" % i.label,
+                          lambda i=i: t_watch(i), i))
         else:
             tests.append(("%s unknown-layout" % i.label,
                           lambda i=i: t_unknown_layout(i), i))
