@@ -39,12 +39,13 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 		return true;
 	}
 	struct pf_mem cached;
-	struct pf_page_cache *cache =
-		pf_page_cache_open(&cached, mem, TASK_CACHE_BYTES);
-	if (cache == NULL)
+	struct pf_page_cache *cache = NULL;
+	if (!source->exact_reads &&
+	    (cache = pf_page_cache_open(&cached, mem, TASK_CACHE_BYTES)) ==
+		    NULL)
 		return false;
 	const struct pf_task_walk_input in = {
-		.mem = &cached,
+		.mem = cache ? &cached : mem,
 		.layout = &t->layout,
 		.asyncio = &source->layout,
 		.coro_type = t->coro_type,

@@ -15,6 +15,9 @@ struct pf_task_source {
 	enum pf_asyncio_found found;
 	struct pf_asyncio_layout layout;
 	char note[320];     /* why not PF_ASYNCIO_FOUND */
+	/* Read only the bytes the walk uses, not whole pages: for recording
+	 * images, which must hold no more of the target than that. */
+	bool exact_reads;
 };
 
 /* Before the target is stopped: where its tasks are, and the set layout

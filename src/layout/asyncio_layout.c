@@ -11,7 +11,7 @@
 #define SECTION ".AsyncioDebug"
 /* Py_AsyncioModuleDebugOffsets of 3.14: three groups of uint64_t, each
  * led by the size of its struct. */
-#define BLOB_WORDS 13
+#define BLOB_WORDS PF_ASYNCIO_BLOB_WORDS
 #define MAX_STRUCT_SIZE (1u << 20)
 
 /* One member: its index in the blob, where it goes, and the bytes the
@@ -60,6 +60,28 @@ static bool check_group(const uint64_t *w, unsigned size_index,
 	return true;
 }
 
+const char *const pf_asyncio_word_names[PF_ASYNCIO_BLOB_WORDS] = {
+	"task.size",         "task.name",        "task.awaited_by",
+	"task.is_task",      "task.awaited_by_is_set", "task.coro",
+	"task.node",         "interp.size",      "interp.tasks_head",
+	"tstate.size",       "tstate.running_loop", "tstate.running_task",
+	"tstate.tasks_head",
+};
+
+int64_t *pf_asyncio_layout_field(struct pf_asyncio_layout *a, size_t i)
+{
+	int64_t *const fields[PF_ASYNCIO_BLOB_WORDS] = {
+		&a->task.size,       &a->task.name,
+		&a->task.awaited_by, &a->task.is_task,
+		&a->task.awaited_by_is_set, &a->task.coro,
+		&a->task.node,       &a->interp.size,
+		&a->interp.tasks_head, &a->tstate.size,
+		&a->tstate.running_loop, &a->tstate.running_task,
+		&a->tstate.tasks_head,
+	};
+	return i < PF_ASYNCIO_BLOB_WORDS ? fields[i] : NULL;
+}
+
 bool pf_asyncio_layout_from_blob(struct pf_asyncio_layout *out,
 				 const void *blob, size_t len, char *note,
 				 size_t note_size)
@@ -81,19 +103,8 @@ bool pf_asyncio_layout_from_blob(struct pf_asyncio_layout *out,
 			 sizeof tstate_members / sizeof *tstate_members, note,
 			 note_size))
 		return false;
-	out->task.size = (int64_t)w[0];
-	out->task.name = (int64_t)w[1];
-	out->task.awaited_by = (int64_t)w[2];
-	out->task.is_task = (int64_t)w[3];
-	out->task.awaited_by_is_set = (int64_t)w[4];
-	out->task.coro = (int64_t)w[5];
-	out->task.node = (int64_t)w[6];
-	out->interp.size = (int64_t)w[7];
-	out->interp.tasks_head = (int64_t)w[8];
-	out->tstate.size = (int64_t)w[9];
-	out->tstate.running_loop = (int64_t)w[10];
-	out->tstate.running_task = (int64_t)w[11];
-	out->tstate.tasks_head = (int64_t)w[12];
+	for (size_t i = 0; i < BLOB_WORDS; i++)
+		*pf_asyncio_layout_field(out, i) = (int64_t)w[i];
 	return true;
 }
 

@@ -50,6 +50,13 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 					     struct pf_asyncio_layout *out,
 					     char *note, size_t note_size);
 
+/* Words of Py_AsyncioModuleDebugOffsets, and their names in order. */
+#define PF_ASYNCIO_BLOB_WORDS 13
+extern const char *const pf_asyncio_word_names[PF_ASYNCIO_BLOB_WORDS];
+
+/* The member of layout that holds the section's i-th word. */
+int64_t *pf_asyncio_layout_field(struct pf_asyncio_layout *layout, size_t i);
+
 /* The same from a copy of the section (len bytes); false with the first
  * field outside its struct named in note. */
 bool pf_asyncio_layout_from_blob(struct pf_asyncio_layout *out,

@@ -378,7 +378,6 @@ static void fill_layout(struct pf_layout *l, const struct debug_offsets *d)
 	 * to PyASCIIObject, and PyUnicodeObject's data follows it (3.12+). */
 	l->unicode.compact_size = l->unicode.ascii_size + 16;
 	l->unicode.data = l->unicode.compact_size;
-	take(&l->coro.gen_size, d->gen_object.size);
 	take(&l->coro.gi_iframe, d->gen_object.gi_iframe);
 	take(&l->coro.gi_frame_state, d->gen_object.gi_frame_state);
 	take(&l->coro.stackpointer, d->interpreter_frame.stackpointer);

@@ -97,7 +97,6 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->ft.tlbc_index = PF_NO_OFFSET;
 	layout->ft.co_tlbc = PF_NO_OFFSET;
 	layout->ft.gil_enabled = PF_NO_OFFSET;
-	layout->coro.gen_size = PF_NO_OFFSET;
 	layout->coro.gi_iframe = PF_NO_OFFSET;
 	layout->coro.gi_frame_state = PF_NO_OFFSET;
 	layout->coro.stackpointer = PF_NO_OFFSET;

@@ -154,7 +154,6 @@ struct pf_layout {
 	 * names.  Outside PF_LAYOUT_OFFSET_FIELDS because only
 	 * _Py_DebugOffsets (3.14+) gives them. */
 	struct {
-		int64_t gen_size;           /* sizeof(PyGenObject) */
 		int64_t gi_iframe;          /* the embedded _PyInterpreterFrame */
 		int64_t gi_frame_state;     /* int8_t */
 		int64_t stackpointer;       /* _PyInterpreterFrame.stackpointer,

@@ -94,7 +94,6 @@ bool pf_task_layout_complete(const struct pf_layout *l, const char **missing)
 		const char *name;
 		int64_t offset;
 	} fields[] = {
-		{"gen_object.size", l->coro.gen_size},
 		{"gen_object.gi_iframe", l->coro.gi_iframe},
 		{"gen_object.gi_frame_state", l->coro.gi_frame_state},
 		{"interpreter_frame.stackpointer", l->coro.stackpointer},
