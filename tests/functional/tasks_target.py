@@ -248,17 +248,10 @@ async def s_many(run):
     await ev.wait()
 
 
-async def nested(ev, depth):
-    if depth:
-        await nested(ev, depth - 1)
-    else:
-        await ev.wait()
-
-
 async def s_deep(run):
     # Deeper than faulthandler's 100 frames.
     ev = asyncio.Event()
-    asyncio.create_task(nested(ev, 150), name="deep")
+    asyncio.create_task(child(ev, 150), name="deep")
     asyncio.create_task(run.report(), name="oracle")
     await ev.wait()
 
