@@ -21,6 +21,17 @@ static void format_task_ref(FILE *out, const struct pf_task *t)
 	fprintf(out, " (id 0x%" PRIx64 ")", t->id);
 }
 
+/* A C string of the target (a type's tp_name): printable ASCII as it
+ * is, every other byte as \xNN, as faulthandler writes what is not. */
+static void format_bytes(FILE *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p >= ' ' && *p <= 126)
+			fputc(*p, out);
+		else
+			fprintf(out, "\\x%02x", *p);
+}
+
 /* Where a task is: its state, loop and thread. */
 static void format_where(FILE *out, const struct pf_task *t)
 {
@@ -57,9 +68,11 @@ static void format_task(FILE *out, const struct pf_task_list *list,
 		pf_format_frame(out, &t->frames[i]);
 	if (t->frames_truncated)
 		fputs("  ...\n", out);
-	if (t->awaits_type[0] != '\0')
-		fprintf(out, "  awaits %s object at 0x%" PRIx64 "\n",
-			t->awaits_type, t->awaits_object);
+	if (t->awaits_type[0] != '\0') {
+		fputs("  awaits ", out);
+		format_bytes(out, t->awaits_type);
+		fprintf(out, " object at 0x%" PRIx64 "\n", t->awaits_object);
+	}
 	format_relations(out, list, "awaits", t->awaiting, t->nawaiting);
 	format_relations(out, list, "awaited by", t->awaited_by,
 			 t->nawaited_by);

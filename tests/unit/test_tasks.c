@@ -208,6 +208,9 @@ static void sample_init(struct sample *s)
 	snprintf(s->tasks[1].awaits_type, sizeof s->tasks[1].awaits_type,
 		 "_asyncio.FutureIter");
 	s->tasks[1].awaits_object = 0xabc;
+	/* A corrupt type name is escaped, never written raw. */
+	snprintf(s->tasks[2].awaits_type, sizeof s->tasks[2].awaits_type,
+		 "odd\033type");
 	s->tasks[3].nawaiting = s->tasks[3].nawaited_by = 1;
 	s->tasks[4].nawaiting = s->tasks[4].nawaited_by = 1;
 	s->awaiting[3][0] = s->by[3][0] = 4;
@@ -246,6 +249,7 @@ static const char list_text[] =
 	"0x0000000000007f00 (most recent call first):\n"
 	"  File \"app.py\", line 3 in wait\n"
 	"  File \"app.py\", line 5 in handler\n"
+	"  awaits odd\\x1btype object at 0x0\n"
 	"  awaited by Task \"main\" (id 0x1000)\n"
 	"\nTask \"c\" (id 0x1300), pending, loop 0x5000, thread "
 	"0x0000000000007f00 (most recent call first):\n"
