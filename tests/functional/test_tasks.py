@@ -32,6 +32,7 @@ Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import json_check
 import pyinterps
@@ -53,6 +55,8 @@ SCENARIOS = ["gather", "taskgroup", "awaits_task", "primitives",
 # two threads' loops (3.14.7); the others it lists.
 PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager"}
 ORACLE_TASK = "oracle"
+# x86_64 system calls an idle event loop sleeps in (its selector's).
+SELECTOR_CALLS = {"232", "281", "441", "23", "270", "7", "271"}
 ATTACH = WATCH = TMPDIR = None
 
 
@@ -77,10 +81,33 @@ class Target:
         res.close(wfd)
         expect_byte(rfd, b"r", "the %s scenario to park" % scenario, log)
         self.pid = self.proc.pid
+        self._wait_loops_asleep(scenario)
         with open(self.path) as f:
             self.loops = json.load(f)
         self.tasks = {t["id"]: t for loop in self.loops
                       for t in loop["tasks"]}
+
+
+    def _wait_loops_asleep(self, scenario):
+        """The byte is written by a callback of the loop, which then goes
+        back to its selector: the threads' stacks are those of the
+        dump once every thread sleeps there (its system call, from
+        /proc)."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            calls = []
+            for tdir in glob.glob("/proc/%d/task/*" % self.pid):
+                try:
+                    with open(os.path.join(tdir, "syscall")) as f:
+                        calls.append(f.read().split()[0])
+                except (OSError, IndexError):
+                    calls.append("?")
+            if calls and all(c in SELECTOR_CALLS for c in calls):
+                return
+            if time.monotonic() > deadline:
+                raise Fail("the %s scenario's threads never all slept in "
+                           "their selector: %r" % (scenario, calls))
+            time.sleep(0.001)
 
 
 def run(cmd, what, check=True):
