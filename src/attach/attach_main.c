@@ -288,10 +288,14 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	if (fflush(out) != 0 && st == PF_OK)
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));
-	if (opt->common.verbose && tasks.note[0] != '\0')
-		fprintf(stderr, "pyfault-attach: %s\n", tasks.note);
 	if (opt->common.verbose)
 		print_details(&target, &snap, &times, now_ms() - t0);
+	if (opt->common.verbose && tasks.note[0] != '\0')
+		fprintf(stderr, "pyfault-attach: %s\n", tasks.note);
+	else if (opt->common.verbose && tasks.source &&
+		 tasks.source->found == PF_ASYNCIO_FOUND)
+		fprintf(stderr, "pyfault-attach: asyncio task offsets from %s\n",
+			tasks.source->layout.source_detail);
 	pf_snapshot_free(&snap);
 	return st;
 }

@@ -6,8 +6,8 @@
 #include "process/page_cache.h"
 #include "walk/task_walker.h"
 
-/* The pages the task walk keeps: 10,000 tasks four coroutines deep take
- * some 15 MiB. */
+/* The most the task walk's page cache keeps; past it, reads go to the
+ * target one by one (slower, never wrong). */
 #define TASK_CACHE_BYTES (256u << 20)
 
 void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,

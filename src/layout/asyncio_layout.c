@@ -148,8 +148,8 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 	memset(out, 0, sizeof *out);
 	if (pf_maps_read(&maps, t->pid) != 0) {
 		snprintf(note, note_size,
-			 "asyncio tasks: cannot read the mappings of process "
-			 "%d",
+			 "asyncio tasks not shown: cannot read the mappings "
+			 "of process %d",
 			 (int)t->pid);
 		return PF_ASYNCIO_UNKNOWN;
 	}
@@ -172,6 +172,7 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 		addr = section_address(t, holder, &size, &builtin);
 	enum pf_asyncio_found found = PF_ASYNCIO_FOUND;
 	uint64_t blob[BLOB_WORDS];
+	char why[160];
 	if (module == NULL && !builtin) {
 		snprintf(note, note_size,
 			 "no asyncio task section: process %d has not "
@@ -196,7 +197,9 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 						size < sizeof blob
 							? (size_t)size
 							: sizeof blob,
-						note, note_size)) {
+						why, sizeof why)) {
+		snprintf(note, note_size,
+			 "asyncio tasks not shown: %s: refusing to guess", why);
 		found = PF_ASYNCIO_UNKNOWN;
 	} else {
 		snprintf(out->source_detail, sizeof out->source_detail,
