@@ -135,7 +135,7 @@ struct tree {
 	const struct pf_task_list *list;
 	bool *shown;
 	char *prefix;       /* "|   " and "    " per level */
-	size_t prefix_len, prefix_cap;
+	size_t prefix_cap;
 };
 
 static size_t index_of(const struct pf_task_list *list,

@@ -122,9 +122,8 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 	if (st == PF_OK) {
 		pf_task_source_find(&target, &mem, &tasks);
 		tasks.exact_reads = true;
-	}
-	if (st == PF_OK)
 		st = walk_stopped(&target, &mem, &tasks, &snap, err);
+	}
 	pf_mem_close(&live);
 	st = pf_proc_exit_explains(pid, st, err);
 

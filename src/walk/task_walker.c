@@ -202,6 +202,26 @@ static void type_name(struct tw *w, uint64_t type, char *name, size_t size)
 	snprintf(name, size, "%s", t->name);
 }
 
+/* The chain's n links (outermost first in w->chain) into t, innermost
+ * first as faulthandler lists frames, at most PF_MAX_FRAME_DEPTH. */
+static bool keep_innermost(struct tw *w, size_t n, bool cut,
+			   struct pf_task *t)
+{
+	size_t keep = n;
+	if (keep > PF_MAX_FRAME_DEPTH)
+		keep = PF_MAX_FRAME_DEPTH;
+	t->frames_truncated = cut || n > keep;
+	if (keep == 0)
+		return true;
+	t->frames = malloc(keep * sizeof *t->frames);
+	if (t->frames == NULL)
+		return false;
+	for (size_t i = 0; i < keep; i++)
+		t->frames[i] = w->chain[n - 1 - i];
+	t->nframes = keep;
+	return true;
+}
+
 /* Follows the await chain from the task's coroutine as _PyGen_yf does:
  * a generator suspended in a yield from (an await) has what it awaits on
  * top of its frame's stack; coroutines and generators are followed, any
@@ -249,17 +269,7 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 		type_name(w, type, t->awaits_type, sizeof t->awaits_type);
 		break;
 	}
-	size_t keep = n < PF_MAX_FRAME_DEPTH ? n : PF_MAX_FRAME_DEPTH;
-	t->frames_truncated = cut || n > keep;
-	if (keep == 0)
-		return true;
-	t->frames = malloc(keep * sizeof *t->frames);
-	if (t->frames == NULL)
-		return false;
-	for (size_t i = 0; i < keep; i++)
-		t->frames[i] = w->chain[n - 1 - i];
-	t->nframes = keep;
-	return true;
+	return keep_innermost(w, n, cut, t);
 }
 
 /* The keys of the set at addr: every entry whose key is set (a dummy's

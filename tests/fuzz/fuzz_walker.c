@@ -49,10 +49,11 @@ static void walk_tasks(const struct pf_image *img, struct pf_mem *mem,
 {
 	struct pf_task_source source = {.found = PF_ASYNCIO_FOUND,
 					.layout = img->asyncio};
-	char note[320];
-	if (img->has_asyncio)
+	if (img->has_asyncio) {
+		char note[320];
 		pf_task_collect(target, mem, &source, snap, note,
 				sizeof note);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
