@@ -24,4 +24,9 @@ void pf_elf_build_id(const struct pf_elf *elf, char *hex, size_t size);
 bool pf_elf_symbol(struct pf_elf *elf, const char *name, uint64_t *value,
 		   uint64_t *size);
 
+/* The link-time address and size of the section called name (as
+ * ".AsyncioDebug"); false when the file has none. */
+bool pf_elf_section(struct pf_elf *elf, const char *name, uint64_t *addr,
+		    uint64_t *size);
+
 #endif

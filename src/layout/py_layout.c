@@ -48,6 +48,9 @@ static void set_object_model(struct pf_layout *layout, bool py2,
 	layout->skip_cstack_on_top = (minor == 12 && micro >= 8) ||
 				     (minor == 13 && micro >= 1) || minor >= 14;
 	layout->code_tag_mask = minor >= 14 ? STACKREF_TAG_BITS : 0;
+	/* PyFrameState of pycore_frame.h; 3.11 and 3.12 have no such
+	 * state (0 never matches a suspended frame there). */
+	layout->frame_suspended_yield_from = minor >= 13 ? -1 : 0;
 	layout->code_names_bytes = py2;
 	/* DK_ENTRIES: dk_size-wide indices up to 3.10, then
 	 * dk_log2_index_bytes (Objects/dict-common.h, pycore_dict.h). */
@@ -94,6 +97,13 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->ft.tlbc_index = PF_NO_OFFSET;
 	layout->ft.co_tlbc = PF_NO_OFFSET;
 	layout->ft.gil_enabled = PF_NO_OFFSET;
+	layout->coro.gi_iframe = PF_NO_OFFSET;
+	layout->coro.gi_frame_state = PF_NO_OFFSET;
+	layout->coro.stackpointer = PF_NO_OFFSET;
+	layout->coro.llist_next = PF_NO_OFFSET;
+	layout->coro.tp_name = PF_NO_OFFSET;
+	layout->coro.lv_tag = PF_NO_OFFSET;
+	layout->coro.ob_digit = PF_NO_OFFSET;
 	/* 2.7 falls, with its minor 7, on the side of 3.7 in every test of
 	 * the minor below; what sets it apart is said explicitly.  A 3.x
 	 * newer than PF_NEWEST_KNOWN_MINOR gets the newest rules; the caller

@@ -415,6 +415,10 @@ enum pf_status pf_target_open_view(struct pf_target *t,
 			t->module_type = bias + type;
 		if (pf_elf_symbol(elf, "PyFrozenSet_Type", &type, NULL))
 			t->frozenset_type = bias + type;
+		if (pf_elf_symbol(elf, "PyCoro_Type", &type, NULL))
+			t->coro_type = bias + type;
+		if (pf_elf_symbol(elf, "PyGen_Type", &type, NULL))
+			t->gen_type = bias + type;
 		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
 		st = find_version(t, elf, bias, mem, err);
 		double start = now_ms();

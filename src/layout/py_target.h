@@ -45,6 +45,9 @@ struct pf_target {
 	 * _Py_DumpExtensionModules compares against; 0 when not found. */
 	uint64_t module_type;     /* PyModule_Type */
 	uint64_t frozenset_type;  /* PyFrozenSet_Type */
+	/* The types whose objects an await chain goes through (--tasks). */
+	uint64_t coro_type;       /* PyCoro_Type */
+	uint64_t gen_type;        /* PyGen_Type */
 	unsigned sources;         /* the layout sources it may use */
 	const char *debuginfo_path; /* as in pf_offsets_config */
 	bool no_cache;
