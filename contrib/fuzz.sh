@@ -13,7 +13,7 @@
 set -u
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-walker linetable string debug_offsets}
+targets=${*:-walker linetable string debug_offsets core}
 top=$(sed -n 's/^abs_top_srcdir = //p' Makefile 2>/dev/null)
 if [ -z "$top" ] || ! grep -q '^FUZZER_LINK' Makefile; then
 	echo "fuzz.sh: run me in a build directory configured with" \
@@ -38,6 +38,10 @@ for t in $targets; do
 		seeds=$(mktemp -d)
 		cp "$data"/*.img "$seeds"/
 		max_len=131072
+	elif [ "$t" = core ]; then
+		# The seed core (contrib/make-seed-core): 188 KiB.
+		seeds=$data/core/seed
+		max_len=262144
 	else
 		seeds=$data/fuzz-corpus/$t
 		max_len=4096

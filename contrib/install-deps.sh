@@ -9,6 +9,8 @@
 # the other tracers of the permission tests; strace also injects signals at
 # each system call of the interruption tests.  util-linux's unshare, nsenter
 # and setpriv run the container and permission tests.
+# libzstd, liblzma and liblz4 read cores compressed as systemd-coredump
+# stores them; zstd, xz-utils and lz4 compress cores in their tests.
 # valgrind, cppcheck and clang with its sanitizer and libFuzzer runtimes
 # (libclang-rt-14-dev) run .ci/run's reliability checks.
 # bash-completion gives pkg-config its completions directory and loads the
@@ -20,6 +22,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev libjson-c-dev check \
+	libzstd-dev liblzma-dev liblz4-dev zstd xz-utils lz4 \
 	python3 python3-dbg python3-dev gdb procps strace util-linux \
 	valgrind cppcheck clang libclang-rt-14-dev \
 	bash-completion debhelper lintian

@@ -3,7 +3,7 @@
 # folders below it in LAYERS, never one above: the dependencies of the
 # architecture that doc/architecture.md describes.  A folder not listed
 # fails too, so that a new one takes its place on purpose.
-LAYERS="base process elf layout walk native format dump image cli attach watch tools"
+LAYERS="base process elf corefile layout walk native format dump image cli attach watch core tools"
 src=${srcdir:-.}/src
 status=0
 rank() {

@@ -16,6 +16,7 @@
 #include "process/remote_mem.h"
 #include "format/status_format.h"
 #include "dump/target_dump.h"
+#include "dump/task_dump.h"
 #include "process/trace_refusal.h"
 #include "walk/walker.h"
 
@@ -30,6 +31,7 @@ static const char usage_text[] =
 	"      --no-native         no C stack (the default)\n"
 	"      --status            a line per thread first: id, name, GIL, system call\n"
 	"      --format=FORMAT     text (faulthandler's) or json (a line per process)\n"
+	"      --tasks[=tree]      then every asyncio task and its await chain (3.14+)\n"
 	"  -v, --verbose           Python version, offsets source, time held on stderr\n"
 	"      --offsets=SOURCE    debug-offsets, dwarf, table or auto (the default)\n"
 	"      --debuginfo-path=PATH  where separate debug files are (as eu-stack)\n"
@@ -69,10 +71,17 @@ static void hold_fatal_signals(bool hold)
 }
 
 /* How long the target was held, the parts spent stopping it and reading
- * its C stacks, and the reads of its memory made meanwhile. */
+ * its C stacks and tasks, and the reads of its memory made meanwhile. */
 struct hold_times {
-	double stopping_ms, native_ms, stopped_ms;
+	double stopping_ms, native_ms, tasks_ms, stopped_ms;
 	unsigned long reads;
+};
+
+/* What --tasks asked for: where the tasks are, and the -v note when the
+ * section is left out. */
+struct task_request {
+	const struct pf_task_source *source;   /* NULL without --tasks */
+	char note[320];
 };
 
 static enum pf_status stop_and_walk(const struct pf_target *target,
@@ -81,6 +90,7 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 				    struct pf_snapshot *snap,
 				    struct pf_symbolizer **symbolizer,
 				    struct hold_times *times,
+				    struct task_request *tasks,
 				    struct pf_error *err)
 {
 	struct pf_stopped stopped;
@@ -112,6 +122,12 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			fprintf(stderr, "pyfault-attach: %s\n",
 				native_err.message);
 		times->native_ms = now_ms() - t1;
+		double t2 = now_ms();
+		if (st == PF_OK && tasks->source &&
+		    !pf_task_collect(target, mem, tasks->source, snap,
+				     tasks->note, sizeof tasks->note))
+			st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		times->tasks_ms = now_ms() - t2;
 		pf_proc_resume_all(&stopped);
 	}
 	times->stopped_ms = now_ms() - t0;
@@ -149,9 +165,10 @@ static void print_details(const struct pf_target *t,
 		fprintf(stderr, "pyfault-attach: %s\n", t->cache_note);
 	fprintf(stderr,
 		"pyfault-attach: %zu threads read, target stopped for %.3f ms "
-		"(%.3f ms to stop it, %.3f ms for C stacks), %.3f ms in all\n",
+		"(%.3f ms to stop it, %.3f ms for C stacks, %.3f ms for %zu "
+		"asyncio tasks), %.3f ms in all\n",
 		snap->nthreads, times->stopped_ms, times->stopping_ms,
-		times->native_ms, total_ms);
+		times->native_ms, times->tasks_ms, snap->tasks.count, total_ms);
 	fprintf(stderr,
 		"pyfault-attach: %lu reads of the target's memory, %lu of them "
 		"while it was held\n",
@@ -200,6 +217,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	bool collect_status = opt->common.status || json;
 	enum pf_native_view native = PF_NATIVE_NONE;
 	struct pf_symbolizer *symbolizer = NULL;
+	struct pf_task_source task_source;
+	struct task_request tasks = {.source = NULL};
 	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
 	if (st == PF_ERR_PERMISSION) {
 		*err = (struct pf_error){0};
@@ -207,12 +226,16 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	}
 	if (st == PF_OK && collect_status)
 		pf_target_status_layout(&target);
+	if (st == PF_OK && opt->common.tasks != PF_TASKS_NONE) {
+		pf_task_source_find(&target, &mem, &task_source);
+		tasks.source = &task_source;
+	}
 	if (st == PF_OK) {
 		/* Like faulthandler.dump_traceback(), which has no C stack. */
 		native = pf_native_view_for(opt->common.native,
 					    &target.layout, false);
 		st = stop_and_walk(&target, collect_status, &mem, native, &snap,
-				   &symbolizer, &times, err);
+				   &symbolizer, &times, &tasks, err);
 	}
 	/* The C frames' names, and the merged view's source lines, read
 	 * once the target runs. */
@@ -251,6 +274,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		if (opt->common.status && has_current)
 			pf_format_status(out, &snap, only_current);
 		pf_write_threads(out, &target, &snap, only_current, native);
+		if (!pf_format_tasks(out, &snap.tasks, opt->common.tasks))
+			st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	}
 	if (!has_current)
 		fprintf(stderr,
@@ -262,6 +287,12 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 			     strerror(errno));
 	if (opt->common.verbose)
 		print_details(&target, &snap, &times, reads, now_ms() - t0);
+	if (opt->common.verbose && tasks.note[0] != '\0')
+		fprintf(stderr, "pyfault-attach: %s\n", tasks.note);
+	else if (opt->common.verbose && tasks.source &&
+		 tasks.source->found == PF_ASYNCIO_FOUND)
+		fprintf(stderr, "pyfault-attach: asyncio task offsets from %s\n",
+			tasks.source->layout.source_detail);
 	pf_snapshot_free(&snap);
 	return st;
 }

@@ -17,33 +17,13 @@ static bool parse_pid(const char *s, pid_t *pid)
 	return true;
 }
 
-static bool parse_sources(const char *s, unsigned *sources)
-{
-	static const struct {
-		const char *name;
-		unsigned sources;
-	} names[] = {
-		{"auto", PF_SOURCES_ALL},
-		{"debug-offsets", PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS)},
-		{"dwarf", PF_SOURCE_BIT(PF_SOURCE_DWARF)},
-		{"table", PF_SOURCE_BIT(PF_SOURCE_TABLE)},
-	};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (strcmp(s, names[i].name) == 0) {
-			*sources = names[i].sources;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* --offsets, the only option of its own. */
 static bool attach_option(int c, const char *arg, void *ctx, char *why,
 			  size_t why_size)
 {
 	(void)c;
 	struct attach_options *opt = ctx;
-	if (parse_sources(arg, &opt->offset_sources))
+	if (pf_layout_parse_sources(arg, &opt->offset_sources))
 		return true;
 	snprintf(why, why_size,
 		 "unknown offsets source '%s' (auto, debug-offsets, dwarf or "

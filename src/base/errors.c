@@ -39,6 +39,13 @@ const char *pf_status_hint(enum pf_status status)
 		return "run pyfault as root (opening /proc/PID/map_files needs "
 		       "CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), or restart "
 		       "the process";
+	case PF_ERR_BAD_CORE:
+		return "give a core file of a Linux x86_64 process (a "
+		       "compressed one as coredumpctl stores it, or the output "
+		       "of coredumpctl dump)";
+	case PF_ERR_WRONG_FILE:
+		return "give the files of the machine that wrote the core with "
+		       "--sysroot DIR (its / copied under DIR)";
 	case PF_ERR_BAD_MEMORY:
 		return "the interpreter state is corrupt or changing; "
 		       "try again";

@@ -23,7 +23,11 @@ enum pf_status {
 	PF_ERR_YAMA = 12,         /* kernel.yama.ptrace_scope forbids it */
 	PF_ERR_IDS_CHANGED = 13,  /* set-ID program or privileges dropped */
 	PF_ERR_FILE_GONE = 14,    /* the interpreter's file was deleted or
-	                             replaced, its mapped copy unreadable */
+	                             replaced, its mapped copy unreadable;
+	                             pyfault-core: a mapped file missing */
+	PF_ERR_BAD_CORE = 15,     /* not an ELF core of an x86_64 process */
+	PF_ERR_WRONG_FILE = 16,   /* a file that is not the one the core's
+	                             process mapped (another build-id) */
 };
 
 struct pf_error {

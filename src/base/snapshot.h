@@ -104,6 +104,69 @@ struct pf_module_list {
 	struct pf_text *names;
 };
 
+/* Asyncio tasks (--tasks): at most this many are kept, "..." past them. */
+#define PF_MAX_TASKS 100000
+
+enum pf_task_state {
+	PF_TASK_PENDING,     /* suspended, waiting for what it awaits */
+	PF_TASK_RUNNING,     /* the running task of its thread */
+};
+
+/* One asyncio task, read while the target was stopped. */
+struct pf_task {
+	uint64_t id;                 /* the task object's address */
+	struct pf_text name;
+	enum pf_task_state state;
+	uint64_t thread_id;          /* the thread whose task list holds it
+	                                (the one running it when running);
+	                                0: a thread that has ended */
+	uint64_t loop;               /* that thread's running loop, 0 if none */
+	/* The await chain, innermost awaitable first, the task's own
+	 * coroutine last, in faulthandler's frame format. */
+	size_t nframes;
+	struct pf_frame *frames;
+	bool frames_truncated;       /* longer than PF_MAX_FRAME_DEPTH */
+	/* What the innermost coroutine awaits when it is not a coroutine or
+	 * generator: its type's name ("" when it awaits nothing known) and
+	 * address. */
+	char awaits_type[64];
+	uint64_t awaits_object;
+	/* The tasks awaiting this one (task_awaited_by) and the tasks this
+	 * one awaits (those whose awaited_by hold it), as indices into the
+	 * list's tasks. */
+	size_t nawaited_by;
+	size_t *awaited_by;
+	size_t nawaiting;
+	size_t *awaiting;
+	/* The awaiters' ids as read, while the list is walked. */
+	size_t nawaiter_ids;
+	uint64_t *awaiter_ids;
+	/* The deadlock cycle it is part of, from 1; 0 if none. */
+	unsigned cycle;
+};
+
+/* One event loop running in a thread when the target was stopped. */
+struct pf_task_loop {
+	uint64_t thread_id;
+	uint64_t loop;
+	uint64_t running_task;       /* 0: none */
+};
+
+struct pf_task_list {
+	bool collected;              /* the walk ran: the section is shown */
+	size_t count;
+	bool truncated;              /* more than PF_MAX_TASKS */
+	struct pf_task *tasks;
+	size_t nloops;
+	struct pf_task_loop *loops;
+	unsigned ncycles;            /* deadlock cycles found */
+	/* Why the list is incomplete or missing, one line; "" if it is
+	 * not. */
+	char note[320];
+};
+
+void pf_task_list_free(struct pf_task_list *list);
+
 struct pf_code_cache;
 
 struct pf_snapshot {
@@ -127,6 +190,8 @@ struct pf_snapshot {
 	/* Filled by pf_read_extension_modules (py_modules.h); empty unless
 	 * it ran. */
 	struct pf_module_list modules;
+	/* Filled by pf_walk_tasks (task_walker.h); empty unless it ran. */
+	struct pf_task_list tasks;
 };
 
 void pf_module_list_free(struct pf_module_list *list);

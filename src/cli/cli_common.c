@@ -47,6 +47,18 @@ static bool common_option(int c, char **argv, struct pf_cli_common *common,
 	case PF_OPT_STATUS:
 		common->status = true;
 		return true;
+	case PF_OPT_TASKS:
+		if (optarg == NULL || strcmp(optarg, "list") == 0) {
+			common->tasks = PF_TASKS_LIST;
+		} else if (strcmp(optarg, "tree") == 0) {
+			common->tasks = PF_TASKS_TREE;
+		} else {
+			snprintf(why, why_size,
+				 "unknown --tasks value '%s' (list or tree)",
+				 optarg);
+			*result = PF_CLI_ERROR;
+		}
+		return true;
 	case PF_OPT_FORMAT:
 		if (strcmp(optarg, "text") == 0) {
 			common->format = PF_FORMAT_TEXT;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "dump/target_dump.h"
+#include "format/task_format.h"
 
 enum pf_output_format {
 	PF_FORMAT_TEXT,   /* faulthandler's text */
@@ -24,6 +25,7 @@ struct pf_cli_common {
 	bool no_cache;               /* --no-cache */
 	enum pf_native_view native;  /* --native[=merged], --no-native */
 	bool status;      /* --status: the thread status header */
+	enum pf_tasks_view tasks;    /* --tasks[=tree] */
 	enum pf_output_format format;
 	bool help;
 	bool version;
@@ -41,6 +43,7 @@ enum {
 	PF_OPT_NO_NATIVE,
 	PF_OPT_STATUS,
 	PF_OPT_FORMAT,
+	PF_OPT_TASKS,
 	PF_OPT_OWN,
 };
 
@@ -59,7 +62,8 @@ enum {
 	{"native", optional_argument, NULL, PF_OPT_NATIVE},                  \
 	{"no-native", no_argument, NULL, PF_OPT_NO_NATIVE},                  \
 	{"status", no_argument, NULL, PF_OPT_STATUS},                        \
-	{"format", required_argument, NULL, PF_OPT_FORMAT}
+	{"format", required_argument, NULL, PF_OPT_FORMAT},                  \
+	{"tasks", optional_argument, NULL, PF_OPT_TASKS}
 
 /* Takes one of the command's own options (getopt_long's c and optarg);
  * false with a one-line reason in why when its argument is wrong. */

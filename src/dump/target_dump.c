@@ -124,17 +124,12 @@ bool pf_write_fatal_threads(FILE *out, const struct pf_target *target,
 	return pf_write_threads(out, target, snap, true, native);
 }
 
-void pf_json_process_of(const struct pf_target *t, char *exe,
-			size_t exe_size, struct pf_json_process *process)
+void pf_json_process_fill(const struct pf_target *t, const char *executable,
+			  struct pf_json_process *process)
 {
-	char link[64];
-	snprintf(link, sizeof link, "/proc/%d/exe", (int)t->pid);
-	ssize_t n = readlink(link, exe, exe_size - 1);
-	if (n >= 0)
-		exe[n] = '\0';
 	*process = (struct pf_json_process){
 		.pid = t->pid,
-		.executable = n >= 0 ? exe : NULL,
+		.executable = executable,
 		.interpreter = t->object_path,
 		.major = t->major,
 		.minor = t->minor,
@@ -144,6 +139,17 @@ void pf_json_process_of(const struct pf_target *t, char *exe,
 		.offsets_source = pf_layout_source_name(t->layout.source),
 		.offsets_detail = t->layout.source_detail,
 	};
+}
+
+void pf_json_process_of(const struct pf_target *t, char *exe,
+			size_t exe_size, struct pf_json_process *process)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)t->pid);
+	ssize_t n = readlink(link, exe, exe_size - 1);
+	if (n >= 0)
+		exe[n] = '\0';
+	pf_json_process_fill(t, n >= 0 ? exe : NULL, process);
 }
 
 void pf_target_status_layout(struct pf_target *t)

@@ -57,8 +57,13 @@ bool pf_fatal_current_only(const struct pf_target *target,
 			   const struct pf_snapshot *snap,
 			   bool current_thread_only);
 
-/* The "process" member of the JSON document for t; exe receives the
- * program /proc/PID/exe names. */
+/* The "process" member of the JSON document for t, whose program is
+ * executable (NULL: unknown). */
+void pf_json_process_fill(const struct pf_target *t, const char *executable,
+			  struct pf_json_process *process);
+
+/* The same for a live process; exe receives the program /proc/PID/exe
+ * names. */
 void pf_json_process_of(const struct pf_target *t, char *exe,
 			size_t exe_size, struct pf_json_process *process);
 

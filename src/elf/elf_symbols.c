@@ -146,3 +146,25 @@ bool pf_elf_symbol(struct pf_elf *e, const char *name, uint64_t *value,
 		*size = wanted.size;
 	return true;
 }
+
+bool pf_elf_section(struct pf_elf *e, const char *name, uint64_t *addr,
+		    uint64_t *size)
+{
+	size_t shstrndx;
+	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+		return false;
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		const char *sname;
+		if (gelf_getshdr(scn, &shdr) == NULL ||
+		    (sname = elf_strptr(e->elf, shstrndx, shdr.sh_name)) ==
+			    NULL ||
+		    strcmp(sname, name) != 0)
+			continue;
+		*addr = shdr.sh_addr;
+		*size = shdr.sh_size;
+		return true;
+	}
+	return false;
+}

@@ -24,6 +24,11 @@ void pf_elf_build_id(const struct pf_elf *elf, char *hex, size_t size);
 bool pf_elf_symbol(struct pf_elf *elf, const char *name, uint64_t *value,
 		   uint64_t *size);
 
+/* The link-time address and size of the section called name (as
+ * ".AsyncioDebug"); false when the file has none. */
+bool pf_elf_section(struct pf_elf *elf, const char *name, uint64_t *addr,
+		    uint64_t *size);
+
 /* A symbol asked of pf_elf_symbols. */
 struct pf_elf_wanted {
 	const char *name;

@@ -307,7 +307,8 @@ static json_object *reason_object(struct builder *jb,
 {
 	json_object *o = new_object(jb);
 	add_string(jb, o, "kind", pf_reason_kind_name(r->kind));
-	if (r->kind == PF_REASON_FATAL_SIGNAL || r->kind == PF_REASON_SIGNAL)
+	if (r->kind == PF_REASON_FATAL_SIGNAL || r->kind == PF_REASON_SIGNAL ||
+	    (r->kind == PF_REASON_CORE && r->signo != 0))
 		add(jb, o, "signal", signal_object(jb, r), false);
 	else
 		add(jb, o, "signal", NULL, true);
@@ -421,6 +422,85 @@ static json_object *thread_object(struct builder *jb,
 	return o;
 }
 
+static json_object *task_ids(struct builder *jb,
+			     const struct pf_task_list *list,
+			     const size_t *tasks, size_t n)
+{
+	json_object *a = new_array(jb);
+	for (size_t i = 0; i < n; i++) {
+		char hex[24];
+		snprintf(hex, sizeof hex, "0x%llx",
+			 (unsigned long long)list->tasks[tasks[i]].id);
+		append(jb, a, json_object_new_string(hex));
+	}
+	return a;
+}
+
+static json_object *task_object(struct builder *jb,
+				const struct pf_task_list *list,
+				const struct pf_task *t)
+{
+	json_object *o = new_object(jb);
+	add_address(jb, o, "id", t->id);
+	add_text(jb, o, "name", &t->name);
+	add_string(jb, o, "state",
+		   t->state == PF_TASK_RUNNING ? "running" : "pending");
+	if (t->thread_id != 0)
+		add(jb, o, "thread_id", json_object_new_uint64(t->thread_id),
+		    false);
+	else
+		add(jb, o, "thread_id", NULL, true);
+	if (t->loop != 0)
+		add_address(jb, o, "loop", t->loop);
+	else
+		add(jb, o, "loop", NULL, true);
+	json_object *frames = new_array(jb);
+	for (size_t i = 0; i < t->nframes; i++)
+		append(jb, frames, frame_object(jb, &t->frames[i]));
+	add(jb, o, "frames", frames, false);
+	add_bool(jb, o, "frames_truncated", t->frames_truncated);
+	if (t->awaits_type[0] != '\0') {
+		json_object *w = new_object(jb);
+		add_bytes(jb, w, "type", t->awaits_type);
+		add_address(jb, w, "address", t->awaits_object);
+		add(jb, o, "awaits_object", w, false);
+	} else {
+		add(jb, o, "awaits_object", NULL, true);
+	}
+	add(jb, o, "awaiting", task_ids(jb, list, t->awaiting, t->nawaiting),
+	    false);
+	add(jb, o, "awaited_by",
+	    task_ids(jb, list, t->awaited_by, t->nawaited_by), false);
+	if (t->cycle != 0)
+		add_int(jb, o, "deadlock_cycle", t->cycle);
+	else
+		add(jb, o, "deadlock_cycle", NULL, true);
+	return o;
+}
+
+/* The members --tasks adds. */
+static void add_tasks(struct builder *jb, json_object *doc,
+		      const struct pf_task_list *list)
+{
+	json_object *tasks = new_array(jb), *loops = new_array(jb);
+	for (size_t i = 0; i < list->count; i++)
+		append(jb, tasks, task_object(jb, list, &list->tasks[i]));
+	for (size_t i = 0; i < list->nloops; i++) {
+		json_object *l = new_object(jb);
+		add(jb, l, "thread_id",
+		    json_object_new_uint64(list->loops[i].thread_id), false);
+		add_address(jb, l, "loop", list->loops[i].loop);
+		append(jb, loops, l);
+	}
+	add(jb, doc, "tasks", tasks, false);
+	add_bool(jb, doc, "tasks_truncated", list->truncated);
+	add(jb, doc, "event_loops", loops, false);
+	if (list->note[0] != '\0')
+		add_bytes(jb, doc, "tasks_note", list->note);
+	else
+		add(jb, doc, "tasks_note", NULL, true);
+}
+
 static json_object *document(struct builder *jb, const char *tool,
 			     const struct pf_json_process *process,
 			     const struct pf_dump_reason *reason,
@@ -453,6 +533,8 @@ static json_object *document(struct builder *jb, const char *tool,
 		}
 	}
 	add(jb, doc, "extension_modules", modules, false);
+	if (snap->tasks.collected)
+		add_tasks(jb, doc, &snap->tasks);
 	return doc;
 }
 

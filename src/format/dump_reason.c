@@ -32,6 +32,8 @@ const char *pf_reason_kind_name(enum pf_reason_kind kind)
 		return "request";
 	case PF_REASON_SIGNAL:
 		return "signal";
+	case PF_REASON_CORE:
+		return "core";
 	}
 	return "unknown";
 }

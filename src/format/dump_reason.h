@@ -17,12 +17,16 @@ enum pf_reason_kind {
 	PF_REASON_TIMEOUT,       /* pyfault-watch --timeout */
 	PF_REASON_REQUEST,       /* SIGUSR1 to pyfault-watch */
 	PF_REASON_SIGNAL,        /* pyfault-watch --signal */
+	PF_REASON_CORE,          /* pyfault-core of a core that no signal
+	                            faulthandler handles wrote (gcore's has
+	                            none, SIGQUIT's has one) */
 };
 
 struct pf_dump_reason {
 	enum pf_reason_kind kind;
 	double timeout_seconds;  /* PF_REASON_TIMEOUT, as given */
-	/* PF_REASON_FATAL_SIGNAL and PF_REASON_SIGNAL: */
+	/* PF_REASON_FATAL_SIGNAL, PF_REASON_SIGNAL, and PF_REASON_CORE when
+	 * signo is not 0: */
 	int signo;
 	bool has_siginfo;        /* code, address and sender are known */
 	int code;                /* si_code */

@@ -71,7 +71,7 @@ void pf_format_text(FILE *out, const struct pf_text *text)
 	line_flush(&l);
 }
 
-static void format_frame(FILE *out, const struct pf_frame *f)
+void pf_format_frame(FILE *out, const struct pf_frame *f)
 {
 	struct line l = {.out = out};
 	line_puts(&l, "  File ");
@@ -107,7 +107,7 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 		return;
 	}
 	for (size_t i = 0; i < t->nframes; i++)
-		format_frame(out, &t->frames[i]);
+		pf_format_frame(out, &t->frames[i]);
 	if (t->invalid_frame)
 		fputs("  <invalid frame>\n", out);
 	if (t->frames_truncated && style->frame_limit_marker)
@@ -201,7 +201,7 @@ static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
 	for (size_t i = 0; i < m->count; i++) {
 		const struct pf_merged_item *item = &m->items[i];
 		if (item->python) {
-			format_frame(out, &t->frames[item->index]);
+			pf_format_frame(out, &t->frames[item->index]);
 			continue;
 		}
 		const struct pf_native_frame *f = &t->native[item->index];

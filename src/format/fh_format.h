@@ -82,6 +82,10 @@ void pf_format_native_stack(FILE *out, const struct pf_thread_dump *thread);
 void pf_format_extension_modules(FILE *out,
 				 const struct pf_module_list *modules);
 
+/* One frame as dump_frame() writes it:
+ * '  File "FILE", line N in NAME' and a newline. */
+void pf_format_frame(FILE *out, const struct pf_frame *frame);
+
 /* A str as _Py_DumpASCII writes it: printable ASCII raw, everything else
  * escaped, "..." after a cut. */
 void pf_format_text(FILE *out, const struct pf_text *text);

@@ -1,5 +1,7 @@
 #include "image/image_dump.h"
 
+#include "dump/task_dump.h"
+#include "format/task_format.h"
 #include "walk/py_modules.h"
 #include "dump/target_dump.h"
 #include "walk/walker.h"
@@ -30,6 +32,15 @@ enum pf_status pf_image_dump(const struct pf_image *img, FILE *out,
 					  &snap.modules, &ignored);
 	}
 	pf_write_threads(out, &target, &snap, false, PF_NATIVE_NONE);
+	if (img->has_asyncio) {
+		struct pf_task_source source = {.found = PF_ASYNCIO_FOUND,
+						.layout = img->asyncio};
+		char note[320];
+		if (!pf_task_collect(&target, &mem, &source, &snap, note,
+				     sizeof note) ||
+		    !pf_format_tasks(out, &snap.tasks, PF_TASKS_LIST))
+			st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	}
 	pf_snapshot_free(&snap);
-	return PF_OK;
+	return st;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Structs the walker copies whole: larger ones mean a corrupt layout. */
@@ -76,6 +77,30 @@ static void set_value(struct pf_image *img, const char *key, int64_t v)
 		img->module_type = (uint64_t)v;
 	else if (strcmp(key, "frozenset_type") == 0)
 		img->frozenset_type = (uint64_t)v;
+	else if (strcmp(key, "coro_type") == 0)
+		img->coro_type = (uint64_t)v;
+	else if (strcmp(key, "gen_type") == 0)
+		img->gen_type = (uint64_t)v;
+	else if (strncmp(key, "asyncio.", 8) == 0)
+		for (size_t i = 0; i < PF_ASYNCIO_BLOB_WORDS; i++)
+			if (strcmp(key + 8, pf_asyncio_word_names[i]) == 0) {
+				*pf_asyncio_layout_field(&img->asyncio, i) = v;
+				img->has_asyncio = true;
+			}
+}
+
+/* The task walk's offsets, checked as the live section's are: an image
+ * whose offsets fail keeps its threads and loses its tasks. */
+static void check_asyncio(struct pf_image *img)
+{
+	uint64_t words[PF_ASYNCIO_BLOB_WORDS];
+	char note[160];
+	for (size_t i = 0; i < PF_ASYNCIO_BLOB_WORDS; i++)
+		words[i] = (uint64_t)*pf_asyncio_layout_field(&img->asyncio, i);
+	if (img->has_asyncio &&
+	    !pf_asyncio_layout_from_blob(&img->asyncio, words, sizeof words,
+					 note, sizeof note))
+		img->has_asyncio = false;
 }
 
 /* Calls fn for each record of a "VALS" payload; false when malformed. */
@@ -127,7 +152,8 @@ static bool layout_safe(const struct pf_layout *l)
 		     within(l->frame.lineno, 4, fs) &&
 		     within(l->frame.instr, 8, fs) &&
 		     within(l->frame.owner, 1, fs) &&
-		     within(l->ft.tlbc_index, 4, fs);
+		     within(l->ft.tlbc_index, 4, fs) &&
+		     within(l->coro.stackpointer, 8, fs);
 	bool code = within(l->code.filename, 8, cs) &&
 		    within(l->code.name, 8, cs) &&
 		    within(l->code.firstlineno, 4, cs) &&
@@ -245,6 +271,7 @@ enum pf_status pf_image_parse(struct pf_image *img, const uint8_t *data,
 			       "image of Python %u.%u, which is not supported",
 			       img->major, img->minor);
 	each_value(vals, img, set_value);
+	check_asyncio(img);
 	const char *missing = "";
 	if (!layout_safe(&img->layout) ||
 	    !pf_layout_complete(&img->layout, &missing))
@@ -323,6 +350,15 @@ static void put_values(FILE *out, const struct pf_image *img)
 	put_value(out, "debug_build", img->debug_build);
 	put_value(out, "module_type", (int64_t)img->module_type);
 	put_value(out, "frozenset_type", (int64_t)img->frozenset_type);
+	put_value(out, "coro_type", (int64_t)img->coro_type);
+	put_value(out, "gen_type", (int64_t)img->gen_type);
+	for (size_t i = 0; img->has_asyncio && i < PF_ASYNCIO_BLOB_WORDS; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "asyncio.%s", pf_asyncio_word_names[i]);
+		put_value(out, key,
+			  *pf_asyncio_layout_field(
+				  (struct pf_asyncio_layout *)&img->asyncio, i));
+	}
 #define OFFSET_(g, f)                                                         \
 	if (l->g.f != PF_NO_OFFSET)                                          \
 		put_value(out, "layout." #g "." #f, l->g.f);
@@ -470,6 +506,8 @@ void pf_image_target(const struct pf_image *img, struct pf_target *t)
 	t->debug_build = img->debug_build;
 	t->module_type = img->module_type;
 	t->frozenset_type = img->frozenset_type;
+	t->coro_type = img->coro_type;
+	t->gen_type = img->gen_type;
 	t->modules_layout_tried = true;
 	t->layout = img->layout;
 	/* Images hold 3.7+ interpreters, found through _PyRuntime. */

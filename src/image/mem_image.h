@@ -13,7 +13,9 @@
  *     payload
  *   "VALS"  records of  u8 key length, key, i64 value:
  *             pid, runtime, version.major, version.minor, version.micro,
- *             micro_known, debug_build, module_type, frozenset_type, and
+ *             micro_known, debug_build, module_type, frozenset_type,
+ *             coro_type, gen_type, asyncio.GROUP.FIELD for each word of
+ *             the _AsyncioDebug section when the tasks were walked, and
  *             layout.GROUP.FIELD for every field of PF_LAYOUT_OFFSET_FIELDS
  *             and PF_LAYOUT_SHIFT_FIELDS, layout.NAME for the scalars of
  *             PF_IMAGE_LAYOUT_SCALARS.  An absent offset is PF_NO_OFFSET; an
@@ -35,6 +37,7 @@
 #include <stdio.h>
 
 #include "base/errors.h"
+#include "layout/asyncio_layout.h"
 #include "layout/py_layout.h"
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
@@ -71,7 +74,15 @@
 	X(fatal_current_without_gil, fatal_current_without_gil)              \
 	X(ft.tlbc_index, ft.tlbc_index)                                      \
 	X(ft.co_tlbc, ft.co_tlbc)                                            \
-	X(ft.gil_enabled, ft.gil_enabled)
+	X(ft.gil_enabled, ft.gil_enabled)                                    \
+	X(coro.gi_iframe, coro.gi_iframe)                                    \
+	X(coro.gi_frame_state, coro.gi_frame_state)                          \
+	X(coro.stackpointer, coro.stackpointer)                              \
+	X(coro.llist_next, coro.llist_next)                                  \
+	X(coro.tp_name, coro.tp_name)                                        \
+	X(coro.lv_tag, coro.lv_tag)                                          \
+	X(coro.ob_digit, coro.ob_digit)                                      \
+	X(frame_suspended_yield_from, frame_suspended_yield_from)
 
 struct pf_image_range {
 	uint64_t addr;
@@ -85,7 +96,12 @@ struct pf_image {
 	unsigned major, minor, micro;
 	bool micro_known, debug_build;
 	uint64_t module_type, frozenset_type;
+	uint64_t coro_type, gen_type;
 	struct pf_layout layout;
+	/* The _AsyncioDebug offsets the task walk used (--tasks); the text
+	 * then holds the task section. */
+	bool has_asyncio;
+	struct pf_asyncio_layout asyncio;
 	size_t nranges;
 	struct pf_image_range *ranges;  /* sorted by address */
 	const uint8_t *names;           /* the "NAME" payload */

@@ -215,6 +215,7 @@ static uint64_t copied_width(const char *group, const char *member)
 		{"interpreter_frame", "instr_ptr", 8},
 		{"interpreter_frame", "owner", 1},
 		{"interpreter_frame", "tlbc_index", 4},
+		{"interpreter_frame", "stackpointer", 8},
 		{"code_object", "filename", 8},
 		{"code_object", "name", 8},
 		{"code_object", "linetable", 8},
@@ -377,6 +378,13 @@ static void fill_layout(struct pf_layout *l, const struct debug_offsets *d)
 	 * to PyASCIIObject, and PyUnicodeObject's data follows it (3.12+). */
 	l->unicode.compact_size = l->unicode.ascii_size + 16;
 	l->unicode.data = l->unicode.compact_size;
+	take(&l->coro.gi_iframe, d->gen_object.gi_iframe);
+	take(&l->coro.gi_frame_state, d->gen_object.gi_frame_state);
+	take(&l->coro.stackpointer, d->interpreter_frame.stackpointer);
+	take(&l->coro.llist_next, d->llist_node.next);
+	take(&l->coro.tp_name, d->type_object.tp_name);
+	take(&l->coro.lv_tag, d->long_object.lv_tag);
+	take(&l->coro.ob_digit, d->long_object.ob_digit);
 	l->frame.size = (int64_t)d->interpreter_frame.size;
 	l->code.size = (int64_t)d->code_object.size;
 }

@@ -48,6 +48,9 @@ static void set_object_model(struct pf_layout *layout, bool py2,
 	layout->skip_cstack_on_top = (minor == 12 && micro >= 8) ||
 				     (minor == 13 && micro >= 1) || minor >= 14;
 	layout->code_tag_mask = minor >= 14 ? STACKREF_TAG_BITS : 0;
+	/* PyFrameState of pycore_frame.h; 3.11 and 3.12 have no such
+	 * state (0 never matches a suspended frame there). */
+	layout->frame_suspended_yield_from = minor >= 13 ? -1 : 0;
 	layout->code_names_bytes = py2;
 	/* DK_ENTRIES: dk_size-wide indices up to 3.10, then
 	 * dk_log2_index_bytes (Objects/dict-common.h, pycore_dict.h). */
@@ -94,6 +97,13 @@ bool pf_layout_init_version(struct pf_layout *layout, unsigned major,
 	layout->ft.tlbc_index = PF_NO_OFFSET;
 	layout->ft.co_tlbc = PF_NO_OFFSET;
 	layout->ft.gil_enabled = PF_NO_OFFSET;
+	layout->coro.gi_iframe = PF_NO_OFFSET;
+	layout->coro.gi_frame_state = PF_NO_OFFSET;
+	layout->coro.stackpointer = PF_NO_OFFSET;
+	layout->coro.llist_next = PF_NO_OFFSET;
+	layout->coro.tp_name = PF_NO_OFFSET;
+	layout->coro.lv_tag = PF_NO_OFFSET;
+	layout->coro.ob_digit = PF_NO_OFFSET;
 	/* 2.7 falls, with its minor 7, on the side of 3.7 in every test of
 	 * the minor below; what sets it apart is said explicitly.  A 3.x
 	 * newer than PF_NEWEST_KNOWN_MINOR gets the newest rules; the caller
@@ -250,4 +260,24 @@ const char *pf_layout_source_name(enum pf_layout_source source)
 	default:
 		return "none";
 	}
+}
+
+bool pf_layout_parse_sources(const char *name, unsigned *sources)
+{
+	static const struct {
+		const char *name;
+		unsigned sources;
+	} names[] = {
+		{"auto", PF_SOURCES_ALL},
+		{"debug-offsets", PF_SOURCE_BIT(PF_SOURCE_DEBUG_OFFSETS)},
+		{"dwarf", PF_SOURCE_BIT(PF_SOURCE_DWARF)},
+		{"table", PF_SOURCE_BIT(PF_SOURCE_TABLE)},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(name, names[i].name) == 0) {
+			*sources = names[i].sources;
+			return true;
+		}
+	}
+	return false;
 }

@@ -149,6 +149,21 @@ struct pf_layout {
 		int64_t gil_enabled;        /* _gil_runtime_state.enabled */
 	} ft;
 
+	/* What the task walk (--tasks) reads beyond the thread walk:
+	 * generators and coroutines, the task lists, type names and int task
+	 * names.  Outside PF_LAYOUT_OFFSET_FIELDS because only
+	 * _Py_DebugOffsets (3.14+) gives them. */
+	struct {
+		int64_t gi_iframe;          /* the embedded _PyInterpreterFrame */
+		int64_t gi_frame_state;     /* int8_t */
+		int64_t stackpointer;       /* _PyInterpreterFrame.stackpointer,
+		                               a _PyStackRef pointer */
+		int64_t llist_next;         /* struct llist_node.next */
+		int64_t tp_name;            /* PyTypeObject.tp_name */
+		int64_t lv_tag;             /* PyLongObject.long_value.lv_tag */
+		int64_t ob_digit;           /* PyLongObject.long_value.ob_digit */
+	} coro;
+
 	struct {
 		int64_t ob_type;
 	} object;
@@ -230,6 +245,9 @@ struct pf_layout {
 
 	/* Py_GIL_DISABLED, from _Py_DebugOffsets.free_threaded (3.13+). */
 	bool free_threaded;
+	/* gi_frame_state of a generator suspended in a yield from (an
+	 * await): FRAME_SUSPENDED_YIELD_FROM (3.13+). */
+	int frame_suspended_yield_from;
 	/* Bits of a _PyStackRef (3.14+ f_executable) that tag it rather than
 	 * address the object; 0 where f_executable is a plain pointer. */
 	uint64_t code_tag_mask;
@@ -386,6 +404,10 @@ bool pf_layout_complete(const struct pf_layout *layout, const char **missing);
  * pf_layout_complete: threads can be dumped without them. */
 bool pf_layout_modules_complete(const struct pf_layout *layout,
 				const char **missing);
+
+/* --offsets=NAME: auto, debug-offsets, dwarf or table, as a set of
+ * sources; false for another name. */
+bool pf_layout_parse_sources(const char *name, unsigned *sources);
 
 const char *pf_layout_source_name(enum pf_layout_source source);
 

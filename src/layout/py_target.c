@@ -36,26 +36,20 @@ static bool version_from_name(const char *path, unsigned *major,
 }
 
 /* The main executable's path (as the target names it) and first mapping. */
-static enum pf_status find_executable(pid_t pid, const struct pf_maps *maps,
+static enum pf_status find_executable(const struct pf_target_view *v,
 				      char *path, size_t size,
 				      const struct pf_mapping **found,
 				      struct pf_error *err)
 {
-	char link[64];
-	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
-	ssize_t n = readlink(link, path, size - 1);
-	if (n < 0)
-		return pf_fail(err, errno == ENOENT ? PF_ERR_NO_PROCESS
-						    : PF_ERR_PERMISSION,
-			       "cannot read the executable of process %d: %s",
-			       (int)pid, strerror(errno));
-	path[n] = '\0';
-	pf_maps_strip_deleted(path);
-	*found = pf_maps_find(maps, path);
+	if (v->executable == NULL)
+		return pf_fail(err, v->exe_err.status, "%s",
+			       v->exe_err.message);
+	snprintf(path, size, "%s", v->executable);
+	*found = pf_maps_find(v->maps, path);
 	if (*found == NULL)
 		return pf_fail(err, PF_ERR_NOT_PYTHON,
 			       "process %d does not map its executable %s",
-			       (int)pid, path);
+			       (int)v->pid, path);
 	return PF_OK;
 }
 
@@ -63,16 +57,15 @@ static enum pf_status find_executable(pid_t pid, const struct pf_maps *maps,
  * extension linked with it) holds two interpreters, like two
  * libpythons. */
 static enum pf_status refuse_python_executable(const struct pf_target *t,
-					       const struct pf_maps *maps,
+					       const struct pf_target_view *v,
 					       struct pf_error *err)
 {
 	char path[4096];
 	const struct pf_mapping *m;
 	struct pf_target_file file;
 	struct pf_error ignored = {0};
-	if (find_executable(t->pid, maps, path, sizeof path, &m, &ignored) !=
-		    PF_OK ||
-	    pf_target_file_find(&file, t->pid, m, &ignored) != PF_OK)
+	if (find_executable(v, path, sizeof path, &m, &ignored) != PF_OK ||
+	    v->find_file(v, m, &file, &ignored) != PF_OK)
 		return PF_OK;
 	struct pf_elf *elf = pf_elf_open(file.read_path);
 	uint64_t runtime;
@@ -91,10 +84,11 @@ static enum pf_status refuse_python_executable(const struct pf_target *t,
 /* The shared libpython if one is mapped, else the main executable; *found
  * is its first mapping. */
 static enum pf_status find_object(struct pf_target *t,
-				  const struct pf_maps *maps,
+				  const struct pf_target_view *v,
 				  const struct pf_mapping **found,
 				  struct pf_error *err)
 {
+	const struct pf_maps *maps = v->maps;
 	*found = NULL;
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct pf_mapping *m = &maps->items[i];
@@ -117,10 +111,10 @@ static enum pf_status find_object(struct pf_target *t,
 	if (*found) {
 		snprintf(t->object_path, sizeof t->object_path, "%s",
 			 (*found)->path);
-		return refuse_python_executable(t, maps, err);
+		return refuse_python_executable(t, v, err);
 	}
-	return find_executable(t->pid, maps, t->object_path,
-			       sizeof t->object_path, found, err);
+	return find_executable(v, t->object_path, sizeof t->object_path,
+			       found, err);
 }
 
 /* The interpreter's symbols pf_target_open looks for, in one pass. */
@@ -131,6 +125,8 @@ enum {
 	SYM_NEGATIVE_REFCOUNT,
 	SYM_MODULE_TYPE,
 	SYM_FROZENSET_TYPE,
+	SYM_CORO_TYPE,
+	SYM_GEN_TYPE,
 	SYM_PY_VERSION,
 	SYM_INTERP_HEAD,     /* a static of Python/pystate.c: only in
 	                        .symtab */
@@ -177,9 +173,8 @@ struct source_input {
  * from a debug file under its root. */
 static void strip_root_prefix(const struct pf_target *t, char *path)
 {
-	char prefix[64];
-	int n = snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)t->pid);
-	if (strncmp(path, prefix, (size_t)n) == 0 && path[n] == '/')
+	size_t n = strlen(t->root);
+	if (n > 0 && strncmp(path, t->root, n) == 0 && path[n] == '/')
 		memmove(path, path + n, strlen(path + n) + 1);
 }
 
@@ -384,34 +379,24 @@ static enum pf_status find_anchors(struct pf_target *t,
 		       (int)t->pid, t->object_path);
 }
 
-enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
-			      struct pf_mem *mem,
-			      const struct pf_offsets_config *config,
-			      struct pf_error *err)
+enum pf_status pf_target_open_view(struct pf_target *t,
+				   const struct pf_target_view *v,
+				   struct pf_mem *mem,
+				   const struct pf_offsets_config *config,
+				   struct pf_error *err)
 {
 	memset(t, 0, sizeof *t);
-	t->pid = pid;
+	t->pid = v->pid;
 	t->sources = config->sources;
 	t->debuginfo_path = config->debuginfo_path;
 	t->no_cache = config->no_cache;
-	struct pf_maps maps;
-	int rc = pf_maps_read(&maps, pid);
-	if (rc == -ENOENT || rc == -ESRCH)
-		return pf_fail(err, PF_ERR_NO_PROCESS,
-			       "process %d does not exist or has exited",
-			       (int)pid);
-	if (rc == -EACCES || rc == -EPERM)
-		return pf_fail(err, PF_ERR_PERMISSION,
-			       "not permitted to read process %d", (int)pid);
-	if (rc != 0)
-		return pf_fail(err, PF_ERR_INTERNAL,
-			       "cannot read the mappings of process %d: %s",
-			       (int)pid, strerror(-rc));
-
+	if (v->root)
+		snprintf(t->root, sizeof t->root, "%s", v->root);
+	pid_t pid = v->pid;
 	const struct pf_mapping *mapping;
-	enum pf_status st = find_object(t, &maps, &mapping, err);
+	enum pf_status st = find_object(t, v, &mapping, err);
 	if (st == PF_OK)
-		st = pf_target_file_find(&t->file, pid, mapping, err);
+		st = v->find_file(v, mapping, &t->file, err);
 	const char *elf_path = t->file.read_path;
 	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
 	struct pf_elf_wanted syms[NSYMS] = {
@@ -422,6 +407,8 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		[SYM_NEGATIVE_REFCOUNT] = {.name = "_Py_NegativeRefcount"},
 		[SYM_MODULE_TYPE] = {.name = "PyModule_Type"},
 		[SYM_FROZENSET_TYPE] = {.name = "PyFrozenSet_Type"},
+		[SYM_CORO_TYPE] = {.name = "PyCoro_Type"},
+		[SYM_GEN_TYPE] = {.name = "PyGen_Type"},
 		[SYM_PY_VERSION] = {.name = "Py_Version"},
 	};
 	/* interp_head, last, is looked up on its own below. */
@@ -455,6 +442,10 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		if (syms[SYM_FROZENSET_TYPE].found)
 			t->frozenset_type =
 				bias + syms[SYM_FROZENSET_TYPE].value;
+		if (syms[SYM_CORO_TYPE].found)
+			t->coro_type = bias + syms[SYM_CORO_TYPE].value;
+		if (syms[SYM_GEN_TYPE].found)
+			t->gen_type = bias + syms[SYM_GEN_TYPE].value;
 		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
 		st = find_version(t, syms, bias, mem, err);
 		double start = now_ms();
@@ -468,13 +459,61 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 		t->offsets_ms = now_ms() - start;
 		if (st == PF_OK)
 			st = find_anchors(
-				t, syms, &maps, mem,
+				t, syms, v->maps, mem,
 				has_tstate_current
 					? bias + syms[SYM_TSTATE_CURRENT].value
 					: 0,
 				bias, err);
 	}
 	pf_elf_close(elf);
+	return st;
+}
+
+
+static enum pf_status find_live_file(const struct pf_target_view *v,
+				     const struct pf_mapping *m,
+				     struct pf_target_file *file,
+				     struct pf_error *err)
+{
+	return pf_target_file_find(file, v->pid, m, err);
+}
+
+enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
+			      struct pf_mem *mem,
+			      const struct pf_offsets_config *config,
+			      struct pf_error *err)
+{
+	struct pf_maps maps;
+	int rc = pf_maps_read(&maps, pid);
+	if (rc == -ENOENT || rc == -ESRCH)
+		return pf_fail(err, PF_ERR_NO_PROCESS,
+			       "process %d does not exist or has exited",
+			       (int)pid);
+	if (rc == -EACCES || rc == -EPERM)
+		return pf_fail(err, PF_ERR_PERMISSION,
+			       "not permitted to read process %d", (int)pid);
+	if (rc != 0)
+		return pf_fail(err, PF_ERR_INTERNAL,
+			       "cannot read the mappings of process %d: %s",
+			       (int)pid, strerror(-rc));
+	char link[64], exe[4096], root[64];
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+	snprintf(root, sizeof root, "/proc/%d/root", (int)pid);
+	struct pf_target_view view = {
+		.pid = pid, .maps = &maps, .root = root,
+		.find_file = find_live_file};
+	ssize_t n = readlink(link, exe, sizeof exe - 1);
+	if (n < 0) {
+		pf_fail(&view.exe_err,
+			errno == ENOENT ? PF_ERR_NO_PROCESS : PF_ERR_PERMISSION,
+			"cannot read the executable of process %d: %s",
+			(int)pid, strerror(errno));
+	} else {
+		exe[n] = '\0';
+		pf_maps_strip_deleted(exe);
+		view.executable = exe;
+	}
+	enum pf_status st = pf_target_open_view(t, &view, mem, config, err);
 	pf_maps_free(&maps);
 	return st;
 }

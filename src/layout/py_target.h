@@ -45,10 +45,14 @@ struct pf_target {
 	 * _Py_DumpExtensionModules compares against; 0 when not found. */
 	uint64_t module_type;     /* PyModule_Type */
 	uint64_t frozenset_type;  /* PyFrozenSet_Type */
+	/* The types whose objects an await chain goes through (--tasks). */
+	uint64_t coro_type;       /* PyCoro_Type */
+	uint64_t gen_type;        /* PyGen_Type */
 	unsigned sources;         /* the layout sources it may use */
 	const char *debuginfo_path; /* as in pf_offsets_config */
 	bool no_cache;
 	char build_id[129];       /* of the interpreter's ELF, hex; "" if none */
+	char root[4200];          /* as pf_target_view's root; "" if none */
 	double offsets_ms;        /* time taken to find the layout */
 	/* Why the offset cache could not be read or written, for -v; the
 	 * dump goes on without it. */
@@ -56,6 +60,35 @@ struct pf_target {
 	bool modules_layout_tried; /* pf_target_modules_layout has run */
 	struct pf_layout layout;
 };
+
+/* Where a target's mappings and files come from: a live process (/proc/PID)
+ * or a core file. */
+struct pf_target_view {
+	pid_t pid;                      /* names the process in messages */
+	const struct pf_maps *maps;
+	/* The main executable as the target names it; NULL: unknown, and
+	 * exe_err says why. */
+	const char *executable;
+	struct pf_error exe_err;
+	/* What paths of the target's files are read under ("/proc/PID/root",
+	 * a --sysroot): taken off the layout's source detail, which the
+	 * offset cache keeps.  NULL: none. */
+	const char *root;
+	/* Finds the file of mapping m where pyfault can read it. */
+	enum pf_status (*find_file)(const struct pf_target_view *view,
+				    const struct pf_mapping *m,
+				    struct pf_target_file *file,
+				    struct pf_error *err);
+	void *ctx;                      /* find_file's */
+};
+
+/* Identifies the interpreter of the target view shows and its layout, as
+ * pf_target_open does; mem reads the target's memory. */
+enum pf_status pf_target_open_view(struct pf_target *target,
+				   const struct pf_target_view *view,
+				   struct pf_mem *mem,
+				   const struct pf_offsets_config *config,
+				   struct pf_error *err);
 
 /* Identifies pid's interpreter and its layout, taken from the most trusted
  * of the sources config allows.  Offsets derived from DWARF come from the

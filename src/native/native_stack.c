@@ -24,8 +24,36 @@ static bool collect_thread(struct pf_unwinder *u, struct pf_unwound_frame *raw,
 	return true;
 }
 
+/* The frames' addresses of every thread of snap, or of its current one. */
+static enum pf_status unwind_threads(struct pf_snapshot *snap,
+				     struct pf_unwinder *u, bool current_only,
+				     struct pf_error *err)
+{
+	struct pf_unwound_frame *raw =
+		malloc(PF_MAX_NATIVE_DEPTH * sizeof *raw);
+	bool ok = raw != NULL;
+	for (size_t i = 0; ok && i < pf_snapshot_count(snap); i++) {
+		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
+		if (t->tid != 0 && (!current_only || t->is_current))
+			ok = collect_thread(u, raw, t);
+	}
+	free(raw);
+	return ok ? PF_OK : pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+}
+
+enum pf_status pf_collect_native_with(struct pf_snapshot *snap,
+				      struct pf_unwinder *u,
+				      struct pf_symbolizer *s,
+				      bool current_only, struct pf_error *err)
+{
+	enum pf_status st = unwind_threads(snap, u, current_only, err);
+	if (st == PF_OK && !pf_name_native_frames(s, snap))
+		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	return st;
+}
+
 /* The threads whose C stacks are wanted: every thread of snap, or its
- * current one alone. */
+ * current one alone; unwound only, named once the target runs. */
 static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
 			      bool current_only,
 			      struct pf_symbolizer **symbolizer,
@@ -35,21 +63,15 @@ static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
 	if (s == NULL)
 		return err->status;
 	struct pf_unwinder *u = pf_unwinder_new(pid);
-	struct pf_unwound_frame *raw =
-		malloc(PF_MAX_NATIVE_DEPTH * sizeof *raw);
-	bool ok = u != NULL && raw != NULL;
-	for (size_t i = 0; ok && i < pf_snapshot_count(snap); i++) {
-		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
-		if (t->tid != 0 && (!current_only || t->is_current))
-			ok = collect_thread(u, raw, t);
-	}
-	free(raw);
+	enum pf_status st =
+		u ? unwind_threads(snap, u, current_only, err)
+		  : pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	pf_unwinder_free(u);
-	if (ok)
+	if (st == PF_OK)
 		return PF_OK;
 	pf_symbolizer_close(s);
 	*symbolizer = NULL;
-	return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	return st;
 }
 
 enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,

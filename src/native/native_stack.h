@@ -8,6 +8,7 @@
 
 #include "base/errors.h"
 #include "native/native_symbols.h"
+#include "native/native_unwind.h"
 #include "base/snapshot.h"
 
 /* Fills native/nnative of each thread of snap (outside included) whose OS
@@ -26,6 +27,13 @@ enum pf_status pf_collect_native(struct pf_snapshot *snap, pid_t pid,
 enum pf_status pf_collect_native_current(struct pf_snapshot *snap, pid_t pid,
 					 struct pf_symbolizer **symbolizer,
 					 struct pf_error *err);
+
+/* The same from a core file: threads unwound by unwinder, then named by
+ * symbolizer (both the caller's); every thread, or the current one. */
+enum pf_status pf_collect_native_with(struct pf_snapshot *snap,
+				      struct pf_unwinder *unwinder,
+				      struct pf_symbolizer *symbolizer,
+				      bool current_only, struct pf_error *err);
 
 /* Names the object and function of each C frame of snap.  It reads files
  * only, so the target need not be stopped any more.  False when out of

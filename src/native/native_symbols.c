@@ -42,6 +42,7 @@ struct pf_symbolizer {
 	 * repeat across threads. */
 	struct resolved *buckets[RESOLVED_BUCKETS];
 	struct module_index *indexes;
+	const struct pf_maps *maps;  /* names the objects; NULL: libdwfl */
 };
 
 /* dwfl keeps a pointer to its callbacks.  debuginfo_path NULL: elfutils'
@@ -75,6 +76,31 @@ struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err)
 		return NULL;
 	}
 	return s;
+}
+
+struct pf_symbolizer *pf_symbolizer_of(Dwfl *dwfl,
+				       const struct pf_maps *maps)
+{
+	struct pf_symbolizer *s = calloc(1, sizeof *s);
+	if (s) {
+		s->dwfl = dwfl;
+		s->maps = maps;
+	}
+	return s;
+}
+
+/* The module's name, or with maps the path mapped where it starts. */
+static const char *object_name(const struct pf_symbolizer *s,
+			       Dwfl_Module *mod)
+{
+	Dwarf_Addr start;
+	const char *name = dwfl_module_info(mod, NULL, &start, NULL, NULL,
+					    NULL, NULL, NULL);
+	for (size_t i = 0; s->maps && i < s->maps->count; i++)
+		if (s->maps->items[i].start == start &&
+		    s->maps->items[i].path)
+			return s->maps->items[i].path;
+	return name;
 }
 
 static char *dup_or_null(const char *str)
@@ -165,8 +191,7 @@ static bool resolve(struct pf_symbolizer *s, struct resolved *r)
 	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
 	if (mod == NULL)
 		return true;
-	const char *name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL,
-					    NULL, NULL);
+	const char *name = object_name(s, mod);
 	Dwarf_Addr bias = 0;
 	if (dwfl_module_getelf(mod, &bias) == NULL)
 		bias = 0;

@@ -4,18 +4,27 @@
 #ifndef PYFAULT_NATIVE_SYMBOLS_H
 #define PYFAULT_NATIVE_SYMBOLS_H
 
+#include <elfutils/libdwfl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "base/errors.h"
 #include "base/snapshot.h"
+#include "process/proc_maps.h"
 
 struct pf_symbolizer;
 
 /* Reports the objects mapped in pid once; NULL with err filled when
  * /proc/PID/maps cannot be read. */
 struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err);
+
+/* Names the addresses with the objects dwfl has reported (a core's), each
+ * object by the path of the mapping in maps that starts where it does
+ * (libdwfl names a core's objects by their sonames); the symbolizer owns
+ * dwfl from then on, maps must outlive it.  NULL when out of memory. */
+struct pf_symbolizer *pf_symbolizer_of(Dwfl *dwfl,
+				       const struct pf_maps *maps);
 
 /* Fills out's object, symbol, symbol_offset and load_bias for out->pc and
  * out->return_address (set by the caller).  Addresses seen before are

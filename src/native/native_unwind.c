@@ -17,7 +17,8 @@ struct page {
 	uint8_t bytes[PAGE_SIZE_];
 };
 
-struct pf_unwinder {
+struct live_unwinder {
+	struct pf_unwinder ops;
 	unw_addr_space_t as;
 	struct pf_mem mem;
 	struct page pages[CACHED_PAGES];
@@ -27,7 +28,7 @@ struct pf_unwinder {
  * libunwind-ptrace's own state for the thread, and ours. */
 struct accessor_arg {
 	void *upt;
-	struct pf_unwinder *u;
+	struct live_unwinder *u;
 };
 
 /* The thread being unwound.  libunwind-ptrace calls the accessors itself
@@ -40,7 +41,7 @@ static void *upt_of(void *arg)
 	return unwinding && arg == unwinding ? unwinding->upt : arg;
 }
 
-static const uint8_t *cached_page(struct pf_unwinder *u, uint64_t page_addr)
+static const uint8_t *cached_page(struct live_unwinder *u, uint64_t page_addr)
 {
 	struct page *p = &u->pages[(page_addr / PAGE_SIZE_) % CACHED_PAGES];
 	if (p->addr != page_addr) {
@@ -116,11 +117,39 @@ static unw_accessors_t accessors = {
 	.resume = resume,
 };
 
+static size_t unwind_live(struct pf_unwinder *ops, pid_t tid,
+			  struct pf_unwound_frame *frames, size_t max,
+			  bool *truncated)
+{
+	struct live_unwinder *u = (struct live_unwinder *)ops;
+	*truncated = false;
+	struct accessor_arg arg = {.upt = _UPT_create(tid), .u = u};
+	if (arg.upt == NULL)
+		return 0;
+	unw_cursor_t cursor;
+	size_t n = 0;
+	unwinding = &arg;
+	if (unw_init_remote(&cursor, u->as, &arg) == 0)
+		n = pf_unwind_cursor(&cursor, frames, max, truncated);
+	unwinding = NULL;
+	_UPT_destroy(arg.upt);
+	return n;
+}
+
+static void free_live(struct pf_unwinder *ops)
+{
+	struct live_unwinder *u = (struct live_unwinder *)ops;
+	unw_destroy_addr_space(u->as);
+	pf_mem_close(&u->mem);
+	free(u);
+}
+
 struct pf_unwinder *pf_unwinder_new(pid_t pid)
 {
-	struct pf_unwinder *u = calloc(1, sizeof *u);
+	struct live_unwinder *u = calloc(1, sizeof *u);
 	if (u == NULL)
 		return NULL;
+	u->ops = (struct pf_unwinder){unwind_live, free_live};
 	if (pf_mem_open_live(&u->mem, pid) != 0) {
 		free(u);
 		return NULL;
@@ -134,49 +163,44 @@ struct pf_unwinder *pf_unwinder_new(pid_t pid)
 	/* Threads of one process share their code: what libunwind learnt
 	 * of a function's frame serves every thread. */
 	unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
-	return u;
+	return &u->ops;
 }
 
 void pf_unwinder_free(struct pf_unwinder *u)
 {
-	if (u == NULL)
-		return;
-	unw_destroy_addr_space(u->as);
-	pf_mem_close(&u->mem);
-	free(u);
+	if (u)
+		u->free(u);
 }
 
 size_t pf_unwind_thread(struct pf_unwinder *u, pid_t tid,
 			struct pf_unwound_frame *frames, size_t max,
 			bool *truncated)
 {
-	*truncated = false;
-	struct accessor_arg arg = {.upt = _UPT_create(tid), .u = u};
-	if (arg.upt == NULL)
-		return 0;
-	unw_cursor_t cursor;
+	return u->unwind(u, tid, frames, max, truncated);
+}
+
+size_t pf_unwind_cursor(void *cursor, struct pf_unwound_frame *frames,
+			size_t max, bool *truncated)
+{
+	unw_cursor_t *c = cursor;
 	size_t n = 0;
-	unwinding = &arg;
-	if (unw_init_remote(&cursor, u->as, &arg) == 0) {
-		/* The innermost frame is where the thread stopped; a frame
-		 * interrupted by a signal too, as the handler's frame says. */
-		bool return_address = false;
-		for (;;) {
-			unw_word_t ip;
-			if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
-				break;
-			if (n == max) {
-				*truncated = true;
-				break;
-			}
-			frames[n++] = (struct pf_unwound_frame){
-				.pc = ip, .return_address = return_address};
-			return_address = unw_is_signal_frame(&cursor) <= 0;
-			if (unw_step(&cursor) <= 0)
-				break;
+	/* The innermost frame is where the thread stopped; a frame
+	 * interrupted by a signal too, as the handler's frame says. */
+	bool return_address = false;
+	*truncated = false;
+	for (;;) {
+		unw_word_t ip;
+		if (unw_get_reg(c, UNW_REG_IP, &ip) != 0 || ip == 0)
+			break;
+		if (n == max) {
+			*truncated = true;
+			break;
 		}
+		frames[n++] = (struct pf_unwound_frame){
+			.pc = ip, .return_address = return_address};
+		return_address = unw_is_signal_frame(c) <= 0;
+		if (unw_step(c) <= 0)
+			break;
 	}
-	unwinding = NULL;
-	_UPT_destroy(arg.upt);
 	return n;
 }

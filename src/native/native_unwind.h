@@ -1,5 +1,6 @@
-/* A thread's C stack, as return addresses, by libunwind's ptrace
- * accessors: the thread must be ptrace-stopped by us. */
+/* A thread's C stack, as return addresses, by libunwind: of a live
+ * thread through its ptrace accessors (the thread must be ptrace-stopped
+ * by us), or of a thread of a core file (native_core_unwind.h). */
 #ifndef PYFAULT_NATIVE_UNWIND_H
 #define PYFAULT_NATIVE_UNWIND_H
 
@@ -8,17 +9,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The unwinding state shared by the threads of one process (libunwind's
- * address space and its caches). */
-struct pf_unwinder;
-
 struct pf_unwound_frame {
 	uint64_t pc;
 	bool return_address;   /* the call is at pc - 1 */
 };
 
-/* For the threads of process pid; NULL when out of memory or when its
- * memory cannot be opened. */
+/* The unwinding state shared by the threads of one process (libunwind's
+ * address space and its caches), behind the operations of its kind. */
+struct pf_unwinder {
+	size_t (*unwind)(struct pf_unwinder *u, pid_t tid,
+			 struct pf_unwound_frame *frames, size_t max,
+			 bool *truncated);
+	void (*free)(struct pf_unwinder *u);
+};
+
+/* For the live threads of process pid; NULL when out of memory or when
+ * its memory cannot be opened. */
 struct pf_unwinder *pf_unwinder_new(pid_t pid);
 void pf_unwinder_free(struct pf_unwinder *u);
 
@@ -28,5 +34,10 @@ void pf_unwinder_free(struct pf_unwinder *u);
 size_t pf_unwind_thread(struct pf_unwinder *u, pid_t tid,
 			struct pf_unwound_frame *frames, size_t max,
 			bool *truncated);
+
+/* The frames of an initialised unw_cursor_t, as pf_unwind_thread gives
+ * them: every unwinder's walk. */
+size_t pf_unwind_cursor(void *cursor, struct pf_unwound_frame *frames,
+			size_t max, bool *truncated);
 
 #endif

@@ -8,14 +8,12 @@
 
 #include "process/mem_cache.h"
 
-static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
-		      size_t len)
+bool pf_pread_all(int fd, void *buf, size_t len, uint64_t offset)
 {
 	size_t done = 0;
 	while (done < len) {
-		mem->reads++;
-		ssize_t n = pread(mem->fd, (char *)buf + done, len - done,
-				  (off_t)(addr + done));
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)(offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -23,6 +21,14 @@ static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
 		done += (size_t)n;
 	}
 	return true;
+}
+
+/* /proc/PID/mem is read at the address as offset. */
+static bool read_live(struct pf_mem *mem, uint64_t addr, void *buf,
+		      size_t len)
+{
+	mem->reads++;
+	return pf_pread_all(mem->fd, buf, len, addr);
 }
 
 int pf_mem_open_live(struct pf_mem *mem, pid_t pid)

@@ -32,6 +32,10 @@ int pf_mem_open_live(struct pf_mem *mem, pid_t pid);
 void pf_mem_close(struct pf_mem *mem);
 
 bool pf_mem_read(struct pf_mem *mem, uint64_t addr, void *buf, size_t len);
+
+/* pread() until len bytes are read: false at an error or the end of the
+ * file first. */
+bool pf_pread_all(int fd, void *buf, size_t len, uint64_t offset);
 bool pf_mem_read_u64(struct pf_mem *mem, uint64_t addr, uint64_t *out);
 bool pf_mem_read_i32(struct pf_mem *mem, uint64_t addr, int32_t *out);
 

@@ -14,6 +14,8 @@
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
 #include "dump/target_dump.h"
+#include "dump/task_dump.h"
+#include "format/task_format.h"
 #include "walk/walker.h"
 
 static const char usage_text[] =
@@ -22,9 +24,11 @@ static const char usage_text[] =
 	"write what was read, with the dump, as the process image OUT.\n";
 
 /* The walk and, where the version prints it, the "Extension modules" line:
- * the image then holds everything a fatal-error dump reads. */
+ * the image then holds everything a fatal-error dump reads; and the
+ * asyncio tasks, when tasks found them. */
 static enum pf_status walk_stopped(struct pf_target *target,
 				   struct pf_mem *mem,
+				   const struct pf_task_source *tasks,
 				   struct pf_snapshot *snap,
 				   struct pf_error *err)
 {
@@ -50,6 +54,10 @@ static enum pf_status walk_stopped(struct pf_target *target,
 		pf_read_extension_modules(mem, target, snap->interp,
 					  &snap->modules, &ignored);
 	}
+	char note[320];
+	if (st == PF_OK && tasks->found == PF_ASYNCIO_FOUND &&
+	    !pf_task_collect(target, mem, tasks, snap, note, sizeof note))
+		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	pf_proc_resume_all(&stopped);
 	return st;
 }
@@ -65,6 +73,8 @@ static void describe(struct pf_image *img, const struct pf_target *t)
 	img->debug_build = t->debug_build;
 	img->module_type = t->module_type;
 	img->frozenset_type = t->frozenset_type;
+	img->coro_type = t->coro_type;
+	img->gen_type = t->gen_type;
 	img->layout = t->layout;
 }
 
@@ -107,9 +117,13 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 	 * give. */
 	const struct pf_offsets_config config = {.sources = PF_SOURCES_ALL,
 						 .no_cache = true};
+	struct pf_task_source tasks = {.found = PF_ASYNCIO_ABSENT};
 	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
-	if (st == PF_OK)
-		st = walk_stopped(&target, &mem, &snap, err);
+	if (st == PF_OK) {
+		pf_task_source_find(&target, &mem, &tasks);
+		tasks.exact_reads = true;
+		st = walk_stopped(&target, &mem, &tasks, &snap, err);
+	}
 	pf_mem_close(&live);
 	st = pf_proc_exit_explains(pid, st, err);
 
@@ -126,6 +140,10 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 		else {
 			pf_write_threads(dump, &target, &snap, false,
 					 PF_NATIVE_NONE);
+			if (!pf_format_tasks(dump, &snap.tasks,
+					     PF_TASKS_LIST))
+				st = pf_fail(err, PF_ERR_INTERNAL,
+					     "out of memory");
 			fclose(dump);
 		}
 	}
@@ -138,6 +156,9 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 			     path, strerror(errno));
 	if (st == PF_OK) {
 		describe(&img, &target);
+		img.has_asyncio = tasks.found == PF_ASYNCIO_FOUND &&
+				  snap.tasks.collected;
+		img.asyncio = tasks.layout;
 		img.text = text;
 		img.text_len = text_len;
 		img.names = (const uint8_t *)names;

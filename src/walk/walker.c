@@ -150,6 +150,7 @@ void pf_snapshot_free(struct pf_snapshot *snap)
 		native_frames_free(pf_snapshot_thread(snap, i));
 	code_cache_free(snap->codes);
 	pf_module_list_free(&snap->modules);
+	pf_task_list_free(&snap->tasks);
 	free(snap->threads);
 	memset(snap, 0, sizeof *snap);
 }
@@ -462,7 +463,10 @@ static void collect_status(struct walk *w, struct pf_thread_dump *t,
 {
 	struct pf_thread_status *s = &t->status;
 	int64_t gil_size = w->l->gil.size;
-	pf_read_thread_status(w->in->pid, t->tid, s);
+	if (w->in->thread_status)
+		w->in->thread_status(w->in->status_ctx, t->tid, s);
+	else
+		pf_read_thread_status(w->in->pid, t->tid, s);
 	s->holds_gil = gil->holder != 0 && gil->holder == tstate_addr;
 	if (s->state == PF_STATE_SYSCALL &&
 	    (s->syscall_nr == SYS_futex ||
@@ -671,7 +675,10 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 	else
 		st = walk_threads(&w, err);
 	pf_mem_cache_end(in->mem);
-	if (st == PF_OK && l->thread_name_suffix)
+	if (st == PF_OK && l->thread_name_suffix && in->dumper_name)
+		snprintf(snap->dumper_name, sizeof snap->dumper_name, "%s",
+			 in->dumper_name);
+	else if (st == PF_OK && l->thread_name_suffix)
 		read_thread_name(in, snap->dumper_name,
 				 sizeof snap->dumper_name);
 	free(w.frame_buf);
@@ -697,4 +704,46 @@ void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid)
 			t->name[strcspn(t->name, "\n")] = '\0';
 		fclose(f);
 	}
+}
+
+struct pf_frame_reader {
+	struct walk w;
+};
+
+struct pf_frame_reader *pf_frame_reader_new(struct pf_mem *mem,
+					    const struct pf_layout *layout,
+					    struct pf_snapshot *snap)
+{
+	struct pf_frame_reader *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return NULL;
+	r->w = (struct walk){.l = layout, .mem = mem, .snap = snap};
+	r->w.frame_buf = malloc((size_t)layout->frame.size);
+	r->w.code_buf = malloc((size_t)layout->code.size);
+	if (snap->codes == NULL)
+		snap->codes = calloc(1, sizeof *snap->codes);
+	if (!r->w.frame_buf || !r->w.code_buf || !snap->codes) {
+		pf_frame_reader_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+int pf_frame_reader_read(struct pf_frame_reader *r, uint64_t addr,
+			 struct pf_frame *out, const uint8_t **raw)
+{
+	if (!read_frame(&r->w, addr))
+		return 0;
+	*raw = r->w.frame_buf;
+	memset(out, 0, sizeof *out);
+	return record_frame(&r->w, frame_code(&r->w), out) ? 1 : -1;
+}
+
+void pf_frame_reader_free(struct pf_frame_reader *r)
+{
+	if (r == NULL)
+		return;
+	free(r->w.frame_buf);
+	free(r->w.code_buf);
+	free(r);
 }

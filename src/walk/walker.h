@@ -32,6 +32,14 @@ struct pf_walk_input {
 	                                     dump, for its name; 0: the main
 	                                     thread */
 	bool collect_status;              /* fill each thread's status */
+	/* The dumper's name where it is not in /proc (a core); NULL: read
+	 * there when the layout prints it. */
+	const char *dumper_name;
+	/* Fills a thread's status where it is not in /proc (a core); NULL:
+	 * pf_read_thread_status. */
+	void (*thread_status)(void *ctx, pid_t tid,
+			      struct pf_thread_status *out);
+	void *status_ctx;
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,
@@ -42,5 +50,18 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
  * walk found.  Kept out of pf_walk, which reads only the target's
  * memory. */
 void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid);
+
+/* Reads interpreter frames that no thread runs (a suspended coroutine's
+ * gi_iframe) as the walk reads a thread's, with snap's code cache. */
+struct pf_frame_reader;
+struct pf_frame_reader *pf_frame_reader_new(struct pf_mem *mem,
+					    const struct pf_layout *layout,
+					    struct pf_snapshot *snap);
+/* The frame at addr into out, and *raw to the reader's copy of its
+ * layout->frame.size bytes (valid until the next read).  Returns 1, 0
+ * when the frame cannot be read, -1 when memory runs out. */
+int pf_frame_reader_read(struct pf_frame_reader *r, uint64_t addr,
+			 struct pf_frame *out, const uint8_t **raw);
+void pf_frame_reader_free(struct pf_frame_reader *r);
 
 #endif

@@ -6,6 +6,7 @@
 #include <sys/user.h>
 
 #include "dump/target_dump.h"
+#include "dump/task_dump.h"
 #include "format/dump_json.h"
 #include "format/fh_format.h"
 #include "format/status_format.h"
@@ -163,6 +164,8 @@ static void write_dump(struct watch *w, struct process *p,
 		else
 			pf_write_threads(w->out, &p->target, snap,
 					 only_current, native);
+		if (!pf_format_tasks(w->out, &snap->tasks, opt->tasks))
+			fprintf(stderr, "pyfault-watch: out of memory\n");
 	}
 	if (!has_current)
 		fprintf(stderr,
@@ -278,6 +281,12 @@ void watch_dump(struct watch *w, struct process *p,
 		pf_format_signal_details(stderr, reason);
 		fputc('\n', stderr);
 	}
+	/* asyncio may have been imported since the last dump: looked for
+	 * each time, before the threads are held. */
+	struct pf_task_source task_source;
+	char task_note[320] = "";
+	if (w->opt->common.tasks != PF_TASKS_NONE)
+		pf_task_source_find(&p->target, &mem, &task_source);
 	struct held *held = calloc(w->ntracees + 1, sizeof *held);
 	pid_t pid = p->pid;
 	size_t nheld = held ? watch_hold_threads(w, pid, signal_tid, held) : 0;
@@ -297,6 +306,10 @@ void watch_dump(struct watch *w, struct process *p,
 			reason->kind == PF_REASON_FATAL_SIGNAL);
 		if (st == PF_OK)
 			collect_native(&snap, pid, native, &symbolizer);
+		if (st == PF_OK && w->opt->common.tasks != PF_TASKS_NONE &&
+		    !pf_task_collect(&p->target, &mem, &task_source, &snap,
+				     task_note, sizeof task_note))
+			fprintf(stderr, "pyfault-watch: out of memory\n");
 	} else if (p) {
 		st = pf_fail(&err, PF_ERR_INTERNAL, "out of memory");
 	}
@@ -320,6 +333,8 @@ void watch_dump(struct watch *w, struct process *p,
 		fprintf(stderr, "pyfault-watch: %s\n", err.message);
 	if (st != PF_OK)
 		return;
+	if (w->opt->common.verbose && task_note[0] != '\0')
+		fprintf(stderr, "pyfault-watch: %s\n", task_note);
 	write_dump(w, p, reason, native, &snap);
 	pf_snapshot_free(&snap);
 }

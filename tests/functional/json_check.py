@@ -24,7 +24,7 @@ import json
 import math
 import re
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MARK = b'{"schema_version":'
 
 NULL = type(None)
@@ -64,7 +64,19 @@ DOCUMENT = {
     "threads_truncated": bool,
     "extension_modules": [STR_OR_NULL],
 }
-KINDS = {"attach", "fatal_signal", "timeout", "request", "signal"}
+# --tasks adds these members (schema_version 2).
+TASK = {
+    "id": str, "name": STR_OR_NULL, "state": str, "thread_id": INT_OR_NULL,
+    "loop": STR_OR_NULL, "frames": [FRAME], "frames_truncated": bool,
+    "awaits_object": ({"type": str, "address": str}, NULL),
+    "awaiting": [str], "awaited_by": [str], "deadlock_cycle": INT_OR_NULL,
+}
+TASK_MEMBERS = {
+    "tasks": [TASK], "tasks_truncated": bool,
+    "event_loops": [{"thread_id": int, "loop": str}],
+    "tasks_note": STR_OR_NULL,
+}
+KINDS = {"attach", "fatal_signal", "timeout", "request", "signal", "core"}
 STATES = {"running", "syscall", "gil_wait", "unknown"}
 HEX = re.compile(r"^0x[0-9a-f]+$")
 
@@ -109,7 +121,8 @@ def _check(value, spec, where):
 
 def validate(doc, tool=None):
     """Raises SchemaError unless doc follows the documented schema."""
-    _check(doc, DOCUMENT, "document")
+    _check(doc, dict(DOCUMENT, **TASK_MEMBERS) if "tasks" in doc
+           else DOCUMENT, "document")
     if doc["schema_version"] != SCHEMA_VERSION:
         raise SchemaError("schema_version %r" % doc["schema_version"])
     if tool and doc["tool"] != tool:
@@ -118,7 +131,9 @@ def validate(doc, tool=None):
     if reason["kind"] not in KINDS:
         raise SchemaError("reason.kind %r" % reason["kind"])
     has_signal = reason["kind"] in ("fatal_signal", "signal")
-    if (reason["signal"] is not None) != has_signal:
+    # pyfault-core's "core": a signal when one wrote the core (not gcore).
+    if reason["kind"] != "core" and (
+            reason["signal"] is not None) != has_signal:
         raise SchemaError("reason.signal %r for kind %r" % (
             reason["signal"], reason["kind"]))
     if (reason["timeout_seconds"] is not None) != (

@@ -3,7 +3,8 @@
 completion, the systemd unit, JSON Lines and the dump summary of contrib/.
 
     python3 tests/functional/test_contrib.py --attach src/pyfault-attach \\
-        --watch src/pyfault-watch [--keep] [--only SUBSTRING]
+        --watch src/pyfault-watch [--core src/pyfault-core] [--keep]
+        [--only SUBSTRING]
 
   * --help of each command fits one screen: 24 lines of 80 columns.
   * contrib/bash-completion/pyfault, loaded the way bash-completion loads an
@@ -11,7 +12,8 @@ completion, the systemd unit, JSON Lines and the dump summary of contrib/.
     --help lists, after --signal exactly the signals pyfault-watch accepts,
     for pyfault-attach the PIDs of the Python processes (of every
     interpreter here) and of no other, for pyfault-watch the command and
-    its own arguments.  bash's `complete -p` and COMP_WORDS drive it.
+    its own arguments, for pyfault-core files (and a directory after
+    --sysroot).  bash's `complete -p` and COMP_WORDS drive it.
   * contrib/systemd/pyfault-watch@.service: its ExecStart command line,
     with systemd's specifiers put in, runs a Type=notify service whose
     READY=1 comes from a process that is not the main one (so
@@ -54,11 +56,12 @@ SCREEN_LINES, SCREEN_COLUMNS = 24, 80
 
 ATTACH = None
 WATCH = None
+CORE = None
 TMPDIR = None
 
 
 def commands():
-    return (ATTACH, WATCH)
+    return (ATTACH, WATCH) + ((CORE,) if CORE else ())
 
 
 def run(cmd, **kw):
@@ -121,8 +124,8 @@ def bash(script):
         shutil.copyfile(COMPLETION,
                         os.path.join(compdir, os.path.basename(cmd)))
     env = dict(os.environ)
-    env["PATH"] = "%s:%s:%s" % (os.path.dirname(ATTACH),
-                                os.path.dirname(WATCH), env.get("PATH", ""))
+    env["PATH"] = ":".join([os.path.dirname(c) for c in commands()] +
+                           [env.get("PATH", "")])
     env["BASH_COMPLETION_USER_DIR"] = TMPDIR
     prologue = r"""
 source %s
@@ -191,6 +194,22 @@ def t_completion_options():
             if out.returncode != 0:
                 raise Fail("completion offers %s%s, which pyfault-attach "
                            "refuses: %r" % (opt, value, out.stderr))
+
+
+def t_completion_core_files():
+    """pyfault-core's operands are files (a core, an executable), the
+    argument of --sysroot a directory."""
+    if CORE is None:
+        raise Skip("no pyfault-core given (--core or $PYFAULT_CORE)")
+    where = os.path.join(TMPDIR, "cores")
+    os.makedirs(os.path.join(where, "root"), exist_ok=True)
+    open(os.path.join(where, "core.python3.1234.zst"), "w").close()
+    got = complete("pyfault-core", os.path.join(where, "core."))
+    if got != [os.path.join(where, "core.python3.1234.zst")]:
+        raise Fail("pyfault-core CORE<Tab>: %r" % got)
+    got = complete("pyfault-core", "--sysroot", os.path.join(where, "r"))
+    if got != [os.path.join(where, "root")]:
+        raise Fail("pyfault-core --sysroot DIR<Tab>: %r" % got)
 
 
 def watch_takes_signal(name):
@@ -699,10 +718,11 @@ def t_containerfile():
 # ------------------------------------------------------------------ main ----
 
 def main():
-    global ATTACH, WATCH, TMPDIR
+    global ATTACH, WATCH, CORE, TMPDIR
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
     parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
+    parser.add_argument("--core", default=os.environ.get("PYFAULT_CORE"))
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--only", action="append", default=[])
     opts = parser.parse_args()
@@ -711,6 +731,7 @@ def main():
                      "PYFAULT_WATCH")
     ATTACH = os.path.abspath(opts.attach)
     WATCH = os.path.abspath(opts.watch)
+    CORE = os.path.abspath(opts.core) if opts.core else None
     found = pyinterps.setup(ATTACH)
     if found is None:
         return 1
@@ -718,6 +739,8 @@ def main():
     tests = [
         ("--help fits one screen", t_help_one_screen, None),
         ("completion loaded by name", t_completion_loaded, None),
+        ("completion of pyfault-core's files", t_completion_core_files,
+         None),
         ("completion of every --help option", t_completion_options, None),
         ("completion of --signal", t_completion_signals, None),
         ("completion of Python PIDs",

@@ -1,13 +1,15 @@
-/* The walker, the Extension modules reader and the formatter on a mutated
- * process image (mem_image.h): cycles in frame and thread chains, pointers
- * into nowhere, huge lengths, strings of every kind.  Seeds: the recorded
- * images of tests/data. */
+/* The walker, the Extension modules reader, the asyncio task walker and
+ * the formatters on a mutated process image (mem_image.h): cycles in frame,
+ * thread, task and await chains, pointers into nowhere, huge lengths,
+ * strings of every kind.  Seeds: the recorded images of tests/data. */
 #include <string.h>
 
 #include "fuzz.h"
 #include "image/mem_image.h"
 #include "walk/py_modules.h"
 #include "dump/target_dump.h"
+#include "dump/task_dump.h"
+#include "format/task_format.h"
 #include "walk/walker.h"
 
 static void check_limits(const struct pf_snapshot *snap)
@@ -26,6 +28,32 @@ static void check_limits(const struct pf_snapshot *snap)
 	for (size_t i = 0; i < snap->modules.count; i++)
 		PF_FUZZ_ASSERT(snap->modules.names[i].length <=
 			       PF_MAX_STRING_LENGTH);
+	const struct pf_task_list *tasks = &snap->tasks;
+	PF_FUZZ_ASSERT(tasks->count <= PF_MAX_TASKS);
+	for (size_t i = 0; i < tasks->count; i++) {
+		const struct pf_task *t = &tasks->tasks[i];
+		PF_FUZZ_ASSERT(t->nframes <= PF_MAX_FRAME_DEPTH);
+		PF_FUZZ_ASSERT(t->name.length <= PF_MAX_STRING_LENGTH);
+		for (size_t k = 0; k < t->nawaiting; k++)
+			PF_FUZZ_ASSERT(t->awaiting[k] < tasks->count);
+		for (size_t k = 0; k < t->nawaited_by; k++)
+			PF_FUZZ_ASSERT(t->awaited_by[k] < tasks->count);
+		PF_FUZZ_ASSERT(t->cycle <= tasks->ncycles);
+	}
+}
+
+/* The task walk, as the recording made it, when the image has one. */
+static void walk_tasks(const struct pf_image *img, struct pf_mem *mem,
+		       const struct pf_target *target,
+		       struct pf_snapshot *snap)
+{
+	struct pf_task_source source = {.found = PF_ASYNCIO_FOUND,
+					.layout = img->asyncio};
+	if (img->has_asyncio) {
+		char note[320];
+		pf_task_collect(target, mem, &source, snap, note,
+				sizeof note);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,10 +79,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (target.layout.extension_modules_trailer)
 			pf_read_extension_modules(&mem, &target, snap.interp,
 						  &snap.modules, &err);
+		walk_tasks(&img, &mem, &target, &snap);
 		check_limits(&snap);
 		FILE *sink = pf_fuzz_sink();
 		pf_write_threads(sink, &target, &snap, false, PF_NATIVE_NONE);
 		pf_write_threads(sink, &target, &snap, true, PF_NATIVE_NONE);
+		pf_format_tasks(sink, &snap.tasks, PF_TASKS_LIST);
+		pf_format_tasks(sink, &snap.tasks, PF_TASKS_TREE);
 		pf_snapshot_free(&snap);
 	}
 	pf_image_free(&img);

@@ -1,0 +1,61 @@
+#include "core/core_options.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "layout/py_layout.h"
+
+enum { OPT_SYSROOT = PF_OPT_OWN, OPT_OFFSETS };
+
+static bool core_option(int c, const char *arg, void *ctx, char *why,
+			size_t why_size)
+{
+	struct core_options *opt = ctx;
+	if (c == OPT_SYSROOT) {
+		opt->sysroot = arg;
+		return true;
+	}
+	if (pf_layout_parse_sources(arg, &opt->offset_sources))
+		return true;
+	snprintf(why, why_size,
+		 "unknown offsets source '%s' (auto, debug-offsets, dwarf or "
+		 "table)",
+		 arg);
+	return false;
+}
+
+bool core_parse_args(int argc, char **argv, struct core_options *opt,
+		     char *why, size_t why_size)
+{
+	static const struct option longopts[] = {
+		PF_CLI_LONG_OPTIONS,
+		{"sysroot", required_argument, NULL, OPT_SYSROOT},
+		{"offsets", required_argument, NULL, OPT_OFFSETS},
+		{NULL, 0, NULL, 0},
+	};
+	memset(opt, 0, sizeof *opt);
+	opt->offset_sources = PF_SOURCES_ALL;
+	int first;
+	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING(""), longopts,
+			     &opt->common, core_option, opt, &first, why,
+			     why_size)) {
+	case PF_CLI_DONE:
+		return true;
+	case PF_CLI_ERROR:
+		return false;
+	case PF_CLI_OPERANDS:
+		break;
+	}
+	if (first >= argc) {
+		snprintf(why, why_size, "missing CORE");
+		return false;
+	}
+	if (argc - first > 2) {
+		snprintf(why, why_size, "too many operands: give CORE and at "
+					"most one EXECUTABLE");
+		return false;
+	}
+	opt->core = argv[first];
+	opt->executable = first + 1 < argc ? argv[first + 1] : NULL;
+	return true;
+}

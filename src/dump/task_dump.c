@@ -1,0 +1,69 @@
+#include "dump/task_dump.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "process/page_cache.h"
+#include "walk/task_walker.h"
+
+/* The most the task walk's page cache keeps; past it, reads go to the
+ * target one by one (slower, never wrong). */
+#define TASK_CACHE_BYTES (256u << 20)
+
+void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
+			 struct pf_task_source *source)
+{
+	memset(source, 0, sizeof *source);
+	source->found = pf_asyncio_layout_find(t, mem, &source->layout,
+					       source->note,
+					       sizeof source->note);
+	if (source->found == PF_ASYNCIO_FOUND)
+		pf_target_modules_layout(t);
+}
+
+bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
+		     const struct pf_task_source *source,
+		     struct pf_snapshot *snap, char *verbose_note,
+		     size_t note_size)
+{
+	verbose_note[0] = '\0';
+	if (source->found == PF_ASYNCIO_ABSENT) {
+		snprintf(verbose_note, note_size, "%s", source->note);
+		return true;
+	}
+	if (source->found == PF_ASYNCIO_UNKNOWN) {
+		pf_task_list_free(&snap->tasks);
+		snap->tasks.collected = true;
+		snprintf(snap->tasks.note, sizeof snap->tasks.note, "%s",
+			 source->note);
+		return true;
+	}
+	struct pf_mem cached;
+	struct pf_page_cache *cache = NULL;
+	if (!source->exact_reads &&
+	    (cache = pf_page_cache_open(&cached, mem, TASK_CACHE_BYTES)) ==
+		    NULL)
+		return false;
+	const struct pf_task_walk_input in = {
+		.mem = cache ? &cached : mem,
+		.layout = &t->layout,
+		.asyncio = &source->layout,
+		.coro_type = t->coro_type,
+		.gen_type = t->gen_type,
+	};
+	bool ok = pf_walk_tasks(&in, snap);
+	pf_page_cache_close(cache);
+	if (!ok)
+		return false;
+	struct pf_task_list *list = &snap->tasks;
+	if (list->count == 0 && list->nloops == 0 && list->note[0] == '\0') {
+		/* A built-in _asyncio has its section whether or not asyncio
+		 * was ever imported. */
+		list->collected = false;
+		snprintf(verbose_note, note_size,
+			 "no asyncio task section: process %d has no asyncio "
+			 "task and no running event loop",
+			 (int)t->pid);
+	}
+	return true;
+}

@@ -1,0 +1,38 @@
+/* --tasks for both commands: the asyncio layout found while the target
+ * runs, the task walk while it is stopped, and what to say when there is
+ * nothing to walk. */
+#ifndef PYFAULT_TASK_DUMP_H
+#define PYFAULT_TASK_DUMP_H
+
+#include <stdbool.h>
+
+#include "base/snapshot.h"
+#include "layout/asyncio_layout.h"
+#include "layout/py_target.h"
+#include "process/remote_mem.h"
+
+struct pf_task_source {
+	enum pf_asyncio_found found;
+	struct pf_asyncio_layout layout;
+	char note[320];     /* why not PF_ASYNCIO_FOUND */
+	/* Read only the bytes the walk uses, not whole pages: for recording
+	 * images, which must hold no more of the target than that. */
+	bool exact_reads;
+};
+
+/* Before the target is stopped: where its tasks are, and the set layout
+ * that the awaited_by sets need (from DWARF, as the "Extension modules"
+ * line takes it). */
+void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
+			 struct pf_task_source *source);
+
+/* While the target is stopped, after pf_walk filled snap: its tasks into
+ * snap->tasks.  An unknown layout is a note in the section; no asyncio (or
+ * none in use: no task and no running loop) leaves the section out and
+ * puts the reason in verbose_note.  False when memory runs out. */
+bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
+		     const struct pf_task_source *source,
+		     struct pf_snapshot *snap, char *verbose_note,
+		     size_t note_size);
+
+#endif

@@ -1,0 +1,622 @@
+#include "walk/task_walker.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "walk/py_string.h"
+#include "walk/walker.h"
+
+/* Bounds a looping or corrupt task list: a process with millions of
+ * pending tasks has other problems than a dump that stops early. */
+#define MAX_LIST_NODES (1u << 22)
+/* Bounds the threads looked at, as the thread walk does. */
+#define MAX_TSTATES (1u << 20)
+/* Links followed down one await chain; longer means a loop.  faulthandler's
+ * PF_MAX_FRAME_DEPTH of them are kept, the innermost. */
+#define MAX_CHAIN 4096
+/* The largest awaited_by set read, in entries. */
+#define MAX_SET_ENTRIES (1u << 16)
+/* PyFrameState (pycore_frame.h, 3.13+): FRAME_COMPLETED and above have
+ * no frame to show. */
+#define FRAME_COMPLETED 1
+/* object.h's type flags. */
+#define TPFLAGS_LONG_SUBCLASS (1ull << 24)
+#define TPFLAGS_UNICODE_SUBCLASS (1ull << 28)
+/* PyLongObject of 3.12+ (pycore_long.h): lv_tag holds the digit count
+ * above _PyLong_NON_SIZE_BITS, the sign in its two low bits (2: negative);
+ * 30-bit digits. */
+#define LONG_NON_SIZE_BITS 3
+#define LONG_SIGN_NEGATIVE 2
+#define LONG_DIGIT_BITS 30
+/* Type names remembered, for the objects awaited at chains' ends. */
+#define TYPE_NAMES 16
+
+struct type_name {
+	uint64_t type;
+	char name[64];
+};
+
+struct tw {
+	const struct pf_task_walk_input *in;
+	const struct pf_layout *l;
+	const struct pf_asyncio_layout *a;
+	struct pf_mem *mem;
+	struct pf_task_list *list;
+	struct pf_frame_reader *frames;
+	uint8_t *task_buf;
+	struct pf_frame *chain;       /* MAX_CHAIN links, outermost first */
+	size_t capacity;              /* of list->tasks */
+	size_t nodes;                 /* list nodes seen, all lists */
+	bool stop;                    /* a note ended the walk */
+	struct type_name types[TYPE_NAMES];
+	size_t ntypes;
+};
+
+static void note(struct tw *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The first reason the list is incomplete; the walk ends there. */
+static void note(struct tw *w, const char *fmt, ...)
+{
+	w->stop = true;
+	if (w->list->note[0] != '\0')
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->list->note, sizeof w->list->note, fmt, ap);
+	va_end(ap);
+}
+
+static bool read_u64(struct tw *w, uint64_t addr, uint64_t *out)
+{
+	return pf_mem_read_u64(w->mem, addr, out);
+}
+
+void pf_task_list_free(struct pf_task_list *list)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		pf_text_free(&list->tasks[i].name);
+		free(list->tasks[i].frames);
+		free(list->tasks[i].awaited_by);
+		free(list->tasks[i].awaiting);
+		free(list->tasks[i].awaiter_ids);
+	}
+	free(list->tasks);
+	free(list->loops);
+	memset(list, 0, sizeof *list);
+}
+
+bool pf_task_layout_complete(const struct pf_layout *l, const char **missing)
+{
+	const struct {
+		const char *name;
+		int64_t offset;
+	} fields[] = {
+		{"gen_object.gi_iframe", l->coro.gi_iframe},
+		{"gen_object.gi_frame_state", l->coro.gi_frame_state},
+		{"interpreter_frame.stackpointer", l->coro.stackpointer},
+		{"llist_node.next", l->coro.llist_next},
+		{"type_object.tp_name", l->coro.tp_name},
+		{"long_object.lv_tag", l->coro.lv_tag},
+		{"long_object.ob_digit", l->coro.ob_digit},
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+		if (fields[i].offset == PF_NO_OFFSET) {
+			*missing = fields[i].name;
+			return false;
+		}
+	/* struct llist_node is {next, prev}: the only two places. */
+	if (l->coro.llist_next != 0 && l->coro.llist_next != 8) {
+		*missing = "llist_node.next";
+		return false;
+	}
+	if (l->frame_suspended_yield_from == 0) {
+		*missing = "FRAME_SUSPENDED_YIELD_FROM";
+		return false;
+	}
+	return true;
+}
+
+/* A str made of the ASCII in s. */
+static bool ascii_text(const char *s, struct pf_text *text)
+{
+	size_t n = strlen(s);
+	text->chars = malloc((n ? n : 1) * sizeof *text->chars);
+	if (text->chars == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		text->chars[i] = (unsigned char)s[i];
+	text->length = (uint32_t)n;
+	text->present = true;
+	return true;
+}
+
+/* An int of at most two digits, as the task counter's names are. */
+static bool read_small_long(struct tw *w, uint64_t obj, long long *value)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t tag;
+	uint32_t digits[2] = {0, 0};
+	if (!read_u64(w, obj + (uint64_t)l->coro.lv_tag, &tag))
+		return false;
+	uint64_t n = tag >> LONG_NON_SIZE_BITS;
+	if (n > 2 || (n > 0 && !pf_mem_read(w->mem,
+					     obj + (uint64_t)l->coro.ob_digit,
+					     digits, n * sizeof *digits)))
+		return false;
+	long long v = (long long)digits[0] |
+		      (long long)digits[1] << LONG_DIGIT_BITS;
+	*value = (tag & 3) == LONG_SIGN_NEGATIVE ? -v : v;
+	return true;
+}
+
+/* The task's name as Task.get_name() gives it: the str, or "Task-N" for
+ * the counter 3.14 keeps instead until asked.  Not present when it is
+ * neither. */
+static bool read_name(struct tw *w, uint64_t obj, struct pf_text *name)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t type, flags;
+	long long counter;
+	memset(name, 0, sizeof *name);
+	if (!read_u64(w, obj + (uint64_t)l->object.ob_type, &type) ||
+	    !read_u64(w, type + (uint64_t)l->type.tp_flags, &flags))
+		return true;
+	if (flags & TPFLAGS_UNICODE_SUBCLASS)
+		return pf_read_text(w->mem, l, obj, name);
+	if ((flags & TPFLAGS_LONG_SUBCLASS) &&
+	    read_small_long(w, obj, &counter)) {
+		char s[32];
+		snprintf(s, sizeof s, "Task-%lld", counter);
+		return ascii_text(s, name);
+	}
+	return true;
+}
+
+/* tp_name of type into name ("" when unreadable), remembered. */
+static void type_name(struct tw *w, uint64_t type, char *name, size_t size)
+{
+	for (size_t i = 0; i < w->ntypes; i++)
+		if (w->types[i].type == type) {
+			snprintf(name, size, "%s", w->types[i].name);
+			return;
+		}
+	struct type_name *t = &w->types[w->ntypes % TYPE_NAMES];
+	uint64_t str;
+	t->type = type;
+	t->name[0] = '\0';
+	if (read_u64(w, type + (uint64_t)w->l->coro.tp_name, &str))
+		/* Byte by byte up to the NUL: the name may end a mapping. */
+		for (size_t i = 0; i + 1 < sizeof t->name; i++) {
+			char c;
+			if (!pf_mem_read(w->mem, str + i, &c, 1) || c == '\0') {
+				t->name[i] = '\0';
+				break;
+			}
+			t->name[i] = c;
+			t->name[i + 1] = '\0';
+		}
+	w->ntypes++;
+	snprintf(name, size, "%s", t->name);
+}
+
+/* The chain's n links (outermost first in w->chain) into t, innermost
+ * first as faulthandler lists frames, at most PF_MAX_FRAME_DEPTH. */
+static bool keep_innermost(struct tw *w, size_t n, bool cut,
+			   struct pf_task *t)
+{
+	size_t keep = n;
+	if (keep > PF_MAX_FRAME_DEPTH)
+		keep = PF_MAX_FRAME_DEPTH;
+	t->frames_truncated = cut || n > keep;
+	if (keep == 0)
+		return true;
+	t->frames = malloc(keep * sizeof *t->frames);
+	if (t->frames == NULL)
+		return false;
+	for (size_t i = 0; i < keep; i++)
+		t->frames[i] = w->chain[n - 1 - i];
+	t->nframes = keep;
+	return true;
+}
+
+/* Follows the await chain from the task's coroutine as _PyGen_yf does:
+ * a generator suspended in a yield from (an await) has what it awaits on
+ * top of its frame's stack; coroutines and generators are followed, any
+ * other awaitable ends the chain and is named. */
+static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
+{
+	const struct pf_layout *l = w->l;
+	size_t n = 0;
+	bool cut = false;
+	while (coro != 0) {
+		int8_t state;
+		const uint8_t *raw;
+		uint64_t sp, ref, next, type;
+		if (n >= MAX_CHAIN) {
+			cut = true;
+			break;
+		}
+		if (!pf_mem_read(w->mem, coro + (uint64_t)l->coro.gi_frame_state,
+				 &state, 1) ||
+		    state >= FRAME_COMPLETED)
+			break;
+		int r = pf_frame_reader_read(w->frames,
+					     coro + (uint64_t)l->coro.gi_iframe,
+					     &w->chain[n], &raw);
+		if (r < 0)
+			return false;
+		if (r == 0)
+			break;
+		n++;
+		if (state != l->frame_suspended_yield_from)
+			break;
+		sp = pf_field_u64(raw, l->coro.stackpointer);
+		if (sp < 8 || !read_u64(w, sp - 8, &ref))
+			break;
+		next = ref & ~l->code_tag_mask;
+		if (next == 0 ||
+		    !read_u64(w, next + (uint64_t)l->object.ob_type, &type))
+			break;
+		if (type != 0 && (type == w->in->coro_type ||
+				  type == w->in->gen_type)) {
+			coro = next;
+			continue;
+		}
+		t->awaits_object = next;
+		type_name(w, type, t->awaits_type, sizeof t->awaits_type);
+		break;
+	}
+	return keep_innermost(w, n, cut, t);
+}
+
+/* The keys of the set at addr: every entry whose key is set (a dummy's
+ * too; pf_walk_tasks keeps only the keys that are tasks). */
+static bool read_set_keys(struct tw *w, uint64_t addr, struct pf_task *t)
+{
+	const struct pf_layout *l = w->l;
+	int64_t mask;
+	uint64_t table;
+	if (l->set.mask == PF_NO_OFFSET || l->set.table == PF_NO_OFFSET ||
+	    l->set_entry.key == PF_NO_OFFSET ||
+	    l->set_entry.size == PF_NO_OFFSET) {
+		if (w->list->note[0] == '\0')
+			snprintf(w->list->note, sizeof w->list->note,
+				 "the tasks awaiting a gather or TaskGroup "
+				 "child are not linked: this build's set "
+				 "layout is unknown (no DWARF)");
+		return true;
+	}
+	if (!pf_mem_read(w->mem, addr + (uint64_t)l->set.mask, &mask,
+			 sizeof mask) ||
+	    !read_u64(w, addr + (uint64_t)l->set.table, &table) || mask < 0 ||
+	    (uint64_t)mask >= MAX_SET_ENTRIES)
+		return true;
+	size_t n = (size_t)mask + 1, esize = (size_t)l->set_entry.size;
+	uint8_t *entries = malloc(n * esize);
+	uint64_t *keys = malloc(n * sizeof *keys);
+	bool ok = entries && keys;
+	if (ok && pf_mem_read(w->mem, table, entries, n * esize)) {
+		for (size_t i = 0; i < n; i++) {
+			uint64_t key = pf_field_u64(entries + i * esize,
+						    l->set_entry.key);
+			if (key != 0)
+				keys[t->nawaiter_ids++] = key;
+		}
+	}
+	free(entries);
+	if (ok && t->nawaiter_ids > 0) {
+		t->awaiter_ids = keys;
+		return true;
+	}
+	free(keys);
+	return ok;
+}
+
+static bool read_awaited_by(struct tw *w, const uint8_t *task,
+			    struct pf_task *t)
+{
+	const struct pf_asyncio_layout *a = w->a;
+	uint64_t by = pf_field_u64(task, a->task.awaited_by);
+	if (by == 0)
+		return true;
+	if (pf_field_u8(task, a->task.awaited_by_is_set))
+		return read_set_keys(w, by, t);
+	t->awaiter_ids = malloc(sizeof *t->awaiter_ids);
+	if (t->awaiter_ids == NULL)
+		return false;
+	t->awaiter_ids[0] = by;
+	t->nawaiter_ids = 1;
+	return true;
+}
+
+static struct pf_task *new_task(struct tw *w)
+{
+	struct pf_task_list *list = w->list;
+	if (list->count == w->capacity) {
+		size_t capacity = w->capacity ? 2 * w->capacity : 64;
+		struct pf_task *tasks =
+			realloc(list->tasks, capacity * sizeof *tasks);
+		if (tasks == NULL)
+			return NULL;
+		list->tasks = tasks;
+		w->capacity = capacity;
+	}
+	struct pf_task *t = &list->tasks[list->count++];
+	memset(t, 0, sizeof *t);
+	return t;
+}
+
+static bool add_task(struct tw *w, uint64_t addr, uint64_t thread_id,
+		     uint64_t loop)
+{
+	const struct pf_asyncio_layout *a = w->a;
+	if (!pf_mem_read(w->mem, addr, w->task_buf, (size_t)a->task.size) ||
+	    !pf_field_u8(w->task_buf, a->task.is_task)) {
+		note(w, "the task list breaks at 0x%llx, which is not a "
+			"readable task: tasks past it are not shown",
+		     (unsigned long long)addr);
+		return true;
+	}
+	struct pf_task *t = new_task(w);
+	if (t == NULL)
+		return false;
+	t->id = addr;
+	t->state = PF_TASK_PENDING;
+	t->thread_id = thread_id;
+	t->loop = loop;
+	return read_name(w, pf_field_u64(w->task_buf, a->task.name),
+			 &t->name) &&
+	       read_awaited_by(w, w->task_buf, t) &&
+	       walk_chain(w, pf_field_u64(w->task_buf, a->task.coro), t);
+}
+
+/* The circular list of tasks whose head is at head. */
+static bool walk_list(struct tw *w, uint64_t head, uint64_t thread_id,
+		      uint64_t loop)
+{
+	const uint64_t next_at = (uint64_t)w->l->coro.llist_next;
+	uint64_t node;
+	if (!read_u64(w, head + next_at, &node)) {
+		note(w, "cannot read the task list at 0x%llx",
+		     (unsigned long long)head);
+		return true;
+	}
+	while (node != head && !w->stop) {
+		if (node == 0 || ++w->nodes > MAX_LIST_NODES) {
+			note(w, "the task list at 0x%llx does not come back to "
+				"its head: tasks past %zu are not shown",
+			     (unsigned long long)head, w->list->count);
+			return true;
+		}
+		if (w->list->count >= PF_MAX_TASKS) {
+			w->list->truncated = true;
+			w->stop = true;
+			return true;
+		}
+		if (!add_task(w, node - (uint64_t)w->a->task.node, thread_id,
+			      loop))
+			return false;
+		if (!w->stop && !read_u64(w, node + next_at, &node))
+			note(w, "cannot read the task list node at 0x%llx",
+			     (unsigned long long)node);
+	}
+	return true;
+}
+
+static bool add_loop(struct tw *w, uint64_t thread_id, uint64_t loop,
+		     uint64_t running_task)
+{
+	struct pf_task_list *list = w->list;
+	struct pf_task_loop *loops =
+		realloc(list->loops, (list->nloops + 1) * sizeof *loops);
+	if (loops == NULL)
+		return false;
+	list->loops = loops;
+	loops[list->nloops++] =
+		(struct pf_task_loop){thread_id, loop, running_task};
+	return true;
+}
+
+/* Every thread's list (the tasks created in it), then the interpreter's
+ * (those of threads that have ended). */
+static bool walk_lists(struct tw *w, uint64_t interp)
+{
+	const struct pf_layout *l = w->l;
+	const struct pf_asyncio_layout *a = w->a;
+	uint64_t tstate;
+	if (!read_u64(w, interp + (uint64_t)l->interp.threads_head, &tstate)) {
+		note(w, "cannot read the thread list for the tasks");
+		return true;
+	}
+	for (unsigned seen = 0; tstate != 0 && !w->stop; seen++) {
+		uint64_t thread_id, loop, running, next;
+		if (seen >= MAX_TSTATES ||
+		    !read_u64(w, tstate + (uint64_t)l->tstate.thread_id,
+			      &thread_id) ||
+		    !read_u64(w, tstate + (uint64_t)a->tstate.running_loop,
+			      &loop) ||
+		    !read_u64(w, tstate + (uint64_t)a->tstate.running_task,
+			      &running) ||
+		    !read_u64(w, tstate + (uint64_t)l->tstate.next, &next)) {
+			note(w, "cannot read the thread state at 0x%llx for "
+				"its tasks",
+			     (unsigned long long)tstate);
+			return true;
+		}
+		if (loop != 0 && !add_loop(w, thread_id, loop, running))
+			return false;
+		if (!walk_list(w, tstate + (uint64_t)a->tstate.tasks_head,
+			       thread_id, loop))
+			return false;
+		tstate = next;
+	}
+	return w->stop ||
+	       walk_list(w, interp + (uint64_t)a->interp.tasks_head, 0, 0);
+}
+
+/* Task ids sorted, to find a task by id. */
+struct id_index {
+	uint64_t id;
+	size_t index;
+};
+
+static int compare_ids(const void *x, const void *y)
+{
+	uint64_t a = ((const struct id_index *)x)->id;
+	uint64_t b = ((const struct id_index *)y)->id;
+	return a < b ? -1 : a > b;
+}
+
+static size_t find_task(const struct id_index *ids, size_t n, uint64_t id)
+{
+	struct id_index key = {id, 0};
+	const struct id_index *hit =
+		bsearch(&key, ids, n, sizeof *ids, compare_ids);
+	return hit ? hit->index : SIZE_MAX;
+}
+
+/* Keeps the awaiters that are tasks of the list, and gives each of them
+ * the task it awaits. */
+static bool link_awaiters(struct pf_task_list *list,
+			  const struct id_index *ids)
+{
+	size_t n = list->count;
+	for (size_t i = 0; i < n; i++) {
+		struct pf_task *t = &list->tasks[i];
+		if (t->nawaiter_ids == 0)
+			continue;
+		t->awaited_by = malloc(t->nawaiter_ids * sizeof *t->awaited_by);
+		if (t->awaited_by == NULL)
+			return false;
+		for (size_t k = 0; k < t->nawaiter_ids; k++) {
+			size_t p = find_task(ids, n, t->awaiter_ids[k]);
+			if (p == SIZE_MAX)
+				continue;
+			t->awaited_by[t->nawaited_by++] = p;
+			list->tasks[p].nawaiting++;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pf_task *t = &list->tasks[i];
+		if (t->nawaiting == 0)
+			continue;
+		t->awaiting = malloc(t->nawaiting * sizeof *t->awaiting);
+		if (t->awaiting == NULL)
+			return false;
+		t->nawaiting = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pf_task *t = &list->tasks[i];
+		for (size_t k = 0; k < t->nawaited_by; k++) {
+			struct pf_task *p = &list->tasks[t->awaited_by[k]];
+			p->awaiting[p->nawaiting++] = i;
+		}
+	}
+	return true;
+}
+
+/* Depth-first over the awaits edges: an edge back to a task on the path
+ * closes a cycle of tasks awaiting each other, which can never end. */
+static bool find_cycles(struct pf_task_list *list)
+{
+	size_t n = list->count;
+	uint8_t *color = calloc(n ? n : 1, 1); /* 0 new, 1 on path, 2 done */
+	size_t *path = malloc((n ? n : 1) * sizeof *path);
+	size_t *edge = malloc((n ? n : 1) * sizeof *edge);
+	size_t *where = malloc((n ? n : 1) * sizeof *where);
+	bool ok = color && path && edge && where;
+	for (size_t root = 0; ok && root < n; root++) {
+		if (color[root])
+			continue;
+		size_t depth = 0;
+		path[depth] = root;
+		edge[depth] = 0;
+		where[root] = depth++;
+		color[root] = 1;
+		while (depth > 0) {
+			size_t v = path[depth - 1];
+			struct pf_task *t = &list->tasks[v];
+			if (edge[depth - 1] == t->nawaiting) {
+				color[v] = 2;
+				depth--;
+				continue;
+			}
+			size_t u = t->awaiting[edge[depth - 1]++];
+			if (color[u] == 0) {
+				color[u] = 1;
+				path[depth] = u;
+				edge[depth] = 0;
+				where[u] = depth++;
+			} else if (color[u] == 1 && list->tasks[u].cycle == 0) {
+				unsigned c = ++list->ncycles;
+				for (size_t d = where[u]; d < depth; d++)
+					list->tasks[path[d]].cycle = c;
+			}
+		}
+	}
+	free(color);
+	free(path);
+	free(edge);
+	free(where);
+	return ok;
+}
+
+static bool mark_running(struct pf_task_list *list, const struct id_index *ids)
+{
+	for (size_t i = 0; i < list->nloops; i++) {
+		size_t t = find_task(ids, list->count, list->loops[i].running_task);
+		if (t == SIZE_MAX)
+			continue;
+		list->tasks[t].state = PF_TASK_RUNNING;
+		list->tasks[t].thread_id = list->loops[i].thread_id;
+	}
+	return true;
+}
+
+static bool analyse(struct pf_task_list *list)
+{
+	size_t n = list->count;
+	struct id_index *ids = malloc((n ? n : 1) * sizeof *ids);
+	if (ids == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = (struct id_index){list->tasks[i].id, i};
+	qsort(ids, n, sizeof *ids, compare_ids);
+	bool ok = mark_running(list, ids) && link_awaiters(list, ids) &&
+		  find_cycles(list);
+	free(ids);
+	return ok;
+}
+
+bool pf_walk_tasks(const struct pf_task_walk_input *in,
+		   struct pf_snapshot *snap)
+{
+	struct tw w = {
+		.in = in,
+		.l = in->layout,
+		.a = in->asyncio,
+		.mem = in->mem,
+		.list = &snap->tasks,
+	};
+	pf_task_list_free(&snap->tasks);
+	snap->tasks.collected = true;
+	const char *missing;
+	if (!pf_task_layout_complete(in->layout, &missing)) {
+		note(&w, "asyncio tasks not shown: the offsets of this build "
+			 "lack %s",
+		     missing);
+		return true;
+	}
+	w.frames = pf_frame_reader_new(in->mem, in->layout, snap);
+	w.task_buf = malloc((size_t)in->asyncio->task.size);
+	w.chain = malloc(MAX_CHAIN * sizeof *w.chain);
+	bool ok = w.frames && w.task_buf && w.chain &&
+		  walk_lists(&w, snap->interp) && analyse(&snap->tasks);
+	pf_frame_reader_free(w.frames);
+	free(w.task_buf);
+	free(w.chain);
+	return ok;
+}

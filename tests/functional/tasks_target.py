@@ -1,0 +1,274 @@
+"""Target program for tests/functional/test_tasks.py.
+
+Parks asyncio tasks in one scenario, then writes what the interpreter
+itself says of them (the oracle) to a file, one JSON document per event
+loop, and a byte on the ready pipe once every loop is parked:
+  * every task of asyncio.all_tasks(loop): id, name, the loop and thread,
+    its await chain from the task's coroutine down through cr_await and
+    gi_yieldfrom (file, name and f_lineno of each frame, outermost first)
+    and the object the chain ends at, and (3.14+) the tasks in its
+    _asyncio_awaited_by;
+  * the task that computes the oracle is named "oracle" and left out: it
+    runs while it writes.
+Nothing moves after that: every task waits on something that never comes
+(an Event never set, a lock held, an empty queue, a sleep of an hour), and
+no timer is due before then.
+
+Usage: tasks_target.py SCENARIO ORACLE_FILE READY_FD
+A READY_FD of -1 ends the program by SIGSEGV instead (under pyfault-watch),
+from a callback of the loop, outside any task.
+Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
+deadlock many deep.  Runs until killed.
+"""
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+import types
+
+PARK = 3600.0
+
+
+def chain_of(task):
+    frames, coro, awaits = [], task.get_coro(), None
+    while coro is not None:
+        if isinstance(coro, types.CoroutineType):
+            frame, nxt = coro.cr_frame, coro.cr_await
+        elif isinstance(coro, types.GeneratorType):
+            frame, nxt = coro.gi_frame, coro.gi_yieldfrom
+        else:
+            awaits = [type(coro).__name__, "0x%x" % id(coro)]
+            break
+        if frame is None:
+            break
+        frames.append([frame.f_code.co_filename, frame.f_code.co_name,
+                       frame.f_lineno])
+        coro = nxt
+    return frames, awaits
+
+
+def oracle(loop):
+    me = asyncio.current_task()
+    tasks = []
+    for t in asyncio.all_tasks(loop):
+        if t is me:
+            continue
+        frames, awaits = chain_of(t)
+        by = getattr(t, "_asyncio_awaited_by", None)
+        tasks.append({
+            "id": "0x%x" % id(t), "name": t.get_name(),
+            "loop": "0x%x" % id(loop), "thread_id": threading.get_ident(),
+            "frames": frames, "awaits": awaits,
+            "awaited_by": (None if not hasattr(t, "_asyncio_awaited_by")
+                           else sorted("0x%x" % id(p) for p in by or ())),
+        })
+    return {"loop": "0x%x" % id(loop), "thread_id": threading.get_ident(),
+            "tasks": tasks}
+
+
+async def settle():
+    # Long enough for every task to reach its park: each await that
+    # resolves at once takes a turn of the loop.
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+class Run:
+    def __init__(self, path, ready_fd, loops):
+        self.path, self.ready_fd = path, ready_fd
+        self.lock = threading.Lock()
+        self.docs, self.loops = [], loops
+
+    async def report(self):
+        await settle()
+        doc = oracle(asyncio.get_running_loop())
+        with self.lock:
+            self.docs.append(doc)
+            if len(self.docs) == self.loops:
+                with open(self.path + ".tmp", "w") as f:
+                    json.dump(self.docs, f)
+                os.rename(self.path + ".tmp", self.path)
+                # Once this task is suspended too: the loop runs the
+                # callback after the task's step.
+                if self.ready_fd < 0:
+                    asyncio.get_running_loop().call_soon(
+                        os.kill, os.getpid(), signal.SIGSEGV)
+                else:
+                    asyncio.get_running_loop().call_soon(
+                        os.write, self.ready_fd, b"r")
+        await asyncio.get_running_loop().create_future()
+
+
+async def fetch_user(ev):
+    await ev.wait()
+
+
+async def handler(ev):
+    await fetch_user(ev)
+
+
+async def s_gather(run):
+    ev = asyncio.Event()
+    asyncio.create_task(run.report(), name="oracle")
+    await asyncio.gather(*(handler(ev) for _ in range(3)))
+
+
+async def child(ev, depth):
+    if depth:
+        await child(ev, depth - 1)
+    else:
+        await ev.wait()
+
+
+async def s_taskgroup(run):
+    ev = asyncio.Event()
+    asyncio.create_task(run.report(), name="oracle")
+    async with asyncio.TaskGroup() as tg:
+        for i in range(3):
+            tg.create_task(child(ev, i), name="tg-child-%d" % i)
+
+
+async def s_awaits_task(run):
+    ev = asyncio.Event()
+    inner = asyncio.create_task(child(ev, 2), name="inner")
+
+    async def outer():
+        await inner
+    t = asyncio.create_task(outer(), name="outer")
+    asyncio.create_task(run.report(), name="oracle")
+    await t
+
+
+async def s_primitives(run):
+    lock, ev, cond = asyncio.Lock(), asyncio.Event(), asyncio.Condition()
+    queue = asyncio.Queue()
+    await lock.acquire()
+
+    async def locker():
+        async with lock:
+            pass
+
+    async def waiter():
+        async with cond:
+            await cond.wait()
+    asyncio.create_task(locker(), name="on-lock")
+    asyncio.create_task(ev.wait(), name="on-event")
+    asyncio.create_task(queue.get(), name="on-queue")
+    asyncio.create_task(asyncio.sleep(PARK), name="on-sleep")
+    asyncio.create_task(waiter(), name="on-condition")
+    asyncio.create_task(run.report(), name="oracle")
+    await ev.wait()
+
+
+async def ticker(ev):
+    yield 1
+    await ev.wait()
+    yield 2
+
+
+def gen_step(ev):
+    # A generator-based awaitable: the chain goes through gi_yieldfrom.
+    yield from ev.wait().__await__()
+
+
+async def s_asyncgen(run):
+    ev = asyncio.Event()
+
+    async def consume():
+        async for _ in ticker(ev):
+            pass
+
+    class Awaitable:
+        def __await__(self):
+            return gen_step(ev)
+
+    async def through_generator():
+        await Awaitable()
+    asyncio.create_task(consume(), name="async-for")
+    asyncio.create_task(through_generator(), name="yield-from")
+    asyncio.create_task(run.report(), name="oracle")
+    await ev.wait()
+
+
+async def s_eager(run):
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)
+    ev = asyncio.Event()
+    for i in range(3):
+        loop.create_task(child(ev, i), name="eager-%d" % i)
+    loop.set_task_factory(None)
+    asyncio.create_task(run.report(), name="oracle")
+    await ev.wait()
+
+
+async def s_threads(run):
+    def other():
+        asyncio.run(s_gather(run), debug=False)
+    threading.Thread(target=other, name="second-loop", daemon=True).start()
+    await s_gather(run)
+
+
+async def s_deadlock(run):
+    tasks = {}
+
+    async def first():
+        await tasks["second"]
+
+    async def second():
+        await tasks["first"]
+    tasks["first"] = asyncio.create_task(first(), name="first")
+    tasks["second"] = asyncio.create_task(second(), name="second")
+    asyncio.create_task(run.report(), name="oracle")
+    await asyncio.gather(tasks["first"], tasks["second"])
+
+
+async def level3(ev):
+    await ev.wait()
+
+
+async def level2(ev):
+    await level3(ev)
+
+
+async def level1(ev):
+    await level2(ev)
+
+
+async def level0(ev):
+    await level1(ev)
+
+
+async def s_many(run):
+    ev = asyncio.Event()
+    for i in range(10000):
+        asyncio.create_task(level0(ev), name="many-%d" % i)
+    asyncio.create_task(run.report(), name="oracle")
+    await ev.wait()
+
+
+async def s_deep(run):
+    # Deeper than faulthandler's 100 frames.
+    ev = asyncio.Event()
+    asyncio.create_task(child(ev, 150), name="deep")
+    asyncio.create_task(run.report(), name="oracle")
+    await ev.wait()
+
+
+SCENARIOS = {
+    "gather": s_gather, "taskgroup": s_taskgroup,
+    "awaits_task": s_awaits_task, "primitives": s_primitives,
+    "asyncgen": s_asyncgen, "eager": s_eager, "threads": s_threads,
+    "deadlock": s_deadlock, "many": s_many, "deep": s_deep,
+}
+
+
+def main():
+    scenario, path, ready_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    run = Run(path, ready_fd, 2 if scenario == "threads" else 1)
+    asyncio.run(SCENARIOS[scenario](run))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""Functional tests of pyfault-attach --tasks (asyncio tasks) against every
+CPython 3.11+ on this machine.
+
+    python3 tests/functional/test_tasks.py --attach src/pyfault-attach \\
+        --watch src/pyfault-watch [--keep] [--only SUBSTRING]
+
+tests/functional/tasks_target.py parks tasks in one scenario and writes
+what the interpreter says of them (asyncio.all_tasks() per loop, each
+task's chain through cr_await / gi_yieldfrom with f_lineno, the object the
+chain ends at, 3.14's _asyncio_awaited_by) to a file, then a byte on a
+pipe.  The driver then attaches and checks, per scenario:
+  * --tasks --format json: the document follows the schema; the same
+    tasks (ids), names, loops and threads, every frame (file, name, line,
+    most recent first), the object awaited, awaited_by and its inverse
+    awaiting, and the deadlock cycles that the oracle's graph has;
+  * --tasks: faulthandler's text unchanged (the dump without --tasks),
+    then the section, each task's block with its frames as in the JSON;
+  * --tasks=tree: every task drawn once;
+  * on 3.14+: `python -m asyncio ps PID`, CPython's own remote reader,
+    lists the same tasks, names and awaiters (scenarios without cycles,
+    which its table rejects).
+pyfault-watch --tasks: the fatal-error dump of a program that ends by
+SIGSEGV once its tasks are parked holds the same tasks (JSON), and its
+text has the section after faulthandler's.
+Bad input: a process without asyncio gets no section (and a -v note);
+a Python whose task layout pyfault does not know (3.11-3.13 with asyncio
+loaded) gets one note line; an await chain longer than faulthandler's 100
+frames keeps the 100 innermost and says it was cut.
+
+Stdlib only; Python 3.8+.  The last line of output is
+"N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import json_check
+import pyinterps
+from pyinterps import (TIMEOUT, Fail, Resources, expect_byte, report,
+                       run_tests, setup, start_cpu_load)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = os.path.join(HERE, "tasks_target.py")
+SCENARIOS = ["gather", "taskgroup", "awaits_task", "primitives",
+             "asyncgen", "eager", "threads", "deadlock", "many", "deep"]
+# CPython's own reader rejects cycles, and lists the tasks of only one of
+# two threads' loops (3.14.7); the others it lists.
+PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager"}
+ORACLE_TASK = "oracle"
+# x86_64 system calls an idle event loop sleeps in (its selector's).
+SELECTOR_CALLS = {"232", "281", "441", "23", "270", "7", "271"}
+ATTACH = WATCH = TMPDIR = None
+
+
+def reads_tasks(interp):
+    """pyfault reads the task layout of 3.14+ (its _AsyncioDebug)."""
+    return interp.version[:2] >= (3, 14)
+
+
+class Target:
+    """tasks_target.py in one scenario, parked, with its oracle read."""
+
+    def __init__(self, res, interp, scenario):
+        self.path = os.path.join(TMPDIR, "oracle-%s-%s.json" % (
+            interp.label, scenario))
+        log = os.path.join(TMPDIR, "target-%s-%s.log" % (interp.label,
+                                                         scenario))
+        rfd, wfd = res.pipe()
+        with open(log, "wb") as logf:
+            self.proc = res.popen(
+                [interp.path, TARGET, scenario, self.path, str(wfd)],
+                stdout=logf, stderr=logf, pass_fds=(wfd,))
+        res.close(wfd)
+        expect_byte(rfd, b"r", "the %s scenario to park" % scenario, log)
+        self.pid = self.proc.pid
+        self._wait_loops_asleep(scenario)
+        with open(self.path) as f:
+            self.loops = json.load(f)
+        self.tasks = {t["id"]: t for loop in self.loops
+                      for t in loop["tasks"]}
+
+
+    def _wait_loops_asleep(self, scenario):
+        """The byte is written by a callback of the loop, which then goes
+        back to its selector: the threads' stacks are those of the
+        dump once every thread sleeps there (its system call, from
+        /proc)."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            calls = []
+            for tdir in glob.glob("/proc/%d/task/*" % self.pid):
+                try:
+                    with open(os.path.join(tdir, "syscall")) as f:
+                        calls.append(f.read().split()[0])
+                except (OSError, IndexError):
+                    calls.append("?")
+            if calls and all(c in SELECTOR_CALLS for c in calls):
+                return
+            if time.monotonic() > deadline:
+                raise Fail("the %s scenario's threads never all slept in "
+                           "their selector: %r" % (scenario, calls))
+            time.sleep(0.001)
+
+
+def run(cmd, what, check=True):
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=TIMEOUT)
+    if check and out.returncode != 0:
+        raise Fail("%s: exit %d, stderr %r" % (what, out.returncode,
+                                              out.stderr[-2000:]))
+    return out
+
+
+def oracle_cycles(tasks):
+    """The ids of the tasks on a cycle of the awaits graph (a task awaits
+    the ones whose awaited_by hold it)."""
+    awaits = {i: [] for i in tasks}
+    for i, t in tasks.items():
+        for parent in t["awaited_by"] or ():
+            if parent in awaits:
+                awaits[parent].append(i)
+
+    def reaches(start, goal):
+        seen, todo = set(), list(awaits[start])
+        while todo:
+            n = todo.pop()
+            if n == goal:
+                return True
+            if n not in seen:
+                seen.add(n)
+                todo.extend(awaits[n])
+        return False
+    return {i for i in tasks if reaches(i, i)}
+
+
+def json_tasks(target, args=()):
+    out = run([ATTACH, "--tasks", "--format", "json"] + list(args) +
+              [str(target.pid)], "--tasks --format json")
+    try:
+        docs = json_check.documents(out.stdout, "pyfault-attach")
+    except (ValueError, json_check.SchemaError) as exc:
+        raise Fail("--tasks --format json: %s" % exc)
+    if len(docs) != 1 or "tasks" not in docs[0]:
+        raise Fail("expected one document with tasks: %r" % out.stdout[:500])
+    return docs[0]
+
+
+def check_json(target, doc, interp):
+    oracle_ids = {t["id"] for t in doc["tasks"] if t["name"] == ORACLE_TASK}
+    got = {t["id"]: t for t in doc["tasks"] if t["id"] not in oracle_ids}
+    if set(got) != set(target.tasks) or doc["tasks_truncated"] or \
+            doc["tasks_note"] is not None:
+        raise Fail("tasks %s (note %r), the interpreter has %s" % (
+            sorted(got), doc["tasks_note"], sorted(target.tasks)))
+    loops = {(lp["thread_id"], lp["loop"]) for lp in doc["event_loops"]}
+    want_loops = {(lp["thread_id"], lp["loop"]) for lp in target.loops}
+    if loops != want_loops:
+        raise Fail("event loops %s, the interpreter has %s" % (
+            sorted(loops), sorted(want_loops)))
+    cycles = oracle_cycles(target.tasks)
+    for i, want in target.tasks.items():
+        t = got[i]
+        frames = [[f["file"], f["name"], f["line"]] for f in t["frames"]]
+        expected = want["frames"][::-1]
+        truncated = len(expected) > 100
+        problems = []
+        if t["name"] != want["name"]:
+            problems.append("name %r, not %r" % (t["name"], want["name"]))
+        if (t["thread_id"], t["loop"], t["state"]) != (
+                want["thread_id"], want["loop"], "pending"):
+            problems.append("thread, loop, state %r" % (
+                (t["thread_id"], t["loop"], t["state"]),))
+        if frames != expected[:100] or t["frames_truncated"] != truncated:
+            problems.append("frames %r (truncated %r), not %r" % (
+                frames, t["frames_truncated"], expected))
+        awaited = t["awaits_object"]
+        if want["awaits"] is not None and (
+                awaited is None or
+                awaited["address"] != want["awaits"][1] or
+                not awaited["type"].endswith(want["awaits"][0])):
+            problems.append("awaits %r, not %r" % (awaited, want["awaits"]))
+        if want["awaited_by"] is not None:
+            awaiting = sorted(j for j, o in target.tasks.items()
+                              if i in (o["awaited_by"] or ()))
+            if sorted(t["awaited_by"]) != want["awaited_by"] or \
+                    sorted(t["awaiting"]) != awaiting:
+                problems.append("awaited by %r and awaiting %r, not %r "
+                                "and %r" % (t["awaited_by"], t["awaiting"],
+                                            want["awaited_by"], awaiting))
+        if (t["deadlock_cycle"] is not None) != (i in cycles):
+            problems.append("deadlock_cycle %r" % t["deadlock_cycle"])
+        if problems:
+            raise Fail("task %s %r: %s" % (i, want["name"],
+                                           "; ".join(problems)))
+
+
+def text_block(t):
+    """A task's header and frames as --tasks writes them (names and paths
+    of the targets are ASCII)."""
+    where = "pending, loop %s, thread 0x%016x" % (t["loop"], t["thread_id"])
+    lines = ['Task "%s" (id %s), %s (most recent call first):' % (
+        t["name"], t["id"], where)]
+    lines += ['  File "%s", line %d in %s' % (f["file"], f["line"],
+                                              f["name"])
+              for f in t["frames"]] or ["  <no Python frame>"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def check_text(target, doc):
+    plain = run([ATTACH, str(target.pid)], "attach").stdout
+    out = run([ATTACH, "--tasks", str(target.pid)], "--tasks").stdout
+    if not out.startswith(plain):
+        raise Fail("--tasks changed faulthandler's text:\n%r\n%r" % (
+            plain[:1000], out[:1000]))
+    section = out[len(plain):]
+    head = b"\nAsyncio tasks (%d):\n" % len(doc["tasks"])
+    if not section.startswith(head):
+        raise Fail("section starts %r, not %r" % (section[:200], head))
+    # Each task's block up to its relations ("  awaits ...").
+    blocks = set()
+    for part in section.split(b"\n\n"):
+        lines = part.split(b"\n")
+        kept = [ln for ln in lines if ln.startswith(b"  File ") or
+                ln.startswith(b"Task ") or ln == b"  <no Python frame>"]
+        blocks.add(b"\n".join(kept) + b"\n")
+    for t in doc["tasks"]:
+        block = text_block(t)
+        if block not in blocks:
+            raise Fail("--tasks lacks the block\n%s" % block.decode())
+    cycles = {t["deadlock_cycle"] for t in doc["tasks"]} - {None}
+    for c in cycles:
+        if b"\nDeadlock cycle %d: " % c not in section:
+            raise Fail("--tasks does not name deadlock cycle %d" % c)
+    tree = run([ATTACH, "--tasks=tree", str(target.pid)],
+               "--tasks=tree").stdout
+    if not tree.startswith(plain + head):
+        raise Fail("--tasks=tree: unexpected start %r" % tree[:300])
+    drawn = re.findall(rb'^(?:[|` ]   |[|`]-- )*Task "[^"]*" \(id (0x[0-9a-f]+)\)'
+                       rb'(?! \(shown above\))', tree[len(plain):], re.M)
+    ids = sorted(i.decode() for i in drawn)
+    if ids != sorted(t["id"] for t in doc["tasks"]):
+        raise Fail("--tasks=tree draws %s" % ids)
+
+
+def check_ps(interp, target, doc):
+    out = run([interp.path, "-m", "asyncio", "ps", str(target.pid)],
+              "python -m asyncio ps")
+    rows = {}
+    for line in out.stdout.decode().splitlines()[2:]:
+        fields = re.split(r"\s{2,}", line.strip())
+        if len(fields) >= 5:
+            rows.setdefault((fields[1], fields[2]), set()).add(fields[-1])
+    ours = {}
+    for t in doc["tasks"]:
+        by = {doc_id for doc_id in t["awaited_by"]} or {"0x0"}
+        ours[(t["id"], t["name"])] = by
+    if rows != ours:
+        raise Fail("asyncio ps lists %r; pyfault %r" % (rows, ours))
+
+
+def t_scenario(interp, scenario, load=False):
+    res = Resources()
+    try:
+        if load:
+            start_cpu_load(res)
+        target = Target(res, interp, scenario)
+        doc = json_tasks(target)
+        check_json(target, doc, interp)
+        check_text(target, doc)
+        if scenario in PS_SCENARIOS:
+            check_ps(interp, target, doc)
+    finally:
+        res.release()
+
+
+class Oracle:
+    """The oracle a target under pyfault-watch wrote before it ended."""
+
+    def __init__(self, path):
+        with open(path) as f:
+            self.loops = json.load(f)
+        self.tasks = {t["id"]: t for loop in self.loops
+                      for t in loop["tasks"]}
+
+
+def t_watch(interp):
+    res = Resources()
+    try:
+        docs = {}
+        for fmt in ("json", "text"):
+            path = os.path.join(TMPDIR, "oracle-watch-%s-%s.json" % (
+                interp.label, fmt))
+            out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, fmt))
+            proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out,
+                              "--", interp.path, TARGET, "gather", path,
+                              "-1"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+            try:
+                _, err = proc.communicate(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise Fail("pyfault-watch did not end in %d s" % TIMEOUT)
+            if proc.returncode != -11:  # as the program ended
+                raise Fail("pyfault-watch exit %d, stderr %r" % (
+                    proc.returncode, err[-2000:]))
+            with open(out, "rb") as f:
+                docs[fmt] = f.read()
+        try:
+            doc, = json_check.documents(docs["json"], "pyfault-watch")
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("pyfault-watch --tasks --format json: %s" % exc)
+        check_json(Oracle(path.replace("-text.json", "-json.json")), doc,
+                   interp)
+        text = docs["text"]
+        if not text.startswith(b"Fatal Python error: Segmentation fault") \
+                or b"\nAsyncio tasks (%d):\n" % len(doc["tasks"]) not in text:
+            raise Fail("pyfault-watch --tasks: %r" % text[-3000:])
+    finally:
+        res.release()
+
+
+def t_no_asyncio(interp):
+    res = Resources()
+    try:
+        rfd, wfd = res.pipe()
+        proc = res.popen([interp.path, "-c",
+                          "import os, sys; os.write(%d, b'r'); "
+                          "sys.stdin.read()" % wfd],
+                         stdin=subprocess.PIPE, pass_fds=(wfd,))
+        res.close(wfd)
+        expect_byte(rfd, b"r", "the target to start")
+        plain = run([ATTACH, str(proc.pid)], "attach").stdout
+        out = run([ATTACH, "--tasks", "-v", str(proc.pid)], "--tasks -v")
+        if out.stdout != plain:
+            raise Fail("--tasks without asyncio: %r, not %r" % (out.stdout,
+                                                                plain))
+        if b"no asyncio task section" not in out.stderr:
+            raise Fail("no -v note: %r" % out.stderr)
+        doc = json.loads(run([ATTACH, "--tasks", "--format", "json",
+                              str(proc.pid)], "json").stdout)
+        if "tasks" in doc:
+            raise Fail("a tasks member without asyncio")
+    finally:
+        res.release()
+
+
+def t_unknown_layout(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp, "gather")
+        plain = run([ATTACH, str(target.pid)], "attach").stdout
+        out = run([ATTACH, "--tasks", str(target.pid)], "--tasks").stdout
+        rest = out[len(plain):]
+        if not out.startswith(plain) or not re.match(
+                rb"^\nAsyncio tasks \(0\):\n\nNote: asyncio tasks not "
+                rb"shown: [^\n]*\n$", rest):
+            raise Fail("expected one note line after the dump: %r" % rest)
+        doc = json_tasks(target)
+        if doc["tasks"] or not doc["tasks_note"]:
+            raise Fail("JSON: tasks %r, note %r" % (doc["tasks"][:2],
+                                                    doc["tasks_note"]))
+    finally:
+        res.release()
+
+
+def main():
+    global ATTACH, WATCH, TMPDIR
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
+    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--only", action="append", default=[])
+    opts = parser.parse_args()
+    if not opts.attach or not opts.watch:
+        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
+                     "PYFAULT_WATCH")
+    ATTACH = os.path.abspath(opts.attach)
+    WATCH = os.path.abspath(opts.watch)
+    found = setup(ATTACH)
+    if found is None:
+        return 1
+    interps, notes, full, _ = found
+    pyinterps.skip_versions(full, lambda i: (
+        "asyncio tasks exist from 3.11 on in the form --tasks reads"
+        if i.version < (3, 11) else None))
+    tests = []
+    for i in full:
+        if reads_tasks(i):
+            tests += [("%s %s" % (i.label, s),
+                       (lambda i=i, s=s: t_scenario(i, s)), i)
+                      for s in SCENARIOS]
+            tests.append(("%s gather-under-load" % i.label,
+                          lambda i=i: t_scenario(i, "gather", True), i))
+            tests.append(("%s watch-fatal" % i.label,
+                          lambda i=i: t_watch(i), i))
+        else:
+            tests.append(("%s unknown-layout" % i.label,
+                          lambda i=i: t_unknown_layout(i), i))
+        tests.append(("%s no-asyncio" % i.label,
+                      lambda i=i: t_no_asyncio(i), i))
+    TMPDIR = tempfile.mkdtemp(prefix="pyfault-tasks-")
+    try:
+        passed, failed, skipped, failures = run_tests(tests, interps,
+                                                      opts.only)
+    finally:
+        if opts.keep:
+            print("kept %s" % TMPDIR)
+        else:
+            shutil.rmtree(TMPDIR, ignore_errors=True)
+    return report(interps, notes, passed, failed, skipped, failures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
