@@ -3,12 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "process/page_cache.h"
+#include "process/mem_cache.h"
 #include "walk/task_walker.h"
-
-/* The most the task walk's page cache keeps; past it, reads go to the
- * target one by one (slower, never wrong). */
-#define TASK_CACHE_BYTES (256u << 20)
 
 void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
 			 struct pf_task_source *source)
@@ -38,21 +34,20 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 			 source->note);
 		return true;
 	}
-	struct pf_mem cached;
-	struct pf_page_cache *cache = NULL;
-	if (!source->exact_reads &&
-	    (cache = pf_page_cache_open(&cached, mem, TASK_CACHE_BYTES)) ==
-		    NULL)
-		return false;
+	/* Thousands of tasks, their coroutines and frames lie close
+	 * together: one read per page of a live target, not several per
+	 * object. */
+	if (!source->exact_reads)
+		pf_mem_cache_begin(mem);
 	const struct pf_task_walk_input in = {
-		.mem = cache ? &cached : mem,
+		.mem = mem,
 		.layout = &t->layout,
 		.asyncio = &source->layout,
 		.coro_type = t->coro_type,
 		.gen_type = t->gen_type,
 	};
 	bool ok = pf_walk_tasks(&in, snap);
-	pf_page_cache_close(cache);
+	pf_mem_cache_end(mem);
 	if (!ok)
 		return false;
 	struct pf_task_list *list = &snap->tasks;

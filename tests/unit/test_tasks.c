@@ -1,6 +1,6 @@
 /* --tasks below the walk: the _AsyncioDebug words checked as CPython's own
- * reader would need them, the page cache in front of a reader, and the
- * task section's text (list, tree, deadlock cycles). */
+ * reader would need them, and the task section's text (list, tree,
+ * deadlock cycles). */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,7 +8,6 @@
 
 #include "format/task_format.h"
 #include "layout/asyncio_layout.h"
-#include "process/page_cache.h"
 
 #include "output_capture.h"
 
@@ -94,63 +93,6 @@ START_TEST(test_layout_bad_sizes)
 	/* A section shorter than the struct. */
 	ck_assert(!pf_asyncio_layout_from_blob(&l, words_314, 96, note,
 					       sizeof note));
-}
-END_TEST
-
-/* A reader over a buffer standing for addresses [BASE, BASE + SPAN), with
- * one unreadable page, counting its calls. */
-#define BASE 0x10000u
-#define SPAN (8u * 4096u)
-#define HOLE (BASE + 5u * 4096u)
-
-static uint8_t backing[SPAN];
-static unsigned calls;
-
-static bool read_backing(struct pf_mem *mem, uint64_t addr, void *dst,
-			 size_t len)
-{
-	(void)mem;
-	calls++;
-	if (addr < BASE || addr + len > BASE + SPAN ||
-	    (addr < HOLE + 4096 && addr + len > HOLE))
-		return false;
-	memcpy(dst, backing + (addr - BASE), len);
-	return true;
-}
-
-START_TEST(test_page_cache)
-{
-	for (size_t i = 0; i < SPAN; i++)
-		backing[i] = (uint8_t)(i * 7 + i / 4096);
-	struct pf_mem under = {.read = read_backing, .fd = -1}, cached;
-	struct pf_page_cache *c = pf_page_cache_open(&cached, &under,
-						     3 * 4096);
-	ck_assert_ptr_nonnull(c);
-	uint8_t got[64];
-	calls = 0;
-	/* Across the first two pages: two page reads, then none. */
-	ck_assert(pf_mem_read(&cached, BASE + 4096 - 10, got, 20));
-	ck_assert_mem_eq(got, backing + 4096 - 10, 20);
-	ck_assert_uint_eq(calls, 2);
-	ck_assert(pf_mem_read(&cached, BASE + 100, got, 64));
-	ck_assert(pf_mem_read(&cached, BASE + 4096 + 8, got, 8));
-	ck_assert_mem_eq(got, backing + 4096 + 8, 8);
-	ck_assert_uint_eq(calls, 2);
-	/* An unreadable page fails the read, as the reader below does; the
-	 * bytes of a readable neighbour still come. */
-	ck_assert(!pf_mem_read(&cached, HOLE + 8, got, 8));
-	ck_assert(!pf_mem_read(&cached, HOLE - 4, got, 8));
-	ck_assert(pf_mem_read(&cached, HOLE - 8, got, 8));
-	ck_assert_mem_eq(got, backing + (HOLE - BASE) - 8, 8);
-	/* Past the budget (three pages kept), reads go through. */
-	unsigned before = calls;
-	ck_assert(pf_mem_read(&cached, BASE + 7 * 4096, got, 8));
-	ck_assert(pf_mem_read(&cached, BASE + 7 * 4096, got, 8));
-	ck_assert_mem_eq(got, backing + 7 * 4096, 8);
-	ck_assert_uint_gt(calls, before + 1);
-	/* Outside the target's space, as pf_mem_read refuses it. */
-	ck_assert(!pf_mem_read(&cached, 8, got, 8));
-	pf_page_cache_close(c);
 }
 END_TEST
 
@@ -329,7 +271,6 @@ static Suite *tasks_suite(void)
 	tcase_add_test(tc, test_layout_real);
 	tcase_add_test(tc, test_layout_field_outside);
 	tcase_add_test(tc, test_layout_bad_sizes);
-	tcase_add_test(tc, test_page_cache);
 	tcase_add_test(tc, test_format_list);
 	tcase_add_test(tc, test_format_tree);
 	tcase_add_test(tc, test_format_note_and_nothing);
