@@ -26,6 +26,9 @@ static const char usage_text[] =
 	"\n"
 	"  -o, --output=FILE         append the dumps to FILE, not stdout\n"
 	"      --current-thread-only only the thread holding the GIL\n"
+	"      --main-interpreter-only only the main interpreter's threads,\n"
+	"                            as faulthandler (default: every\n"
+	"                            subinterpreter's too, after them)\n"
 	"      --native[=merged]     also the C stack of each thread, as a\n"
 	"                            section after the tracebacks, or merged\n"
 	"                            with the Python frames into one stack\n"
@@ -88,6 +91,7 @@ struct hold_times {
 };
 
 static enum pf_status stop_and_walk(const struct pf_target *target,
+				    const struct attach_options *opt,
 				    bool collect_status, struct pf_mem *mem,
 				    enum pf_native_view native,
 				    struct pf_snapshot *snap,
@@ -111,6 +115,8 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.stopped = &stopped,
 			.current = PF_CURRENT_GIL_HOLDER,
 			.collect_status = collect_status,
+			.main_interpreter_only =
+				opt->common.main_interpreter_only,
 		};
 		st = pf_walk(&in, snap, err);
 		double t1 = now_ms();
@@ -215,8 +221,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		/* Like faulthandler.dump_traceback(), which has no C stack. */
 		native = pf_native_view_for(opt->common.native,
 					    &target.layout, false);
-		st = stop_and_walk(&target, collect_status, &mem, native, &snap,
-				   &symbolizer, &times, err);
+		st = stop_and_walk(&target, opt, collect_status, &mem, native,
+				   &snap, &symbolizer, &times, err);
 	}
 	/* The merged view's source lines, read once the target runs. */
 	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&

@@ -104,6 +104,24 @@ struct pf_module_list {
 	struct pf_text *names;
 };
 
+/* An interpreter besides the main one (a subinterpreter): its threads,
+ * which faulthandler never shows, in a section of their own. */
+struct pf_interp_dump {
+	int64_t id;             /* PyInterpreterState.id; -1 where the
+	                           version has none (2.7, 3.6) */
+	uint64_t addr;          /* its PyInterpreterState, to name it where
+	                           it has no id */
+	size_t nthreads;
+	bool threads_truncated; /* more than PF_MAX_NTHREADS threads */
+	/* Its thread list could not be read to the end: nthreads are what
+	 * was read before. */
+	bool unreadable;
+	struct pf_thread_dump *threads;
+};
+
+/* Interpreters shown besides the main one; more are counted only. */
+#define PF_MAX_INTERPRETERS 64
+
 struct pf_code_cache;
 
 struct pf_snapshot {
@@ -127,13 +145,21 @@ struct pf_snapshot {
 	/* Filled by pf_read_extension_modules (py_modules.h); empty unless
 	 * it ran. */
 	struct pf_module_list modules;
+	/* The main interpreter's id, -1 where the version has none. */
+	int64_t interp_id;
+	/* The other interpreters, oldest first, unless the walk was asked
+	 * for the main one only. */
+	size_t ninterps;
+	bool interps_truncated; /* more than PF_MAX_INTERPRETERS others */
+	struct pf_interp_dump *interps;
 };
 
 void pf_module_list_free(struct pf_module_list *list);
 
 void pf_snapshot_free(struct pf_snapshot *snap);
 
-/* Every thread dump of snap: threads[], then outside if it has one. */
+/* Every thread dump of snap: threads[], then outside if it has one, then
+ * the threads of each further interpreter. */
 size_t pf_snapshot_count(const struct pf_snapshot *snap);
 struct pf_thread_dump *pf_snapshot_thread(struct pf_snapshot *snap, size_t i);
 

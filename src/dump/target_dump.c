@@ -71,6 +71,41 @@ static void write_native_sections(FILE *out, const struct pf_snapshot *snap,
 		pf_format_native_stack(out, &snap->outside);
 }
 
+/* The interpreters besides the main one, after faulthandler's text, each
+ * with its C stacks as native says; a current thread's C stack alone
+ * (PF_NATIVE_CURRENT) is the main interpreter's. */
+static bool write_interpreters(FILE *out, const struct pf_target *target,
+			       const struct pf_snapshot *snap,
+			       enum pf_native_view native,
+			       const struct pf_style *style)
+{
+	bool ok = true;
+	for (size_t k = 0; ok && k < snap->ninterps; k++) {
+		const struct pf_interp_dump *d = &snap->interps[k];
+		struct pf_merged *merges = NULL;
+		if (native == PF_NATIVE_MERGED) {
+			merges = calloc(d->nthreads ? d->nthreads : 1,
+					sizeof *merges);
+			ok = merges != NULL;
+			for (size_t i = 0; ok && i < d->nthreads; i++)
+				ok = pf_merge_stacks(&d->threads[i],
+						     target->object_path,
+						     &merges[i]);
+		}
+		if (ok)
+			pf_format_interpreter(out, snap, d, merges, style);
+		for (size_t i = 0; ok && native == PF_NATIVE_SECTION &&
+				   i < d->nthreads;
+		     i++)
+			pf_format_native_stack(out, &d->threads[i]);
+		for (size_t i = 0; merges && i < d->nthreads; i++)
+			pf_merged_free(&merges[i]);
+		free(merges);
+	}
+	pf_format_interpreters_truncated(out, snap);
+	return ok;
+}
+
 bool pf_write_threads(FILE *out, const struct pf_target *target,
 		      const struct pf_snapshot *snap, bool current_thread_only,
 		      enum pf_native_view native)
@@ -91,7 +126,7 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 		write_native_sections(out, snap, only, native);
 	}
 	pf_format_extension_modules(out, &snap->modules);
-	return true;
+	return only || write_interpreters(out, target, snap, native, &style);
 }
 
 bool pf_fatal_current_only(const struct pf_target *target,

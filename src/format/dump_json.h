@@ -13,7 +13,7 @@
 
 /* Bumped only for changes that break a reader: members are added without
  * bumping it. */
-#define PF_JSON_SCHEMA_VERSION 1
+#define PF_JSON_SCHEMA_VERSION 2
 
 /* The process the dump is of, as plain values. */
 struct pf_json_process {

@@ -160,12 +160,13 @@ static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
 	}
 }
 
-static void format_threads(FILE *out, const struct pf_snapshot *snap,
+static void format_threads(FILE *out, const struct pf_thread_dump *threads,
+			   size_t n, bool truncated, const char *dumper_name,
 			   const struct pf_merged *merges,
 			   const struct pf_style *style)
 {
-	for (size_t i = 0; i < snap->nthreads; i++) {
-		const struct pf_thread_dump *t = &snap->threads[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct pf_thread_dump *t = &threads[i];
 		if (i != 0)
 			fputc('\n', out);
 		fprintf(out, "%s 0x%016llx",
@@ -173,8 +174,8 @@ static void format_threads(FILE *out, const struct pf_snapshot *snap,
 			(unsigned long long)t->thread_id);
 		/* Empty when the name could not be read, as when the
 		 * backport's prctl(PR_GET_NAME) gives nothing. */
-		if (style->thread_name_suffix && snap->dumper_name[0] != '\0')
-			fprintf(out, " <%s>", snap->dumper_name);
+		if (style->thread_name_suffix && dumper_name[0] != '\0')
+			fprintf(out, " <%s>", dumper_name);
 		if (style->thread_names && t->name[0])
 			fprintf(out, " [%s]", t->name);
 		fputs(" (most recent call first):\n", out);
@@ -185,21 +186,48 @@ static void format_threads(FILE *out, const struct pf_snapshot *snap,
 		else
 			format_frames(out, t, style);
 	}
-	if (snap->threads_truncated)
+	if (truncated)
 		fputs("\n...\n", out);
 }
 
 void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
 		       const struct pf_style *style)
 {
-	format_threads(out, snap, NULL, style);
+	format_threads(out, snap->threads, snap->nthreads,
+		       snap->threads_truncated, snap->dumper_name, NULL, style);
 }
 
 void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
 			      const struct pf_merged *merges,
 			      const struct pf_style *style)
 {
-	format_threads(out, snap, merges, style);
+	format_threads(out, snap->threads, snap->nthreads,
+		       snap->threads_truncated, snap->dumper_name, merges,
+		       style);
+}
+
+void pf_format_interpreter(FILE *out, const struct pf_snapshot *snap,
+			   const struct pf_interp_dump *interp,
+			   const struct pf_merged *merges,
+			   const struct pf_style *style)
+{
+	if (interp->id >= 0)
+		fprintf(out, "\nInterpreter %lld:\n", (long long)interp->id);
+	else
+		fprintf(out, "\nInterpreter at 0x%llx:\n",
+			(unsigned long long)interp->addr);
+	format_threads(out, interp->threads, interp->nthreads,
+		       interp->threads_truncated, snap->dumper_name, merges,
+		       style);
+	if (interp->unreadable)
+		fputs("  <the rest of its thread list is unreadable>\n", out);
+}
+
+void pf_format_interpreters_truncated(FILE *out,
+				      const struct pf_snapshot *snap)
+{
+	if (snap->interps_truncated)
+		fputs("\n<more interpreters not shown>\n", out);
 }
 
 void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,

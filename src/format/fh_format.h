@@ -62,6 +62,20 @@ void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
 			      const struct pf_merged *merges,
 			      const struct pf_style *style);
 
+/* The threads of an interpreter besides the main one, in faulthandler's
+ * format, after a header that names it:
+ *   "\nInterpreter ID:\n", or "\nInterpreter at 0xADDR:\n" without an id.
+ * merges as for pf_format_threads_merged, NULL to not merge. */
+void pf_format_interpreter(FILE *out, const struct pf_snapshot *snap,
+			   const struct pf_interp_dump *interp,
+			   const struct pf_merged *merges,
+			   const struct pf_style *style);
+
+/* "\n<more interpreters not shown>\n" after the last interpreter shown,
+ * when there are more than PF_MAX_INTERPRETERS. */
+void pf_format_interpreters_truncated(FILE *out,
+				      const struct pf_snapshot *snap);
+
 /* One thread as pf_format_stack, its frames merged. */
 void pf_format_stack_merged(FILE *out, const struct pf_thread_dump *thread,
 			    const struct pf_merged *merged,

@@ -329,6 +329,7 @@ static void fill_layout(struct pf_layout *l, const struct debug_offsets *d)
 	const uint64_t interp_gil = d->interpreter_state.gil_runtime_state;
 	take(&l->runtime.interpreters_head, d->runtime_state.interpreters_head);
 	take(&l->interp.next, d->interpreter_state.next);
+	take(&l->interp.id, d->interpreter_state.id);
 	take(&l->interp.threads_head, d->interpreter_state.threads_head);
 	take(&l->interp.gil_ptr, d->interpreter_state.ceval_gil);
 	take(&l->interp.gc_collecting,

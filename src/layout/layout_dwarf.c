@@ -139,6 +139,7 @@ static const struct field_spec fields[] = {
 	 * interpreter. */
 	FIELD(W_RUNTIME, "ceval.gil", runtime.gil, K_AGGREGATE, SZ_NONE),
 	FIELD(W_INTERP, "next", interp.next, K_ANY, SZ_NONE),
+	FIELD(W_INTERP, "id", interp.id, K_ANY, SZ_NONE),
 	FIELD(W_INTERP, "tstate_head|threads.head", interp.threads_head,
 	      K_ANY, SZ_NONE),
 	/* A pointer from 3.12; 3.10's EXPERIMENTAL_ISOLATED_SUBINTERPRETERS

@@ -87,6 +87,8 @@ struct pf_layout {
 
 	struct {
 		int64_t next;
+		int64_t id;                 /* int64_t id (3.7+): 0 for the
+		                               main interpreter */
 		int64_t threads_head;       /* tstate_head / threads.head */
 		int64_t gil_ptr;            /* ceval.gil pointer (3.12+) */
 		int64_t gc_collecting;      /* gc.collecting (3.9+) */
@@ -296,6 +298,7 @@ struct pf_layout {
 	X(runtime, interpreters_head)                                        \
 	X(runtime, gil)                                                      \
 	X(interp, next)                                                      \
+	X(interp, id)                                                        \
 	X(interp, threads_head)                                              \
 	X(interp, gil_ptr)                                                   \
 	X(interp, gc_collecting)                                             \

@@ -146,17 +146,33 @@ void pf_snapshot_free(struct pf_snapshot *snap)
 	code_cache_free(snap->codes);
 	pf_module_list_free(&snap->modules);
 	free(snap->threads);
+	for (size_t i = 0; i < snap->ninterps; i++)
+		free(snap->interps[i].threads);
+	free(snap->interps);
 	memset(snap, 0, sizeof *snap);
 }
 
 size_t pf_snapshot_count(const struct pf_snapshot *snap)
 {
-	return snap->nthreads + (snap->has_outside ? 1 : 0);
+	size_t n = snap->nthreads + (snap->has_outside ? 1 : 0);
+	for (size_t i = 0; i < snap->ninterps; i++)
+		n += snap->interps[i].nthreads;
+	return n;
 }
 
 struct pf_thread_dump *pf_snapshot_thread(struct pf_snapshot *snap, size_t i)
 {
-	return i < snap->nthreads ? &snap->threads[i] : &snap->outside;
+	if (i < snap->nthreads)
+		return &snap->threads[i];
+	i -= snap->nthreads;
+	if (snap->has_outside && i-- == 0)
+		return &snap->outside;
+	for (size_t k = 0; k < snap->ninterps; k++) {
+		if (i < snap->interps[k].nthreads)
+			return &snap->interps[k].threads[i];
+		i -= snap->interps[k].nthreads;
+	}
+	return NULL;
 }
 
 const struct pf_thread_dump *pf_snapshot_current(
@@ -371,23 +387,43 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 	}
 }
 
-/* The interpreters list is newest first: the main interpreter, whose
- * threads faulthandler dumps, is its last element.  Sets *interp to 0 when
- * there is none (yet, or any more). */
-static bool main_interpreter(struct walk *w, uint64_t *interp)
+/* The interpreters, newest first as the list holds them: the main
+ * interpreter, whose threads faulthandler dumps, is the last.  Fills at
+ * most max; *count is 0 when there is none (yet, or any more), and
+ * *more is set when the list goes on past max. */
+static bool list_interpreters(struct walk *w, uint64_t *interps, size_t max,
+			      size_t *count, bool *more)
 {
 	const struct pf_layout *l = w->l;
-	uint64_t next;
-	if (!pf_mem_read_u64(w->mem, w->in->interp_head, interp))
+	uint64_t interp;
+	*count = 0;
+	*more = false;
+	if (!pf_mem_read_u64(w->mem, w->in->interp_head, &interp))
 		return false;
-	for (int i = 0; *interp != 0 && i < MAX_INTERPRETERS; i++) {
-		if (!pf_mem_read_u64(w->mem, *interp + l->interp.next, &next))
+	for (int i = 0; interp != 0; i++) {
+		if (i == MAX_INTERPRETERS)
 			return false;
-		if (next == 0)
-			return true;
-		*interp = next;
+		if (*count < max)
+			interps[(*count)++] = interp;
+		else
+			*more = true;
+		if (!pf_mem_read_u64(w->mem, interp + l->interp.next, &interp))
+			return false;
 	}
-	return *interp == 0;
+	return true;
+}
+
+/* PyInterpreterState.id, -1 where the version has none or it cannot be
+ * read. */
+static int64_t interpreter_id(struct walk *w, uint64_t interp)
+{
+	int64_t id;
+	if (w->l->interp.id == PF_NO_OFFSET ||
+	    !pf_mem_read(w->mem, interp + (uint64_t)w->l->interp.id, &id,
+			 sizeof id) ||
+	    id < 0)
+		return -1;
+	return id;
 }
 
 /* The GIL's state, through the interpreter's ceval.gil (3.12+) or the
@@ -501,21 +537,48 @@ static bool walk_thread(struct walk *w, const uint8_t *tstate,
 	return walk_frames(w, newest_frame(w, tstate), t);
 }
 
-static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
+/* Where walk_threads puts the threads of one interpreter. */
+struct thread_list {
+	struct pf_thread_dump *threads;
+	size_t count, cap;        /* cap grows up to PF_MAX_NTHREADS */
+	bool truncated;
+	/* The main interpreter: the dump's current thread is found past
+	 * PF_MAX_NTHREADS too, into snap->outside. */
+	bool main;
+};
+
+/* The next slot of list, NULL when memory runs out. */
+static struct pf_thread_dump *list_slot(struct thread_list *list)
+{
+	if (list->count == list->cap) {
+		size_t cap = list->cap ? 2 * list->cap : 4;
+		if (cap > PF_MAX_NTHREADS)
+			cap = PF_MAX_NTHREADS;
+		struct pf_thread_dump *grown =
+			realloc(list->threads, cap * sizeof *grown);
+		if (grown == NULL)
+			return NULL;
+		list->threads = grown;
+		list->cap = cap;
+	}
+	return &list->threads[list->count++];
+}
+
+/* The threads of the interpreter at interp, as _Py_DumpTracebackThreads
+ * lists them. */
+static enum pf_status walk_threads(struct walk *w, uint64_t interp,
+				  struct thread_list *list,
+				  struct pf_error *err)
 {
 	const struct pf_layout *l = w->l;
 	struct pf_snapshot *snap = w->snap;
-	uint64_t interp, tstate_addr = 0;
-	if (!main_interpreter(w, &interp) ||
-	    (interp != 0 &&
-	     !pf_mem_read_u64(w->mem, interp + l->interp.threads_head,
-			      &tstate_addr)))
+	uint64_t tstate_addr = 0;
+	if (!pf_mem_read_u64(w->mem, interp + l->interp.threads_head,
+			     &tstate_addr))
 		return pf_fail(err, PF_ERR_BAD_MEMORY,
 			       "process %d: cannot read the interpreter state",
 			       (int)w->in->pid);
-	snap->interp = interp;
-	snap->gil_disabled = gil_disabled(w, interp);
-	if (tstate_addr == 0)
+	if (tstate_addr == 0 && list->main)
 		return pf_fail(err, PF_ERR_NOT_READY,
 			       "Python in process %d has no thread state: it is "
 			       "starting up or shutting down",
@@ -534,8 +597,9 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 
 	/* faulthandler dumps the first PF_MAX_NTHREADS threads, but finds the
 	 * current one (its own) wherever it is in the list. */
-	bool wants_current = w->in->current == PF_CURRENT_THREAD ||
-			     current_tstate != 0;
+	bool wants_current = list->main &&
+			     (w->in->current == PF_CURRENT_THREAD ||
+			      current_tstate != 0);
 	bool found = false;
 	for (unsigned seen = 0; tstate_addr != 0; seen++) {
 		if (seen >= MAX_TSTATES)
@@ -543,9 +607,9 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				       "process %d: more than %u thread states: "
 				       "the thread list loops",
 				       (int)w->in->pid, MAX_TSTATES);
-		bool listed = snap->nthreads < PF_MAX_NTHREADS;
+		bool listed = list->count < PF_MAX_NTHREADS;
 		if (!listed) {
-			snap->threads_truncated = true;
+			list->truncated = true;
 			if (!wants_current || found)
 				break;
 		}
@@ -571,12 +635,12 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				? thread_id == w->in->current_thread_id
 				: current_tstate != 0 && tstate_addr == current_tstate;
 		found |= is_current;
-		if (listed || is_current) {
+		if (listed || (is_current && list->main)) {
 			struct pf_thread_dump *t =
-				listed ? &snap->threads[snap->nthreads++]
-				       : &snap->outside;
+				listed ? list_slot(list) : &snap->outside;
 			snap->has_outside |= !listed;
-			if (!walk_thread(w, tstate, tstate_addr, interp, &gil,
+			if (t == NULL ||
+			    !walk_thread(w, tstate, tstate_addr, interp, &gil,
 					 is_current, t))
 				return pf_fail(err, PF_ERR_INTERNAL,
 					       "out of memory");
@@ -585,7 +649,7 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 	}
 	/* A faulting thread without a thread state: faulthandler prints its
 	 * C stack still. */
-	if (w->in->current == PF_CURRENT_THREAD && !found &&
+	if (list->main && w->in->current == PF_CURRENT_THREAD && !found &&
 	    w->in->dumper_tid != 0) {
 		snap->has_outside = true;
 		snap->outside = (struct pf_thread_dump){
@@ -596,6 +660,81 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 		};
 	}
 	return PF_OK;
+}
+
+/* The threads of every interpreter but the main one, oldest first (the
+ * order of their ids).  A subinterpreter whose threads cannot be read
+ * does not spoil the main interpreter's dump: it is marked unreadable. */
+static enum pf_status walk_others(struct walk *w, const uint64_t *interps,
+				  size_t count, struct pf_error *err)
+{
+	struct pf_snapshot *snap = w->snap;
+	if (count == 0)
+		return PF_OK;
+	snap->interps = calloc(count, sizeof *snap->interps);
+	if (snap->interps == NULL)
+		return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	for (size_t k = count; k-- > 0;) {
+		struct pf_interp_dump *d = &snap->interps[snap->ninterps++];
+		struct thread_list list = {0};
+		struct pf_error sub = {0};
+		d->addr = interps[k];
+		d->id = interpreter_id(w, interps[k]);
+		enum pf_status st = walk_threads(w, interps[k], &list, &sub);
+		d->threads = list.threads;
+		d->nthreads = list.count;
+		d->threads_truncated = list.truncated;
+		if (st == PF_ERR_INTERNAL)
+			return pf_fail(err, st, "%s", sub.message);
+		d->unreadable = st != PF_OK;
+	}
+	return PF_OK;
+}
+
+static enum pf_status walk_interpreters(struct walk *w, struct pf_error *err)
+{
+	struct pf_snapshot *snap = w->snap;
+	/* The main interpreter and PF_MAX_INTERPRETERS others. */
+	uint64_t interps[PF_MAX_INTERPRETERS + 1];
+	size_t count;
+	bool more;
+	if (!list_interpreters(w, interps, PF_MAX_INTERPRETERS + 1, &count,
+			       &more))
+		return pf_fail(err, PF_ERR_BAD_MEMORY,
+			       "process %d: cannot read the interpreter state",
+			       (int)w->in->pid);
+	if (count == 0)
+		return pf_fail(err, PF_ERR_NOT_READY,
+			       "Python in process %d has no thread state: it is "
+			       "starting up or shutting down",
+			       (int)w->in->pid);
+	/* Past PF_MAX_INTERPRETERS + 1 the main one is not in interps[]:
+	 * walk the list to its end for it (the others shown are then the
+	 * newest, interps[count - 1] left out). */
+	uint64_t interp = interps[count - 1], next;
+	for (int i = 0; more && i < MAX_INTERPRETERS; i++) {
+		if (!pf_mem_read_u64(w->mem, interp + w->l->interp.next, &next))
+			return pf_fail(err, PF_ERR_BAD_MEMORY,
+				       "process %d: cannot read the interpreter "
+				       "state",
+				       (int)w->in->pid);
+		if (next == 0)
+			break;
+		interp = next;
+	}
+	snap->interp = interp;
+	snap->interp_id = interpreter_id(w, interp);
+	snap->gil_disabled = gil_disabled(w, interp);
+	struct thread_list list = {.threads = snap->threads,
+				   .cap = PF_MAX_NTHREADS,
+				   .main = true};
+	enum pf_status st = walk_threads(w, interp, &list, err);
+	snap->nthreads = list.count;
+	snap->threads_truncated = list.truncated;
+	if (st != PF_OK || w->in->main_interpreter_only)
+		return st;
+	snap->interps_truncated = more;
+	return walk_others(w, interps, count - 1, err);
 }
 
 /* The thread's name as prctl(PR_GET_NAME) gives it to the thread itself. */
@@ -629,7 +768,7 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 	if (!snap->threads || !snap->codes || !w.frame_buf || !w.code_buf)
 		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	else
-		st = walk_threads(&w, err);
+		st = walk_interpreters(&w, err);
 	if (st == PF_OK && l->thread_name_suffix)
 		read_thread_name(in, snap->dumper_name,
 				 sizeof snap->dumper_name);
@@ -642,8 +781,8 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 
 void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid)
 {
-	for (size_t i = 0; i < snap->nthreads; i++) {
-		struct pf_thread_dump *t = &snap->threads[i];
+	for (size_t i = 0; i < pf_snapshot_count(snap); i++) {
+		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
 		char path[64];
 		if (t->tid == 0)
 			continue;

@@ -32,6 +32,8 @@ struct pf_walk_input {
 	                                     dump, for its name; 0: the main
 	                                     thread */
 	bool collect_status;              /* fill each thread's status */
+	bool main_interpreter_only;       /* faulthandler's scope: not the
+	                                     threads of subinterpreters */
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,
