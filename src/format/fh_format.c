@@ -221,6 +221,8 @@ void pf_format_interpreter(FILE *out, const struct pf_snapshot *snap,
 		       style);
 	if (interp->unreadable)
 		fputs("  <the rest of its thread list is unreadable>\n", out);
+	else if (interp->nthreads == 0)
+		fputs("  <no thread>\n", out);
 }
 
 void pf_format_interpreters_truncated(FILE *out,
