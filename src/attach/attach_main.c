@@ -90,7 +90,7 @@ struct hold_times {
 	double stopping_ms, native_ms, stopped_ms;
 };
 
-static enum pf_status stop_and_walk(const struct pf_target *target,
+static enum pf_status stop_and_walk(struct pf_target *target,
 				    const struct attach_options *opt,
 				    bool collect_status, struct pf_mem *mem,
 				    enum pf_native_view native,
@@ -131,6 +131,10 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 		times->native_ms = now_ms() - t1;
 		if (st == PF_OK && target->layout.thread_names)
 			pf_read_thread_names(snap, target->pid);
+		if (st == PF_OK &&
+		    (collect_status || native == PF_NATIVE_MERGED))
+			pf_dump_python_names("pyfault-attach", mem, target,
+					     snap);
 		pf_proc_resume_all(&stopped);
 	}
 	times->stopped_ms = now_ms() - t0;
@@ -215,12 +219,12 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		*err = (struct pf_error){0};
 		st = pf_trace_refusal(pid, err);
 	}
-	if (st == PF_OK && collect_status)
-		pf_target_status_layout(&target);
 	if (st == PF_OK) {
 		/* Like faulthandler.dump_traceback(), which has no C stack. */
 		native = pf_native_view_for(opt->common.native,
 					    &target.layout, false);
+		if (collect_status || native == PF_NATIVE_MERGED)
+			pf_target_status_layout(&target);
 		st = stop_and_walk(&target, opt, collect_status, &mem, native,
 				   &snap, &symbolizer, &times, err);
 	}

@@ -95,6 +95,9 @@ struct pf_thread_dump {
 	bool no_tstate;
 	/* Filled only when the walk was asked for it. */
 	struct pf_thread_status status;
+	/* Its threading.Thread's name (pf_read_python_names); not present
+	 * when threading does not know the thread or it was not read. */
+	struct pf_text python_name;
 };
 
 /* The names of the "Extension modules" line of a fatal-error dump, in

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "walk/thread_names.h"
+
 enum pf_native_view pf_native_view_for(enum pf_native_view asked,
 				       const struct pf_layout *layout,
 				       bool fatal_error)
@@ -116,6 +118,7 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 	    (only = pf_snapshot_current_python(snap)) == NULL)
 		return false;
 	if (native == PF_NATIVE_MERGED) {
+		style.python_names = true;
 		if (!write_merged(out, target, snap, only, &style))
 			return false;
 	} else {
@@ -185,6 +188,16 @@ void pf_target_status_layout(struct pf_target *t)
 {
 	/* The same gap filling as for the "Extension modules" line: every
 	 * offset the debug offsets lack, from DWARF that agrees with them. */
-	if (t->layout.gil.size == PF_NO_OFFSET)
+	const char *missing;
+	if (t->layout.gil.size == PF_NO_OFFSET ||
+	    !pf_layout_names_complete(&t->layout, &missing))
 		pf_target_modules_layout(t);
+}
+
+void pf_dump_python_names(const char *prog, struct pf_mem *mem,
+			  struct pf_target *t, struct pf_snapshot *snap)
+{
+	struct pf_error note = {0};
+	if (pf_read_python_names(mem, t, snap, &note) != PF_OK)
+		fprintf(stderr, "%s: %s\n", prog, note.message);
 }

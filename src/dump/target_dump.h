@@ -10,6 +10,7 @@
 #include "format/fh_format.h"
 #include "layout/py_layout.h"
 #include "layout/py_target.h"
+#include "process/remote_mem.h"
 #include "base/snapshot.h"
 
 /* How a dump shows the C frames of the threads (--native). */
@@ -62,9 +63,17 @@ bool pf_fatal_current_only(const struct pf_target *target,
 void pf_json_process_of(const struct pf_target *t, char *exe,
 			size_t exe_size, struct pf_json_process *process);
 
-/* Makes sure the layout has what the thread status needs, before the
- * target is stopped: 3.13's _Py_DebugOffsets do not give the size of the
- * GIL state, which the target's DWARF does when it has some. */
+/* Makes sure the layout has what the thread status and the Python thread
+ * names need, before the target is stopped: 3.13's _Py_DebugOffsets do
+ * not give the size of the GIL state or dict internals, which the
+ * target's DWARF does when it has some. */
 void pf_target_status_layout(struct pf_target *t);
+
+/* Reads the Python thread names into snap while the target is stopped,
+ * for the dumps that show them (--status, JSON, --native=merged); a
+ * layout without what they need gets a one-line note on stderr from
+ * prog. */
+void pf_dump_python_names(const char *prog, struct pf_mem *mem,
+			  struct pf_target *t, struct pf_snapshot *snap);
 
 #endif

@@ -404,6 +404,10 @@ static json_object *thread_object(struct builder *jb,
 		add_bytes(jb, o, "name", s->name);
 	else
 		add(jb, o, "name", NULL, true);
+	if (t->python_name.present)
+		add_text(jb, o, "python_name", &t->python_name);
+	else
+		add(jb, o, "python_name", NULL, true);
 	add_bool(jb, o, "current", t->is_current);
 	if (s->collected)
 		add_bool(jb, o, "holds_gil", s->holds_gil);

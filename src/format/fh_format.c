@@ -20,6 +20,25 @@ void pf_format_text(FILE *out, const struct pf_text *text)
 		fputs("...", out);
 }
 
+void pf_format_quoted(FILE *out, const struct pf_text *text)
+{
+	fputc('"', out);
+	for (uint32_t i = 0; i < text->length; i++) {
+		uint32_t ch = text->chars[i];
+		if (ch >= ' ' && ch <= 126 && ch != '"' && ch != '\\')
+			fputc((int)ch, out);
+		else if (ch <= 0xff)
+			fprintf(out, "\\x%02x", (unsigned)ch);
+		else if (ch <= 0xffff)
+			fprintf(out, "\\u%04x", (unsigned)ch);
+		else
+			fprintf(out, "\\U%08x", (unsigned)ch);
+	}
+	if (text->truncated)
+		fputs("...", out);
+	fputc('"', out);
+}
+
 static void format_frame(FILE *out, const struct pf_frame *f)
 {
 	fputs("  File ", out);
@@ -178,6 +197,10 @@ static void format_threads(FILE *out, const struct pf_thread_dump *threads,
 			fprintf(out, " <%s>", dumper_name);
 		if (style->thread_names && t->name[0])
 			fprintf(out, " [%s]", t->name);
+		if (style->python_names && t->python_name.present) {
+			fputc(' ', out);
+			pf_format_quoted(out, &t->python_name);
+		}
 		fputs(" (most recent call first):\n", out);
 		if (t->gc_collecting && style->gc_line)
 			fputs("  Garbage-collecting\n", out);

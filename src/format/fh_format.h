@@ -24,6 +24,9 @@ struct pf_style {
 	bool thread_name_suffix;  /* " <name>" of the dumping thread after
 	                             each thread id (2.7's backport) */
 	bool thread_names;        /* " [name]" after the thread id (3.14+) */
+	/* pyfault's own: ' "NAME"' of threading's Thread after the thread
+	 * id and its OS name (--native=merged). */
+	bool python_names;
 };
 
 /* "Fatal Python error: Segmentation fault\n\n" and the like, for the
@@ -99,5 +102,8 @@ void pf_format_extension_modules(FILE *out,
 /* A str as _Py_DumpASCII writes it: printable ASCII raw, everything else
  * escaped, "..." after a cut. */
 void pf_format_text(FILE *out, const struct pf_text *text);
+
+/* The same in double quotes, '"' and '\' escaped too ("\x22"). */
+void pf_format_quoted(FILE *out, const struct pf_text *text);
 
 #endif

@@ -1,5 +1,6 @@
 #include "format/status_format.h"
 
+#include "format/fh_format.h"
 #include "format/syscall_names.h"
 
 void pf_format_thread_state(FILE *out, const struct pf_thread_status *s)
@@ -48,6 +49,10 @@ static void format_thread(FILE *out, const struct pf_thread_dump *t)
 	else
 		fputs("tid ? ", out);
 	format_name(out, s->name);
+	if (t->python_name.present) {
+		fputs(", Python name ", out);
+		pf_format_quoted(out, &t->python_name);
+	}
 	fputs(s->holds_gil ? ": holds the GIL, " : ": ", out);
 	pf_format_thread_state(out, s);
 	fputc('\n', out);

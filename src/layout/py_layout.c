@@ -59,6 +59,11 @@ static void set_object_model(struct pf_layout *layout, bool py2,
 	layout->dict_split = minor <= 10   ? PF_DICT_SPLIT_DENSE
 			     : minor <= 12 ? PF_DICT_SPLIT_ORDER_BEFORE
 					   : PF_DICT_SPLIT_ORDER_AFTER;
+	layout->dict_open_table = py2;
+	layout->instance_dict = py2 || minor <= 10 ? PF_IDICT_OFFSET
+				: minor == 11	  ? PF_IDICT_MANAGED_311
+				: minor == 12	  ? PF_IDICT_MANAGED_312
+						  : PF_IDICT_INLINE;
 }
 
 /* What faulthandler of that version writes differently (Python/
@@ -185,6 +190,69 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 		}
 	}
 	return true;
+}
+
+static bool all_present(const struct required *fields, size_t n,
+			const char **missing)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {
+			*missing = fields[i].name;
+			return false;
+		}
+	}
+	return true;
+}
+
+bool pf_layout_names_complete(const struct pf_layout *l, const char **missing)
+{
+	bool py2 = l->major == 2, open = l->dict_open_table;
+	bool by_size = !open && l->dict_indices == PF_DICT_INDICES_BY_SIZE;
+	bool kinds = !open && l->dict_keys_general >= 0;
+	bool split = !open && l->dict_split != PF_DICT_SPLIT_DENSE;
+	bool offset = l->instance_dict == PF_IDICT_OFFSET;
+	bool new_long = !py2 && l->minor >= 12;
+	const struct required fields[] = {
+		{"interp.modules", &l->interp.modules},
+		{"module.md_dict", &l->module.md_dict},
+		{"type.tp_dictoffset", offset ? &l->type.tp_dictoffset : NULL},
+		{"type.tp_basicsize",
+		 l->instance_dict == PF_IDICT_INLINE ? &l->type.tp_basicsize
+						     : NULL},
+		{"heap_type.ht_cached_keys",
+		 offset ? NULL : &l->heap_type.ht_cached_keys},
+		{"int_obj.ob_ival", py2 ? &l->int_obj.ob_ival : NULL},
+		{"long_obj.ob_size",
+		 py2 || new_long ? NULL : &l->long_obj.ob_size},
+		{"long_obj.lv_tag", new_long ? &l->long_obj.lv_tag : NULL},
+		{"long_obj.ob_digit", py2 ? NULL : &l->long_obj.ob_digit},
+		{"dict.ma_used", open ? NULL : &l->dict.ma_used},
+		{"dict.ma_keys", open ? NULL : &l->dict.ma_keys},
+		{"dict.ma_values", open ? NULL : &l->dict.ma_values},
+		{"dict.ma_mask", open ? &l->dict.ma_mask : NULL},
+		{"dict.ma_table", open ? &l->dict.ma_table : NULL},
+		{"dict_keys.dk_nentries", open ? NULL : &l->dict_keys.dk_nentries},
+		{"dict_keys.dk_indices", open ? NULL : &l->dict_keys.dk_indices},
+		{"dict_keys.dk_size", by_size ? &l->dict_keys.dk_size : NULL},
+		{"dict_keys.dk_log2_index_bytes",
+		 open || by_size ? NULL : &l->dict_keys.dk_log2_index_bytes},
+		{"dict_keys.dk_kind", kinds ? &l->dict_keys.dk_kind : NULL},
+		{"dict_entry.me_key", &l->dict_entry.me_key},
+		{"dict_entry.me_value", &l->dict_entry.me_value},
+		{"dict_entry.size", &l->dict_entry.size},
+		{"dict_unicode_entry.me_key",
+		 kinds ? &l->dict_unicode_entry.me_key : NULL},
+		{"dict_unicode_entry.me_value",
+		 kinds ? &l->dict_unicode_entry.me_value : NULL},
+		{"dict_unicode_entry.size",
+		 kinds ? &l->dict_unicode_entry.size : NULL},
+		{"dict_values.values", split ? &l->dict_values.values : NULL},
+		{"dict_values.capacity",
+		 !open && l->dict_split == PF_DICT_SPLIT_ORDER_AFTER
+			 ? &l->dict_values.capacity
+			 : NULL},
+	};
+	return all_present(fields, sizeof fields / sizeof fields[0], missing);
 }
 
 bool pf_layout_modules_complete(const struct pf_layout *l,

@@ -34,6 +34,19 @@ enum pf_dict_indices {
 	PF_DICT_INDICES_LOG2_BYTES, /* 3.11+: 1 << dk_log2_index_bytes bytes */
 };
 
+/* Where an instance of a Python class keeps its attributes. */
+enum pf_instance_dict {
+	PF_IDICT_OFFSET,        /* <= 3.10: a dict at tp_dictoffset */
+	PF_IDICT_MANAGED_311,   /* 3.11: with Py_TPFLAGS_MANAGED_DICT, a dict
+	                           3 words before the object, else values 4
+	                           words before it */
+	PF_IDICT_MANAGED_312,   /* 3.12: PyDictOrValues 3 words before it,
+	                           values when its low bit is set */
+	PF_IDICT_INLINE,        /* 3.13+: a dict 3 words before it, else
+	                           with Py_TPFLAGS_INLINE_VALUES values at
+	                           tp_basicsize */
+};
+
 /* How PyDict_Next finds the i-th value of a split table (ma_values set). */
 enum pf_dict_split {
 	PF_DICT_SPLIT_DENSE,       /* 3.8-3.10: ((PyObject **)ma_values)[i],
@@ -158,7 +171,24 @@ struct pf_layout {
 	struct {
 		int64_t tp_flags;
 		int64_t tp_base;
+		int64_t tp_basicsize;       /* where 3.13+ inline values start */
+		int64_t tp_dictoffset;      /* an instance's __dict__ (<= 3.10) */
 	} type;
+
+	struct {
+		int64_t ht_cached_keys;     /* the keys of instances' split
+		                               values (3.11+) */
+	} heap_type;
+
+	struct {
+		int64_t ob_size;            /* signed digit count (<= 3.11) */
+		int64_t lv_tag;             /* digit count and sign (3.12+) */
+		int64_t ob_digit;
+	} long_obj;
+
+	struct {
+		int64_t ob_ival;            /* 2.7's PyIntObject */
+	} int_obj;
 
 	struct {
 		int64_t ob_size;
@@ -184,6 +214,8 @@ struct pf_layout {
 		int64_t ma_used;
 		int64_t ma_keys;
 		int64_t ma_values;
+		int64_t ma_mask;            /* 2.7's open table */
+		int64_t ma_table;
 	} dict;
 
 	struct {
@@ -214,6 +246,7 @@ struct pf_layout {
 
 	struct {
 		int64_t md_def;
+		int64_t md_dict;
 	} module;
 
 	struct {
@@ -286,6 +319,10 @@ struct pf_layout {
 	int dict_keys_general;
 	/* How a split table's values are put in insertion order. */
 	enum pf_dict_split dict_split;
+	/* 2.7's dict: ma_mask + 1 PyDictEntry slots at ma_table, no
+	 * separate index. */
+	bool dict_open_table;
+	enum pf_instance_dict instance_dict;
 
 	enum pf_layout_source source;
 	char source_detail[256];    /* e.g. the debug file that gave the DWARF */
@@ -330,6 +367,13 @@ struct pf_layout {
 	X(object, ob_type)                                                   \
 	X(type, tp_flags)                                                    \
 	X(type, tp_base)                                                     \
+	X(type, tp_basicsize)                                                \
+	X(type, tp_dictoffset)                                               \
+	X(heap_type, ht_cached_keys)                                         \
+	X(long_obj, ob_size)                                                 \
+	X(long_obj, lv_tag)                                                  \
+	X(long_obj, ob_digit)                                                \
+	X(int_obj, ob_ival)                                                  \
 	X(bytes, ob_size)                                                    \
 	X(bytes, ob_sval)                                                    \
 	X(unicode, length)                                                   \
@@ -340,6 +384,8 @@ struct pf_layout {
 	X(dict, ma_used)                                                     \
 	X(dict, ma_keys)                                                     \
 	X(dict, ma_values)                                                   \
+	X(dict, ma_mask)                                                     \
+	X(dict, ma_table)                                                    \
 	X(dict_keys, dk_size)                                                \
 	X(dict_keys, dk_log2_index_bytes)                                    \
 	X(dict_keys, dk_kind)                                                \
@@ -354,6 +400,7 @@ struct pf_layout {
 	X(dict_values, capacity)                                             \
 	X(dict_values, values)                                               \
 	X(module, md_def)                                                    \
+	X(module, md_dict)                                                   \
 	X(module_def, m_methods)                                             \
 	X(set, mask)                                                         \
 	X(set, table)                                                        \
@@ -383,6 +430,11 @@ void pf_layout_set_free_threaded(struct pf_layout *layout);
 
 /* Every offset the walker will use for this version is present. */
 bool pf_layout_complete(const struct pf_layout *layout, const char **missing);
+
+/* Every offset that reading threading's thread names needs is present:
+ * sys.modules, dicts, module dicts, instance attributes, ints. */
+bool pf_layout_names_complete(const struct pf_layout *layout,
+			      const char **missing);
 
 /* Every offset the "Extension modules" trailer needs is present (true, with
  * nothing to check, for versions without the trailer).  Not part of

@@ -466,7 +466,8 @@ void pf_target_modules_layout(struct pf_target *t)
 	 * so it may not fill in for this one. */
 	if (l->source != PF_SOURCE_DEBUG_OFFSETS ||
 	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
-	    pf_layout_modules_complete(l, &missing) ||
+	    (pf_layout_modules_complete(l, &missing) &&
+	     pf_layout_names_complete(l, &missing)) ||
 	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
 	    dwarf_layout(t, &d, t->file.read_path, NULL) != PF_OK)
 		return;

@@ -68,9 +68,10 @@ enum pf_status pf_target_open(struct pf_target *target, pid_t pid,
 			      const struct pf_offsets_config *config,
 			      struct pf_error *err);
 
-/* Fills what the "Extension modules" line needs and the chosen layout
- * source lacks -- 3.13's _Py_DebugOffsets describe no dict, module or set
- * internals -- from the target's own DWARF when it has some (never from
+/* Fills what the "Extension modules" line and the Python thread names
+ * need and the chosen layout source lacks -- 3.13's _Py_DebugOffsets
+ * describe no dict, module or set internals -- from the target's own
+ * DWARF when it has some (never from
  * the shipped table, which describes another build).  Runs once per
  * target, on first use: dumps that never print the line do not pay for
  * reading DWARF. */

@@ -129,8 +129,9 @@ void pf_module_list_free(struct pf_module_list *list)
 	memset(list, 0, sizeof *list);
 }
 
-static void native_frames_free(struct pf_thread_dump *thread)
+static void thread_dump_free(struct pf_thread_dump *thread)
 {
+	pf_text_free(&thread->python_name);
 	for (size_t i = 0; i < thread->nnative; i++) {
 		free(thread->native[i].object);
 		free(thread->native[i].symbol);
@@ -142,7 +143,7 @@ static void native_frames_free(struct pf_thread_dump *thread)
 void pf_snapshot_free(struct pf_snapshot *snap)
 {
 	for (size_t i = 0; snap->threads && i < pf_snapshot_count(snap); i++)
-		native_frames_free(pf_snapshot_thread(snap, i));
+		thread_dump_free(pf_snapshot_thread(snap, i));
 	code_cache_free(snap->codes);
 	pf_module_list_free(&snap->modules);
 	free(snap->threads);

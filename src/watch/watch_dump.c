@@ -41,7 +41,9 @@ static void open_target(struct watch *w, struct process *p,
 	p->target_tried = true;
 	p->target_status = pf_target_open(&p->target, p->pid, mem, &config,
 					  &p->target_err);
-	if (p->target_status == PF_OK && wants_status(w->opt))
+	if (p->target_status == PF_OK &&
+	    (wants_status(w->opt) ||
+	     w->opt->common.native == PF_NATIVE_MERGED))
 		pf_target_status_layout(&p->target);
 }
 
@@ -233,12 +235,15 @@ static enum pf_status walk_held(const struct watch *w, struct process *p,
 		.current_thread_id = dumper_thread,
 		.dumper_tid = dumper,
 		.collect_status = wants_status(w->opt),
+		.main_interpreter_only = w->opt->common.main_interpreter_only,
 	};
 	enum pf_status st = pf_walk(&in, snap, err);
 	if (st != PF_OK)
 		return st;
 	if (p->target.layout.thread_names)
 		pf_read_thread_names(snap, p->pid);
+	if (wants_status(w->opt) || w->opt->common.native == PF_NATIVE_MERGED)
+		pf_dump_python_names("pyfault-watch", mem, &p->target, snap);
 	struct pf_error note = {0};
 	if (reason->kind == PF_REASON_FATAL_SIGNAL &&
 	    pf_read_extension_modules(mem, &p->target, snap->interp,
