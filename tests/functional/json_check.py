@@ -43,7 +43,8 @@ NATIVE_FRAME = {
 }
 SYSCALL = {"number": int, "name": STR_OR_NULL, "args": [str]}
 THREAD = {
-    "thread_id": int, "interpreter_id": INT_OR_NULL, "tid": INT_OR_NULL, "name": STR_OR_NULL,
+    "thread_id": int, "interpreter_id": INT_OR_NULL, "tid": INT_OR_NULL,
+    "name": STR_OR_NULL, "python_name": STR_OR_NULL,
     "current": bool, "holds_gil": (bool, NULL), "state": str,
     "syscall": (SYSCALL, NULL), "gc_collecting": bool, "frames": [FRAME],
     "frames_truncated": bool, "native_frames": [NATIVE_FRAME],
