@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"\n"
 	"  -o, --output=FILE         append the dumps to FILE, not stdout\n"
 	"      --current-thread-only only the thread holding the GIL\n"
+	"      --locals              each frame's local variables under it\n"
 	"      --main-interpreter-only only the main interpreter's threads,\n"
 	"                            as faulthandler (default: every\n"
 	"                            subinterpreter's too, after them)\n"
@@ -92,6 +93,7 @@ struct hold_times {
 
 static enum pf_status stop_and_walk(struct pf_target *target,
 				    const struct attach_options *opt,
+				    const struct pf_object_types *locals_types,
 				    bool collect_status, struct pf_mem *mem,
 				    enum pf_native_view native,
 				    struct pf_snapshot *snap,
@@ -117,6 +119,7 @@ static enum pf_status stop_and_walk(struct pf_target *target,
 			.collect_status = collect_status,
 			.main_interpreter_only =
 				opt->common.main_interpreter_only,
+			.locals_types = locals_types,
 		};
 		st = pf_walk(&in, snap, err);
 		double t1 = now_ms();
@@ -225,8 +228,13 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 					    &target.layout, false);
 		if (collect_status || native == PF_NATIVE_MERGED)
 			pf_target_status_layout(&target);
-		st = stop_and_walk(&target, opt, collect_status, &mem, native,
-				   &snap, &symbolizer, &times, err);
+		const struct pf_object_types *locals_types =
+			opt->common.locals
+				? pf_locals_types("pyfault-attach", &target)
+				: NULL;
+		st = stop_and_walk(&target, opt, locals_types, collect_status,
+				   &mem, native, &snap, &symbolizer, &times,
+				   err);
 	}
 	/* The merged view's source lines, read once the target runs. */
 	if (st == PF_OK && symbolizer && native == PF_NATIVE_MERGED &&

@@ -24,6 +24,15 @@ struct pf_text {
 	uint32_t *chars;       /* code points */
 };
 
+/* One local variable of a frame (--locals), its value as a bounded repr
+ * (py_repr.h). */
+struct pf_local {
+	struct pf_text name;
+	const char *kind;      /* "local", "cell" or "free" */
+	char type[64];         /* its type's __name__, "" if unreadable */
+	char *repr;
+};
+
 struct pf_frame {
 	const struct pf_text *filename;   /* owned by the snapshot's code cache */
 	const struct pf_text *name;
@@ -34,6 +43,11 @@ struct pf_frame {
 	 * newer ones up to the previous entry are run by one C frame of the
 	 * evaluation loop.  Meaningful when the thread's entries_known. */
 	bool entry;
+	/* --locals: its bound fast locals, cell and free variables, in
+	 * f_locals order; locals_truncated when limits cut them. */
+	uint32_t nlocals;
+	bool locals_truncated;
+	struct pf_local *locals;
 };
 
 /* One C frame of a thread (--native), symbolized while the target is
@@ -148,6 +162,8 @@ struct pf_snapshot {
 	/* Filled by pf_read_extension_modules (py_modules.h); empty unless
 	 * it ran. */
 	struct pf_module_list modules;
+	/* The frames' locals were read (--locals). */
+	bool locals_read;
 	/* The main interpreter's id, -1 where the version has none. */
 	int64_t interp_id;
 	/* The other interpreters, oldest first, unless the walk was asked

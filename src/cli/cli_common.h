@@ -20,6 +20,7 @@ struct pf_cli_common {
 	const char *output;
 	bool current_thread_only;
 	bool main_interpreter_only;  /* --main-interpreter-only */
+	bool locals;                 /* --locals */
 	bool verbose;
 	const char *debuginfo_path;  /* --debuginfo-path; NULL: elfutils' */
 	bool no_cache;               /* --no-cache */
@@ -43,6 +44,7 @@ enum {
 	PF_OPT_STATUS,
 	PF_OPT_FORMAT,
 	PF_OPT_MAIN_INTERPRETER,
+	PF_OPT_LOCALS,
 	PF_OPT_OWN,
 };
 
@@ -55,6 +57,7 @@ enum {
 	{"current-thread-only", no_argument, NULL, PF_OPT_CURRENT},          \
 	{"main-interpreter-only", no_argument, NULL,                         \
 	 PF_OPT_MAIN_INTERPRETER},                                           \
+	{"locals", no_argument, NULL, PF_OPT_LOCALS},                        \
 	{"verbose", no_argument, NULL, 'v'},                                 \
 	{"debuginfo-path", required_argument, NULL, PF_OPT_DEBUGINFO_PATH},  \
 	{"no-cache", no_argument, NULL, PF_OPT_NO_CACHE},                    \

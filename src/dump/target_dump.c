@@ -113,6 +113,7 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 		      enum pf_native_view native)
 {
 	struct pf_style style = pf_style_of(&target->layout);
+	style.locals = snap->locals_read;
 	const struct pf_thread_dump *only = NULL;
 	if (current_thread_only &&
 	    (only = pf_snapshot_current_python(snap)) == NULL)
@@ -192,6 +193,21 @@ void pf_target_status_layout(struct pf_target *t)
 	if (t->layout.gil.size == PF_NO_OFFSET ||
 	    !pf_layout_names_complete(&t->layout, &missing))
 		pf_target_modules_layout(t);
+}
+
+const struct pf_object_types *pf_locals_types(const char *prog,
+					      struct pf_target *t)
+{
+	const char *missing = NULL;
+	pf_target_modules_layout(t);
+	if (pf_layout_locals_complete(&t->layout, &missing))
+		return &t->types;
+	fprintf(stderr,
+		"%s: process %d: local variables are left out: %s gives no "
+		"%s\n",
+		prog, (int)t->pid, pf_layout_source_name(t->layout.source),
+		missing);
+	return NULL;
 }
 
 void pf_dump_python_names(const char *prog, struct pf_mem *mem,

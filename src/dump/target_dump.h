@@ -69,6 +69,13 @@ void pf_json_process_of(const struct pf_target *t, char *exe,
  * target's DWARF does when it has some. */
 void pf_target_status_layout(struct pf_target *t);
 
+/* What the walk needs for --locals (struct pf_walk_input's
+ * locals_types), before the target is stopped: the layout completed from
+ * DWARF, or NULL after a one-line note on stderr from prog when it lacks
+ * what locals need. */
+const struct pf_object_types *pf_locals_types(const char *prog,
+					      struct pf_target *t);
+
 /* Reads the Python thread names into snap while the target is stopped,
  * for the dumps that show them (--status, JSON, --native=merged); a
  * layout without what they need gets a one-line note on stderr from

@@ -328,6 +328,18 @@ static json_object *frame_object(struct builder *jb, const struct pf_frame *f)
 		add_int(jb, o, "line", f->lineno);
 	else
 		add(jb, o, "line", NULL, true);
+	json_object *locals = new_array(jb);
+	for (uint32_t i = 0; i < f->nlocals; i++) {
+		const struct pf_local *v = &f->locals[i];
+		json_object *lo = new_object(jb);
+		add_text(jb, lo, "name", &v->name);
+		add_string(jb, lo, "kind", v->kind);
+		add_bytes(jb, lo, "type", v->type[0] ? v->type : NULL);
+		add_bytes(jb, lo, "repr", v->repr);
+		append(jb, locals, lo);
+	}
+	add(jb, o, "locals", locals, false);
+	add_bool(jb, o, "locals_truncated", f->locals_truncated);
 	return o;
 }
 

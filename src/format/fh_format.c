@@ -39,6 +39,18 @@ void pf_format_quoted(FILE *out, const struct pf_text *text)
 	fputc('"', out);
 }
 
+/* --locals: "    NAME = VALUE" under the frame line. */
+static void format_locals(FILE *out, const struct pf_frame *f)
+{
+	for (uint32_t i = 0; i < f->nlocals; i++) {
+		fputs("    ", out);
+		pf_format_text(out, &f->locals[i].name);
+		fprintf(out, " = %s\n", f->locals[i].repr);
+	}
+	if (f->locals_truncated)
+		fputs("    <more locals not shown>\n", out);
+}
+
 static void format_frame(FILE *out, const struct pf_frame *f)
 {
 	fputs("  File ", out);
@@ -72,8 +84,11 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 			      out);
 		return;
 	}
-	for (size_t i = 0; i < t->nframes; i++)
+	for (size_t i = 0; i < t->nframes; i++) {
 		format_frame(out, &t->frames[i]);
+		if (style->locals)
+			format_locals(out, &t->frames[i]);
+	}
 	if (t->invalid_frame)
 		fputs("  <invalid frame>\n", out);
 	if (t->frames_truncated && style->frame_limit_marker)
@@ -168,6 +183,8 @@ static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
 		const struct pf_merged_item *item = &m->items[i];
 		if (item->python) {
 			format_frame(out, &t->frames[item->index]);
+			if (style->locals)
+				format_locals(out, &t->frames[item->index]);
 			continue;
 		}
 		const struct pf_native_frame *f = &t->native[item->index];

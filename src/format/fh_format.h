@@ -27,6 +27,8 @@ struct pf_style {
 	/* pyfault's own: ' "NAME"' of threading's Thread after the thread
 	 * id and its OS name (--native=merged). */
 	bool python_names;
+	/* --locals: each frame's "    NAME = VALUE" lines. */
+	bool locals;
 };
 
 /* "Fatal Python error: Segmentation fault\n\n" and the like, for the

@@ -40,6 +40,10 @@ enum want_id {
 	W_LONG,
 	W_INT,
 	W_DICT_ENTRY_27,
+	W_TUPLE,
+	W_LIST,
+	W_FLOAT,
+	W_CELL,
 	W_COUNT
 };
 
@@ -95,20 +99,26 @@ static const struct want wants[W_COUNT] = {
 	[W_MODULE] = {NULL, "PyModuleObject", 6, 99, ANY_MODEL, true},
 	[W_MODULE_DEF] = {"PyModuleDef", "PyModuleDef", 10, 99, ANY_MODEL,
 			  true},
-	[W_SET] = {NULL, "PySetObject", 10, 99, ANY_MODEL, true},
-	[W_SET_ENTRY] = {NULL, "setentry", 10, 99, ANY_MODEL, true},
+	[W_SET] = {NULL, "PySetObject", 6, 99, ANY_MODEL, true},
+	[W_SET_ENTRY] = {NULL, "setentry", 6, 99, ANY_MODEL, true},
 	[W_HEAP_TYPE] = {"_heaptypeobject", "PyHeapTypeObject", 11, 99,
 			 ANY_MODEL, true},
 	[W_LONG] = {"_longobject", "PyLongObject", 6, 99, ANY_MODEL, true},
 	/* 2.7 only, like W_STRING. */
 	[W_INT] = {NULL, "PyIntObject", 1, 0, ANY_MODEL, true},
 	[W_DICT_ENTRY_27] = {NULL, "PyDictEntry", 1, 0, ANY_MODEL, true},
+	/* What --locals shows. */
+	[W_TUPLE] = {NULL, "PyTupleObject", 6, 99, ANY_MODEL, true},
+	[W_LIST] = {NULL, "PyListObject", 6, 99, ANY_MODEL, true},
+	[W_FLOAT] = {NULL, "PyFloatObject", 6, 99, ANY_MODEL, true},
+	[W_CELL] = {NULL, "PyCellObject", 6, 99, ANY_MODEL, true},
 };
 
 /* What 2.7 has and the walker reads there; the ranges above are of 3.x. */
 static const enum want_id py27_wants[] = {
 	W_INTERP, W_TSTATE, W_FRAME_OBJECT, W_CODE, W_OBJECT, W_TYPE, W_STRING,
-	W_DICT, W_MODULE, W_INT, W_DICT_ENTRY_27,
+	W_DICT, W_MODULE, W_INT, W_DICT_ENTRY_27, W_TUPLE, W_LIST, W_FLOAT,
+	W_CELL, W_LONG,
 };
 
 static bool wanted_in_py27(enum want_id id)
@@ -210,7 +220,8 @@ static const struct field_spec fields[] = {
 	MODULES_FIELD(W_TYPE, "tp_dictoffset", type.tp_dictoffset, K_ANY),
 	FIELD(W_HEAP_TYPE, "ht_cached_keys", heap_type.ht_cached_keys,
 	      K_POINTER, SZ_NONE),
-	FIELD(W_LONG, "ob_base.ob_size", long_obj.ob_size, K_ANY, SZ_NONE),
+	FIELD(W_LONG, "ob_base.ob_size|ob_size", long_obj.ob_size, K_ANY,
+	      SZ_NONE),
 	FIELD(W_LONG, "long_value.lv_tag", long_obj.lv_tag, K_ANY, SZ_NONE),
 	FIELD(W_LONG, "ob_digit|long_value.ob_digit", long_obj.ob_digit,
 	      K_ANY, SZ_NONE),
@@ -222,6 +233,25 @@ static const struct field_spec fields[] = {
 	FIELD(W_DICT_ENTRY_27, "me_value", dict_entry.me_value, K_POINTER,
 	      SZ_NONE),
 	FIELD(W_MODULE, "md_dict", module.md_dict, K_POINTER, SZ_NONE),
+	/* --locals. */
+	FIELD(W_FRAME_OBJECT, "f_localsplus", locals.localsplus, K_ANY,
+	      SZ_NONE),
+	FIELD(W_IFRAME, "localsplus", locals.localsplus, K_ANY, SZ_NONE),
+	FIELD(W_CODE, "co_localsplusnames", locals.names, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_localspluskinds", locals.kinds, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_varnames", locals.varnames, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_cellvars", locals.cellvars, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_freevars", locals.freevars, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_nlocals", locals.nlocals, K_ANY, SZ_NONE),
+	FIELD(W_TYPE, "tp_name", type_name.tp_name, K_POINTER, SZ_NONE),
+	FIELD(W_TUPLE, "ob_base.ob_size|ob_size", tuple.ob_size, K_ANY,
+	      SZ_NONE),
+	FIELD(W_TUPLE, "ob_item", tuple.ob_item, K_ANY, SZ_NONE),
+	FIELD(W_LIST, "ob_base.ob_size|ob_size", list.ob_size, K_ANY, SZ_NONE),
+	FIELD(W_LIST, "ob_item", list.ob_item, K_POINTER, SZ_NONE),
+	FIELD(W_FLOAT, "ob_fval", float_obj.ob_fval, K_ANY, SZ_NONE),
+	FIELD(W_CELL, "ob_ref", cell.ob_ref, K_POINTER, SZ_NONE),
+	FIELD(W_SET, "used", set_used.used, K_ANY, SZ_NONE),
 	FIELD(W_DICT, "ma_used", dict.ma_used, K_ANY, SZ_NONE),
 	FIELD(W_DICT, "ma_keys", dict.ma_keys, K_POINTER, SZ_NONE),
 	FIELD(W_DICT, "ma_values", dict.ma_values, K_POINTER, SZ_NONE),

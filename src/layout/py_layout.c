@@ -255,6 +255,35 @@ bool pf_layout_names_complete(const struct pf_layout *l, const char **missing)
 	return all_present(fields, sizeof fields / sizeof fields[0], missing);
 }
 
+bool pf_layout_locals_complete(const struct pf_layout *l, const char **missing)
+{
+	bool fast = l->frame_model == PF_FRAMES_INTERPRETER;
+	bool sets = l->major == 3;
+	const struct required fields[] = {
+		{"locals.localsplus", &l->locals.localsplus},
+		{"locals.names", fast ? &l->locals.names : NULL},
+		{"locals.kinds", fast ? &l->locals.kinds : NULL},
+		{"locals.varnames", fast ? NULL : &l->locals.varnames},
+		{"locals.cellvars", fast ? NULL : &l->locals.cellvars},
+		{"locals.freevars", fast ? NULL : &l->locals.freevars},
+		{"locals.nlocals", fast ? NULL : &l->locals.nlocals},
+		{"type_name.tp_name", &l->type_name.tp_name},
+		{"tuple.ob_size", &l->tuple.ob_size},
+		{"tuple.ob_item", &l->tuple.ob_item},
+		{"list.ob_size", &l->list.ob_size},
+		{"list.ob_item", &l->list.ob_item},
+		{"float_obj.ob_fval", &l->float_obj.ob_fval},
+		{"cell.ob_ref", &l->cell.ob_ref},
+		{"set.mask", sets ? &l->set.mask : NULL},
+		{"set.table", sets ? &l->set.table : NULL},
+		{"set_entry.key", sets ? &l->set_entry.key : NULL},
+		{"set_entry.size", sets ? &l->set_entry.size : NULL},
+		{"set_used.used", sets ? &l->set_used.used : NULL},
+	};
+	return pf_layout_names_complete(l, missing) &&
+	       all_present(fields, sizeof fields / sizeof fields[0], missing);
+}
+
 bool pf_layout_modules_complete(const struct pf_layout *l,
 				const char **missing)
 {

@@ -190,6 +190,45 @@ struct pf_layout {
 		int64_t ob_ival;            /* 2.7's PyIntObject */
 	} int_obj;
 
+	/* What --locals reads: a frame's fast locals, their names, and the
+	 * values it shows. */
+	struct {
+		int64_t localsplus;         /* f_localsplus (<= 3.10),
+		                               localsplus (3.11+) */
+		int64_t names;              /* co_localsplusnames (3.11+) */
+		int64_t kinds;              /* co_localspluskinds (3.11+) */
+		int64_t varnames;           /* co_varnames (<= 3.10) */
+		int64_t cellvars;
+		int64_t freevars;
+		int64_t nlocals;            /* int co_nlocals (<= 3.10) */
+	} locals;
+
+	struct {
+		int64_t tp_name;
+	} type_name;
+
+	struct {
+		int64_t ob_size;
+		int64_t ob_item;            /* PyObject *ob_item[] */
+	} tuple;
+
+	struct {
+		int64_t ob_size;
+		int64_t ob_item;            /* PyObject **ob_item */
+	} list;
+
+	struct {
+		int64_t ob_fval;
+	} float_obj;
+
+	struct {
+		int64_t ob_ref;
+	} cell;
+
+	struct {
+		int64_t used;
+	} set_used;
+
 	struct {
 		int64_t ob_size;
 		int64_t ob_sval;
@@ -374,6 +413,21 @@ struct pf_layout {
 	X(long_obj, lv_tag)                                                  \
 	X(long_obj, ob_digit)                                                \
 	X(int_obj, ob_ival)                                                  \
+	X(locals, localsplus)                                                \
+	X(locals, names)                                                     \
+	X(locals, kinds)                                                     \
+	X(locals, varnames)                                                  \
+	X(locals, cellvars)                                                  \
+	X(locals, freevars)                                                  \
+	X(locals, nlocals)                                                   \
+	X(type_name, tp_name)                                                \
+	X(tuple, ob_size)                                                    \
+	X(tuple, ob_item)                                                    \
+	X(list, ob_size)                                                     \
+	X(list, ob_item)                                                     \
+	X(float_obj, ob_fval)                                                \
+	X(cell, ob_ref)                                                      \
+	X(set_used, used)                                                    \
 	X(bytes, ob_size)                                                    \
 	X(bytes, ob_sval)                                                    \
 	X(unicode, length)                                                   \
@@ -435,6 +489,10 @@ bool pf_layout_complete(const struct pf_layout *layout, const char **missing);
  * sys.modules, dicts, module dicts, instance attributes, ints. */
 bool pf_layout_names_complete(const struct pf_layout *layout,
 			      const char **missing);
+
+/* Every offset --locals needs is present (with the names' ones). */
+bool pf_layout_locals_complete(const struct pf_layout *layout,
+			       const char **missing);
 
 /* Every offset the "Extension modules" trailer needs is present (true, with
  * nothing to check, for versions without the trailer).  Not part of

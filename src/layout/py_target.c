@@ -370,6 +370,37 @@ static enum pf_status find_anchors(struct pf_target *t, struct pf_elf *elf,
 		       (int)t->pid, t->object_path);
 }
 
+static void find_object_types(struct pf_elf *elf, uint64_t bias, bool py2,
+			      struct pf_object_types *types)
+{
+	const struct {
+		const char *name;
+		uint64_t *addr;
+	} symbols[] = {
+		{"_Py_NoneStruct", &types->none},
+		{"_Py_TrueStruct", &types->true_obj},
+		{py2 ? "_Py_ZeroStruct" : "_Py_FalseStruct", &types->false_obj},
+		{py2 ? "PyInt_Type" : NULL, &types->int_type},
+		{"PyLong_Type", &types->long_type},
+		{"PyFloat_Type", &types->float_type},
+		{py2 ? "PyString_Type" : "PyUnicode_Type", &types->str_type},
+		{py2 ? NULL : "PyBytes_Type", &types->bytes_type},
+		{"PyTuple_Type", &types->tuple_type},
+		{"PyList_Type", &types->list_type},
+		{"PyDict_Type", &types->dict_type},
+		/* 2.7's sets are not read: their layout is not described. */
+		{py2 ? NULL : "PySet_Type", &types->set_type},
+		{py2 ? NULL : "PyFrozenSet_Type", &types->frozenset_type},
+		{"PyCell_Type", &types->cell_type},
+		{py2 ? NULL : "_PySet_Dummy", &types->set_dummy},
+	};
+	uint64_t value;
+	for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++)
+		if (symbols[i].name &&
+		    pf_elf_symbol(elf, symbols[i].name, &value, NULL))
+			*symbols[i].addr = bias + value;
+}
+
 enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			      struct pf_mem *mem,
 			      const struct pf_offsets_config *config,
@@ -434,6 +465,7 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 			t->frozenset_type = bias + type;
 		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
 		st = find_version(t, elf, bias, mem, err);
+		find_object_types(elf, bias, t->major == 2, &t->types);
 		double start = now_ms();
 		if (st == PF_OK)
 			st = choose_layout(

@@ -13,6 +13,20 @@
 #include "process/remote_mem.h"
 #include "process/target_file.h"
 
+/* Static objects and types of the interpreter (symbols of its ELF). */
+struct pf_object_types {
+	uint64_t none, true_obj, false_obj;
+	uint64_t int_type;        /* 2.7's int */
+	uint64_t long_type;       /* 3.x's int, 2.7's long */
+	uint64_t float_type;
+	uint64_t str_type;        /* PyUnicode_Type; 2.7's PyString_Type */
+	uint64_t bytes_type;      /* 3.x only */
+	uint64_t tuple_type, list_type, dict_type, set_type, frozenset_type;
+	uint64_t cell_type;
+	uint64_t set_dummy;       /* &_PySet_Dummy, which points at the
+	                             key of deleted set entries (3.x) */
+};
+
 /* Where pf_target_open may look for offsets: the user's choices. */
 struct pf_offsets_config {
 	unsigned sources;           /* the layout sources it may use
@@ -45,6 +59,9 @@ struct pf_target {
 	 * _Py_DumpExtensionModules compares against; 0 when not found. */
 	uint64_t module_type;     /* PyModule_Type */
 	uint64_t frozenset_type;  /* PyFrozenSet_Type */
+	/* The objects --locals shows by value, by address; 0 when not
+	 * found. */
+	struct pf_object_types types;
 	unsigned sources;         /* the layout sources it may use */
 	const char *debuginfo_path; /* as in pf_offsets_config */
 	bool no_cache;

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 
 #include "walk/linetable.h"
+#include "walk/py_locals.h"
 #include "walk/py_string.h"
 #include "process/thread_status.h"
 
@@ -46,7 +47,9 @@ struct walk {
 	struct pf_mem *mem;
 	struct pf_snapshot *snap;
 	uint8_t *frame_buf;
+	uint64_t frame_addr;        /* where frame_buf was read */
 	uint8_t *code_buf;
+	struct pf_locals_budget budget;
 };
 
 static bool read_linetable(struct walk *w, uint64_t bytes_obj,
@@ -132,6 +135,8 @@ void pf_module_list_free(struct pf_module_list *list)
 static void thread_dump_free(struct pf_thread_dump *thread)
 {
 	pf_text_free(&thread->python_name);
+	for (size_t i = 0; i < thread->nframes; i++)
+		pf_locals_free(&thread->frames[i]);
 	for (size_t i = 0; i < thread->nnative; i++) {
 		free(thread->native[i].object);
 		free(thread->native[i].symbol);
@@ -270,6 +275,7 @@ static bool record_frame(struct walk *w, uint64_t code_addr,
 
 static bool read_frame(struct walk *w, uint64_t addr)
 {
+	w->frame_addr = addr;
 	return pf_mem_read(w->mem, addr, w->frame_buf,
 			   (size_t)w->l->frame.size);
 }
@@ -371,6 +377,11 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 		} else {
 			f = &t->frames[t->nframes++];
 			if (!record_frame(w, frame_code(w), f))
+				return false;
+			if (w->in->locals_types &&
+			    !pf_read_locals(&(struct pf_reader){w->mem, w->l},
+					    w->in->locals_types, w->frame_addr,
+					    frame_code(w), &w->budget, f))
 				return false;
 			f->entry = starts_evaluation(w, &t->entries_known);
 			/* The same change (gh-140815) as the counted
@@ -759,13 +770,16 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 		       struct pf_snapshot *snap, struct pf_error *err)
 {
 	const struct pf_layout *l = in->layout;
-	struct walk w = {.in = in, .l = l, .mem = in->mem, .snap = snap};
+	struct walk w = {.in = in, .l = l, .mem = in->mem, .snap = snap,
+			 .budget = {PF_LOCALS_BUDGET_LOCALS,
+				    PF_LOCALS_BUDGET_BYTES}};
 	memset(snap, 0, sizeof *snap);
 	snap->threads = calloc(PF_MAX_NTHREADS, sizeof *snap->threads);
 	snap->codes = calloc(1, sizeof *snap->codes);
 	w.frame_buf = malloc((size_t)l->frame.size);
 	w.code_buf = malloc((size_t)l->code.size);
 	enum pf_status st;
+	snap->locals_read = in->locals_types != NULL;
 	if (!snap->threads || !snap->codes || !w.frame_buf || !w.code_buf)
 		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	else

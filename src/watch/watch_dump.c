@@ -45,6 +45,9 @@ static void open_target(struct watch *w, struct process *p,
 	    (wants_status(w->opt) ||
 	     w->opt->common.native == PF_NATIVE_MERGED))
 		pf_target_status_layout(&p->target);
+	/* DWARF is read now, not while the program is held. */
+	if (p->target_status == PF_OK && w->opt->common.locals)
+		pf_target_modules_layout(&p->target);
 }
 
 static void report_target(struct watch *w, struct process *p)
@@ -236,6 +239,10 @@ static enum pf_status walk_held(const struct watch *w, struct process *p,
 		.dumper_tid = dumper,
 		.collect_status = wants_status(w->opt),
 		.main_interpreter_only = w->opt->common.main_interpreter_only,
+		.locals_types = w->opt->common.locals
+					? pf_locals_types("pyfault-watch",
+							  &p->target)
+					: NULL,
 	};
 	enum pf_status st = pf_walk(&in, snap, err);
 	if (st != PF_OK)

@@ -36,7 +36,10 @@ SIGNAL = {
     "code_name": STR_OR_NULL, "address": STR_OR_NULL,
     "sender_pid": INT_OR_NULL,
 }
-FRAME = {"file": STR_OR_NULL, "name": STR_OR_NULL, "line": INT_OR_NULL}
+LOCAL = {"name": STR_OR_NULL, "kind": str, "type": STR_OR_NULL,
+         "repr": str}
+FRAME = {"file": STR_OR_NULL, "name": STR_OR_NULL, "line": INT_OR_NULL,
+         "locals": [LOCAL], "locals_truncated": bool}
 NATIVE_FRAME = {
     "address": str, "object": STR_OR_NULL, "symbol": STR_OR_NULL,
     "offset": INT_OR_NULL, "file": STR_OR_NULL, "line": INT_OR_NULL,

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Functional tests of --locals of pyfault-attach and pyfault-watch,
+against every CPython on this machine, 2.7 included.
+
+    python3 tests/functional/test_locals.py --attach src/pyfault-attach \\
+        --watch src/pyfault-watch [--keep] [--only SUBSTRING]
+
+tests/functional/locals_target.py parks its main thread in a frame whose
+locals hold every kind of value --locals renders, and writes the oracle
+from inside: its stack with each frame's f_locals rendered by the same
+rules.  Checked per interpreter:
+  * pyfault-attach --locals: the thread's frames and locals are the
+    oracle's, byte for byte (also with --offsets=table, 2.7 to 3.13);
+  * pyfault-attach --locals --format json: each frame's locals (name,
+    repr) are the oracle's;
+  * pyfault-attach without --locals: the frames alone;
+  * pyfault-watch --locals, SIGUSR1 to the watcher: the oracle's lines.
+
+Stdlib only; Python 3.8+.  The last line of output is
+"N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
+"""
+import argparse
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import json_check
+import pyinterps
+from pyinterps import (TIMEOUT, Fail, Resources, expect_byte, report,
+                       run_tests, setup)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = os.path.join(HERE, "locals_target.py")
+WARNING = re.compile(rb"^pyfault-(attach|watch): warning: [^\n]*\n", re.M)
+
+ATTACH = WATCH = TMPDIR = None
+
+
+class Target:
+    def __init__(self, res, interp, cmd_prefix=()):
+        self.oracle_path = os.path.join(TMPDIR, "locals-%s-%d.txt" % (
+            interp.label, len(os.listdir(TMPDIR))))
+        rfd, wfd = res.pipe()
+        cmd = list(cmd_prefix) + [interp.path, TARGET, "--ready-fd",
+                                  str(wfd), "--oracle", self.oracle_path]
+        self.proc = res.popen(cmd, pass_fds=[wfd], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+        res.close(wfd)
+        expect_byte(rfd, b"r", "the target to be ready")
+        with open(self.oracle_path, "rb") as f:
+            self.oracle = f.read()
+        if b"    huge = " not in self.oracle:
+            raise Fail("oracle without locals:\n%s" % self.oracle.decode())
+
+    def end(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("target did not exit once its stdin closed")
+
+
+def run(cmd, what):
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Fail("%s hung" % what)
+    if proc.returncode != 0 or WARNING.sub(b"", proc.stderr):
+        raise Fail("%s: status %d, stderr %r" % (what, proc.returncode,
+                                                 proc.stderr))
+    return proc.stdout
+
+
+def body(out, what):
+    """The one thread's lines after its header."""
+    lines = out.split(b"\n", 1)
+    if len(lines) != 2 or not lines[0].endswith(
+            b"(most recent call first):"):
+        raise Fail("%s: not one thread: %r" % (what, out))
+    return lines[1]
+
+
+def oracle_frames(oracle):
+    """[(frame line, [(name, repr)])] of the oracle."""
+    frames = []
+    for line in oracle.decode().splitlines():
+        if line.startswith("  File "):
+            frames.append((line, []))
+        else:
+            name, _, value = line[4:].partition(" = ")
+            frames[-1][1].append((name, value))
+    return frames
+
+
+def t_attach(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp)
+        pid = str(target.proc.pid)
+        text = run([ATTACH, "--locals", pid], "--locals")
+        # The shipped tables (2.7 to 3.13) give the same offsets.
+        table = None
+        if interp.version[:2] <= (3, 13) and not interp.debug:
+            table = run([ATTACH, "--offsets=table", "--locals", pid],
+                        "--offsets=table --locals")
+        doc = run([ATTACH, "--locals", "--format", "json", pid],
+                  "--locals --format json")
+        plain = run([ATTACH, pid], "pyfault-attach")
+        target.end()
+        pyinterps.check_same(target.oracle, body(text, "--locals"),
+                             "--locals", "pyfault-attach (actual)",
+                             "frame.f_locals")
+        if table is not None:
+            pyinterps.check_same(target.oracle, body(table, "--offsets"),
+                                 "--offsets=table --locals",
+                                 "pyfault-attach (actual)", "frame.f_locals")
+        frames = oracle_frames(target.oracle)
+        without = b"".join(f.encode() + b"\n" for f, _ in frames)
+        pyinterps.check_same(without, body(plain, "pyfault-attach"),
+                             "without --locals", "pyfault-attach (actual)",
+                             "the frames alone")
+        try:
+            threads = json_check.documents(doc, "pyfault-attach")[0][
+                "threads"]
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("--format json: %s" % exc)
+        got = [[(v["name"], v["repr"]) for v in f["locals"]]
+               for f in threads[0]["frames"]]
+        want = [[(n, r) for n, r in locals_] for _, locals_ in frames]
+        if got != want:
+            raise Fail("--format json: locals\n%r\nexpected\n%r" % (got,
+                                                                    want))
+        print("  %s: %d locals in %d frames" % (
+            interp.label, sum(len(x) for x in want), len(want)))
+    finally:
+        res.release()
+
+
+def t_watch(interp):
+    res = Resources()
+    try:
+        target = Target(res, interp, [WATCH, "--locals", "--"])
+        target.proc.send_signal(signal.SIGUSR1)
+        err = b""
+        deadline = time.monotonic() + TIMEOUT
+        while target.oracle not in err:
+            ready, _, _ = select.select([target.proc.stderr], [], [],
+                                        max(0, deadline - time.monotonic()))
+            chunk = (os.read(target.proc.stderr.fileno(), 65536) if ready
+                     else b"")
+            if not chunk:
+                raise Fail("pyfault-watch --locals: no oracle's lines in "
+                           "%r" % err)
+            err += chunk
+        target.end()
+    finally:
+        res.release()
+
+
+def main():
+    global ATTACH, WATCH, TMPDIR
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
+    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--only", action="append", default=[])
+    opts = parser.parse_args()
+    if not opts.attach or not opts.watch:
+        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
+                     "PYFAULT_WATCH")
+    ATTACH = os.path.abspath(opts.attach)
+    WATCH = os.path.abspath(opts.watch)
+    found = setup(ATTACH)
+    if found is None:
+        return 1
+    interps, notes, full, _ = found
+    tests = []
+    for i in full:
+        tests.append(("%s attach-locals" % i.label,
+                      (lambda i=i: t_attach(i)), i))
+        tests.append(("%s watch-locals" % i.label,
+                      (lambda i=i: t_watch(i)), i))
+    TMPDIR = tempfile.mkdtemp(prefix="pyfault-locals-")
+    try:
+        passed, failed, skipped, failures = run_tests(tests, interps,
+                                                      opts.only)
+    finally:
+        if opts.keep:
+            print("kept %s" % TMPDIR)
+        else:
+            shutil.rmtree(TMPDIR, ignore_errors=True)
+    return report(interps, notes, passed, failed, skipped, failures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
