@@ -26,10 +26,7 @@ static const char usage_text[] =
 	"\n"
 	"  -o, --output=FILE         append the dumps to FILE, not stdout\n"
 	"      --current-thread-only only the thread holding the GIL\n"
-	"      --locals              each frame's local variables under it\n"
-	"      --main-interpreter-only only the main interpreter's threads,\n"
-	"                            as faulthandler (default: every\n"
-	"                            subinterpreter's too, after them)\n"
+	PF_CLI_SCOPE_HELP
 	"      --native[=merged]     also the C stack of each thread, as a\n"
 	"                            section after the tracebacks, or merged\n"
 	"                            with the Python frames into one stack\n"

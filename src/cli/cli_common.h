@@ -68,6 +68,13 @@ enum {
 	{"status", no_argument, NULL, PF_OPT_STATUS},                        \
 	{"format", required_argument, NULL, PF_OPT_FORMAT}
 
+/* The --help lines of the scope options both commands take. */
+#define PF_CLI_SCOPE_HELP                                                     \
+	"      --locals              each frame's local variables under it\n" \
+	"      --main-interpreter-only only the main interpreter's threads,\n" \
+	"                            as faulthandler (default: every\n"      \
+	"                            subinterpreter's too, after them)\n"
+
 /* Takes one of the command's own options (getopt_long's c and optarg);
  * false with a one-line reason in why when its argument is wrong. */
 typedef bool (*pf_cli_own_option)(int c, const char *arg, void *ctx,

@@ -3,19 +3,24 @@
 #include <math.h>
 #include <signal.h>
 
+/* _Py_DumpASCII's escaping of one character; quoted also escapes '"'
+ * and '\'. */
+static void format_char(FILE *out, uint32_t ch, bool quoted)
+{
+	if (ch >= ' ' && ch <= 126 && !(quoted && (ch == '"' || ch == '\\')))
+		fputc((int)ch, out);
+	else if (ch <= 0xff)
+		fprintf(out, "\\x%02x", (unsigned)ch);
+	else if (ch <= 0xffff)
+		fprintf(out, "\\u%04x", (unsigned)ch);
+	else
+		fprintf(out, "\\U%08x", (unsigned)ch);
+}
+
 void pf_format_text(FILE *out, const struct pf_text *text)
 {
-	for (uint32_t i = 0; i < text->length; i++) {
-		uint32_t ch = text->chars[i];
-		if (ch >= ' ' && ch <= 126)
-			fputc((int)ch, out);
-		else if (ch <= 0xff)
-			fprintf(out, "\\x%02x", (unsigned)ch);
-		else if (ch <= 0xffff)
-			fprintf(out, "\\u%04x", (unsigned)ch);
-		else
-			fprintf(out, "\\U%08x", (unsigned)ch);
-	}
+	for (uint32_t i = 0; i < text->length; i++)
+		format_char(out, text->chars[i], false);
 	if (text->truncated)
 		fputs("...", out);
 }
@@ -23,17 +28,8 @@ void pf_format_text(FILE *out, const struct pf_text *text)
 void pf_format_quoted(FILE *out, const struct pf_text *text)
 {
 	fputc('"', out);
-	for (uint32_t i = 0; i < text->length; i++) {
-		uint32_t ch = text->chars[i];
-		if (ch >= ' ' && ch <= 126 && ch != '"' && ch != '\\')
-			fputc((int)ch, out);
-		else if (ch <= 0xff)
-			fprintf(out, "\\x%02x", (unsigned)ch);
-		else if (ch <= 0xffff)
-			fprintf(out, "\\u%04x", (unsigned)ch);
-		else
-			fprintf(out, "\\U%08x", (unsigned)ch);
-	}
+	for (uint32_t i = 0; i < text->length; i++)
+		format_char(out, text->chars[i], true);
 	if (text->truncated)
 		fputs("...", out);
 	fputc('"', out);

@@ -89,7 +89,8 @@ def write_oracle(oracle_dir, ready_fd):
     is this thread, from its caller's frame down.  DIR/sub-ID.tid names
     its OS thread, for the driver to wait until it sleeps in read()."""
     iid = current_interpreter_id()
-    text = render_thread(thread_header(threading.get_ident()), sys._getframe(1))
+    text = render_thread(thread_header(threading.get_ident()),
+                         sys._getframe(1))
     with open(os.path.join(oracle_dir, "sub-%d.txt" % iid), "w") as f:
         f.write(text)
     with open(os.path.join(oracle_dir, "sub-%d.tid" % iid), "w") as f:

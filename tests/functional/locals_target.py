@@ -140,6 +140,7 @@ class Broken(object):
 
 
 def parked(opts, captured_arg, kw=2.5):
+    # Locals that only pyfault reads, from outside.
     huge = 10 ** 150 + 12345
     negative_huge = -(7 ** 200)
     small = -7
@@ -164,7 +165,8 @@ def parked(opts, captured_arg, kw=2.5):
     def closure():
         return captured_arg, huge
 
-    write_oracle(opts["--oracle"], int(opts["--ready-fd"])); os.read(0, 1)  # noqa: E702,E501
+    oracle, fd = opts["--oracle"], int(opts["--ready-fd"])
+    write_oracle(oracle, fd); os.read(0, 1)  # noqa: E702
     return closure
 
 

@@ -2,8 +2,9 @@
 """Functional tests of the subinterpreter sections of pyfault-attach and
 pyfault-watch, against every CPython 3.8+ on this machine.
 
-    python3 tests/functional/test_interpreters.py --attach src/pyfault-attach \\
-        --watch src/pyfault-watch [--keep] [--only SUBSTRING]
+    python3 tests/functional/test_interpreters.py \\
+        --attach src/pyfault-attach --watch src/pyfault-watch \\
+        [--keep] [--only SUBSTRING]
 
 tests/functional/interp_target.py parks one thread in each of two
 subinterpreters, made with the low-level module (3.8+; each with a GIL
@@ -29,11 +30,9 @@ thread is current.
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -42,14 +41,13 @@ import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, expect_byte, read_log,
-                       report, run_tests, setup, start_cpu_load)
+from pyinterps import (run_quiet, TIMEOUT, Fail, Resources, expect_byte,
+                       read_log, start_cpu_load)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "interp_target.py")
 READY_SIG = signal.SIGRTMIN + 2
 READ_NR = 0             # x86_64 read(), the only architecture pyfault reads
-WARNING = re.compile(rb"^pyfault-(attach|watch): warning: [^\n]*\n", re.M)
 SECTION = re.compile(rb"\nInterpreter (\d+):\n")
 FRAME = re.compile(r'^  File "(.*)", line (\d+) in (.*)$')
 
@@ -151,19 +149,6 @@ class Target:
         return oracle
 
 
-def run(cmd, what):
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Fail("%s hung" % what)
-    if proc.returncode != 0 or WARNING.sub(b"", proc.stderr):
-        raise Fail("%s: status %d, stderr %r" % (what, proc.returncode,
-                                                 proc.stderr))
-    return proc.stdout
-
-
 def expected_sections(sections):
     return b"".join(b"\nInterpreter %d:\n%s" % (iid, sections[iid])
                     for iid in sorted(sections))
@@ -189,7 +174,8 @@ def check_json(doc, sections, what):
         threads = [t for t in doc["threads"] if t["interpreter_id"] == iid]
         want_id = int(text.split()[1], 16)
         if len(threads) != 1 or threads[0]["thread_id"] != want_id or \
-                threads[0]["frames"] != parse_frames(text) or \
+                [dict((k, f[k]) for k in ("file", "line", "name"))
+                 for f in threads[0]["frames"]] != parse_frames(text) or \
                 threads[0]["current"]:
             raise Fail("%s: interpreter %d: threads %r, oracle:\n%s" % (
                 what, iid, threads, text.decode()))
@@ -216,12 +202,13 @@ def t_attach(interp, api, loaded=False):
         target = Target(res, interp, api)
         sections = target.sections()
         pid = str(target.pid)
-        out = run([ATTACH, pid], "pyfault-attach")
-        main_only = run([ATTACH, "--main-interpreter-only", pid],
-                        "pyfault-attach --main-interpreter-only")
-        doc_text = run([ATTACH, "--format", "json", pid],
-                       "pyfault-attach --format json")
-        status = run([ATTACH, "--status", pid], "pyfault-attach --status")
+        out = run_quiet([ATTACH, pid], "pyfault-attach")
+        main_only = run_quiet([ATTACH, "--main-interpreter-only", pid],
+                              "pyfault-attach --main-interpreter-only")
+        doc_text = run_quiet([ATTACH, "--format", "json", pid],
+                             "pyfault-attach --format json")
+        status = run_quiet([ATTACH, "--status", pid],
+                           "pyfault-attach --status")
         oracle = target.finish()
         pyinterps.check_same(oracle, main_only,
                              "--main-interpreter-only",
@@ -287,27 +274,9 @@ def apis(interp):
                       else [])
 
 
-def main():
+def make_tests(full, attach, watch, tmpdir):
     global ATTACH, WATCH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
-    signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
-    ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
-    pyinterps.skip_versions(full, lambda i: (
-        "no module to run subinterpreters from Python before 3.8 "
-        "(_xxsubinterpreters)" if i.version < (3, 8) else None))
+    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
     tests = []
     for i in full:
         for api in apis(i):
@@ -317,16 +286,15 @@ def main():
                           (lambda i=i, a=api: t_watch(i, a)), i))
         tests.append(("%s attach-low-loaded" % i.label,
                       (lambda i=i: t_attach(i, "low", True)), i))
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-interp-")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+    return tests
+
+
+def main():
+    signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
+    return pyinterps.suite_main(
+        __doc__, "pyfault-interp-", make_tests, lambda i: (
+            "no module to run subinterpreters from Python before 3.8 "
+            "(_xxsubinterpreters)" if i.version < (3, 8) else None))
 
 
 if __name__ == "__main__":

@@ -19,25 +19,19 @@ rules.  Checked per interpreter:
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import os
-import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, expect_byte, report,
-                       run_tests, setup)
+from pyinterps import (run_quiet, TIMEOUT, Fail, Resources, expect_byte)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "locals_target.py")
-WARNING = re.compile(rb"^pyfault-(attach|watch): warning: [^\n]*\n", re.M)
 
 ATTACH = WATCH = TMPDIR = None
 
@@ -67,19 +61,6 @@ class Target:
             raise Fail("target did not exit once its stdin closed")
 
 
-def run(cmd, what):
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Fail("%s hung" % what)
-    if proc.returncode != 0 or WARNING.sub(b"", proc.stderr):
-        raise Fail("%s: status %d, stderr %r" % (what, proc.returncode,
-                                                 proc.stderr))
-    return proc.stdout
-
-
 def body(out, what):
     """The one thread's lines after its header."""
     lines = out.split(b"\n", 1)
@@ -106,15 +87,15 @@ def t_attach(interp):
     try:
         target = Target(res, interp)
         pid = str(target.proc.pid)
-        text = run([ATTACH, "--locals", pid], "--locals")
+        text = run_quiet([ATTACH, "--locals", pid], "--locals")
         # The shipped tables (2.7 to 3.13) give the same offsets.
         table = None
         if interp.version[:2] <= (3, 13) and not interp.debug:
-            table = run([ATTACH, "--offsets=table", "--locals", pid],
-                        "--offsets=table --locals")
-        doc = run([ATTACH, "--locals", "--format", "json", pid],
-                  "--locals --format json")
-        plain = run([ATTACH, pid], "pyfault-attach")
+            table = run_quiet([ATTACH, "--offsets=table", "--locals",
+                               pid], "--offsets=table --locals")
+        doc = run_quiet([ATTACH, "--locals", "--format", "json", pid],
+                        "--locals --format json")
+        plain = run_quiet([ATTACH, pid], "pyfault-attach")
         target.end()
         pyinterps.check_same(target.oracle, body(text, "--locals"),
                              "--locals", "pyfault-attach (actual)",
@@ -166,39 +147,20 @@ def t_watch(interp):
         res.release()
 
 
-def main():
+def make_tests(full, attach, watch, tmpdir):
     global ATTACH, WATCH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
-    ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
+    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
     tests = []
     for i in full:
         tests.append(("%s attach-locals" % i.label,
                       (lambda i=i: t_attach(i)), i))
         tests.append(("%s watch-locals" % i.label,
                       (lambda i=i: t_watch(i)), i))
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-locals-")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+    return tests
+
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-locals-", make_tests)
 
 
 if __name__ == "__main__":

@@ -24,25 +24,21 @@ interpreter:
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import json
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import json_check
-from pyinterps import (TIMEOUT, Fail, Resources, expect_byte, report,
-                       run_tests, setup)
+import pyinterps
+from pyinterps import (run_quiet, TIMEOUT, Fail, Resources, expect_byte)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "names_target.py")
-WARNING = re.compile(rb"^pyfault-(attach|watch): warning: [^\n]*\n", re.M)
 STATUS_LINE = re.compile(
     rb'^  Thread 0x([0-9a-f]{16}): tid (?:\d+|\?) "(?:.*?)"'
     rb'(?:, Python name "(.*?)")?: .*$', re.M)
@@ -96,19 +92,6 @@ class Target:
             raise Fail("target did not exit once its stdin closed")
 
 
-def run(cmd, what):
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Fail("%s hung" % what)
-    if proc.returncode != 0 or WARNING.sub(b"", proc.stderr):
-        raise Fail("%s: status %d, stderr %r" % (what, proc.returncode,
-                                                 proc.stderr))
-    return proc.stdout
-
-
 def check_lines(pattern, out, names, what, group=2):
     seen = {}
     for m in pattern.finditer(out):
@@ -139,14 +122,17 @@ def t_attach(interp):
     try:
         target = Target(res, interp)
         pid = str(target.pid)
-        docs = [run([ATTACH, "--format", "json", pid], "--format json")]
+        docs = [run_quiet([ATTACH, "--format", "json", pid],
+                          "--format json")]
         # The shipped tables (2.7 to 3.13) give the same offsets.
         if interp.version[:2] <= (3, 13) and not interp.debug:
-            docs.append(run([ATTACH, "--offsets=table", "--format", "json",
-                             pid], "--offsets=table --format json"))
-        status = run([ATTACH, "--status", pid], "--status")
-        merged = run([ATTACH, "--native=merged", pid], "--native=merged")
-        plain = run([ATTACH, pid], "pyfault-attach")
+            docs.append(run_quiet([ATTACH, "--offsets=table", "--format",
+                                   "json", pid],
+                                  "--offsets=table --format json"))
+        status = run_quiet([ATTACH, "--status", pid], "--status")
+        merged = run_quiet([ATTACH, "--native=merged", pid],
+                           "--native=merged")
+        plain = run_quiet([ATTACH, pid], "pyfault-attach")
         target.end()
         for doc in docs:
             check_json(doc, target.names)
@@ -183,39 +169,20 @@ def t_watch(interp):
         res.release()
 
 
-def main():
+def make_tests(full, attach, watch, tmpdir):
     global ATTACH, WATCH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
-    ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
+    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
     tests = []
     for i in full:
-        tests.append(("%s attach-names" % i.label, (lambda i=i: t_attach(i)),
-                      i))
-        tests.append(("%s watch-names" % i.label, (lambda i=i: t_watch(i)),
-                      i))
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-names-")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+        tests.append(("%s attach-names" % i.label,
+                      (lambda i=i: t_attach(i)), i))
+        tests.append(("%s watch-names" % i.label,
+                      (lambda i=i: t_watch(i)), i))
+    return tests
+
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-names-", make_tests)
 
 
 if __name__ == "__main__":
