@@ -399,16 +399,17 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 	}
 }
 
-/* The interpreters, newest first as the list holds them: the main
- * interpreter, whose threads faulthandler dumps, is the last.  Fills at
- * most max; *count is 0 when there is none (yet, or any more), and
- * *more is set when the list goes on past max. */
+/* The interpreters, newest first as the list holds them: at most max
+ * into interps (*more set when the list goes on), and in *main its last
+ * element, the main interpreter, whose threads faulthandler dumps; 0
+ * when there is none (yet, or any more). */
 static bool list_interpreters(struct walk *w, uint64_t *interps, size_t max,
-			      size_t *count, bool *more)
+			      size_t *count, uint64_t *main, bool *more)
 {
 	const struct pf_layout *l = w->l;
 	uint64_t interp;
 	*count = 0;
+	*main = 0;
 	*more = false;
 	if (!pf_mem_read_u64(w->mem, w->in->interp_head, &interp))
 		return false;
@@ -419,6 +420,7 @@ static bool list_interpreters(struct walk *w, uint64_t *interps, size_t max,
 			interps[(*count)++] = interp;
 		else
 			*more = true;
+		*main = interp;
 		if (!pf_mem_read_u64(w->mem, interp + l->interp.next, &interp))
 			return false;
 	}
@@ -706,34 +708,22 @@ static enum pf_status walk_others(struct walk *w, const uint64_t *interps,
 static enum pf_status walk_interpreters(struct walk *w, struct pf_error *err)
 {
 	struct pf_snapshot *snap = w->snap;
-	/* The main interpreter and PF_MAX_INTERPRETERS others. */
-	uint64_t interps[PF_MAX_INTERPRETERS + 1];
+	/* The main interpreter and PF_MAX_INTERPRETERS others; past them
+	 * the main one is not among them, and the others shown are the
+	 * newest. */
+	uint64_t interps[PF_MAX_INTERPRETERS + 1], interp;
 	size_t count;
 	bool more;
 	if (!list_interpreters(w, interps, PF_MAX_INTERPRETERS + 1, &count,
-			       &more))
+			       &interp, &more))
 		return pf_fail(err, PF_ERR_BAD_MEMORY,
 			       "process %d: cannot read the interpreter state",
 			       (int)w->in->pid);
-	if (count == 0)
+	if (interp == 0)
 		return pf_fail(err, PF_ERR_NOT_READY,
 			       "Python in process %d has no thread state: it is "
 			       "starting up or shutting down",
 			       (int)w->in->pid);
-	/* Past PF_MAX_INTERPRETERS + 1 the main one is not in interps[]:
-	 * walk the list to its end for it (the others shown are then the
-	 * newest, interps[count - 1] left out). */
-	uint64_t interp = interps[count - 1], next;
-	for (int i = 0; more && i < MAX_INTERPRETERS; i++) {
-		if (!pf_mem_read_u64(w->mem, interp + w->l->interp.next, &next))
-			return pf_fail(err, PF_ERR_BAD_MEMORY,
-				       "process %d: cannot read the interpreter "
-				       "state",
-				       (int)w->in->pid);
-		if (next == 0)
-			break;
-		interp = next;
-	}
 	snap->interp = interp;
 	snap->interp_id = interpreter_id(w, interp);
 	snap->gil_disabled = gil_disabled(w, interp);
