@@ -56,6 +56,15 @@ static bool add_local(const struct pf_reader *r,
 		f->locals_truncated = true;
 		return true;
 	}
+	/* Grown as needed: most frames have a few locals. */
+	if ((f->nlocals & (f->nlocals - 1)) == 0) {
+		size_t cap = f->nlocals ? 2u * f->nlocals : 1;
+		struct pf_local *grown =
+			realloc(f->locals, cap * sizeof *grown);
+		if (grown == NULL)
+			return false;
+		f->locals = grown;
+	}
 	struct pf_local *local = &f->locals[f->nlocals];
 	memset(local, 0, sizeof *local);
 	if (!pf_read_text(r->mem, r->l, name, &local->name))
@@ -200,17 +209,9 @@ bool pf_read_locals(const struct pf_reader *r,
 		    uint64_t code, struct pf_locals_budget *budget,
 		    struct pf_frame *f)
 {
-	f->locals = calloc(PF_MAX_LOCALS, sizeof *f->locals);
-	if (f->locals == NULL)
-		return false;
-	bool ok = r->l->frame_model == PF_FRAMES_INTERPRETER
-			  ? fast_locals(r, types, frame, code, budget, f)
-			  : object_locals(r, types, frame, code, budget, f);
-	if (ok && f->nlocals == 0) {
-		free(f->locals);
-		f->locals = NULL;
-	}
-	return ok;
+	return r->l->frame_model == PF_FRAMES_INTERPRETER
+		       ? fast_locals(r, types, frame, code, budget, f)
+		       : object_locals(r, types, frame, code, budget, f);
 }
 
 void pf_locals_free(struct pf_frame *f)

@@ -7,6 +7,8 @@
 
 #include "walk/py_string.h"
 
+/* Reads of a C string stop at page ends, which no mapping crosses. */
+#define PAGE 4096u
 /* Containers deeper than this show as "[...] (len N)". */
 #define MAX_DEPTH 2
 /* Bits of a PyLong digit on every 64-bit Linux build (see
@@ -85,17 +87,23 @@ static bool type_name(struct repr *c, uint64_t type, char *name,
 			     &tp_name) ||
 	    tp_name == 0)
 		return false;
-	/* A name can end anywhere before the end of its mapping: read
-	 * byte chunks that may stop short. */
+	/* A name may end just before the end of its mapping: read up to
+	 * page ends, which no mapping crosses. */
 	size_t got = 0;
-	while (got < sizeof buf - 1 &&
-	       pf_mem_read(c->r->mem, tp_name + got, buf + got, 1)) {
-		if (buf[got] == '\0')
+	while (got < sizeof buf - 1) {
+		uint64_t at = tp_name + got;
+		size_t n = PAGE - (size_t)(at % PAGE);
+		if (n > sizeof buf - 1 - got)
+			n = sizeof buf - 1 - got;
+		if (!pf_mem_read(c->r->mem, at, buf + got, n))
+			return false;
+		void *nul = memchr(buf + got, '\0', n);
+		got += n;
+		if (nul != NULL)
 			break;
-		got++;
 	}
 	buf[got] = '\0';
-	if (got == 0 || got == sizeof buf - 1)
+	if (buf[0] == '\0' || strlen(buf) == sizeof buf - 1)
 		return false;
 	const char *dot = strrchr(buf, '.');
 	snprintf(name, size, "%s", dot ? dot + 1 : buf);
