@@ -11,7 +11,8 @@ variable, a free variable, an object whose __repr__ raises), on the line
 where it sleeps in read() of its stdin.  On that line it first writes
 FILE: its own stack, most recent call first, each frame as faulthandler
 writes it followed by its frame.f_locals rendered by pyfault's rules
-(render() below, the oracle), then b"r" on FD.
+(render() below, the oracle), and FILE.pid its pid, then b"r" on FD; the
+driver then waits until the thread sleeps in read().
 """
 import os
 import sys
@@ -131,6 +132,8 @@ def write_oracle(path, ready_fd):
         frame = frame.f_back
     with open(path, "w") as f:
         f.write("".join(line + "\n" for line in lines))
+    with open(path + ".pid", "w") as f:
+        f.write("%d\n" % os.getpid())
     os.write(ready_fd, b"r")
 
 

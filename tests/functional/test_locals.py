@@ -32,6 +32,7 @@ from pyinterps import (run_quiet, TIMEOUT, Fail, Resources, expect_byte)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "locals_target.py")
+READ_NR = 0             # x86_64 read(), the only architecture pyfault reads
 
 ATTACH = WATCH = TMPDIR = None
 
@@ -50,8 +51,24 @@ class Target:
         expect_byte(rfd, b"r", "the target to be ready")
         with open(self.oracle_path, "rb") as f:
             self.oracle = f.read()
+        with open(self.oracle_path + ".pid") as f:
+            self.pid = int(f.read())
+        self._wait_in_read()
         if b"    huge = " not in self.oracle:
             raise Fail("oracle without locals:\n%s" % self.oracle.decode())
+
+    def _wait_in_read(self):
+        """b"r" is written on the line of the read(), before it: the
+        frames are the oracle's only once the thread sleeps there."""
+        deadline = time.monotonic() + TIMEOUT
+        path = "/proc/%d/task/%d/syscall" % (self.pid, self.pid)
+        while True:
+            with open(path) as f:
+                if f.read().split()[0] == str(READ_NR):
+                    return
+            if time.monotonic() > deadline:
+                raise Fail("the target never slept in read()")
+            time.sleep(0.001)
 
     def end(self):
         self.proc.stdin.close()
@@ -86,7 +103,7 @@ def t_attach(interp):
     res = Resources()
     try:
         target = Target(res, interp)
-        pid = str(target.proc.pid)
+        pid = str(target.pid)
         text = run_quiet([ATTACH, "--locals", pid], "--locals")
         # The shipped tables (2.7 to 3.13) give the same offsets.
         table = None
