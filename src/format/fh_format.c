@@ -242,16 +242,23 @@ void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
 		       style);
 }
 
+void pf_format_interpreter_name(FILE *out,
+				const struct pf_interp_dump *interp)
+{
+	if (interp->id >= 0)
+		fprintf(out, "Interpreter %lld:\n", (long long)interp->id);
+	else
+		fprintf(out, "Interpreter at 0x%llx:\n",
+			(unsigned long long)interp->addr);
+}
+
 void pf_format_interpreter(FILE *out, const struct pf_snapshot *snap,
 			   const struct pf_interp_dump *interp,
 			   const struct pf_merged *merges,
 			   const struct pf_style *style)
 {
-	if (interp->id >= 0)
-		fprintf(out, "\nInterpreter %lld:\n", (long long)interp->id);
-	else
-		fprintf(out, "\nInterpreter at 0x%llx:\n",
-			(unsigned long long)interp->addr);
+	fputc('\n', out);
+	pf_format_interpreter_name(out, interp);
 	format_threads(out, interp->threads, interp->nthreads,
 		       interp->threads_truncated, snap->dumper_name, merges,
 		       style);

@@ -67,6 +67,11 @@ void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
 			      const struct pf_merged *merges,
 			      const struct pf_style *style);
 
+/* "Interpreter ID:\n", or "Interpreter at 0xADDR:\n" where the version
+ * gives interpreters no id. */
+void pf_format_interpreter_name(FILE *out,
+				const struct pf_interp_dump *interp);
+
 /* The threads of an interpreter besides the main one, in faulthandler's
  * format, after a header that names it:
  *   "\nInterpreter ID:\n", or "\nInterpreter at 0xADDR:\n" without an id.

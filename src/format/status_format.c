@@ -69,11 +69,7 @@ void pf_format_status(FILE *out, const struct pf_snapshot *snap,
 		format_thread(out, current);
 	for (size_t k = 0; !current_thread_only && k < snap->ninterps; k++) {
 		const struct pf_interp_dump *d = &snap->interps[k];
-		if (d->id >= 0)
-			fprintf(out, "Interpreter %lld:\n", (long long)d->id);
-		else
-			fprintf(out, "Interpreter at 0x%llx:\n",
-				(unsigned long long)d->addr);
+		pf_format_interpreter_name(out, d);
 		for (size_t i = 0; i < d->nthreads; i++)
 			format_thread(out, &d->threads[i]);
 	}
