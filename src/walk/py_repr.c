@@ -438,7 +438,7 @@ static void value(struct repr *c, uint64_t obj, int depth)
 	}
 	bool singleton = obj == t->none || obj == t->true_obj ||
 			 obj == t->false_obj;
-	if (singleton || (type != 0 && is_known(t, type))) {
+	if (singleton || is_known(t, type)) {
 		/* What a failed read left half written is replaced. */
 		long at = ftell(c->out);
 		if (known_value(c, obj, type, depth))
