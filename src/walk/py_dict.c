@@ -11,10 +11,8 @@
 /* Entries larger than this mean a corrupt layout. */
 #define MAX_ENTRY_SIZE 256
 
-
-
 void pf_array_init(struct pf_array *a, struct pf_mem *mem, uint64_t base,
-		       size_t stride, int64_t count)
+		   size_t stride, int64_t count)
 {
 	a->mem = mem;
 	a->base = base;
@@ -23,7 +21,6 @@ void pf_array_init(struct pf_array *a, struct pf_mem *mem, uint64_t base,
 	a->first = a->cached = 0;
 }
 
-/* Element i, or NULL when it cannot be read. */
 const uint8_t *pf_array_at(struct pf_array *a, int64_t i)
 {
 	if (i < 0 || i >= a->count)
@@ -65,7 +62,6 @@ bool pf_is_instance(const struct pf_reader *r, uint64_t obj, uint64_t want)
 	}
 	return false;
 }
-
 
 /* 2.7: ma_mask + 1 PyDictEntry slots, NULL values in the free and
  * deleted ones. */
@@ -232,7 +228,6 @@ bool pf_dict_next(struct pf_dict_iter *it, uint64_t *key, uint64_t *value)
 	}
 	return false;
 }
-
 
 /* key is the str name (ASCII). */
 static bool key_is(const struct pf_reader *r, uint64_t key, const char *name)

@@ -11,7 +11,9 @@
 #define CO_FAST_CELL 0x40
 #define CO_FAST_FREE 0x80
 
-/* Names of a tuple of str, up to max. */
+/* A tuple of names (co_varnames, co_localsplusnames ...): where its
+ * items are and how many; more than MAX_NAMES is taken as corrupt. */
+#define MAX_NAMES (1 << 20)
 struct names {
 	uint64_t items;       /* ob_item */
 	int64_t count;
@@ -25,7 +27,7 @@ static bool read_tuple(const struct pf_reader *r, uint64_t tuple,
 	return tuple != 0 &&
 	       pf_mem_read(r->mem, tuple + (uint64_t)l->tuple.ob_size,
 			   &out->count, sizeof out->count) &&
-	       out->count >= 0 && out->count <= (1 << 20);
+	       out->count >= 0 && out->count <= MAX_NAMES;
 }
 
 /* The content of a cell, or value itself when it is no cell (a 3.11+
