@@ -12,7 +12,10 @@ API is how the subinterpreters are made and run:
   public    concurrent.interpreters (3.14+): two interpreters, each
             Interpreter.exec() in a thread of its own;
   pool      concurrent.futures.InterpreterPoolExecutor (3.14+) with two
-            workers, each running one task in its own interpreter.
+            workers, each running one task in its own interpreter;
+  current   as low (3.12+, with the GIL), but the second thread spins in
+            its interpreter, holding that interpreter's own GIL: the
+            current thread of its section.
 
 Each subinterpreter's thread parks in sub_inner() and, on the line where
 it blocks (os.read() of a pipe that only the program's exit closes),
@@ -70,7 +73,7 @@ def current_interpreter_id():
     return int(_xxsubinterpreters.get_current())
 
 
-def thread_header(thread_id):
+def thread_header(thread_id, current):
     """faulthandler's header of the calling thread: 3.14 adds the OS
     thread name, which it reads as pthread_getname_np() does."""
     name = ""
@@ -80,21 +83,24 @@ def thread_header(thread_id):
             comm = f.read().rstrip(b"\n")
         if comm:
             name = " [%s]" % comm.decode("utf-8", "backslashreplace")
-    return "Thread 0x%016x%s (most recent call first):\n" % (thread_id,
-                                                              name)
+    return "%s 0x%016x%s (most recent call first):\n" % (
+        "Current thread" if current else "Thread", thread_id, name)
 
 
-def write_oracle(oracle_dir, ready_fd):
+def write_oracle(oracle_dir, ready_fd, spin=False):
     """The calling thread's interpreter has no other thread: its section
-    is this thread, from its caller's frame down.  DIR/sub-ID.tid names
-    its OS thread, for the driver to wait until it sleeps in read()."""
+    is this thread, from its caller's frame down; a spinning one holds
+    its interpreter's GIL, its own, and is that section's current thread.
+    DIR/sub-ID.tid names its OS thread and what it does ("read" or
+    "spin"), for the driver to wait until it does it."""
     iid = current_interpreter_id()
-    text = render_thread(thread_header(threading.get_ident()),
+    text = render_thread(thread_header(threading.get_ident(), spin),
                          sys._getframe(1))
     with open(os.path.join(oracle_dir, "sub-%d.txt" % iid), "w") as f:
         f.write(text)
     with open(os.path.join(oracle_dir, "sub-%d.tid" % iid), "w") as f:
-        f.write("%d\n" % threading.get_native_id())
+        f.write("%d %s\n" % (threading.get_native_id(),
+                             "spin" if spin else "read"))
     os.write(ready_fd, b"s")
 
 
@@ -102,7 +108,14 @@ def sub_inner(oracle_dir, ready_fd, gate_fd):
     write_oracle(oracle_dir, ready_fd); os.read(gate_fd, 1)  # noqa: E702
 
 
-def sub_outer(oracle_dir, ready_fd, gate_fd):
+def sub_spin(oracle_dir, ready_fd):
+    # Spins on this line with no Python frame above it (int() is C).
+    for _ in write_oracle(oracle_dir, ready_fd, True) or iter(int, 1): pass  # noqa: E701,E501
+
+
+def sub_outer(oracle_dir, ready_fd, gate_fd, spin=False):
+    if spin:
+        sub_spin(oracle_dir, ready_fd)
     sub_inner(oracle_dir, ready_fd, gate_fd)
     return current_interpreter_id()
 
@@ -113,7 +126,7 @@ SUB_CODE = """\
 import sys
 sys.path.insert(0, %(dir)r)
 import interp_target
-interp_target.sub_outer(%(oracle)r, %(ready)d, %(gate)d)
+interp_target.sub_outer(%(oracle)r, %(ready)d, %(gate)d, %(spin)r)
 """
 
 
@@ -157,16 +170,20 @@ def start_threads(api, oracle_dir, ready_fd, gate_fd):
                    for _ in range(2)]
         return lambda: (pool.shutdown(wait=True),
                         [f.result() for f in futures])
-    code = SUB_CODE % {"dir": here, "oracle": oracle_dir, "ready": ready_fd,
-                       "gate": gate_fd}
-    run = run_low if api == "low" else run_public
-    threads = [threading.Thread(target=run, args=(code,),
+    codes = [SUB_CODE % {"dir": here, "oracle": oracle_dir,
+                         "ready": ready_fd, "gate": gate_fd,
+                         "spin": api == "current" and n == 1}
+             for n in range(2)]
+    run = run_public if api == "public" else run_low
+    threads = [threading.Thread(target=run, args=(codes[n],),
                                 name="sub-runner-%d" % n) for n in range(2)]
     for thread in threads:
+        thread.daemon = True
         thread.start()
 
     def end():
-        for thread in threads:
+        # A spinning thread never ends: os._exit() takes it.
+        for thread in threads[:1] if api == "current" else threads:
             thread.join()
     return end
 

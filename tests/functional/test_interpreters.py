@@ -8,9 +8,11 @@ pyfault-watch, against every CPython 3.8+ on this machine.
 
 tests/functional/interp_target.py parks one thread in each of two
 subinterpreters, made with the low-level module (3.8+; each with a GIL
-of its own from 3.12), with
-concurrent.interpreters (3.14+) and with an InterpreterPoolExecutor of two
-workers (3.14+).  Each subinterpreter writes its own section from inside
+of its own from 3.12), with concurrent.interpreters (3.14+) and with an
+InterpreterPoolExecutor of two workers (3.14+); and, as "current" (3.12+
+with the GIL), one thread parked and one spinning, which holds its
+interpreter's own GIL and is the current thread of its section.  Each
+subinterpreter writes its own section from inside
 (its id, its thread in faulthandler's format); the main interpreter's
 faulthandler writes the main dump on SIGUSR1.  Checked, per interpreter
 and way of making subinterpreters:
@@ -109,11 +111,25 @@ class Target:
                     found[int(m.group(1))] = f.read()
                 with open(os.path.join(self.dir, "sub-%s.tid" %
                                        m.group(1))) as f:
-                    self._wait_in_read(int(f.read()))
+                    tid, doing = f.read().split()
+                if doing == "spin":
+                    self._wait_in_user_space(int(tid))
+                else:
+                    self._wait_in_read(int(tid))
         if len(found) != 2:
             raise Fail("expected two subinterpreter oracles, found %s" %
                        sorted(found))
         return found
+
+    def _wait_in_user_space(self, tid):
+        """Its user time grows once it spins (past the write of its
+        oracle)."""
+        since = utime(self.pid, tid)
+        deadline = time.monotonic() + TIMEOUT
+        while utime(self.pid, tid) <= since + 1:
+            if time.monotonic() > deadline:
+                raise Fail("subinterpreter thread %d never spun" % tid)
+            time.sleep(0.001)
 
     def _wait_in_read(self, tid):
         deadline = time.monotonic() + TIMEOUT
@@ -149,6 +165,12 @@ class Target:
         return oracle
 
 
+def utime(pid, tid):
+    """Clock ticks tid spent in user space (proc(5), stat field 14)."""
+    with open("/proc/%d/task/%d/stat" % (pid, tid), "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[11])
+
+
 def expected_sections(sections):
     return b"".join(b"\nInterpreter %d:\n%s" % (iid, sections[iid])
                     for iid in sorted(sections))
@@ -165,6 +187,11 @@ def parse_frames(text):
     return frames
 
 
+def thread_of(section):
+    """The thread id in the header of a section's thread."""
+    return re.search(rb"0x[0-9a-f]{16}", section).group(0)
+
+
 def check_json(doc, sections, what):
     subs = {i["id"] for i in doc["interpreters"] if not i["main"]}
     if subs != set(sections) or doc["interpreters"][0]["id"] != 0:
@@ -172,11 +199,11 @@ def check_json(doc, sections, what):
             what, doc["interpreters"], sorted(sections)))
     for iid, text in sections.items():
         threads = [t for t in doc["threads"] if t["interpreter_id"] == iid]
-        want_id = int(text.split()[1], 16)
+        want_id = int(thread_of(text), 16)
         if len(threads) != 1 or threads[0]["thread_id"] != want_id or \
                 [dict((k, f[k]) for k in ("file", "line", "name"))
                  for f in threads[0]["frames"]] != parse_frames(text) or \
-                threads[0]["current"]:
+                threads[0]["current"] != text.startswith(b"Current"):
             raise Fail("%s: interpreter %d: threads %r, oracle:\n%s" % (
                 what, iid, threads, text.decode()))
 
@@ -184,7 +211,7 @@ def check_json(doc, sections, what):
 def check_status(out, sections, what):
     header = out.split(b"\n\n", 1)[0].split(b"\n")
     for iid, text in sections.items():
-        thread = text.split()[1]
+        thread = thread_of(text)
         at = header.index(b"Interpreter %d:" % iid) \
             if b"Interpreter %d:" % iid in header else -1
         if at < 0 or not header[at + 1].startswith(
@@ -270,8 +297,11 @@ def t_watch(interp, api):
 
 
 def apis(interp):
-    return ["low"] + (["public", "pool"] if interp.version >= (3, 14)
-                      else [])
+    """"current" needs a GIL of each interpreter's own (3.12+, not
+    free-threaded)."""
+    return ["low"] + (["current"] if interp.version >= (3, 12) and
+                      not interp.free_threaded else []) + (
+        ["public", "pool"] if interp.version >= (3, 14) else [])
 
 
 def make_tests(full, attach, watch, tmpdir):
