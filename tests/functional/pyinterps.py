@@ -537,3 +537,19 @@ def suite_main(doc, tmp_prefix, make_tests, reason_of=None):
         else:
             shutil.rmtree(tmpdir, ignore_errors=True)
     return report(interps, notes, passed, failed, skipped, failures)
+
+
+def read_until(stream, done, what):
+    """Reads stream (a pipe) until done(all read so far) holds; returns
+    what was read.  Fails at its end or after TIMEOUT, showing it."""
+    data = b""
+    deadline = time.monotonic() + TIMEOUT
+    while not done(data):
+        ready, _, _ = select.select([stream], [], [],
+                                    max(0, deadline - time.monotonic()))
+        chunk = os.read(stream.fileno(), 65536) if ready else b""
+        if not chunk:
+            raise Fail("%s; read:\n%s" % (
+                what, data.decode("utf-8", "backslashreplace")))
+        data += chunk
+    return data

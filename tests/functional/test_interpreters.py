@@ -34,7 +34,6 @@ Stdlib only; Python 3.8+.  The last line of output is
 """
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -264,19 +263,10 @@ def t_watch(interp, api):
         watcher = target.proc
         watcher.send_signal(signal.SIGUSR1)
         want = expected_sections(sections)
-        err = b""
-        deadline = time.monotonic() + TIMEOUT
-        while not err.endswith(want):
-            ready, _, _ = select.select([watcher.stderr], [], [],
-                                        max(0, deadline - time.monotonic()))
-            chunk = os.read(watcher.stderr.fileno(), 65536) if ready else b""
-            if not chunk:
-                raise Fail("pyfault-watch's dump does not end with the "
-                           "subinterpreters' sections:\n%s\nexpected "
-                           "ending:\n%s" % (
-                               err.decode("utf-8", "replace"),
-                               want.decode("utf-8", "replace")))
-            err += chunk
+        err = pyinterps.read_until(
+            watcher.stderr, lambda err: err.endswith(want),
+            "pyfault-watch's dump does not end with the subinterpreters' "
+            "sections:\n%s" % want.decode("utf-8", "replace"))
         if SECTION.split(err)[0].count(b"Interpreter ") or \
                 len(SECTION.findall(err)) != len(sections):
             raise Fail("pyfault-watch: sections out of place:\n%s" %

@@ -20,7 +20,6 @@ Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -148,17 +147,9 @@ def t_watch(interp):
     try:
         target = Target(res, interp, [WATCH, "--locals", "--"])
         target.proc.send_signal(signal.SIGUSR1)
-        err = b""
-        deadline = time.monotonic() + TIMEOUT
-        while target.oracle not in err:
-            ready, _, _ = select.select([target.proc.stderr], [], [],
-                                        max(0, deadline - time.monotonic()))
-            chunk = (os.read(target.proc.stderr.fileno(), 65536) if ready
-                     else b"")
-            if not chunk:
-                raise Fail("pyfault-watch --locals: no oracle's lines in "
-                           "%r" % err)
-            err += chunk
+        pyinterps.read_until(target.proc.stderr,
+                             lambda err: target.oracle in err,
+                             "pyfault-watch --locals: not the oracle's lines")
         target.end()
     finally:
         res.release()

@@ -27,11 +27,9 @@ Stdlib only; Python 3.8+.  The last line of output is
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
-import time
 
 import json_check
 import pyinterps
@@ -50,20 +48,11 @@ ATTACH = WATCH = TMPDIR = None
 
 
 def escaped(name):
-    """name as pyfault quotes it: printable ASCII but '"' and '\\' as it
-    is, the rest as faulthandler escapes a str."""
-    out = []
-    for ch in name:
-        c = ord(ch)
-        if 32 <= c <= 126 and ch not in '"\\':
-            out.append(ch)
-        elif c <= 0xff:
-            out.append("\\x%02x" % c)
-        elif c <= 0xffff:
-            out.append("\\u%04x" % c)
-        else:
-            out.append("\\U%08x" % c)
-    return "".join(out).encode("ascii")
+    """name as pyfault quotes it: as faulthandler escapes a str, '"' and
+    '\\' too."""
+    return "".join("\\x%02x" % ord(ch) if ch in '"\\'
+                   else json_check.fh_escape(ch) for ch in name).encode(
+                       "ascii")
 
 
 class Target:
@@ -152,16 +141,10 @@ def t_watch(interp):
     try:
         target = Target(res, interp, [WATCH, "--status", "--"])
         target.proc.send_signal(signal.SIGUSR1)
-        err = b""
-        deadline = time.monotonic() + TIMEOUT
-        while len(STATUS_LINE.findall(err)) < 5 or b"\n\n" not in err:
-            ready, _, _ = select.select([target.proc.stderr], [], [],
-                                        max(0, deadline - time.monotonic()))
-            chunk = (os.read(target.proc.stderr.fileno(), 65536) if ready
-                     else b"")
-            if not chunk:
-                raise Fail("no status header from pyfault-watch: %r" % err)
-            err += chunk
+        err = pyinterps.read_until(
+            target.proc.stderr,
+            lambda err: len(STATUS_LINE.findall(err)) >= 5 and
+            b"\n\n" in err, "no status header from pyfault-watch")
         check_lines(STATUS_LINE, err.split(b"\n\n")[0], target.names,
                     "pyfault-watch --status")
         target.end()
