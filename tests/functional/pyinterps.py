@@ -553,3 +553,10 @@ def read_until(stream, done, what):
                 what, data.decode("utf-8", "backslashreplace")))
         data += chunk
     return data
+
+
+def per_interp(full, named_tests):
+    """The run_tests list of each (name, func(interp)) for every
+    interpreter of full."""
+    return [("%s %s" % (i.label, name), (lambda f=func, i=i: f(i)), i)
+            for i in full for name, func in named_tests]

@@ -158,13 +158,8 @@ def t_watch(interp):
 def make_tests(full, attach, watch, tmpdir):
     global ATTACH, WATCH, TMPDIR
     ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
-    tests = []
-    for i in full:
-        tests.append(("%s attach-locals" % i.label,
-                      (lambda i=i: t_attach(i)), i))
-        tests.append(("%s watch-locals" % i.label,
-                      (lambda i=i: t_watch(i)), i))
-    return tests
+    return pyinterps.per_interp(full, [("attach-locals", t_attach),
+                                       ("watch-locals", t_watch)])
 
 
 def main():

@@ -155,13 +155,8 @@ def t_watch(interp):
 def make_tests(full, attach, watch, tmpdir):
     global ATTACH, WATCH, TMPDIR
     ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
-    tests = []
-    for i in full:
-        tests.append(("%s attach-names" % i.label,
-                      (lambda i=i: t_attach(i)), i))
-        tests.append(("%s watch-names" % i.label,
-                      (lambda i=i: t_watch(i)), i))
-    return tests
+    return pyinterps.per_interp(full, [("attach-names", t_attach),
+                                       ("watch-names", t_watch)])
 
 
 def main():
