@@ -27,6 +27,8 @@ static const char usage_text[] =
 	"\n"
 	"  -o, --output=FILE       append the dumps to FILE, not stdout\n"
 	"      --current-thread-only  only the thread that holds the GIL\n"
+	"      --main-interpreter-only  no subinterpreter's threads (faulthandler's)\n"
+	"      --locals            each frame's local variables under it\n"
 	"      --native[=merged]   add each thread's C stack (merged: into one stack)\n"
 	"      --no-native         no C stack (the default)\n"
 	"      --status            a line per thread first: id, name, GIL, system call\n"
@@ -84,7 +86,9 @@ struct task_request {
 	char note[320];
 };
 
-static enum pf_status stop_and_walk(const struct pf_target *target,
+static enum pf_status stop_and_walk(struct pf_target *target,
+				    const struct attach_options *opt,
+				    const struct pf_object_types *locals_types,
 				    bool collect_status, struct pf_mem *mem,
 				    enum pf_native_view native,
 				    struct pf_snapshot *snap,
@@ -110,6 +114,9 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 			.stopped = &stopped,
 			.current = PF_CURRENT_GIL_HOLDER,
 			.collect_status = collect_status,
+			.main_interpreter_only =
+				opt->common.main_interpreter_only,
+			.locals_types = locals_types,
 		};
 		st = pf_walk(&in, snap, err);
 		double t1 = now_ms();
@@ -128,6 +135,10 @@ static enum pf_status stop_and_walk(const struct pf_target *target,
 				     tasks->note, sizeof tasks->note))
 			st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 		times->tasks_ms = now_ms() - t2;
+		if (st == PF_OK &&
+		    (collect_status || native == PF_NATIVE_MERGED))
+			pf_dump_python_names("pyfault-attach", mem, target,
+					     snap);
 		pf_proc_resume_all(&stopped);
 	}
 	times->stopped_ms = now_ms() - t0;
@@ -224,8 +235,6 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		*err = (struct pf_error){0};
 		st = pf_trace_refusal(pid, err);
 	}
-	if (st == PF_OK && collect_status)
-		pf_target_status_layout(&target);
 	if (st == PF_OK && opt->common.tasks != PF_TASKS_NONE) {
 		pf_task_source_find(&target, &mem, &task_source);
 		tasks.source = &task_source;
@@ -234,8 +243,15 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		/* Like faulthandler.dump_traceback(), which has no C stack. */
 		native = pf_native_view_for(opt->common.native,
 					    &target.layout, false);
-		st = stop_and_walk(&target, collect_status, &mem, native, &snap,
-				   &symbolizer, &times, &tasks, err);
+		if (collect_status || native == PF_NATIVE_MERGED)
+			pf_target_status_layout(&target);
+		const struct pf_object_types *locals_types =
+			opt->common.locals
+				? pf_locals_types("pyfault-attach", &target)
+				: NULL;
+		st = stop_and_walk(&target, opt, locals_types, collect_status,
+				   &mem, native, &snap, &symbolizer, &times,
+				   &tasks, err);
 	}
 	/* The C frames' names, and the merged view's source lines, read
 	 * once the target runs. */

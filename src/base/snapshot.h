@@ -24,6 +24,15 @@ struct pf_text {
 	uint32_t *chars;       /* code points */
 };
 
+/* One local variable of a frame (--locals), its value as a bounded repr
+ * (py_repr.h). */
+struct pf_local {
+	struct pf_text name;
+	const char *kind;      /* "local", "cell" or "free" */
+	char type[64];         /* its type's __name__, "" if unreadable */
+	char *repr;
+};
+
 struct pf_frame {
 	const struct pf_text *filename;   /* owned by the snapshot's code cache */
 	const struct pf_text *name;
@@ -34,6 +43,11 @@ struct pf_frame {
 	 * newer ones up to the previous entry are run by one C frame of the
 	 * evaluation loop.  Meaningful when the thread's entries_known. */
 	bool entry;
+	/* --locals: its bound fast locals, cell and free variables, in
+	 * f_locals order; locals_truncated when limits cut them. */
+	uint32_t nlocals;
+	bool locals_truncated;
+	struct pf_local *locals;
 };
 
 /* One C frame of a thread (--native), symbolized while the target is
@@ -95,6 +109,9 @@ struct pf_thread_dump {
 	bool no_tstate;
 	/* Filled only when the walk was asked for it. */
 	struct pf_thread_status status;
+	/* Its threading.Thread's name (pf_read_python_names); not present
+	 * when threading does not know the thread or it was not read. */
+	struct pf_text python_name;
 };
 
 /* The names of the "Extension modules" line of a fatal-error dump, in
@@ -166,6 +183,23 @@ struct pf_task_list {
 };
 
 void pf_task_list_free(struct pf_task_list *list);
+/* An interpreter besides the main one (a subinterpreter): its threads,
+ * which faulthandler never shows, in a section of their own. */
+struct pf_interp_dump {
+	int64_t id;             /* PyInterpreterState.id; -1 where the
+	                           version has none (2.7, 3.6) */
+	uint64_t addr;          /* its PyInterpreterState, to name it where
+	                           it has no id */
+	size_t nthreads;
+	bool threads_truncated; /* more than PF_MAX_NTHREADS threads */
+	/* Its thread list could not be read to the end: nthreads are what
+	 * was read before. */
+	bool unreadable;
+	struct pf_thread_dump *threads;
+};
+
+/* Interpreters shown besides the main one; more are counted only. */
+#define PF_MAX_INTERPRETERS 64
 
 struct pf_code_cache;
 
@@ -192,13 +226,23 @@ struct pf_snapshot {
 	struct pf_module_list modules;
 	/* Filled by pf_walk_tasks (task_walker.h); empty unless it ran. */
 	struct pf_task_list tasks;
+	/* The frames' locals were read (--locals). */
+	bool locals_read;
+	/* The main interpreter's id, -1 where the version has none. */
+	int64_t interp_id;
+	/* The other interpreters, oldest first, unless the walk was asked
+	 * for the main one only. */
+	size_t ninterps;
+	bool interps_truncated; /* more than PF_MAX_INTERPRETERS others */
+	struct pf_interp_dump *interps;
 };
 
 void pf_module_list_free(struct pf_module_list *list);
 
 void pf_snapshot_free(struct pf_snapshot *snap);
 
-/* Every thread dump of snap: threads[], then outside if it has one. */
+/* Every thread dump of snap: threads[], then outside if it has one, then
+ * the threads of each further interpreter. */
 size_t pf_snapshot_count(const struct pf_snapshot *snap);
 struct pf_thread_dump *pf_snapshot_thread(struct pf_snapshot *snap, size_t i);
 

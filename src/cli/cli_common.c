@@ -22,6 +22,12 @@ static bool common_option(int c, char **argv, struct pf_cli_common *common,
 	case PF_OPT_CURRENT:
 		common->current_thread_only = true;
 		return true;
+	case PF_OPT_MAIN_INTERPRETER:
+		common->main_interpreter_only = true;
+		return true;
+	case PF_OPT_LOCALS:
+		common->locals = true;
+		return true;
 	case PF_OPT_DEBUGINFO_PATH:
 		common->debuginfo_path = optarg;
 		return true;

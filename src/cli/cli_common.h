@@ -20,6 +20,8 @@ enum pf_output_format {
 struct pf_cli_common {
 	const char *output;
 	bool current_thread_only;
+	bool main_interpreter_only;  /* --main-interpreter-only */
+	bool locals;                 /* --locals */
 	bool verbose;
 	const char *debuginfo_path;  /* --debuginfo-path; NULL: elfutils' */
 	bool no_cache;               /* --no-cache */
@@ -44,6 +46,8 @@ enum {
 	PF_OPT_STATUS,
 	PF_OPT_FORMAT,
 	PF_OPT_TASKS,
+	PF_OPT_MAIN_INTERPRETER,
+	PF_OPT_LOCALS,
 	PF_OPT_OWN,
 };
 
@@ -54,6 +58,9 @@ enum {
 #define PF_CLI_LONG_OPTIONS                                                   \
 	{"output", required_argument, NULL, 'o'},                            \
 	{"current-thread-only", no_argument, NULL, PF_OPT_CURRENT},          \
+	{"main-interpreter-only", no_argument, NULL,                         \
+	 PF_OPT_MAIN_INTERPRETER},                                           \
+	{"locals", no_argument, NULL, PF_OPT_LOCALS},                        \
 	{"verbose", no_argument, NULL, 'v'},                                 \
 	{"debuginfo-path", required_argument, NULL, PF_OPT_DEBUGINFO_PATH},  \
 	{"no-cache", no_argument, NULL, PF_OPT_NO_CACHE},                    \

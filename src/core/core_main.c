@@ -14,6 +14,8 @@
 #include "corefile/core_input.h"
 #include "corefile/core_modules.h"
 #include "dump/target_dump.h"
+#include "dump/task_dump.h"
+#include "format/task_format.h"
 #include "format/status_format.h"
 #include "layout/py_target.h"
 #include "native/native_core_unwind.h"
@@ -29,10 +31,12 @@ static const char usage_text[] =
 	"\n"
 	"  -o, --output=FILE       append the dump to FILE, not stdout\n"
 	"      --current-thread-only  only the current thread\n"
-	"      --native[=merged]   add each thread's C stack (merged: into one stack)\n"
-	"      --no-native         no C stack, not even 3.14's\n"
+	"      --main-interpreter-only  no subinterpreter's threads (faulthandler's)\n"
+	"      --locals            each frame's local variables under it\n"
+	"      --native[=merged], --no-native  C stacks (merged: into one), or none\n"
 	"      --status            a line per thread first: id, name, system call\n"
 	"      --format=FORMAT     text (faulthandler's) or json\n"
+	"      --tasks[=tree]      then every asyncio task and its await chain (3.14+)\n"
 	"      --sysroot=DIR       the files the process mapped are under DIR\n"
 	"  -v, --verbose           signal, Python version, offsets source on stderr\n"
 	"      --offsets=SOURCE    debug-offsets, dwarf, table or auto (the default)\n"
@@ -91,6 +95,19 @@ struct core_dump {
 	bool fatal;
 };
 
+/* --tasks: the asyncio tasks as the core holds them; why not, with -v. */
+static void collect_tasks(struct core_dump *d, const struct core_options *opt)
+{
+	struct pf_task_source source;
+	char note[320];
+	pf_task_source_find(&d->target, &d->mem, &source);
+	if (!pf_task_collect(&d->target, &d->mem, &source, &d->snap, note,
+			     sizeof note))
+		fprintf(stderr, "pyfault-core: out of memory\n");
+	else if (opt->common.verbose && note[0] != '\0')
+		fprintf(stderr, "pyfault-core: %s\n", note);
+}
+
 static enum pf_status walk_core(struct core_dump *d,
 				const struct core_options *opt,
 				struct pf_error *err)
@@ -126,13 +143,25 @@ static enum pf_status walk_core(struct core_dump *d,
 				  opt->common.format == PF_FORMAT_JSON,
 		.thread_status = pf_core_thread_status,
 		.status_ctx = core,
+		.main_interpreter_only = opt->common.main_interpreter_only,
+		.locals_types = opt->common.locals
+					? pf_locals_types("pyfault-core",
+							  &d->target)
+					: NULL,
 	};
-	if (in.collect_status)
+	bool python_names = in.collect_status ||
+			    opt->common.native == PF_NATIVE_MERGED;
+	if (python_names)
 		pf_target_status_layout(&d->target);
 	enum pf_status st = pf_walk(&in, &d->snap, err);
 	free(stopped.threads);
 	if (st != PF_OK)
 		return st;
+	if (python_names)
+		pf_dump_python_names("pyfault-core", &d->mem, &d->target,
+				     &d->snap);
+	if (opt->common.tasks != PF_TASKS_NONE)
+		collect_tasks(d, opt);
 	/* Of the threads' names only the main thread's is in the core. */
 	for (size_t i = 0; d->target.layout.thread_names &&
 			   i < pf_snapshot_count(&d->snap);
@@ -289,6 +318,8 @@ static enum pf_status write_dump(struct core_dump *d,
 		else
 			pf_write_threads(out, &d->target, snap, only_current,
 					 native);
+		if (!pf_format_tasks(out, &snap->tasks, opt->common.tasks))
+			return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	}
 	if (!has_current)
 		fprintf(stderr,

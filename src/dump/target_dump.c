@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "walk/thread_names.h"
+
 enum pf_native_view pf_native_view_for(enum pf_native_view asked,
 				       const struct pf_layout *layout,
 				       bool fatal_error)
@@ -71,16 +73,53 @@ static void write_native_sections(FILE *out, const struct pf_snapshot *snap,
 		pf_format_native_stack(out, &snap->outside);
 }
 
+/* The interpreters besides the main one, after faulthandler's text, each
+ * with its C stacks as native says; a current thread's C stack alone
+ * (PF_NATIVE_CURRENT) is the main interpreter's. */
+static bool write_interpreters(FILE *out, const struct pf_target *target,
+			       const struct pf_snapshot *snap,
+			       enum pf_native_view native,
+			       const struct pf_style *style)
+{
+	bool ok = true;
+	for (size_t k = 0; ok && k < snap->ninterps; k++) {
+		const struct pf_interp_dump *d = &snap->interps[k];
+		struct pf_merged *merges = NULL;
+		if (native == PF_NATIVE_MERGED) {
+			merges = calloc(d->nthreads ? d->nthreads : 1,
+					sizeof *merges);
+			ok = merges != NULL;
+			for (size_t i = 0; ok && i < d->nthreads; i++)
+				ok = pf_merge_stacks(&d->threads[i],
+						     target->object_path,
+						     &merges[i]);
+		}
+		if (ok)
+			pf_format_interpreter(out, snap, d, merges, style);
+		for (size_t i = 0; ok && native == PF_NATIVE_SECTION &&
+				   i < d->nthreads;
+		     i++)
+			pf_format_native_stack(out, &d->threads[i]);
+		for (size_t i = 0; merges && i < d->nthreads; i++)
+			pf_merged_free(&merges[i]);
+		free(merges);
+	}
+	pf_format_interpreters_truncated(out, snap);
+	return ok;
+}
+
 bool pf_write_threads(FILE *out, const struct pf_target *target,
 		      const struct pf_snapshot *snap, bool current_thread_only,
 		      enum pf_native_view native)
 {
 	struct pf_style style = pf_style_of(&target->layout);
+	style.locals = snap->locals_read;
 	const struct pf_thread_dump *only = NULL;
 	if (current_thread_only &&
 	    (only = pf_snapshot_current_python(snap)) == NULL)
 		return false;
 	if (native == PF_NATIVE_MERGED) {
+		style.python_names = true;
 		if (!write_merged(out, target, snap, only, &style))
 			return false;
 	} else {
@@ -91,7 +130,7 @@ bool pf_write_threads(FILE *out, const struct pf_target *target,
 		write_native_sections(out, snap, only, native);
 	}
 	pf_format_extension_modules(out, &snap->modules);
-	return true;
+	return only || write_interpreters(out, target, snap, native, &style);
 }
 
 bool pf_fatal_current_only(const struct pf_target *target,
@@ -156,6 +195,31 @@ void pf_target_status_layout(struct pf_target *t)
 {
 	/* The same gap filling as for the "Extension modules" line: every
 	 * offset the debug offsets lack, from DWARF that agrees with them. */
-	if (t->layout.gil.size == PF_NO_OFFSET)
+	const char *missing;
+	if (t->layout.gil.size == PF_NO_OFFSET ||
+	    !pf_layout_names_complete(&t->layout, &missing))
 		pf_target_modules_layout(t);
+}
+
+const struct pf_object_types *pf_locals_types(const char *prog,
+					      struct pf_target *t)
+{
+	const char *missing = NULL;
+	pf_target_modules_layout(t);
+	if (pf_layout_locals_complete(&t->layout, &missing))
+		return &t->types;
+	fprintf(stderr,
+		"%s: process %d: local variables are left out: %s gives no "
+		"%s\n",
+		prog, (int)t->pid, pf_layout_source_name(t->layout.source),
+		missing);
+	return NULL;
+}
+
+void pf_dump_python_names(const char *prog, struct pf_mem *mem,
+			  struct pf_target *t, struct pf_snapshot *snap)
+{
+	struct pf_error note = {0};
+	if (pf_read_python_names(mem, t, snap, &note) != PF_OK)
+		fprintf(stderr, "%s: %s\n", prog, note.message);
 }

@@ -10,6 +10,7 @@
 #include "format/fh_format.h"
 #include "layout/py_layout.h"
 #include "layout/py_target.h"
+#include "process/remote_mem.h"
 #include "base/snapshot.h"
 
 /* How a dump shows the C frames of the threads (--native). */
@@ -67,9 +68,24 @@ void pf_json_process_fill(const struct pf_target *t, const char *executable,
 void pf_json_process_of(const struct pf_target *t, char *exe,
 			size_t exe_size, struct pf_json_process *process);
 
-/* Makes sure the layout has what the thread status needs, before the
- * target is stopped: 3.13's _Py_DebugOffsets do not give the size of the
- * GIL state, which the target's DWARF does when it has some. */
+/* Makes sure the layout has what the thread status and the Python thread
+ * names need, before the target is stopped: 3.13's _Py_DebugOffsets do
+ * not give the size of the GIL state or dict internals, which the
+ * target's DWARF does when it has some. */
 void pf_target_status_layout(struct pf_target *t);
+
+/* What the walk needs for --locals (struct pf_walk_input's
+ * locals_types), before the target is stopped: the layout completed from
+ * DWARF, or NULL after a one-line note on stderr from prog when it lacks
+ * what locals need. */
+const struct pf_object_types *pf_locals_types(const char *prog,
+					      struct pf_target *t);
+
+/* Reads the Python thread names into snap while the target is stopped,
+ * for the dumps that show them (--status, JSON, --native=merged); a
+ * layout without what they need gets a one-line note on stderr from
+ * prog. */
+void pf_dump_python_names(const char *prog, struct pf_mem *mem,
+			  struct pf_target *t, struct pf_snapshot *snap);
 
 #endif

@@ -329,6 +329,18 @@ static json_object *frame_object(struct builder *jb, const struct pf_frame *f)
 		add_int(jb, o, "line", f->lineno);
 	else
 		add(jb, o, "line", NULL, true);
+	json_object *locals = new_array(jb);
+	for (uint32_t i = 0; i < f->nlocals; i++) {
+		const struct pf_local *v = &f->locals[i];
+		json_object *lo = new_object(jb);
+		add_text(jb, lo, "name", &v->name);
+		add_string(jb, lo, "kind", v->kind);
+		add_bytes(jb, lo, "type", v->type[0] ? v->type : NULL);
+		add_bytes(jb, lo, "repr", v->repr);
+		append(jb, locals, lo);
+	}
+	add(jb, o, "locals", locals, false);
+	add_bool(jb, o, "locals_truncated", f->locals_truncated);
 	return o;
 }
 
@@ -387,11 +399,16 @@ static json_object *syscall_object(struct builder *jb,
 }
 
 static json_object *thread_object(struct builder *jb,
-				  const struct pf_thread_dump *t)
+				  const struct pf_thread_dump *t,
+				  int64_t interp_id)
 {
 	const struct pf_thread_status *s = &t->status;
 	json_object *o = new_object(jb);
 	add(jb, o, "thread_id", json_object_new_uint64(t->thread_id), false);
+	if (interp_id >= 0)
+		add_int(jb, o, "interpreter_id", interp_id);
+	else
+		add(jb, o, "interpreter_id", NULL, true);
 	if (t->tid > 0)
 		add_int(jb, o, "tid", t->tid);
 	else
@@ -400,6 +417,10 @@ static json_object *thread_object(struct builder *jb,
 		add_bytes(jb, o, "name", s->name);
 	else
 		add(jb, o, "name", NULL, true);
+	if (t->python_name.present)
+		add_text(jb, o, "python_name", &t->python_name);
+	else
+		add(jb, o, "python_name", NULL, true);
 	add_bool(jb, o, "current", t->is_current);
 	if (s->collected)
 		add_bool(jb, o, "holds_gil", s->holds_gil);
@@ -501,6 +522,22 @@ static void add_tasks(struct builder *jb, json_object *doc,
 		add(jb, doc, "tasks_note", NULL, true);
 }
 
+/* An interpreter's own facts; its threads are in "threads". */
+static json_object *interpreter_object(struct builder *jb, bool main,
+				       const struct pf_interp_dump *d)
+{
+	json_object *o = new_object(jb);
+	if (d->id >= 0)
+		add_int(jb, o, "id", d->id);
+	else
+		add(jb, o, "id", NULL, true);
+	add_address(jb, o, "address", d->addr);
+	add_bool(jb, o, "main", main);
+	add_bool(jb, o, "threads_truncated", d->threads_truncated);
+	add_bool(jb, o, "unreadable", d->unreadable);
+	return o;
+}
+
 static json_object *document(struct builder *jb, const char *tool,
 			     const struct pf_json_process *process,
 			     const struct pf_dump_reason *reason,
@@ -518,12 +555,29 @@ static json_object *document(struct builder *jb, const char *tool,
 	json_object *threads = new_array(jb);
 	const struct pf_thread_dump *current = pf_snapshot_current_python(snap);
 	for (size_t i = 0; !current_thread_only && i < snap->nthreads; i++)
-		append(jb, threads, thread_object(jb, &snap->threads[i]));
+		append(jb, threads, thread_object(jb, &snap->threads[i],
+						  snap->interp_id));
 	if (current_thread_only && current)
-		append(jb, threads, thread_object(jb, current));
+		append(jb, threads, thread_object(jb, current, snap->interp_id));
+	json_object *interps = new_array(jb);
+	const struct pf_interp_dump main = {
+		.id = snap->interp_id,
+		.addr = snap->interp,
+		.threads_truncated = snap->threads_truncated,
+	};
+	append(jb, interps, interpreter_object(jb, true, &main));
+	for (size_t k = 0; !current_thread_only && k < snap->ninterps; k++) {
+		const struct pf_interp_dump *d = &snap->interps[k];
+		for (size_t i = 0; i < d->nthreads; i++)
+			append(jb, threads,
+			       thread_object(jb, &d->threads[i], d->id));
+		append(jb, interps, interpreter_object(jb, false, d));
+	}
 	add_bool(jb, doc, "current_thread_only", current_thread_only);
 	add(jb, doc, "threads", threads, false);
 	add_bool(jb, doc, "threads_truncated", snap->threads_truncated);
+	add(jb, doc, "interpreters", interps, false);
+	add_bool(jb, doc, "interpreters_truncated", snap->interps_truncated);
 	json_object *modules = new_array(jb);
 	for (size_t i = 0; i < snap->modules.count; i++) {
 		json_object *name = text_value(jb, &snap->modules.names[i]);

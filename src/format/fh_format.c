@@ -31,12 +31,15 @@ static void line_puts(struct line *l, const char *s)
 		*line_room(l, 1) = *s, l->used++;
 }
 
-static void line_text(struct line *l, const struct pf_text *text)
+/* _Py_DumpASCII's escaping; quoted (--locals' str values) also escapes
+ * '"' and '\'. */
+static void line_text(struct line *l, const struct pf_text *text, bool quoted)
 {
 	for (uint32_t i = 0; i < text->length; i++) {
 		uint32_t ch = text->chars[i];
 		char *at = line_room(l, 16);
-		if (ch >= ' ' && ch <= 126) {
+		if (ch >= ' ' && ch <= 126 &&
+		    !(quoted && (ch == '"' || ch == '\\'))) {
 			*at = (char)ch;
 			l->used++;
 		} else {
@@ -67,8 +70,33 @@ static void line_number(struct line *l, int n)
 void pf_format_text(FILE *out, const struct pf_text *text)
 {
 	struct line l = {.out = out};
-	line_text(&l, text);
+	line_text(&l, text, false);
 	line_flush(&l);
+}
+
+void pf_format_quoted(FILE *out, const struct pf_text *text)
+{
+	struct line l = {.out = out};
+	line_puts(&l, "\"");
+	line_text(&l, text, true);
+	line_puts(&l, "\"");
+	line_flush(&l);
+}
+
+/* --locals: "    NAME = VALUE" under the frame line. */
+static void format_locals(FILE *out, const struct pf_frame *f)
+{
+	for (uint32_t i = 0; i < f->nlocals; i++) {
+		struct line l = {.out = out};
+		line_puts(&l, "    ");
+		line_text(&l, &f->locals[i].name, false);
+		line_puts(&l, " = ");
+		line_puts(&l, f->locals[i].repr);
+		line_puts(&l, "\n");
+		line_flush(&l);
+	}
+	if (f->locals_truncated)
+		fputs("    <more locals not shown>\n", out);
 }
 
 void pf_format_frame(FILE *out, const struct pf_frame *f)
@@ -77,7 +105,7 @@ void pf_format_frame(FILE *out, const struct pf_frame *f)
 	line_puts(&l, "  File ");
 	if (f->filename->present) {
 		line_puts(&l, "\"");
-		line_text(&l, f->filename);
+		line_text(&l, f->filename, false);
 		line_puts(&l, "\"");
 	} else {
 		line_puts(&l, "???");
@@ -89,7 +117,7 @@ void pf_format_frame(FILE *out, const struct pf_frame *f)
 		line_puts(&l, "???");
 	line_puts(&l, " in ");
 	if (f->name->present)
-		line_text(&l, f->name);
+		line_text(&l, f->name, false);
 	else
 		line_puts(&l, "???");
 	line_puts(&l, "\n");
@@ -106,8 +134,11 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 			      out);
 		return;
 	}
-	for (size_t i = 0; i < t->nframes; i++)
+	for (size_t i = 0; i < t->nframes; i++) {
 		pf_format_frame(out, &t->frames[i]);
+		if (style->locals)
+			format_locals(out, &t->frames[i]);
+	}
 	if (t->invalid_frame)
 		fputs("  <invalid frame>\n", out);
 	if (t->frames_truncated && style->frame_limit_marker)
@@ -202,6 +233,8 @@ static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
 		const struct pf_merged_item *item = &m->items[i];
 		if (item->python) {
 			pf_format_frame(out, &t->frames[item->index]);
+			if (style->locals)
+				format_locals(out, &t->frames[item->index]);
 			continue;
 		}
 		const struct pf_native_frame *f = &t->native[item->index];
@@ -213,12 +246,13 @@ static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
 	}
 }
 
-static void format_threads(FILE *out, const struct pf_snapshot *snap,
+static void format_threads(FILE *out, const struct pf_thread_dump *threads,
+			   size_t n, bool truncated, const char *dumper_name,
 			   const struct pf_merged *merges,
 			   const struct pf_style *style)
 {
-	for (size_t i = 0; i < snap->nthreads; i++) {
-		const struct pf_thread_dump *t = &snap->threads[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct pf_thread_dump *t = &threads[i];
 		if (i != 0)
 			fputc('\n', out);
 		fprintf(out, "%s 0x%016llx",
@@ -226,10 +260,14 @@ static void format_threads(FILE *out, const struct pf_snapshot *snap,
 			(unsigned long long)t->thread_id);
 		/* Empty when the name could not be read, as when the
 		 * backport's prctl(PR_GET_NAME) gives nothing. */
-		if (style->thread_name_suffix && snap->dumper_name[0] != '\0')
-			fprintf(out, " <%s>", snap->dumper_name);
+		if (style->thread_name_suffix && dumper_name[0] != '\0')
+			fprintf(out, " <%s>", dumper_name);
 		if (style->thread_names && t->name[0])
 			fprintf(out, " [%s]", t->name);
+		if (style->python_names && t->python_name.present) {
+			fputc(' ', out);
+			pf_format_quoted(out, &t->python_name);
+		}
 		fputs(" (most recent call first):\n", out);
 		if (t->gc_collecting && style->gc_line)
 			fputs("  Garbage-collecting\n", out);
@@ -238,21 +276,57 @@ static void format_threads(FILE *out, const struct pf_snapshot *snap,
 		else
 			format_frames(out, t, style);
 	}
-	if (snap->threads_truncated)
+	if (truncated)
 		fputs("\n...\n", out);
 }
 
 void pf_format_threads(FILE *out, const struct pf_snapshot *snap,
 		       const struct pf_style *style)
 {
-	format_threads(out, snap, NULL, style);
+	format_threads(out, snap->threads, snap->nthreads,
+		       snap->threads_truncated, snap->dumper_name, NULL, style);
 }
 
 void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
 			      const struct pf_merged *merges,
 			      const struct pf_style *style)
 {
-	format_threads(out, snap, merges, style);
+	format_threads(out, snap->threads, snap->nthreads,
+		       snap->threads_truncated, snap->dumper_name, merges,
+		       style);
+}
+
+void pf_format_interpreter_name(FILE *out,
+				const struct pf_interp_dump *interp)
+{
+	if (interp->id >= 0)
+		fprintf(out, "Interpreter %lld:\n", (long long)interp->id);
+	else
+		fprintf(out, "Interpreter at 0x%llx:\n",
+			(unsigned long long)interp->addr);
+}
+
+void pf_format_interpreter(FILE *out, const struct pf_snapshot *snap,
+			   const struct pf_interp_dump *interp,
+			   const struct pf_merged *merges,
+			   const struct pf_style *style)
+{
+	fputc('\n', out);
+	pf_format_interpreter_name(out, interp);
+	format_threads(out, interp->threads, interp->nthreads,
+		       interp->threads_truncated, snap->dumper_name, merges,
+		       style);
+	if (interp->unreadable)
+		fputs("  <the rest of its thread list is unreadable>\n", out);
+	else if (interp->nthreads == 0)
+		fputs("  <no thread>\n", out);
+}
+
+void pf_format_interpreters_truncated(FILE *out,
+				      const struct pf_snapshot *snap)
+{
+	if (snap->interps_truncated)
+		fputs("\n<more interpreters not shown>\n", out);
 }
 
 void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,

@@ -24,6 +24,11 @@ struct pf_style {
 	bool thread_name_suffix;  /* " <name>" of the dumping thread after
 	                             each thread id (2.7's backport) */
 	bool thread_names;        /* " [name]" after the thread id (3.14+) */
+	/* pyfault's own: ' "NAME"' of threading's Thread after the thread
+	 * id and its OS name (--native=merged). */
+	bool python_names;
+	/* --locals: each frame's "    NAME = VALUE" lines. */
+	bool locals;
 };
 
 /* "Fatal Python error: Segmentation fault\n\n" and the like, for the
@@ -62,6 +67,25 @@ void pf_format_threads_merged(FILE *out, const struct pf_snapshot *snap,
 			      const struct pf_merged *merges,
 			      const struct pf_style *style);
 
+/* "Interpreter ID:\n", or "Interpreter at 0xADDR:\n" where the version
+ * gives interpreters no id. */
+void pf_format_interpreter_name(FILE *out,
+				const struct pf_interp_dump *interp);
+
+/* The threads of an interpreter besides the main one, in faulthandler's
+ * format, after a header that names it:
+ *   "\nInterpreter ID:\n", or "\nInterpreter at 0xADDR:\n" without an id.
+ * merges as for pf_format_threads_merged, NULL to not merge. */
+void pf_format_interpreter(FILE *out, const struct pf_snapshot *snap,
+			   const struct pf_interp_dump *interp,
+			   const struct pf_merged *merges,
+			   const struct pf_style *style);
+
+/* "\n<more interpreters not shown>\n" after the last interpreter shown,
+ * when there are more than PF_MAX_INTERPRETERS. */
+void pf_format_interpreters_truncated(FILE *out,
+				      const struct pf_snapshot *snap);
+
 /* One thread as pf_format_stack, its frames merged. */
 void pf_format_stack_merged(FILE *out, const struct pf_thread_dump *thread,
 			    const struct pf_merged *merged,
@@ -89,5 +113,8 @@ void pf_format_frame(FILE *out, const struct pf_frame *frame);
 /* A str as _Py_DumpASCII writes it: printable ASCII raw, everything else
  * escaped, "..." after a cut. */
 void pf_format_text(FILE *out, const struct pf_text *text);
+
+/* The same in double quotes, '"' and '\' escaped too ("\x22"). */
+void pf_format_quoted(FILE *out, const struct pf_text *text);
 
 #endif

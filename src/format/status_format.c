@@ -1,5 +1,6 @@
 #include "format/status_format.h"
 
+#include "format/fh_format.h"
 #include "format/syscall_names.h"
 
 void pf_format_thread_state(FILE *out, const struct pf_thread_status *s)
@@ -48,6 +49,10 @@ static void format_thread(FILE *out, const struct pf_thread_dump *t)
 	else
 		fputs("tid ? ", out);
 	format_name(out, s->name);
+	if (t->python_name.present) {
+		fputs(", Python name ", out);
+		pf_format_quoted(out, &t->python_name);
+	}
 	fputs(s->holds_gil ? ": holds the GIL, " : ": ", out);
 	pf_format_thread_state(out, s);
 	fputc('\n', out);
@@ -62,5 +67,11 @@ void pf_format_status(FILE *out, const struct pf_snapshot *snap,
 		format_thread(out, &snap->threads[i]);
 	if (current_thread_only && current)
 		format_thread(out, current);
+	for (size_t k = 0; !current_thread_only && k < snap->ninterps; k++) {
+		const struct pf_interp_dump *d = &snap->interps[k];
+		pf_format_interpreter_name(out, d);
+		for (size_t i = 0; i < d->nthreads; i++)
+			format_thread(out, &d->threads[i]);
+	}
 	fputc('\n', out);
 }

@@ -11,7 +11,8 @@
 #include "base/snapshot.h"
 
 /* "Thread status:", a line per thread as the dump lists them (only the
- * current one with current_thread_only), then a blank line. */
+ * current one with current_thread_only), those of each further
+ * interpreter after a line "Interpreter ID:", then a blank line. */
 void pf_format_status(FILE *out, const struct pf_snapshot *snap,
 		      bool current_thread_only);
 

@@ -330,6 +330,16 @@ static void fill_layout(struct pf_layout *l, const struct debug_offsets *d)
 	const uint64_t interp_gil = d->interpreter_state.gil_runtime_state;
 	take(&l->runtime.interpreters_head, d->runtime_state.interpreters_head);
 	take(&l->interp.next, d->interpreter_state.next);
+	take(&l->interp.id, d->interpreter_state.id);
+	take(&l->locals.localsplus, d->interpreter_frame.localsplus);
+	take(&l->locals.names, d->code_object.localsplusnames);
+	take(&l->locals.kinds, d->code_object.localspluskinds);
+	take(&l->type_name.tp_name, d->type_object.tp_name);
+	take(&l->tuple.ob_size, d->tuple_object.ob_size);
+	take(&l->tuple.ob_item, d->tuple_object.ob_item);
+	take(&l->list.ob_size, d->list_object.ob_size);
+	take(&l->list.ob_item, d->list_object.ob_item);
+	take(&l->float_obj.ob_fval, d->float_object.ob_fval);
 	take(&l->interp.threads_head, d->interpreter_state.threads_head);
 	take(&l->interp.gil_ptr, d->interpreter_state.ceval_gil);
 	take(&l->interp.gc_collecting,

@@ -36,6 +36,14 @@ enum want_id {
 	W_MODULE_DEF,
 	W_SET,
 	W_SET_ENTRY,
+	W_HEAP_TYPE,
+	W_LONG,
+	W_INT,
+	W_DICT_ENTRY_27,
+	W_TUPLE,
+	W_LIST,
+	W_FLOAT,
+	W_CELL,
 	W_COUNT
 };
 
@@ -48,9 +56,9 @@ struct want {
 	unsigned last_minor;
 	int frame_model;          /* the frame model that needs it */
 	bool optional;            /* only for the "Extension modules"
-				     trailer: its absence leaves their
-				     fields PF_NO_OFFSET, not the DWARF
-				     unusable */
+				     trailer and Python thread names: its
+				     absence leaves their fields
+				     PF_NO_OFFSET, not the DWARF unusable */
 };
 
 /* Naming a struct by tag and by typedef: several are anonymous structs
@@ -78,25 +86,39 @@ static const struct want wants[W_COUNT] = {
 	[W_ASCII] = {NULL, "PyASCIIObject", 6, 99, ANY_MODEL},
 	[W_COMPACT] = {NULL, "PyCompactUnicodeObject", 6, 99, ANY_MODEL},
 	[W_UNICODE] = {NULL, "PyUnicodeObject", 6, 99, ANY_MODEL},
-	/* What _Py_DumpExtensionModules reads, from 3.10 on. */
-	[W_DICT] = {NULL, "PyDictObject", 10, 99, ANY_MODEL, true},
-	[W_DICT_KEYS] = {"_dictkeysobject", "PyDictKeysObject", 10, 99,
+	/* What _Py_DumpExtensionModules reads, from 3.10 on, and the
+	 * thread names of threading, on every version. */
+	[W_DICT] = {NULL, "PyDictObject", 6, 99, ANY_MODEL, true},
+	[W_DICT_KEYS] = {"_dictkeysobject", "PyDictKeysObject", 6, 99,
 			 ANY_MODEL, true},
-	[W_DICT_ENTRY] = {NULL, "PyDictKeyEntry", 10, 99, ANY_MODEL, true},
+	[W_DICT_ENTRY] = {NULL, "PyDictKeyEntry", 6, 99, ANY_MODEL, true},
 	[W_DICT_UNICODE_ENTRY] = {NULL, "PyDictUnicodeEntry", 11, 99,
 				  ANY_MODEL, true},
 	[W_DICT_VALUES] = {"_dictvalues", "PyDictValues", 11, 99, ANY_MODEL,
 			   true},
-	[W_MODULE] = {NULL, "PyModuleObject", 10, 99, ANY_MODEL, true},
+	[W_MODULE] = {NULL, "PyModuleObject", 6, 99, ANY_MODEL, true},
 	[W_MODULE_DEF] = {"PyModuleDef", "PyModuleDef", 10, 99, ANY_MODEL,
 			  true},
-	[W_SET] = {NULL, "PySetObject", 10, 99, ANY_MODEL, true},
-	[W_SET_ENTRY] = {NULL, "setentry", 10, 99, ANY_MODEL, true},
+	[W_SET] = {NULL, "PySetObject", 6, 99, ANY_MODEL, true},
+	[W_SET_ENTRY] = {NULL, "setentry", 6, 99, ANY_MODEL, true},
+	[W_HEAP_TYPE] = {"_heaptypeobject", "PyHeapTypeObject", 11, 99,
+			 ANY_MODEL, true},
+	[W_LONG] = {"_longobject", "PyLongObject", 6, 99, ANY_MODEL, true},
+	/* 2.7 only, like W_STRING. */
+	[W_INT] = {NULL, "PyIntObject", 1, 0, ANY_MODEL, true},
+	[W_DICT_ENTRY_27] = {NULL, "PyDictEntry", 1, 0, ANY_MODEL, true},
+	/* What --locals shows. */
+	[W_TUPLE] = {NULL, "PyTupleObject", 6, 99, ANY_MODEL, true},
+	[W_LIST] = {NULL, "PyListObject", 6, 99, ANY_MODEL, true},
+	[W_FLOAT] = {NULL, "PyFloatObject", 6, 99, ANY_MODEL, true},
+	[W_CELL] = {NULL, "PyCellObject", 6, 99, ANY_MODEL, true},
 };
 
 /* What 2.7 has and the walker reads there; the ranges above are of 3.x. */
 static const enum want_id py27_wants[] = {
 	W_INTERP, W_TSTATE, W_FRAME_OBJECT, W_CODE, W_OBJECT, W_TYPE, W_STRING,
+	W_DICT, W_MODULE, W_INT, W_DICT_ENTRY_27, W_TUPLE, W_LIST, W_FLOAT,
+	W_CELL, W_LONG,
 };
 
 static bool wanted_in_py27(enum want_id id)
@@ -139,6 +161,7 @@ static const struct field_spec fields[] = {
 	 * interpreter. */
 	FIELD(W_RUNTIME, "ceval.gil", runtime.gil, K_AGGREGATE, SZ_NONE),
 	FIELD(W_INTERP, "next", interp.next, K_ANY, SZ_NONE),
+	FIELD(W_INTERP, "id", interp.id, K_ANY, SZ_NONE),
 	FIELD(W_INTERP, "tstate_head|threads.head", interp.threads_head,
 	      K_ANY, SZ_NONE),
 	/* A pointer from 3.12; 3.10's EXPERIMENTAL_ISOLATED_SUBINTERPRETERS
@@ -192,6 +215,43 @@ static const struct field_spec fields[] = {
 		      K_POINTER),
 	MODULES_FIELD(W_INTERP, "sysdict", interp.sysdict, K_POINTER),
 	MODULES_FIELD(W_TYPE, "tp_base", type.tp_base, K_POINTER),
+	/* What reading thread names takes from structs the walker reads. */
+	MODULES_FIELD(W_TYPE, "tp_basicsize", type.tp_basicsize, K_ANY),
+	MODULES_FIELD(W_TYPE, "tp_dictoffset", type.tp_dictoffset, K_ANY),
+	FIELD(W_HEAP_TYPE, "ht_cached_keys", heap_type.ht_cached_keys,
+	      K_POINTER, SZ_NONE),
+	FIELD(W_LONG, "ob_base.ob_size|ob_size", long_obj.ob_size, K_ANY,
+	      SZ_NONE),
+	FIELD(W_LONG, "long_value.lv_tag", long_obj.lv_tag, K_ANY, SZ_NONE),
+	FIELD(W_LONG, "ob_digit|long_value.ob_digit", long_obj.ob_digit,
+	      K_ANY, SZ_NONE),
+	FIELD(W_INT, "ob_ival", int_obj.ob_ival, K_ANY, SZ_NONE),
+	FIELD(W_DICT, "ma_mask", dict.ma_mask, K_ANY, SZ_NONE),
+	FIELD(W_DICT, "ma_table", dict.ma_table, K_POINTER, SZ_NONE),
+	FIELD(W_DICT_ENTRY_27, "me_key", dict_entry.me_key, K_POINTER,
+	      SZ_NONE),
+	FIELD(W_DICT_ENTRY_27, "me_value", dict_entry.me_value, K_POINTER,
+	      SZ_NONE),
+	FIELD(W_MODULE, "md_dict", module.md_dict, K_POINTER, SZ_NONE),
+	/* --locals. */
+	FIELD(W_FRAME_OBJECT, "f_localsplus", locals.localsplus, K_ANY,
+	      SZ_NONE),
+	FIELD(W_IFRAME, "localsplus", locals.localsplus, K_ANY, SZ_NONE),
+	FIELD(W_CODE, "co_localsplusnames", locals.names, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_localspluskinds", locals.kinds, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_varnames", locals.varnames, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_cellvars", locals.cellvars, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_freevars", locals.freevars, K_POINTER, SZ_NONE),
+	FIELD(W_CODE, "co_nlocals", locals.nlocals, K_ANY, SZ_NONE),
+	FIELD(W_TYPE, "tp_name", type_name.tp_name, K_POINTER, SZ_NONE),
+	FIELD(W_TUPLE, "ob_base.ob_size|ob_size", tuple.ob_size, K_ANY,
+	      SZ_NONE),
+	FIELD(W_TUPLE, "ob_item", tuple.ob_item, K_ANY, SZ_NONE),
+	FIELD(W_LIST, "ob_base.ob_size|ob_size", list.ob_size, K_ANY, SZ_NONE),
+	FIELD(W_LIST, "ob_item", list.ob_item, K_POINTER, SZ_NONE),
+	FIELD(W_FLOAT, "ob_fval", float_obj.ob_fval, K_ANY, SZ_NONE),
+	FIELD(W_CELL, "ob_ref", cell.ob_ref, K_POINTER, SZ_NONE),
+	FIELD(W_SET, "used", set_used.used, K_ANY, SZ_NONE),
 	FIELD(W_DICT, "ma_used", dict.ma_used, K_ANY, SZ_NONE),
 	FIELD(W_DICT, "ma_keys", dict.ma_keys, K_POINTER, SZ_NONE),
 	FIELD(W_DICT, "ma_values", dict.ma_values, K_POINTER, SZ_NONE),
@@ -232,6 +292,7 @@ static const struct {
 	{W_DICT_UNICODE_ENTRY, offsetof(struct pf_layout,
 					dict_unicode_entry.size)},
 	{W_SET_ENTRY, offsetof(struct pf_layout, set_entry.size)},
+	{W_DICT_ENTRY_27, offsetof(struct pf_layout, dict_entry.size)},
 	{W_GIL, offsetof(struct pf_layout, gil.size)},
 };
 

@@ -62,6 +62,11 @@ static void set_object_model(struct pf_layout *layout, bool py2,
 	layout->dict_split = minor <= 10   ? PF_DICT_SPLIT_DENSE
 			     : minor <= 12 ? PF_DICT_SPLIT_ORDER_BEFORE
 					   : PF_DICT_SPLIT_ORDER_AFTER;
+	layout->dict_open_table = py2;
+	layout->instance_dict = py2 || minor <= 10 ? PF_IDICT_OFFSET
+				: minor == 11	  ? PF_IDICT_MANAGED_311
+				: minor == 12	  ? PF_IDICT_MANAGED_312
+						  : PF_IDICT_INLINE;
 }
 
 /* What faulthandler of that version writes differently (Python/
@@ -197,26 +202,37 @@ bool pf_layout_complete(const struct pf_layout *l, const char **missing)
 	return true;
 }
 
-bool pf_layout_modules_complete(const struct pf_layout *l,
-				const char **missing)
+static bool all_present(const struct required *fields, size_t n,
+			const char **missing)
 {
-	if (!l->extension_modules_trailer)
-		return true;
-	bool by_size = l->dict_indices == PF_DICT_INDICES_BY_SIZE;
-	bool kinds = l->dict_keys_general >= 0;
-	bool dense = l->dict_split == PF_DICT_SPLIT_DENSE;
+	for (size_t i = 0; i < n; i++) {
+		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {
+			*missing = fields[i].name;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* What reading any dict takes (py_dict.c): 2.7's open table, or the
+ * keys object and its entries. */
+static bool dicts_complete(const struct pf_layout *l, const char **missing)
+{
+	bool open = l->dict_open_table;
+	bool by_size = !open && l->dict_indices == PF_DICT_INDICES_BY_SIZE;
+	bool kinds = !open && l->dict_keys_general >= 0;
+	bool split = !open && l->dict_split != PF_DICT_SPLIT_DENSE;
 	const struct required fields[] = {
-		{"interp.modules", &l->interp.modules},
-		{"interp.sysdict", &l->interp.sysdict},
-		{"type.tp_base", &l->type.tp_base},
-		{"dict.ma_used", &l->dict.ma_used},
-		{"dict.ma_keys", &l->dict.ma_keys},
-		{"dict.ma_values", &l->dict.ma_values},
-		{"dict_keys.dk_nentries", &l->dict_keys.dk_nentries},
-		{"dict_keys.dk_indices", &l->dict_keys.dk_indices},
+		{"dict.ma_used", open ? NULL : &l->dict.ma_used},
+		{"dict.ma_keys", open ? NULL : &l->dict.ma_keys},
+		{"dict.ma_values", open ? NULL : &l->dict.ma_values},
+		{"dict.ma_mask", open ? &l->dict.ma_mask : NULL},
+		{"dict.ma_table", open ? &l->dict.ma_table : NULL},
+		{"dict_keys.dk_nentries", open ? NULL : &l->dict_keys.dk_nentries},
+		{"dict_keys.dk_indices", open ? NULL : &l->dict_keys.dk_indices},
 		{"dict_keys.dk_size", by_size ? &l->dict_keys.dk_size : NULL},
 		{"dict_keys.dk_log2_index_bytes",
-		 by_size ? NULL : &l->dict_keys.dk_log2_index_bytes},
+		 open || by_size ? NULL : &l->dict_keys.dk_log2_index_bytes},
 		{"dict_keys.dk_kind", kinds ? &l->dict_keys.dk_kind : NULL},
 		{"dict_entry.me_key", &l->dict_entry.me_key},
 		{"dict_entry.me_value", &l->dict_entry.me_value},
@@ -227,11 +243,77 @@ bool pf_layout_modules_complete(const struct pf_layout *l,
 		 kinds ? &l->dict_unicode_entry.me_value : NULL},
 		{"dict_unicode_entry.size",
 		 kinds ? &l->dict_unicode_entry.size : NULL},
-		{"dict_values.values", dense ? NULL : &l->dict_values.values},
+		{"dict_values.values", split ? &l->dict_values.values : NULL},
 		{"dict_values.capacity",
-		 l->dict_split == PF_DICT_SPLIT_ORDER_AFTER
+		 !open && l->dict_split == PF_DICT_SPLIT_ORDER_AFTER
 			 ? &l->dict_values.capacity
 			 : NULL},
+	};
+	return all_present(fields, sizeof fields / sizeof fields[0], missing);
+}
+
+bool pf_layout_names_complete(const struct pf_layout *l, const char **missing)
+{
+	bool py2 = l->major == 2;
+	bool offset = l->instance_dict == PF_IDICT_OFFSET;
+	bool new_long = !py2 && l->minor >= 12;
+	const struct required fields[] = {
+		{"interp.modules", &l->interp.modules},
+		{"module.md_dict", &l->module.md_dict},
+		{"type.tp_dictoffset", offset ? &l->type.tp_dictoffset : NULL},
+		{"type.tp_basicsize",
+		 l->instance_dict == PF_IDICT_INLINE ? &l->type.tp_basicsize
+						     : NULL},
+		{"heap_type.ht_cached_keys",
+		 offset ? NULL : &l->heap_type.ht_cached_keys},
+		{"int_obj.ob_ival", py2 ? &l->int_obj.ob_ival : NULL},
+		{"long_obj.ob_size",
+		 py2 || new_long ? NULL : &l->long_obj.ob_size},
+		{"long_obj.lv_tag", new_long ? &l->long_obj.lv_tag : NULL},
+		{"long_obj.ob_digit", &l->long_obj.ob_digit},
+	};
+	return dicts_complete(l, missing) &&
+	       all_present(fields, sizeof fields / sizeof fields[0], missing);
+}
+
+bool pf_layout_locals_complete(const struct pf_layout *l, const char **missing)
+{
+	bool fast = l->frame_model == PF_FRAMES_INTERPRETER;
+	bool sets = l->major == 3;
+	const struct required fields[] = {
+		{"locals.localsplus", &l->locals.localsplus},
+		{"locals.names", fast ? &l->locals.names : NULL},
+		{"locals.kinds", fast ? &l->locals.kinds : NULL},
+		{"locals.varnames", fast ? NULL : &l->locals.varnames},
+		{"locals.cellvars", fast ? NULL : &l->locals.cellvars},
+		{"locals.freevars", fast ? NULL : &l->locals.freevars},
+		{"locals.nlocals", fast ? NULL : &l->locals.nlocals},
+		{"type_name.tp_name", &l->type_name.tp_name},
+		{"tuple.ob_size", &l->tuple.ob_size},
+		{"tuple.ob_item", &l->tuple.ob_item},
+		{"list.ob_size", &l->list.ob_size},
+		{"list.ob_item", &l->list.ob_item},
+		{"float_obj.ob_fval", &l->float_obj.ob_fval},
+		{"cell.ob_ref", &l->cell.ob_ref},
+		{"set.mask", sets ? &l->set.mask : NULL},
+		{"set.table", sets ? &l->set.table : NULL},
+		{"set_entry.key", sets ? &l->set_entry.key : NULL},
+		{"set_entry.size", sets ? &l->set_entry.size : NULL},
+		{"set_used.used", sets ? &l->set_used.used : NULL},
+	};
+	return pf_layout_names_complete(l, missing) &&
+	       all_present(fields, sizeof fields / sizeof fields[0], missing);
+}
+
+bool pf_layout_modules_complete(const struct pf_layout *l,
+				const char **missing)
+{
+	if (!l->extension_modules_trailer)
+		return true;
+	const struct required fields[] = {
+		{"interp.modules", &l->interp.modules},
+		{"interp.sysdict", &l->interp.sysdict},
+		{"type.tp_base", &l->type.tp_base},
 		{"module.md_def", &l->module.md_def},
 		{"module_def.m_methods", &l->module_def.m_methods},
 		{"set.mask", &l->set.mask},
@@ -239,13 +321,8 @@ bool pf_layout_modules_complete(const struct pf_layout *l,
 		{"set_entry.key", &l->set_entry.key},
 		{"set_entry.size", &l->set_entry.size},
 	};
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-		if (fields[i].offset && *fields[i].offset == PF_NO_OFFSET) {
-			*missing = fields[i].name;
-			return false;
-		}
-	}
-	return true;
+	return dicts_complete(l, missing) &&
+	       all_present(fields, sizeof fields / sizeof fields[0], missing);
 }
 
 const char *pf_layout_source_name(enum pf_layout_source source)

@@ -34,6 +34,19 @@ enum pf_dict_indices {
 	PF_DICT_INDICES_LOG2_BYTES, /* 3.11+: 1 << dk_log2_index_bytes bytes */
 };
 
+/* Where an instance of a Python class keeps its attributes. */
+enum pf_instance_dict {
+	PF_IDICT_OFFSET,        /* <= 3.10: a dict at tp_dictoffset */
+	PF_IDICT_MANAGED_311,   /* 3.11: with Py_TPFLAGS_MANAGED_DICT, a dict
+	                           3 words before the object, else values 4
+	                           words before it */
+	PF_IDICT_MANAGED_312,   /* 3.12: PyDictOrValues 3 words before it,
+	                           values when its low bit is set */
+	PF_IDICT_INLINE,        /* 3.13+: a dict 3 words before it, else
+	                           with Py_TPFLAGS_INLINE_VALUES values at
+	                           tp_basicsize */
+};
+
 /* How PyDict_Next finds the i-th value of a split table (ma_values set). */
 enum pf_dict_split {
 	PF_DICT_SPLIT_DENSE,       /* 3.8-3.10: ((PyObject **)ma_values)[i],
@@ -87,6 +100,8 @@ struct pf_layout {
 
 	struct {
 		int64_t next;
+		int64_t id;                 /* int64_t id (3.7+): 0 for the
+		                               main interpreter */
 		int64_t threads_head;       /* tstate_head / threads.head */
 		int64_t gil_ptr;            /* ceval.gil pointer (3.12+) */
 		int64_t gc_collecting;      /* gc.collecting (3.9+) */
@@ -171,7 +186,63 @@ struct pf_layout {
 	struct {
 		int64_t tp_flags;
 		int64_t tp_base;
+		int64_t tp_basicsize;       /* where 3.13+ inline values start */
+		int64_t tp_dictoffset;      /* an instance's __dict__ (<= 3.10) */
 	} type;
+
+	struct {
+		int64_t ht_cached_keys;     /* the keys of instances' split
+		                               values (3.11+) */
+	} heap_type;
+
+	struct {
+		int64_t ob_size;            /* signed digit count (<= 3.11) */
+		int64_t lv_tag;             /* digit count and sign (3.12+) */
+		int64_t ob_digit;
+	} long_obj;
+
+	struct {
+		int64_t ob_ival;            /* 2.7's PyIntObject */
+	} int_obj;
+
+	/* What --locals reads: a frame's fast locals, their names, and the
+	 * values it shows. */
+	struct {
+		int64_t localsplus;         /* f_localsplus (<= 3.10),
+		                               localsplus (3.11+) */
+		int64_t names;              /* co_localsplusnames (3.11+) */
+		int64_t kinds;              /* co_localspluskinds (3.11+) */
+		int64_t varnames;           /* co_varnames (<= 3.10) */
+		int64_t cellvars;
+		int64_t freevars;
+		int64_t nlocals;            /* int co_nlocals (<= 3.10) */
+	} locals;
+
+	struct {
+		int64_t tp_name;
+	} type_name;
+
+	struct {
+		int64_t ob_size;
+		int64_t ob_item;            /* PyObject *ob_item[] */
+	} tuple;
+
+	struct {
+		int64_t ob_size;
+		int64_t ob_item;            /* PyObject **ob_item */
+	} list;
+
+	struct {
+		int64_t ob_fval;
+	} float_obj;
+
+	struct {
+		int64_t ob_ref;
+	} cell;
+
+	struct {
+		int64_t used;
+	} set_used;
 
 	struct {
 		int64_t ob_size;
@@ -197,6 +268,8 @@ struct pf_layout {
 		int64_t ma_used;
 		int64_t ma_keys;
 		int64_t ma_values;
+		int64_t ma_mask;            /* 2.7's open table */
+		int64_t ma_table;
 	} dict;
 
 	struct {
@@ -227,6 +300,7 @@ struct pf_layout {
 
 	struct {
 		int64_t md_def;
+		int64_t md_dict;
 	} module;
 
 	struct {
@@ -302,6 +376,10 @@ struct pf_layout {
 	int dict_keys_general;
 	/* How a split table's values are put in insertion order. */
 	enum pf_dict_split dict_split;
+	/* 2.7's dict: ma_mask + 1 PyDictEntry slots at ma_table, no
+	 * separate index. */
+	bool dict_open_table;
+	enum pf_instance_dict instance_dict;
 
 	enum pf_layout_source source;
 	char source_detail[256];    /* e.g. the debug file that gave the DWARF */
@@ -314,6 +392,7 @@ struct pf_layout {
 	X(runtime, interpreters_head)                                        \
 	X(runtime, gil)                                                      \
 	X(interp, next)                                                      \
+	X(interp, id)                                                        \
 	X(interp, threads_head)                                              \
 	X(interp, gil_ptr)                                                   \
 	X(interp, gc_collecting)                                             \
@@ -345,6 +424,28 @@ struct pf_layout {
 	X(object, ob_type)                                                   \
 	X(type, tp_flags)                                                    \
 	X(type, tp_base)                                                     \
+	X(type, tp_basicsize)                                                \
+	X(type, tp_dictoffset)                                               \
+	X(heap_type, ht_cached_keys)                                         \
+	X(long_obj, ob_size)                                                 \
+	X(long_obj, lv_tag)                                                  \
+	X(long_obj, ob_digit)                                                \
+	X(int_obj, ob_ival)                                                  \
+	X(locals, localsplus)                                                \
+	X(locals, names)                                                     \
+	X(locals, kinds)                                                     \
+	X(locals, varnames)                                                  \
+	X(locals, cellvars)                                                  \
+	X(locals, freevars)                                                  \
+	X(locals, nlocals)                                                   \
+	X(type_name, tp_name)                                                \
+	X(tuple, ob_size)                                                    \
+	X(tuple, ob_item)                                                    \
+	X(list, ob_size)                                                     \
+	X(list, ob_item)                                                     \
+	X(float_obj, ob_fval)                                                \
+	X(cell, ob_ref)                                                      \
+	X(set_used, used)                                                    \
 	X(bytes, ob_size)                                                    \
 	X(bytes, ob_sval)                                                    \
 	X(unicode, length)                                                   \
@@ -355,6 +456,8 @@ struct pf_layout {
 	X(dict, ma_used)                                                     \
 	X(dict, ma_keys)                                                     \
 	X(dict, ma_values)                                                   \
+	X(dict, ma_mask)                                                     \
+	X(dict, ma_table)                                                    \
 	X(dict_keys, dk_size)                                                \
 	X(dict_keys, dk_log2_index_bytes)                                    \
 	X(dict_keys, dk_kind)                                                \
@@ -369,6 +472,7 @@ struct pf_layout {
 	X(dict_values, capacity)                                             \
 	X(dict_values, values)                                               \
 	X(module, md_def)                                                    \
+	X(module, md_dict)                                                   \
 	X(module_def, m_methods)                                             \
 	X(set, mask)                                                         \
 	X(set, table)                                                        \
@@ -398,6 +502,15 @@ void pf_layout_set_free_threaded(struct pf_layout *layout);
 
 /* Every offset the walker will use for this version is present. */
 bool pf_layout_complete(const struct pf_layout *layout, const char **missing);
+
+/* Every offset that reading threading's thread names needs is present:
+ * sys.modules, dicts, module dicts, instance attributes, ints. */
+bool pf_layout_names_complete(const struct pf_layout *layout,
+			      const char **missing);
+
+/* Every offset --locals needs is present (with the names' ones). */
+bool pf_layout_locals_complete(const struct pf_layout *layout,
+			       const char **missing);
 
 /* Every offset the "Extension modules" trailer needs is present (true, with
  * nothing to check, for versions without the trailer).  Not part of

@@ -379,6 +379,45 @@ static enum pf_status find_anchors(struct pf_target *t,
 		       (int)t->pid, t->object_path);
 }
 
+static void find_object_types(struct pf_elf *elf, uint64_t bias, bool py2,
+			      struct pf_object_types *types)
+{
+	const struct {
+		const char *name;
+		uint64_t *addr;
+	} symbols[] = {
+		{"_Py_NoneStruct", &types->none},
+		{"_Py_TrueStruct", &types->true_obj},
+		{py2 ? "_Py_ZeroStruct" : "_Py_FalseStruct", &types->false_obj},
+		{py2 ? "PyInt_Type" : NULL, &types->int_type},
+		{"PyLong_Type", &types->long_type},
+		{"PyFloat_Type", &types->float_type},
+		{py2 ? "PyString_Type" : "PyUnicode_Type", &types->str_type},
+		{py2 ? NULL : "PyBytes_Type", &types->bytes_type},
+		{"PyTuple_Type", &types->tuple_type},
+		{"PyList_Type", &types->list_type},
+		{"PyDict_Type", &types->dict_type},
+		/* 2.7's sets are not read: their layout is not described. */
+		{py2 ? NULL : "PySet_Type", &types->set_type},
+		{py2 ? NULL : "PyFrozenSet_Type", &types->frozenset_type},
+		{"PyCell_Type", &types->cell_type},
+		{py2 ? NULL : "_PySet_Dummy", &types->set_dummy},
+	};
+	enum { N = sizeof symbols / sizeof symbols[0] };
+	struct pf_elf_wanted wanted[N];
+	uint64_t *addrs[N];
+	size_t n = 0;
+	for (size_t i = 0; i < N; i++)
+		if (symbols[i].name) {
+			wanted[n] = (struct pf_elf_wanted){.name = symbols[i].name};
+			addrs[n++] = symbols[i].addr;
+		}
+	pf_elf_symbols(elf, wanted, n);
+	for (size_t i = 0; i < n; i++)
+		if (wanted[i].found)
+			*addrs[i] = bias + wanted[i].value;
+}
+
 enum pf_status pf_target_open_view(struct pf_target *t,
 				   const struct pf_target_view *v,
 				   struct pf_mem *mem,
@@ -448,6 +487,7 @@ enum pf_status pf_target_open_view(struct pf_target *t,
 			t->gen_type = bias + syms[SYM_GEN_TYPE].value;
 		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
 		st = find_version(t, syms, bias, mem, err);
+		find_object_types(elf, bias, t->major == 2, &t->types);
 		double start = now_ms();
 		if (st == PF_OK)
 			st = choose_layout(
@@ -530,7 +570,8 @@ void pf_target_modules_layout(struct pf_target *t)
 	 * so it may not fill in for this one. */
 	if (l->source != PF_SOURCE_DEBUG_OFFSETS ||
 	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
-	    pf_layout_modules_complete(l, &missing) ||
+	    (pf_layout_modules_complete(l, &missing) &&
+	     pf_layout_names_complete(l, &missing)) ||
 	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
 	    dwarf_layout(t, &d, t->file.read_path, NULL) != PF_OK)
 		return;

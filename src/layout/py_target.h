@@ -13,6 +13,20 @@
 #include "process/remote_mem.h"
 #include "process/target_file.h"
 
+/* Static objects and types of the interpreter (symbols of its ELF). */
+struct pf_object_types {
+	uint64_t none, true_obj, false_obj;
+	uint64_t int_type;        /* 2.7's int */
+	uint64_t long_type;       /* 3.x's int, 2.7's long */
+	uint64_t float_type;
+	uint64_t str_type;        /* PyUnicode_Type; 2.7's PyString_Type */
+	uint64_t bytes_type;      /* 3.x only */
+	uint64_t tuple_type, list_type, dict_type, set_type, frozenset_type;
+	uint64_t cell_type;
+	uint64_t set_dummy;       /* &_PySet_Dummy, which points at the
+	                             key of deleted set entries (3.x) */
+};
+
 /* Where pf_target_open may look for offsets: the user's choices. */
 struct pf_offsets_config {
 	unsigned sources;           /* the layout sources it may use
@@ -48,6 +62,9 @@ struct pf_target {
 	/* The types whose objects an await chain goes through (--tasks). */
 	uint64_t coro_type;       /* PyCoro_Type */
 	uint64_t gen_type;        /* PyGen_Type */
+	/* The objects --locals shows by value, by address; 0 when not
+	 * found. */
+	struct pf_object_types types;
 	unsigned sources;         /* the layout sources it may use */
 	const char *debuginfo_path; /* as in pf_offsets_config */
 	bool no_cache;
@@ -105,9 +122,10 @@ enum pf_status pf_target_open(struct pf_target *target, pid_t pid,
  * libpython2.7.so.1.0. */
 bool pf_is_libpython(const char *path);
 
-/* Fills what the "Extension modules" line needs and the chosen layout
- * source lacks -- 3.13's _Py_DebugOffsets describe no dict, module or set
- * internals -- from the target's own DWARF when it has some (never from
+/* Fills what the "Extension modules" line and the Python thread names
+ * need and the chosen layout source lacks -- 3.13's _Py_DebugOffsets
+ * describe no dict, module or set internals -- from the target's own
+ * DWARF when it has some (never from
  * the shipped table, which describes another build).  Runs once per
  * target, on first use: dumps that never print the line do not pay for
  * reading DWARF. */

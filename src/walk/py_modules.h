@@ -13,9 +13,8 @@
 #include "process/remote_mem.h"
 #include "base/snapshot.h"
 
-/* sys.modules larger than this, or a set table larger than this, is taken
- * as corrupt: only the first entries are looked at. */
-#define PF_MAX_DICT_ENTRIES (1u << 20)
+/* A set table larger than this is taken as corrupt: only the first
+ * entries are looked at. */
 #define PF_MAX_SET_SLOTS (1u << 20)
 
 /* Fills out (empty on entry) with the names _Py_DumpExtensionModules would

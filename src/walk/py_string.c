@@ -136,3 +136,23 @@ void pf_text_free(struct pf_text *text)
 	free(text->chars);
 	memset(text, 0, sizeof *text);
 }
+
+bool pf_text_equal(struct pf_mem *mem, const struct pf_layout *l, uint64_t a,
+		   uint64_t b)
+{
+	if (a == b)
+		return true;
+	struct pf_text ta, tb;
+	bool same = false;
+	if (pf_read_text_max(mem, l, a, PF_TEXT_EQUAL_MAX, &ta)) {
+		if (pf_read_text_max(mem, l, b, PF_TEXT_EQUAL_MAX, &tb)) {
+			same = ta.present && tb.present && !ta.truncated &&
+			       !tb.truncated && ta.length == tb.length &&
+			       memcmp(ta.chars, tb.chars,
+				      ta.length * sizeof *ta.chars) == 0;
+			pf_text_free(&tb);
+		}
+		pf_text_free(&ta);
+	}
+	return same;
+}

@@ -26,4 +26,12 @@ bool pf_read_text_max(struct pf_mem *mem, const struct pf_layout *layout,
 
 void pf_text_free(struct pf_text *text);
 
+/* The longest strs pf_text_equal compares; longer ones differ. */
+#define PF_TEXT_EQUAL_MAX 1024
+
+/* The objects at a and b are the same str (by value); false when either
+ * cannot be read. */
+bool pf_text_equal(struct pf_mem *mem, const struct pf_layout *layout,
+		   uint64_t a, uint64_t b);
+
 #endif

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 
 #include "walk/linetable.h"
+#include "walk/py_locals.h"
 #include "walk/py_string.h"
 #include "process/mem_cache.h"
 #include "process/thread_status.h"
@@ -51,7 +52,9 @@ struct walk {
 	struct pf_mem *mem;
 	struct pf_snapshot *snap;
 	uint8_t *frame_buf;
+	uint64_t frame_addr;        /* where frame_buf was read */
 	uint8_t *code_buf;
+	struct pf_locals_budget budget;
 };
 
 static bool read_linetable(struct walk *w, uint64_t bytes_obj,
@@ -134,8 +137,11 @@ void pf_module_list_free(struct pf_module_list *list)
 	memset(list, 0, sizeof *list);
 }
 
-static void native_frames_free(struct pf_thread_dump *thread)
+static void thread_dump_free(struct pf_thread_dump *thread)
 {
+	pf_text_free(&thread->python_name);
+	for (size_t i = 0; i < thread->nframes; i++)
+		pf_locals_free(&thread->frames[i]);
 	for (size_t i = 0; i < thread->nnative; i++) {
 		free(thread->native[i].object);
 		free(thread->native[i].symbol);
@@ -147,22 +153,38 @@ static void native_frames_free(struct pf_thread_dump *thread)
 void pf_snapshot_free(struct pf_snapshot *snap)
 {
 	for (size_t i = 0; snap->threads && i < pf_snapshot_count(snap); i++)
-		native_frames_free(pf_snapshot_thread(snap, i));
+		thread_dump_free(pf_snapshot_thread(snap, i));
 	code_cache_free(snap->codes);
 	pf_module_list_free(&snap->modules);
 	pf_task_list_free(&snap->tasks);
 	free(snap->threads);
+	for (size_t i = 0; i < snap->ninterps; i++)
+		free(snap->interps[i].threads);
+	free(snap->interps);
 	memset(snap, 0, sizeof *snap);
 }
 
 size_t pf_snapshot_count(const struct pf_snapshot *snap)
 {
-	return snap->nthreads + (snap->has_outside ? 1 : 0);
+	size_t n = snap->nthreads + (snap->has_outside ? 1 : 0);
+	for (size_t i = 0; i < snap->ninterps; i++)
+		n += snap->interps[i].nthreads;
+	return n;
 }
 
 struct pf_thread_dump *pf_snapshot_thread(struct pf_snapshot *snap, size_t i)
 {
-	return i < snap->nthreads ? &snap->threads[i] : &snap->outside;
+	if (i < snap->nthreads)
+		return &snap->threads[i];
+	i -= snap->nthreads;
+	if (snap->has_outside && i-- == 0)
+		return &snap->outside;
+	for (size_t k = 0; k < snap->ninterps; k++) {
+		if (i < snap->interps[k].nthreads)
+			return &snap->interps[k].threads[i];
+		i -= snap->interps[k].nthreads;
+	}
+	return NULL;
 }
 
 const struct pf_thread_dump *pf_snapshot_current(
@@ -262,6 +284,7 @@ static bool record_frame(struct walk *w, uint64_t code_addr,
 
 static bool read_frame(struct walk *w, uint64_t addr)
 {
+	w->frame_addr = addr;
 	return pf_mem_read(w->mem, addr, w->frame_buf,
 			   (size_t)w->l->frame.size);
 }
@@ -364,6 +387,11 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 			f = &t->frames[t->nframes++];
 			if (!record_frame(w, frame_code(w), f))
 				return false;
+			if (w->in->locals_types &&
+			    !pf_read_locals(&(struct pf_reader){w->mem, w->l},
+					    w->in->locals_types, w->frame_addr,
+					    frame_code(w), &w->budget, f))
+				return false;
 			f->entry = starts_evaluation(w, &t->entries_known);
 			/* The same change (gh-140815) as the counted
 			 * shims. */
@@ -380,23 +408,45 @@ static bool walk_frames(struct walk *w, uint64_t frame,
 	}
 }
 
-/* The interpreters list is newest first: the main interpreter, whose
- * threads faulthandler dumps, is its last element.  Sets *interp to 0 when
- * there is none (yet, or any more). */
-static bool main_interpreter(struct walk *w, uint64_t *interp)
+/* The interpreters, newest first as the list holds them: at most max
+ * into interps (*more set when the list goes on), and in *main its last
+ * element, the main interpreter, whose threads faulthandler dumps; 0
+ * when there is none (yet, or any more). */
+static bool list_interpreters(struct walk *w, uint64_t *interps, size_t max,
+			      size_t *count, uint64_t *main, bool *more)
 {
 	const struct pf_layout *l = w->l;
-	uint64_t next;
-	if (!pf_mem_read_u64(w->mem, w->in->interp_head, interp))
+	uint64_t interp;
+	*count = 0;
+	*main = 0;
+	*more = false;
+	if (!pf_mem_read_u64(w->mem, w->in->interp_head, &interp))
 		return false;
-	for (int i = 0; *interp != 0 && i < MAX_INTERPRETERS; i++) {
-		if (!pf_mem_read_u64(w->mem, *interp + l->interp.next, &next))
+	for (int i = 0; interp != 0; i++) {
+		if (i == MAX_INTERPRETERS)
 			return false;
-		if (next == 0)
-			return true;
-		*interp = next;
+		if (*count < max)
+			interps[(*count)++] = interp;
+		else
+			*more = true;
+		*main = interp;
+		if (!pf_mem_read_u64(w->mem, interp + l->interp.next, &interp))
+			return false;
 	}
-	return *interp == 0;
+	return true;
+}
+
+/* PyInterpreterState.id, -1 where the version has none or it cannot be
+ * read. */
+static int64_t interpreter_id(struct walk *w, uint64_t interp)
+{
+	int64_t id;
+	if (w->l->interp.id == PF_NO_OFFSET ||
+	    !pf_mem_read(w->mem, interp + (uint64_t)w->l->interp.id, &id,
+			 sizeof id) ||
+	    id < 0)
+		return -1;
+	return id;
 }
 
 /* The GIL's state, through the interpreter's ceval.gil (3.12+) or the
@@ -542,21 +592,48 @@ static bool walk_thread(struct walk *w, const uint8_t *tstate,
 	return walk_frames(w, newest_frame(w, tstate), t);
 }
 
-static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
+/* Where walk_threads puts the threads of one interpreter. */
+struct thread_list {
+	struct pf_thread_dump *threads;
+	size_t count, cap;        /* cap grows up to PF_MAX_NTHREADS */
+	bool truncated;
+	/* The main interpreter: the dump's current thread is found past
+	 * PF_MAX_NTHREADS too, into snap->outside. */
+	bool main;
+};
+
+/* The next slot of list, NULL when memory runs out. */
+static struct pf_thread_dump *list_slot(struct thread_list *list)
+{
+	if (list->count == list->cap) {
+		size_t cap = list->cap ? 2 * list->cap : 4;
+		if (cap > PF_MAX_NTHREADS)
+			cap = PF_MAX_NTHREADS;
+		struct pf_thread_dump *grown =
+			realloc(list->threads, cap * sizeof *grown);
+		if (grown == NULL)
+			return NULL;
+		list->threads = grown;
+		list->cap = cap;
+	}
+	return &list->threads[list->count++];
+}
+
+/* The threads of the interpreter at interp, as _Py_DumpTracebackThreads
+ * lists them. */
+static enum pf_status walk_threads(struct walk *w, uint64_t interp,
+				  struct thread_list *list,
+				  struct pf_error *err)
 {
 	const struct pf_layout *l = w->l;
 	struct pf_snapshot *snap = w->snap;
-	uint64_t interp, tstate_addr = 0;
-	if (!main_interpreter(w, &interp) ||
-	    (interp != 0 &&
-	     !pf_mem_read_u64(w->mem, interp + l->interp.threads_head,
-			      &tstate_addr)))
+	uint64_t tstate_addr = 0;
+	if (!pf_mem_read_u64(w->mem, interp + l->interp.threads_head,
+			     &tstate_addr))
 		return pf_fail(err, PF_ERR_BAD_MEMORY,
 			       "process %d: cannot read the interpreter state",
 			       (int)w->in->pid);
-	snap->interp = interp;
-	snap->gil_disabled = gil_disabled(w, interp);
-	if (tstate_addr == 0)
+	if (tstate_addr == 0 && list->main)
 		return pf_fail(err, PF_ERR_NOT_READY,
 			       "Python in process %d has no thread state: it is "
 			       "starting up or shutting down",
@@ -576,8 +653,9 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 
 	/* faulthandler dumps the first PF_MAX_NTHREADS threads, but finds the
 	 * current one (its own) wherever it is in the list. */
-	bool wants_current = w->in->current == PF_CURRENT_THREAD ||
-			     current_tstate != 0;
+	bool wants_current = list->main &&
+			     (w->in->current == PF_CURRENT_THREAD ||
+			      current_tstate != 0);
 	bool found = false;
 	for (unsigned seen = 0; tstate_addr != 0; seen++) {
 		if (seen >= MAX_TSTATES)
@@ -585,9 +663,9 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				       "process %d: more than %u thread states: "
 				       "the thread list loops",
 				       (int)w->in->pid, MAX_TSTATES);
-		bool listed = snap->nthreads < PF_MAX_NTHREADS;
+		bool listed = list->count < PF_MAX_NTHREADS;
 		if (!listed) {
-			snap->threads_truncated = true;
+			list->truncated = true;
 			if (!wants_current || found)
 				break;
 		}
@@ -613,12 +691,12 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 				? thread_id == w->in->current_thread_id
 				: current_tstate != 0 && tstate_addr == current_tstate;
 		found |= is_current;
-		if (listed || is_current) {
+		if (listed || (is_current && list->main)) {
 			struct pf_thread_dump *t =
-				listed ? &snap->threads[snap->nthreads++]
-				       : &snap->outside;
+				listed ? list_slot(list) : &snap->outside;
 			snap->has_outside |= !listed;
-			if (!walk_thread(w, tstate, tstate_addr, interp, &gil,
+			if (t == NULL ||
+			    !walk_thread(w, tstate, tstate_addr, interp, &gil,
 					 is_current, t))
 				return pf_fail(err, PF_ERR_INTERNAL,
 					       "out of memory");
@@ -627,7 +705,7 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 	}
 	/* A faulting thread without a thread state: faulthandler prints its
 	 * C stack still. */
-	if (w->in->current == PF_CURRENT_THREAD && !found &&
+	if (list->main && w->in->current == PF_CURRENT_THREAD && !found &&
 	    w->in->dumper_tid != 0) {
 		snap->has_outside = true;
 		snap->outside = (struct pf_thread_dump){
@@ -638,6 +716,69 @@ static enum pf_status walk_threads(struct walk *w, struct pf_error *err)
 		};
 	}
 	return PF_OK;
+}
+
+/* The threads of every interpreter but the main one, oldest first (the
+ * order of their ids).  A subinterpreter whose threads cannot be read
+ * does not spoil the main interpreter's dump: it is marked unreadable. */
+static enum pf_status walk_others(struct walk *w, const uint64_t *interps,
+				  size_t count, struct pf_error *err)
+{
+	struct pf_snapshot *snap = w->snap;
+	if (count == 0)
+		return PF_OK;
+	snap->interps = calloc(count, sizeof *snap->interps);
+	if (snap->interps == NULL)
+		return pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+	for (size_t k = count; k-- > 0;) {
+		struct pf_interp_dump *d = &snap->interps[snap->ninterps++];
+		struct thread_list list = {0};
+		struct pf_error sub = {0};
+		d->addr = interps[k];
+		d->id = interpreter_id(w, interps[k]);
+		enum pf_status st = walk_threads(w, interps[k], &list, &sub);
+		d->threads = list.threads;
+		d->nthreads = list.count;
+		d->threads_truncated = list.truncated;
+		if (st == PF_ERR_INTERNAL)
+			return pf_fail(err, st, "%s", sub.message);
+		d->unreadable = st != PF_OK;
+	}
+	return PF_OK;
+}
+
+static enum pf_status walk_interpreters(struct walk *w, struct pf_error *err)
+{
+	struct pf_snapshot *snap = w->snap;
+	/* The main interpreter and PF_MAX_INTERPRETERS others; past them
+	 * the main one is not among them, and the others shown are the
+	 * newest. */
+	uint64_t interps[PF_MAX_INTERPRETERS + 1], interp;
+	size_t count;
+	bool more;
+	if (!list_interpreters(w, interps, PF_MAX_INTERPRETERS + 1, &count,
+			       &interp, &more))
+		return pf_fail(err, PF_ERR_BAD_MEMORY,
+			       "process %d: cannot read the interpreter state",
+			       (int)w->in->pid);
+	if (interp == 0)
+		return pf_fail(err, PF_ERR_NOT_READY,
+			       "Python in process %d has no thread state: it is "
+			       "starting up or shutting down",
+			       (int)w->in->pid);
+	snap->interp = interp;
+	snap->interp_id = interpreter_id(w, interp);
+	snap->gil_disabled = gil_disabled(w, interp);
+	struct thread_list list = {.threads = snap->threads,
+				   .cap = PF_MAX_NTHREADS,
+				   .main = true};
+	enum pf_status st = walk_threads(w, interp, &list, err);
+	snap->nthreads = list.count;
+	snap->threads_truncated = list.truncated;
+	if (st != PF_OK || w->in->main_interpreter_only)
+		return st;
+	snap->interps_truncated = more;
+	return walk_others(w, interps, count - 1, err);
 }
 
 /* The thread's name as prctl(PR_GET_NAME) gives it to the thread itself. */
@@ -661,19 +802,22 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 		       struct pf_snapshot *snap, struct pf_error *err)
 {
 	const struct pf_layout *l = in->layout;
-	struct walk w = {.in = in, .l = l, .mem = in->mem, .snap = snap};
+	struct walk w = {.in = in, .l = l, .mem = in->mem, .snap = snap,
+			 .budget = {PF_LOCALS_BUDGET_LOCALS,
+				    PF_LOCALS_BUDGET_BYTES}};
 	memset(snap, 0, sizeof *snap);
 	snap->threads = calloc(PF_MAX_NTHREADS, sizeof *snap->threads);
 	snap->codes = calloc(1, sizeof *snap->codes);
 	w.frame_buf = malloc((size_t)l->frame.size);
 	w.code_buf = malloc((size_t)l->code.size);
 	enum pf_status st;
+	snap->locals_read = in->locals_types != NULL;
 	/* The target is held for the walk: each page of it is read once. */
 	pf_mem_cache_begin(in->mem);
 	if (!snap->threads || !snap->codes || !w.frame_buf || !w.code_buf)
 		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	else
-		st = walk_threads(&w, err);
+		st = walk_interpreters(&w, err);
 	pf_mem_cache_end(in->mem);
 	if (st == PF_OK && l->thread_name_suffix && in->dumper_name)
 		snprintf(snap->dumper_name, sizeof snap->dumper_name, "%s",
@@ -690,8 +834,8 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 
 void pf_read_thread_names(struct pf_snapshot *snap, pid_t pid)
 {
-	for (size_t i = 0; i < snap->nthreads; i++) {
-		struct pf_thread_dump *t = &snap->threads[i];
+	for (size_t i = 0; i < pf_snapshot_count(snap); i++) {
+		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
 		char path[64];
 		if (t->tid == 0)
 			continue;

@@ -8,6 +8,7 @@
 #include "base/errors.h"
 #include "process/proc_ctl.h"
 #include "layout/py_layout.h"
+#include "layout/py_target.h"
 #include "process/remote_mem.h"
 #include "base/snapshot.h"
 
@@ -40,6 +41,11 @@ struct pf_walk_input {
 	void (*thread_status)(void *ctx, pid_t tid,
 			      struct pf_thread_status *out);
 	void *status_ctx;
+	bool main_interpreter_only;       /* faulthandler's scope: not the
+	                                     threads of subinterpreters */
+	/* --locals: the target's static objects and types; NULL reads no
+	 * locals.  The layout must be pf_layout_locals_complete. */
+	const struct pf_object_types *locals_types;
 };
 
 enum pf_status pf_walk(const struct pf_walk_input *in,

@@ -42,8 +42,13 @@ static void open_target(struct watch *w, struct process *p,
 	p->target_tried = true;
 	p->target_status = pf_target_open(&p->target, p->pid, mem, &config,
 					  &p->target_err);
-	if (p->target_status == PF_OK && wants_status(w->opt))
+	if (p->target_status == PF_OK &&
+	    (wants_status(w->opt) ||
+	     w->opt->common.native == PF_NATIVE_MERGED))
 		pf_target_status_layout(&p->target);
+	/* DWARF is read now, not while the program is held. */
+	if (p->target_status == PF_OK && w->opt->common.locals)
+		pf_target_modules_layout(&p->target);
 }
 
 static void report_target(struct watch *w, struct process *p)
@@ -236,12 +241,19 @@ static enum pf_status walk_held(const struct watch *w, struct process *p,
 		.current_thread_id = dumper_thread,
 		.dumper_tid = dumper,
 		.collect_status = wants_status(w->opt),
+		.main_interpreter_only = w->opt->common.main_interpreter_only,
+		.locals_types = w->opt->common.locals
+					? pf_locals_types("pyfault-watch",
+							  &p->target)
+					: NULL,
 	};
 	enum pf_status st = pf_walk(&in, snap, err);
 	if (st != PF_OK)
 		return st;
 	if (p->target.layout.thread_names)
 		pf_read_thread_names(snap, p->pid);
+	if (wants_status(w->opt) || w->opt->common.native == PF_NATIVE_MERGED)
+		pf_dump_python_names("pyfault-watch", mem, &p->target, snap);
 	struct pf_error note = {0};
 	if (reason->kind == PF_REASON_FATAL_SIGNAL &&
 	    pf_read_extension_modules(mem, &p->target, snap->interp,

@@ -36,17 +36,25 @@ SIGNAL = {
     "code_name": STR_OR_NULL, "address": STR_OR_NULL,
     "sender_pid": INT_OR_NULL,
 }
-FRAME = {"file": STR_OR_NULL, "name": STR_OR_NULL, "line": INT_OR_NULL}
+LOCAL = {"name": STR_OR_NULL, "kind": str, "type": STR_OR_NULL,
+         "repr": str}
+FRAME = {"file": STR_OR_NULL, "name": STR_OR_NULL, "line": INT_OR_NULL,
+         "locals": [LOCAL], "locals_truncated": bool}
 NATIVE_FRAME = {
     "address": str, "object": STR_OR_NULL, "symbol": STR_OR_NULL,
     "offset": INT_OR_NULL, "file": STR_OR_NULL, "line": INT_OR_NULL,
 }
 SYSCALL = {"number": int, "name": STR_OR_NULL, "args": [str]}
 THREAD = {
-    "thread_id": int, "tid": INT_OR_NULL, "name": STR_OR_NULL,
+    "thread_id": int, "interpreter_id": INT_OR_NULL, "tid": INT_OR_NULL,
+    "name": STR_OR_NULL, "python_name": STR_OR_NULL,
     "current": bool, "holds_gil": (bool, NULL), "state": str,
     "syscall": (SYSCALL, NULL), "gc_collecting": bool, "frames": [FRAME],
     "frames_truncated": bool, "native_frames": [NATIVE_FRAME],
+}
+INTERPRETER = {
+    "id": INT_OR_NULL, "address": str, "main": bool,
+    "threads_truncated": bool, "unreadable": bool,
 }
 DOCUMENT = {
     "schema_version": int, "tool": str, "tool_version": str,
@@ -62,6 +70,8 @@ DOCUMENT = {
     "current_thread_only": bool,
     "threads": [THREAD],
     "threads_truncated": bool,
+    "interpreters": [INTERPRETER],
+    "interpreters_truncated": bool,
     "extension_modules": [STR_OR_NULL],
 }
 # --tasks adds these members (schema_version 2).
@@ -144,8 +154,21 @@ def validate(doc, tool=None):
             HEX.match(reason["signal"]["address"]):
         raise SchemaError("reason.signal.address %r" %
                           reason["signal"]["address"])
-    if sum(t["current"] for t in doc["threads"]) > 1:
-        raise SchemaError("more than one current thread")
+    interps = doc["interpreters"]
+    if not interps or not interps[0]["main"] or any(
+            i["main"] for i in interps[1:]):
+        raise SchemaError("interpreters %r: the main one first, alone" %
+                          interps)
+    ids = [i["id"] for i in interps]
+    for t in doc["threads"]:
+        if t["interpreter_id"] not in ids:
+            raise SchemaError("thread of interpreter %r, not listed in %r"
+                              % (t["interpreter_id"], ids))
+    for iid in ids:
+        if sum(t["current"] for t in doc["threads"]
+               if t["interpreter_id"] == iid) > 1:
+            raise SchemaError("more than one current thread in "
+                              "interpreter %r" % iid)
     # None when no thread is current (pyfault says so on stderr).
     if doc["current_thread_only"] and len(doc["threads"]) > 1:
         raise SchemaError("current_thread_only with %d threads" %
@@ -225,7 +248,12 @@ def render(doc):
     elif reason["kind"] == "timeout":
         lines.append(_timeout_header(reason["timeout_seconds"],
                                      doc["process"]["python_version"]))
+    main_id = doc["interpreters"][0]["id"]
+    shown = main_id
     for t in doc["threads"]:
+        if t["interpreter_id"] != shown:
+            shown = t["interpreter_id"]
+            lines.append("Interpreter %d:" % shown)
         if doc["current_thread_only"]:
             lines.append("Stack:")
         else:

@@ -7,6 +7,7 @@ interpreters at the start and at the end, release every process and
 descriptor of a test in a finally clause (Resources), and end with the line
 "N passed, N failed[, N skipped]".  Stdlib only; Python 3.8+.
 """
+import argparse
 import difflib
 import glob
 import os
@@ -479,3 +480,83 @@ def report(interps, notes, passed, failed, skipped, failures):
         summary += ", %d skipped" % skipped
     print(summary)
     return 1 if failed else 0
+
+
+# ------------------------------------------------------ suites of pyfault --
+
+# The one warning pyfault may print for a target newer than it knows.
+VERSION_WARNING = re.compile(rb"^pyfault-(attach|watch): warning: [^\n]*\n",
+                             re.M)
+
+
+def run_quiet(cmd, what):
+    """Runs a pyfault command that must succeed without a word on stderr
+    (but a version warning); returns its stdout."""
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Fail("%s hung" % what)
+    if proc.returncode != 0 or VERSION_WARNING.sub(b"", proc.stderr):
+        raise Fail("%s: status %d, stderr %r" % (what, proc.returncode,
+                                                 proc.stderr))
+    return proc.stdout
+
+
+def suite_main(doc, tmp_prefix, make_tests, reason_of=None):
+    """The command line (--attach, --watch, --keep, --only), the table of
+    interpreters and the run of a suite of both commands.
+    make_tests(full, attach, watch, tmpdir) gives its tests; reason_of
+    (interp) why a version is skipped, or None.  Returns the exit
+    status."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[1])
+    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
+    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--only", action="append", default=[])
+    opts = parser.parse_args()
+    if not opts.attach or not opts.watch:
+        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
+                     "PYFAULT_WATCH")
+    attach = os.path.abspath(opts.attach)
+    found = setup(attach)
+    if found is None:
+        return 1
+    interps, notes, full, _ = found
+    if reason_of:
+        skip_versions(full, reason_of)
+    tmpdir = tempfile.mkdtemp(prefix=tmp_prefix)
+    try:
+        tests = make_tests(full, attach, os.path.abspath(opts.watch), tmpdir)
+        passed, failed, skipped, failures = run_tests(tests, interps,
+                                                      opts.only)
+    finally:
+        if opts.keep:
+            print("kept %s" % tmpdir)
+        else:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return report(interps, notes, passed, failed, skipped, failures)
+
+
+def read_until(stream, done, what):
+    """Reads stream (a pipe) until done(all read so far) holds; returns
+    what was read.  Fails at its end or after TIMEOUT, showing it."""
+    data = b""
+    deadline = time.monotonic() + TIMEOUT
+    while not done(data):
+        ready, _, _ = select.select([stream], [], [],
+                                    max(0, deadline - time.monotonic()))
+        chunk = os.read(stream.fileno(), 65536) if ready else b""
+        if not chunk:
+            raise Fail("%s; read:\n%s" % (
+                what, data.decode("utf-8", "backslashreplace")))
+        data += chunk
+    return data
+
+
+def per_interp(full, named_tests):
+    """The run_tests list of each (name, func(interp)) for every
+    interpreter of full."""
+    return [("%s %s" % (i.label, name), (lambda f=func, i=i: f(i)), i)
+            for i in full for name, func in named_tests]

@@ -49,7 +49,8 @@ TARGET = os.path.join(HERE, "status_target.py")
 READY_SIG = signal.SIGRTMIN + 2
 FUTEX_NR = 202          # x86_64 futex(), the only architecture pyfault reads
 STATUS_LINE = re.compile(
-    rb'^  Thread (0x[0-9a-f]{16}): tid (\d+|\?) "(.*)": (.*)$')
+    rb'^  Thread (0x[0-9a-f]{16}): tid (\d+|\?) "(.*?)"'
+    rb'(?:, Python name "(.*?)")?: (.*)$')
 # select() may reach the kernel as select or pselect6, as the C library
 # implements it.
 EXPECTED_TEXT = {
@@ -207,11 +208,11 @@ def check_header(target, header, what):
             raise Fail("%s: thread %s named %r, /proc says %r" % (
                 what, role, m.group(3), comm(target.pid, tid)))
         expected = target.expected_text[role]
-        if m.group(4) not in expected:
+        if m.group(5) not in expected:
             raise Fail("%s: thread %s is %r, expected %s" % (
-                what, role, m.group(4), " or ".join(
+                what, role, m.group(5), " or ".join(
                     repr(x) for x in expected)))
-        seen[role] = m.group(4).decode()
+        seen[role] = m.group(5).decode()
     if set(seen) != set(target.ids):
         raise Fail("%s: status of %s, expected %s" % (
             what, sorted(seen), sorted(target.ids)))
