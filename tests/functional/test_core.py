@@ -28,7 +28,8 @@ the text faulthandler printed in another run of the same program under
 
 A core of a live process: gcore (gdb) of target_threads.py parked with
 every thread asleep; pyfault-core's text must equal pyfault-attach's of the
-same process and the target's own faulthandler dump (same name exception).
+same process and the target's own faulthandler dump (same name exception),
+and its --locals text pyfault-attach --locals of the same process.
 --native of that core: each thread's C functions, as far as gdb names
 them too, must be gdb's `thread apply all bt` of the same core, frame for
 frame.
@@ -381,6 +382,9 @@ def t_gcore(interp):
         attached = subprocess.run([ATTACH, str(target.pid)],
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, timeout=TIMEOUT)
+        attached_locals = subprocess.run(
+            [ATTACH, "--locals", str(target.pid)], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, timeout=TIMEOUT)
         core = gcore(target.pid, what)
         oracle = target.oracle()
         check_ok(attached, what + ": pyfault-attach")
@@ -394,6 +398,17 @@ def t_gcore(interp):
         check_same(normalise(oracle, interp, main),
                    normalise(got.stdout, interp, main),
                    what + " (the target's faulthandler)")
+        # --locals reads the same memory from the core as from the
+        # process.
+        check_ok(attached_locals, what + ": pyfault-attach --locals")
+        got_locals = run_core(["--locals", core])
+        check_ok(got_locals, what + " --locals")
+        if b" = " not in got_locals.stdout:
+            raise Fail("%s --locals: no local shown:\n%s" % (
+                what, got_locals.stdout.decode(errors="replace")))
+        check_same(normalise(attached_locals.stdout, interp, main),
+                   normalise(got_locals.stdout, interp, main),
+                   what + " --locals (pyfault-attach's text)")
         t_native_against_gdb(interp, core, what)
         doc = run_core(["--format", "json", core])
         check_ok(doc, what + " --format json")
