@@ -23,13 +23,7 @@ static bool attach_option(int c, const char *arg, void *ctx, char *why,
 {
 	(void)c;
 	struct attach_options *opt = ctx;
-	if (pf_layout_parse_sources(arg, &opt->offset_sources))
-		return true;
-	snprintf(why, why_size,
-		 "unknown offsets source '%s' (auto, debug-offsets, dwarf or "
-		 "table)",
-		 arg);
-	return false;
+	return pf_cli_parse_offsets(arg, &opt->offset_sources, why, why_size);
 }
 
 bool attach_parse_args(int argc, char **argv, struct attach_options *opt,

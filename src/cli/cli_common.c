@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "base/errors.h"
+#include "layout/py_layout.h"
 
 /* The shared options and getopt's errors; false for a command's own. */
 static bool common_option(int c, char **argv, struct pf_cli_common *common,
@@ -165,4 +166,16 @@ void pf_cli_output_error(const char *prog, const char *path, int err)
 	else
 		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path,
 			strerror(err));
+}
+
+bool pf_cli_parse_offsets(const char *arg, unsigned *sources, char *why,
+			  size_t why_size)
+{
+	if (pf_layout_parse_sources(arg, sources))
+		return true;
+	snprintf(why, why_size,
+		 "unknown offsets source '%s' (auto, debug-offsets, dwarf or "
+		 "table)",
+		 arg);
+	return false;
 }

@@ -106,4 +106,9 @@ FILE *pf_cli_open_output(const char *path);
 /* The one-line error for a failed pf_cli_open_output, on stderr. */
 void pf_cli_output_error(const char *prog, const char *path, int err);
 
+/* --offsets=SOURCE of pyfault-attach and pyfault-core into *sources;
+ * false with why filled for an unknown source. */
+bool pf_cli_parse_offsets(const char *arg, unsigned *sources, char *why,
+			  size_t why_size);
+
 #endif

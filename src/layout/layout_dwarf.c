@@ -67,25 +67,25 @@ struct want {
  * for speed only: the scan stops once every wanted struct is found, so a
  * struct the version lacks must not be wanted. */
 static const struct want wants[W_COUNT] = {
-	[W_RUNTIME] = {"pyruntimestate", "_PyRuntimeState", 7, 99, ANY_MODEL},
-	[W_INTERP] = {"_is", "PyInterpreterState", 6, 99, ANY_MODEL},
+	[W_RUNTIME] = {"pyruntimestate", "_PyRuntimeState", 7, 99, ANY_MODEL, false},
+	[W_INTERP] = {"_is", "PyInterpreterState", 6, 99, ANY_MODEL, false},
 	/* Before 3.7 the GIL is a set of static variables, not a struct. */
-	[W_GIL] = {"_gil_runtime_state", NULL, 7, 99, ANY_MODEL},
-	[W_TSTATE] = {"_ts", "PyThreadState", 6, 99, ANY_MODEL},
-	[W_CFRAME] = {"_PyCFrame", "_PyCFrame", 11, 12, ANY_MODEL},
+	[W_GIL] = {"_gil_runtime_state", NULL, 7, 99, ANY_MODEL, false},
+	[W_TSTATE] = {"_ts", "PyThreadState", 6, 99, ANY_MODEL, false},
+	[W_CFRAME] = {"_PyCFrame", "_PyCFrame", 11, 12, ANY_MODEL, false},
 	[W_FRAME_OBJECT] = {"_frame", "PyFrameObject", 6, 99,
-			    PF_FRAMES_OBJECTS},
+			    PF_FRAMES_OBJECTS, false},
 	[W_IFRAME] = {"_PyInterpreterFrame", "_PyInterpreterFrame", 11, 99,
-		      PF_FRAMES_INTERPRETER},
-	[W_CODE] = {"PyCodeObject", "PyCodeObject", 6, 99, ANY_MODEL},
-	[W_OBJECT] = {"_object", "PyObject", 6, 99, ANY_MODEL},
-	[W_TYPE] = {"_typeobject", "PyTypeObject", 6, 99, ANY_MODEL},
-	[W_BYTES] = {NULL, "PyBytesObject", 6, 99, ANY_MODEL},
+		      PF_FRAMES_INTERPRETER, false},
+	[W_CODE] = {"PyCodeObject", "PyCodeObject", 6, 99, ANY_MODEL, false},
+	[W_OBJECT] = {"_object", "PyObject", 6, 99, ANY_MODEL, false},
+	[W_TYPE] = {"_typeobject", "PyTypeObject", 6, 99, ANY_MODEL, false},
+	[W_BYTES] = {NULL, "PyBytesObject", 6, 99, ANY_MODEL, false},
 	/* 2.7's str (PyBytesObject is a macro for it there): no 3.x has it. */
-	[W_STRING] = {NULL, "PyStringObject", 1, 0, ANY_MODEL},
-	[W_ASCII] = {NULL, "PyASCIIObject", 6, 99, ANY_MODEL},
-	[W_COMPACT] = {NULL, "PyCompactUnicodeObject", 6, 99, ANY_MODEL},
-	[W_UNICODE] = {NULL, "PyUnicodeObject", 6, 99, ANY_MODEL},
+	[W_STRING] = {NULL, "PyStringObject", 1, 0, ANY_MODEL, false},
+	[W_ASCII] = {NULL, "PyASCIIObject", 6, 99, ANY_MODEL, false},
+	[W_COMPACT] = {NULL, "PyCompactUnicodeObject", 6, 99, ANY_MODEL, false},
+	[W_UNICODE] = {NULL, "PyUnicodeObject", 6, 99, ANY_MODEL, false},
 	/* What _Py_DumpExtensionModules reads, from 3.10 on, and the
 	 * thread names of threading, on every version. */
 	[W_DICT] = {NULL, "PyDictObject", 6, 99, ANY_MODEL, true},
