@@ -250,8 +250,6 @@ static enum pf_status walk_held(const struct watch *w, struct process *p,
 	enum pf_status st = pf_walk(&in, snap, err);
 	if (st != PF_OK)
 		return st;
-	if (p->target.layout.thread_names)
-		pf_read_thread_names(snap, p->pid);
 	if (wants_status(w->opt) || w->opt->common.native == PF_NATIVE_MERGED)
 		pf_dump_python_names("pyfault-watch", mem, &p->target, snap);
 	struct pf_error note = {0};
@@ -331,8 +329,11 @@ void watch_dump(struct watch *w, struct process *p,
 	free(stopped.threads);
 	pf_mem_close(&mem);
 
-	/* The C frames' names, and the merged view's source lines, read
-	 * once the threads run. */
+	/* The threads' names (/proc), the C frames' names and the merged
+	 * view's source lines, read once the threads run, as pyfault-attach
+	 * does. */
+	if (st == PF_OK && p->target.layout.thread_names)
+		pf_read_thread_names(&snap, pid);
 	if (st == PF_OK && symbolizer &&
 	    (!pf_name_native_frames(symbolizer, &snap) ||
 	     (native == PF_NATIVE_MERGED &&
