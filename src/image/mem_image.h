@@ -82,7 +82,10 @@
 	X(coro.tp_name, coro.tp_name)                                        \
 	X(coro.lv_tag, coro.lv_tag)                                          \
 	X(coro.ob_digit, coro.ob_digit)                                      \
-	X(frame_suspended_yield_from, frame_suspended_yield_from)
+	X(frame_suspended_yield_from, frame_suspended_yield_from)            \
+	X(frame_suspended, frame_suspended)                                  \
+	X(resume_opcode, resume_opcode)                                      \
+	X(resume_opcode_alt, resume_opcode_alt)
 
 struct pf_image_range {
 	uint64_t addr;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "elf/elf_symbols.h"
+#include "layout/layout_dwarf.h"
 #include "process/proc_maps.h"
 #include "process/target_file.h"
 
@@ -139,6 +140,56 @@ static uint64_t section_address(const struct pf_target *t,
 	return addr;
 }
 
+/* TaskObj of a 3.11-3.13 _asyncio from its DWARF (the -dbg package's
+ * build-id file on Debian). */
+static enum pf_asyncio_found registry_layout(const struct pf_target *t,
+					     const struct pf_mapping *module,
+					     struct pf_asyncio_layout *out,
+					     char *note, size_t note_size)
+{
+	static const char *const members[] = {
+		"task_loop", "task_state", "task_fut_waiter", "task_coro",
+		"task_name",
+	};
+	int64_t *const dst[] = {
+		&out->ctask.loop, &out->ctask.state, &out->ctask.fut_waiter,
+		&out->ctask.coro, &out->ctask.name,
+	};
+	int64_t offsets[sizeof members / sizeof *members];
+	struct pf_target_file file;
+	struct pf_error err = {0};
+	char path[200];
+	if (pf_target_file_find(&file, t->pid, module, &err) != PF_OK ||
+	    pf_dwarf_struct_offsets(file.read_path, "TaskObj", members,
+				    sizeof members / sizeof *members, offsets,
+				    &out->ctask.size, path, sizeof path,
+				    &err) != PF_OK) {
+		snprintf(note, note_size,
+			 "asyncio tasks not shown: %s (Python %u.%u tasks "
+			 "are read from _asyncio's DWARF: install the "
+			 "interpreter's debug symbols)",
+			 err.message, t->major, t->minor);
+		return PF_ASYNCIO_UNKNOWN;
+	}
+	for (size_t i = 0; i < sizeof members / sizeof *members; i++) {
+		/* task_state is an enum; the rest pointers. */
+		int64_t width = i == 1 ? 4 : 8;
+		if (offsets[i] < 0 || offsets[i] > out->ctask.size - width) {
+			snprintf(note, note_size,
+				 "asyncio tasks not shown: TaskObj.%s (%lld) "
+				 "lies outside its struct of %lld bytes in %s",
+				 members[i], (long long)offsets[i],
+				 (long long)out->ctask.size, path);
+			return PF_ASYNCIO_UNKNOWN;
+		}
+		*dst[i] = offsets[i];
+	}
+	out->model = PF_ASYNCIO_REGISTRY;
+	snprintf(out->source_detail, sizeof out->source_detail,
+		 "DWARF of _asyncio in %s", path);
+	return PF_ASYNCIO_FOUND;
+}
+
 enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 					     struct pf_mem *mem,
 					     struct pf_asyncio_layout *out,
@@ -179,6 +230,10 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 			 "loaded asyncio's _asyncio module",
 			 (int)t->pid);
 		found = PF_ASYNCIO_ABSENT;
+	} else if (addr == 0 && t->major == 3 && t->minor >= 11 &&
+		   t->minor <= 13) {
+		found = registry_layout(t, module ? module : interp, out, note,
+					note_size);
 	} else if (addr == 0) {
 		snprintf(note, note_size,
 			 "asyncio tasks not shown: %s has no %s section "

@@ -1,6 +1,7 @@
 /* Where the asyncio tasks of a process are and how a task is laid out:
  * from the _AsyncioDebug section (Py_AsyncioModuleDebugOffsets) that the
- * _asyncio module of CPython 3.14+ keeps for out-of-process tools. */
+ * _asyncio module of CPython 3.14+ keeps for out-of-process tools, or
+ * from the DWARF of the _asyncio extension of 3.11-3.13. */
 #ifndef PYFAULT_ASYNCIO_LAYOUT_H
 #define PYFAULT_ASYNCIO_LAYOUT_H
 
@@ -10,7 +11,27 @@
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
 
+/* Where the tasks are listed. */
+enum pf_asyncio_model {
+	PF_ASYNCIO_TASK_LISTS,  /* 3.14+: per-thread and per-interpreter
+	                           linked lists of TaskObj */
+	PF_ASYNCIO_REGISTRY,    /* 3.11-3.13: asyncio.tasks' WeakSet of
+	                           scheduled tasks, its eager tasks set and
+	                           its current_tasks dict */
+};
+
 struct pf_asyncio_layout {
+	enum pf_asyncio_model model;
+	/* TaskObj of 3.11-3.13 (PF_ASYNCIO_REGISTRY). */
+	struct {
+		int64_t size;
+		int64_t loop;                /* PyObject *task_loop */
+		int64_t state;               /* fut_state task_state: 0 is
+		                                STATE_PENDING */
+		int64_t fut_waiter;          /* PyObject *task_fut_waiter */
+		int64_t coro;                /* PyObject *task_coro */
+		int64_t name;                /* PyObject *task_name */
+	} ctask;
 	struct {
 		int64_t size;                /* sizeof(TaskObj) */
 		int64_t name;                /* PyObject *task_name */

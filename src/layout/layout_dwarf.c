@@ -44,6 +44,8 @@ enum want_id {
 	W_LIST,
 	W_FLOAT,
 	W_CELL,
+	W_GEN,
+	W_WEAKREF,
 	W_COUNT
 };
 
@@ -112,6 +114,10 @@ static const struct want wants[W_COUNT] = {
 	[W_LIST] = {NULL, "PyListObject", 6, 99, ANY_MODEL, true},
 	[W_FLOAT] = {NULL, "PyFloatObject", 6, 99, ANY_MODEL, true},
 	[W_CELL] = {NULL, "PyCellObject", 6, 99, ANY_MODEL, true},
+	/* What --tasks reads on 3.11-3.13. */
+	[W_GEN] = {NULL, "PyGenObject", 11, 13, ANY_MODEL, true},
+	[W_WEAKREF] = {"_PyWeakReference", "PyWeakReference", 11, 13,
+		       ANY_MODEL, true},
 };
 
 /* What 2.7 has and the walker reads there; the ranges above are of 3.x. */
@@ -279,6 +285,11 @@ static const struct field_spec fields[] = {
 	FIELD(W_SET, "mask", set.mask, K_ANY, SZ_NONE),
 	FIELD(W_SET, "table", set.table, K_POINTER, SZ_NONE),
 	FIELD(W_SET_ENTRY, "key", set_entry.key, K_POINTER, SZ_NONE),
+	/* --tasks on 3.11-3.13. */
+	FIELD(W_GEN, "gi_iframe", gen.gi_iframe, K_ANY, SZ_NONE),
+	FIELD(W_GEN, "gi_frame_state", gen.gi_frame_state, K_ANY, SZ_NONE),
+	FIELD(W_IFRAME, "stacktop", frame.stacktop, K_ANY, SZ_NONE),
+	FIELD(W_WEAKREF, "wr_object", weakref.wr_object, K_POINTER, SZ_NONE),
 };
 
 /* Fields that are the size of a whole struct. */
@@ -297,6 +308,8 @@ static const struct {
 };
 
 struct search {
+	const struct want *wants; /* wants, or one struct of a module */
+	int count;                /* entries of wants, [0] unused */
 	bool wanted[W_COUNT];
 	bool found[W_COUNT];
 	Dwarf_Die die[W_COUNT];   /* the definition, typedefs stripped */
@@ -359,11 +372,11 @@ static void consider(struct search *s, Dwarf_Die *die)
 	const char *name = attr_name(die);
 	if (name == NULL)
 		return;
-	for (int i = W_NONE + 1; i < W_COUNT; i++) {
+	for (int i = W_NONE + 1; i < s->count; i++) {
 		if (!s->wanted[i] || s->found[i])
 			continue;
-		const char *want = tag == DW_TAG_typedef ? wants[i].type_name
-							 : wants[i].tag;
+		const char *want = tag == DW_TAG_typedef ? s->wants[i].type_name
+							 : s->wants[i].tag;
 		if (want == NULL || strcmp(name, want) != 0)
 			continue;
 		Dwarf_Die def = *die;
@@ -672,6 +685,8 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 
 	struct search s;
 	memset(&s, 0, sizeof s);
+	s.wants = wants;
+	s.count = W_COUNT;
 	for (int i = W_NONE + 1; i < W_COUNT; i++) {
 		const struct want *w = &wants[i];
 		bool in_version =
@@ -738,4 +753,45 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 	pf_debuginfo_close(di);
 	*layout = l;
 	return PF_OK;
+}
+
+enum pf_status pf_dwarf_struct_offsets(const char *elf_path,
+				       const char *type_name,
+				       const char *const *members, size_t n,
+				       int64_t *offsets, int64_t *size,
+				       char *detail, size_t detail_size,
+				       struct pf_error *err)
+{
+	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, NULL, err);
+	if (di == NULL)
+		return err->status;
+	Dwarf *dw = pf_debuginfo_dwarf(di, NULL);
+	const char *path = pf_debuginfo_path(di);
+	const struct want one[2] = {[1] = {NULL, type_name, 0, 99, ANY_MODEL,
+					   false}};
+	struct search s;
+	memset(&s, 0, sizeof s);
+	s.wants = one;
+	s.count = 2;
+	s.wanted[1] = true;
+	s.left = 1;
+	Dwarf *alt = dwarf_getalt(dw);
+	if (alt != NULL)
+		scan(alt, &s);
+	scan(dw, &s);
+	enum pf_status st = PF_OK;
+	Dwarf_Die type;
+	if (!s.found[1] || !type_size(&s.die[1], size))
+		st = pf_fail(err, PF_ERR_NO_OFFSETS,
+			     "the DWARF in %s does not define %s", path,
+			     type_name);
+	for (size_t i = 0; st == PF_OK && i < n; i++)
+		if (!resolve_path(&s.die[1], members[i], strlen(members[i]),
+				  &offsets[i], &type))
+			st = pf_fail(err, PF_ERR_NO_OFFSETS,
+				     "the DWARF in %s has no %s.%s", path,
+				     type_name, members[i]);
+	snprintf(detail, detail_size, "%s", path);
+	pf_debuginfo_close(di);
+	return st;
 }

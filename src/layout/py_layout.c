@@ -51,6 +51,13 @@ static void set_object_model(struct pf_layout *layout, bool py2,
 	/* PyFrameState of pycore_frame.h; 3.11 and 3.12 have no such
 	 * state (0 never matches a suspended frame there). */
 	layout->frame_suspended_yield_from = minor >= 13 ? -1 : 0;
+	/* FRAME_SUSPENDED, and the opcodes of RESUME and of RESUME_QUICK
+	 * (3.11) or INSTRUMENTED_RESUME (3.12), from Include/opcode.h. */
+	layout->frame_suspended = minor == 11 || minor == 12 ? -1 : 0;
+	layout->resume_opcode = minor == 11 || minor == 12 ? 151 : -1;
+	layout->resume_opcode_alt = minor == 11   ? 150
+				    : minor == 12 ? 240
+						  : -1;
 	layout->code_names_bytes = py2;
 	/* DK_ENTRIES: dk_size-wide indices up to 3.10, then
 	 * dk_log2_index_bytes (Objects/dict-common.h, pycore_dict.h). */

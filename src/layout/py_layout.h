@@ -139,6 +139,9 @@ struct pf_layout {
 		int64_t owner;              /* char owner (3.12+) */
 		int64_t is_entry;           /* bool is_entry (3.11): the first
 		                               frame of an evaluation-loop call */
+		int64_t stacktop;           /* int stacktop (3.11-3.13): the
+		                               value stack's depth past
+		                               localsplus */
 		int64_t size;               /* bytes to read at once */
 		unsigned lasti_scale;       /* bytes per f_lasti unit */
 		bool use_f_lineno;          /* 3.10: f_lineno wins when non-zero */
@@ -178,6 +181,17 @@ struct pf_layout {
 		int64_t lv_tag;             /* PyLongObject.long_value.lv_tag */
 		int64_t ob_digit;           /* PyLongObject.long_value.ob_digit */
 	} coro;
+
+	/* Generators and coroutines of 3.11-3.13, from DWARF (3.14+ has
+	 * coro above): an await chain is followed through them. */
+	struct {
+		int64_t gi_iframe;          /* the embedded _PyInterpreterFrame */
+		int64_t gi_frame_state;     /* int8_t */
+	} gen;
+
+	struct {
+		int64_t wr_object;          /* PyWeakReference: the referent */
+	} weakref;
 
 	struct {
 		int64_t ob_type;
@@ -322,6 +336,13 @@ struct pf_layout {
 	/* gi_frame_state of a generator suspended in a yield from (an
 	 * await): FRAME_SUSPENDED_YIELD_FROM (3.13+). */
 	int frame_suspended_yield_from;
+	/* 3.11, 3.12: a generator suspended in a yield from sits at
+	 * FRAME_SUSPENDED with a RESUME of oparg >= 2 after its prev_instr
+	 * (_PyGen_yf), or the form the interpreter gave it: RESUME_QUICK
+	 * (3.11), INSTRUMENTED_RESUME (3.12); -1 where unused. */
+	int frame_suspended;
+	int resume_opcode;
+	int resume_opcode_alt;
 	/* Bits of a _PyStackRef (3.14+ f_executable) that tag it rather than
 	 * address the object; 0 where f_executable is a plain pointer. */
 	uint64_t code_tag_mask;
@@ -414,6 +435,7 @@ struct pf_layout {
 	X(frame, instr)                                                      \
 	X(frame, owner)                                                      \
 	X(frame, is_entry)                                                   \
+	X(frame, stacktop)                                                   \
 	X(frame, size)                                                       \
 	X(code, filename)                                                    \
 	X(code, name)                                                        \
@@ -421,6 +443,9 @@ struct pf_layout {
 	X(code, linetable)                                                   \
 	X(code, code_adaptive)                                               \
 	X(code, size)                                                        \
+	X(gen, gi_iframe)                                                    \
+	X(gen, gi_frame_state)                                               \
+	X(weakref, wr_object)                                                \
 	X(object, ob_type)                                                   \
 	X(type, tp_flags)                                                    \
 	X(type, tp_base)                                                     \

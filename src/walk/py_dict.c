@@ -229,8 +229,7 @@ bool pf_dict_next(struct pf_dict_iter *it, uint64_t *key, uint64_t *value)
 	return false;
 }
 
-/* key is the str name (ASCII). */
-static bool key_is(const struct pf_reader *r, uint64_t key, const char *name)
+bool pf_str_is(const struct pf_reader *r, uint64_t key, const char *name)
 {
 	struct pf_text text;
 	size_t n = strlen(name);
@@ -251,7 +250,7 @@ uint64_t pf_dict_get(const struct pf_reader *r, uint64_t dict,
 	if (dict == 0 || !pf_dict_iter_init(&it, r, dict))
 		return 0;
 	while (pf_dict_next(&it, &key, &value))
-		if (key_is(r, key, name))
+		if (pf_str_is(r, key, name))
 			return value;
 	return 0;
 }
@@ -268,7 +267,7 @@ uint64_t pf_split_get(const struct pf_reader *r, uint64_t keys,
 		const uint8_t *entry = pf_array_at(&it.entries, i);
 		if (entry == NULL)
 			return 0;
-		if (key_is(r, pf_field_u64(entry, it.key_off), name))
+		if (pf_str_is(r, pf_field_u64(entry, it.key_off), name))
 			return pf_mem_read_u64(r->mem,
 					       values + (uint64_t)l->dict_values
 								.values +
@@ -278,4 +277,126 @@ uint64_t pf_split_get(const struct pf_reader *r, uint64_t keys,
 				       : 0;
 	}
 	return 0;
+}
+
+/* Py_TPFLAGS_INT_SUBCLASS (2.7) and Py_TPFLAGS_LONG_SUBCLASS. */
+#define INT_SUBCLASS_FLAG (1ull << 23)
+#define LONG_SUBCLASS_FLAG (1ull << 24)
+/* Py_TPFLAGS_INLINE_VALUES (3.13+) and Py_TPFLAGS_MANAGED_DICT (3.11+). */
+#define INLINE_VALUES_FLAG (1ull << 2)
+#define MANAGED_DICT_FLAG (1ull << 4)
+/* PyLong digits of every 64-bit Linux build (PYLONG_BITS_IN_DIGIT 30;
+ * 15-bit digits take --enable-big-digits=15, which no distribution
+ * uses). */
+#define DIGIT_BITS 30
+/* Where the managed dict pointer (and 3.11's values pointer) sit before
+ * the object: _PyObject_ManagedDictPointer, _PyObject_ValuesPointer. */
+#define MANAGED_DICT_BEFORE 24
+#define VALUES_BEFORE_311 32
+
+bool pf_read_uint64(const struct pf_reader *r, uint64_t obj, uint64_t *out)
+{
+	const struct pf_layout *l = r->l;
+	if (l->major == 2 && pf_has_type_flag(r, obj, INT_SUBCLASS_FLAG)) {
+		int64_t v;
+		if (!pf_mem_read(r->mem, obj + l->int_obj.ob_ival, &v,
+				 sizeof v))
+			return false;
+		*out = (uint64_t)v;
+		return true;
+	}
+	if (!pf_has_type_flag(r, obj, LONG_SUBCLASS_FLAG))
+		return false;
+	int64_t ndigits;
+	bool negative;
+	if (l->long_obj.lv_tag != PF_NO_OFFSET) {
+		/* 3.12+: digit count << 3, sign in the low two bits. */
+		uint64_t tag;
+		if (!pf_mem_read_u64(r->mem, obj + l->long_obj.lv_tag, &tag))
+			return false;
+		ndigits = (int64_t)(tag >> 3);
+		negative = (tag & 3) == 2;
+	} else {
+		int64_t size;
+		if (!pf_mem_read(r->mem, obj + l->long_obj.ob_size, &size,
+				 sizeof size))
+			return false;
+		negative = size < 0;
+		ndigits = negative ? -size : size;
+	}
+	uint32_t digits[3];
+	if (negative || ndigits > 3 ||
+	    !pf_mem_read(r->mem, obj + l->long_obj.ob_digit, digits,
+			 4 * (size_t)ndigits))
+		return false;
+	uint64_t v = 0;
+	for (int64_t i = ndigits; i-- > 0;) {
+		if (digits[i] >> DIGIT_BITS ||
+		    (i == 2 && digits[i] >> (64 - 2 * DIGIT_BITS)))
+			return false;
+		v = v << DIGIT_BITS | digits[i];
+	}
+	*out = v;
+	return true;
+}
+
+uint64_t pf_instance_attr(const struct pf_reader *r, uint64_t obj,
+			  const char *name)
+{
+	const struct pf_layout *l = r->l;
+	uint64_t type, flags, dict, keys, values;
+	int64_t offset;
+	if (!pf_mem_read_u64(r->mem, obj + l->object.ob_type, &type) ||
+	    !pf_mem_read_u64(r->mem, type + l->type.tp_flags, &flags))
+		return 0;
+	/* A class without a managed dict (any class before 3.11, or one
+	 * whose base has a dict slot, as asyncio's Future) keeps it at
+	 * tp_dictoffset. */
+	if (l->instance_dict == PF_IDICT_OFFSET ||
+	    !(flags & MANAGED_DICT_FLAG)) {
+		if (!pf_mem_read(r->mem, type + l->type.tp_dictoffset, &offset,
+				 sizeof offset) ||
+		    offset <= 0 ||
+		    !pf_mem_read_u64(r->mem, obj + (uint64_t)offset, &dict))
+			return 0;
+		return pf_dict_get(r, dict, name);
+	}
+	switch (l->instance_dict) {
+	case PF_IDICT_MANAGED_311:
+		if (!pf_mem_read_u64(r->mem, obj - MANAGED_DICT_BEFORE, &dict))
+			return 0;
+		if (dict != 0)
+			return pf_dict_get(r, dict, name);
+		if (!pf_mem_read_u64(r->mem, obj - VALUES_BEFORE_311, &values))
+			return 0;
+		break;
+	case PF_IDICT_MANAGED_312:
+		/* PyDictOrValues: values - 1, odd, when it holds values
+		 * (_PyDictOrValues_GetValues). */
+		if (!pf_mem_read_u64(r->mem, obj - MANAGED_DICT_BEFORE, &dict))
+			return 0;
+		if (!(dict & 1))
+			return pf_dict_get(r, dict, name);
+		values = dict + 1;
+		break;
+	case PF_IDICT_INLINE:
+		if (!pf_mem_read_u64(r->mem, obj - MANAGED_DICT_BEFORE, &dict))
+			return 0;
+		if (dict != 0)
+			return pf_dict_get(r, dict, name);
+		if (!(flags & INLINE_VALUES_FLAG) ||
+		    !pf_mem_read(r->mem, type + l->type.tp_basicsize, &offset,
+				 sizeof offset) ||
+		    offset <= 0)
+			return 0;
+		values = obj + (uint64_t)offset;
+		break;
+	default:
+		return 0;
+	}
+	/* Split values: the keys are the class's cached keys. */
+	if (!pf_mem_read_u64(r->mem, type + l->heap_type.ht_cached_keys,
+			     &keys))
+		return 0;
+	return pf_split_get(r, keys, values, name);
 }

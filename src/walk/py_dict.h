@@ -66,6 +66,9 @@ bool pf_dict_iter_init(struct pf_dict_iter *it, const struct pf_reader *r,
  * where the table stops being readable. */
 bool pf_dict_next(struct pf_dict_iter *it, uint64_t *key, uint64_t *value);
 
+/* The object at key is the str name (ASCII). */
+bool pf_str_is(const struct pf_reader *r, uint64_t key, const char *name);
+
 /* The value of the str key name (ASCII) in dict, 0 when it has none. */
 uint64_t pf_dict_get(const struct pf_reader *r, uint64_t dict,
 		     const char *name);
@@ -74,5 +77,14 @@ uint64_t pf_dict_get(const struct pf_reader *r, uint64_t dict,
  * the value of entry i is at values + 8 * i. */
 uint64_t pf_split_get(const struct pf_reader *r, uint64_t keys,
 		      uint64_t values, const char *name);
+
+/* A non-negative int of at most 64 bits (a thread id), false when obj is
+ * not one. */
+bool pf_read_uint64(const struct pf_reader *r, uint64_t obj, uint64_t *out);
+
+/* The instance attribute name of obj, 0 when it has none (or it cannot be
+ * read): where each version keeps a Python object's __dict__. */
+uint64_t pf_instance_attr(const struct pf_reader *r, uint64_t obj,
+			  const char *name);
 
 #endif

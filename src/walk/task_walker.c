@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "walk/py_dict.h"
 #include "walk/py_string.h"
+#include "walk/task_registry.h"
 #include "walk/walker.h"
 
 /* Bounds a looping or corrupt task list: a process with millions of
@@ -30,6 +32,11 @@
 #define LONG_NON_SIZE_BITS 3
 #define LONG_SIGN_NEGATIVE 2
 #define LONG_DIGIT_BITS 30
+/* The largest list of a gather's children read. */
+#define MAX_CHILDREN (1u << 20)
+/* The RESUME after a yield from's YIELD_VALUE: oparg 2 or 3 (3.11, 3.12's
+ * _PyGen_yf). */
+#define RESUME_AFTER_AWAIT 2
 /* Type names remembered, for the objects awaited at chains' ends. */
 #define TYPE_NAMES 16
 
@@ -52,6 +59,12 @@ struct tw {
 	bool stop;                    /* a note ended the walk */
 	struct type_name types[TYPE_NAMES];
 	size_t ntypes;
+	/* Where a generator keeps its frame and state: 3.14's debug
+	 * offsets, or 3.11-3.13's DWARF. */
+	int64_t gi_iframe, gi_frame_state, tp_name;
+	struct pf_reader r;
+	uint64_t *waiters;            /* 3.11-3.13: each task's
+	                                 task_fut_waiter, by index */
 };
 
 static void note(struct tw *w, const char *fmt, ...)
@@ -88,12 +101,51 @@ void pf_task_list_free(struct pf_task_list *list)
 	memset(list, 0, sizeof *list);
 }
 
-bool pf_task_layout_complete(const struct pf_layout *l, const char **missing)
+/* The first field of fields[0..n) that layout lacks, or NULL. */
+struct need {
+	const char *name;
+	int64_t offset;
+};
+
+static const char *first_missing(const struct need *fields, size_t n)
 {
-	const struct {
-		const char *name;
-		int64_t offset;
-	} fields[] = {
+	for (size_t i = 0; i < n; i++)
+		if (fields[i].offset == PF_NO_OFFSET)
+			return fields[i].name;
+	return NULL;
+}
+
+bool pf_task_layout_complete(const struct pf_layout *l,
+			     enum pf_asyncio_model model, const char **missing)
+{
+	if (model == PF_ASYNCIO_REGISTRY) {
+		const struct need fields[] = {
+			{"PyGenObject.gi_iframe", l->gen.gi_iframe},
+			{"PyGenObject.gi_frame_state", l->gen.gi_frame_state},
+			{"_PyInterpreterFrame.stacktop", l->frame.stacktop},
+			{"_PyInterpreterFrame.localsplus", l->locals.localsplus},
+			{"_PyInterpreterFrame.prev_instr", l->frame.instr},
+			{"PyTypeObject.tp_name", l->type_name.tp_name},
+			{"PyWeakReference.wr_object", l->weakref.wr_object},
+			{"PyInterpreterState.modules", l->interp.modules},
+			{"PyModuleObject.md_dict", l->module.md_dict},
+			{"PySetObject.mask", l->set.mask},
+			{"PySetObject.table", l->set.table},
+			{"setentry.key", l->set_entry.key},
+			{"sizeof(setentry)", l->set_entry.size},
+			{"PyListObject.ob_item", l->list.ob_item},
+			{"PyListObject.ob_size", l->list.ob_size},
+			{"PyHeapTypeObject.ht_cached_keys",
+			 l->heap_type.ht_cached_keys},
+		};
+		*missing = first_missing(fields,
+					 sizeof fields / sizeof *fields);
+		if (*missing == NULL && l->frame_suspended_yield_from == 0 &&
+		    l->resume_opcode < 0)
+			*missing = "FRAME_SUSPENDED_YIELD_FROM";
+		return *missing == NULL;
+	}
+	const struct need fields[] = {
 		{"gen_object.gi_iframe", l->coro.gi_iframe},
 		{"gen_object.gi_frame_state", l->coro.gi_frame_state},
 		{"interpreter_frame.stackpointer", l->coro.stackpointer},
@@ -102,11 +154,9 @@ bool pf_task_layout_complete(const struct pf_layout *l, const char **missing)
 		{"long_object.lv_tag", l->coro.lv_tag},
 		{"long_object.ob_digit", l->coro.ob_digit},
 	};
-	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
-		if (fields[i].offset == PF_NO_OFFSET) {
-			*missing = fields[i].name;
-			return false;
-		}
+	*missing = first_missing(fields, sizeof fields / sizeof *fields);
+	if (*missing != NULL)
+		return false;
 	/* struct llist_node is {next, prev}: the only two places. */
 	if (l->coro.llist_next != 0 && l->coro.llist_next != 8) {
 		*missing = "llist_node.next";
@@ -187,7 +237,7 @@ static void type_name(struct tw *w, uint64_t type, char *name, size_t size)
 	uint64_t str;
 	t->type = type;
 	t->name[0] = '\0';
-	if (read_u64(w, type + (uint64_t)w->l->coro.tp_name, &str))
+	if (read_u64(w, type + (uint64_t)w->tp_name, &str))
 		/* Byte by byte up to the NUL: the name may end a mapping. */
 		for (size_t i = 0; i + 1 < sizeof t->name; i++) {
 			char c;
@@ -222,6 +272,47 @@ static bool keep_innermost(struct tw *w, size_t n, bool cut,
 	return true;
 }
 
+/* What the generator whose frame is at iframe (raw: its bytes) awaits,
+ * as _PyGen_yf finds it: the top of its value stack when it is suspended
+ * in a yield from; 0 when it is not. */
+static uint64_t awaited(struct tw *w, int8_t state, uint64_t iframe,
+			const uint8_t *raw)
+{
+	const struct pf_layout *l = w->l;
+	uint64_t top, ref;
+	if (l->frame_suspended_yield_from != 0) {
+		if (state != l->frame_suspended_yield_from)
+			return 0;
+	} else {
+		/* 3.11, 3.12: the instruction after prev_instr tells. */
+		uint8_t next[2];
+		if (state != l->frame_suspended ||
+		    !pf_mem_read(w->mem, pf_field_u64(raw, l->frame.instr) + 2,
+				 next, sizeof next) ||
+		    (next[0] != l->resume_opcode &&
+		     next[0] != l->resume_opcode_alt) ||
+		    next[1] < RESUME_AFTER_AWAIT)
+			return 0;
+	}
+	if (l->coro.stackpointer != PF_NO_OFFSET) {
+		top = pf_field_u64(raw, l->coro.stackpointer);
+		if (top < 8)
+			return 0;
+		top -= 8;
+	} else {
+		int32_t depth;
+		if (!pf_mem_read(w->mem, iframe + (uint64_t)l->frame.stacktop,
+				 &depth, sizeof depth) ||
+		    depth < 1)
+			return 0;
+		top = iframe + (uint64_t)l->locals.localsplus +
+		      8 * (uint64_t)(depth - 1);
+	}
+	if (!read_u64(w, top, &ref))
+		return 0;
+	return ref & ~l->code_tag_mask;
+}
+
 /* Follows the await chain from the task's coroutine as _PyGen_yf does:
  * a generator suspended in a yield from (an await) has what it awaits on
  * top of its frame's stack; coroutines and generators are followed, any
@@ -234,29 +325,24 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 	while (coro != 0) {
 		int8_t state;
 		const uint8_t *raw;
-		uint64_t sp, ref, next, type;
+		uint64_t next, type;
 		if (n >= MAX_CHAIN) {
 			cut = true;
 			break;
 		}
-		if (!pf_mem_read(w->mem, coro + (uint64_t)l->coro.gi_frame_state,
+		if (!pf_mem_read(w->mem, coro + (uint64_t)w->gi_frame_state,
 				 &state, 1) ||
 		    state >= FRAME_COMPLETED)
 			break;
-		int r = pf_frame_reader_read(w->frames,
-					     coro + (uint64_t)l->coro.gi_iframe,
-					     &w->chain[n], &raw);
+		uint64_t iframe = coro + (uint64_t)w->gi_iframe;
+		int r = pf_frame_reader_read(w->frames, iframe, &w->chain[n],
+					     &raw);
 		if (r < 0)
 			return false;
 		if (r == 0)
 			break;
 		n++;
-		if (state != l->frame_suspended_yield_from)
-			break;
-		sp = pf_field_u64(raw, l->coro.stackpointer);
-		if (sp < 8 || !read_u64(w, sp - 8, &ref))
-			break;
-		next = ref & ~l->code_tag_mask;
+		next = awaited(w, state, iframe, raw);
 		if (next == 0 ||
 		    !read_u64(w, next + (uint64_t)l->object.ob_type, &type))
 			break;
@@ -478,6 +564,156 @@ static size_t find_task(const struct id_index *ids, size_t n, uint64_t id)
 	return hit ? hit->index : SIZE_MAX;
 }
 
+/* *out: the loop's entry, added (with the thread asyncio's BaseEventLoop
+ * runs it in: its _thread_id) when new; NULL when it is not running
+ * (_thread_id None).  False when memory runs out. */
+static bool registry_loop(struct tw *w, uint64_t loop,
+			  struct pf_task_loop **out)
+{
+	struct pf_task_list *list = w->list;
+	uint64_t thread_id, id;
+	*out = NULL;
+	for (size_t i = 0; i < list->nloops; i++)
+		if (list->loops[i].loop == loop) {
+			*out = &list->loops[i];
+			return true;
+		}
+	id = pf_instance_attr(&w->r, loop, "_thread_id");
+	if (id == 0 || !pf_read_uint64(&w->r, id, &thread_id))
+		return true;
+	if (!add_loop(w, thread_id, loop, 0))
+		return false;
+	*out = &list->loops[list->nloops - 1];
+	return true;
+}
+
+/* Reads the pending task at addr: an _asyncio.Task by its TaskObj, a
+ * pure-Python Task through its instance dict.  Others are left out. */
+static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
+			  uint64_t addr)
+{
+	const struct pf_asyncio_layout *a = w->a;
+	uint64_t loop, waiter, coro, name;
+	if (reg->ctask_type != 0 && pf_is_instance(&w->r, addr,
+						   reg->ctask_type)) {
+		uint32_t state;
+		if (!pf_mem_read(w->mem, addr, w->task_buf,
+				 (size_t)a->ctask.size))
+			return true;
+		memcpy(&state, w->task_buf + a->ctask.state, sizeof state);
+		if (state != 0) /* STATE_PENDING */
+			return true;
+		loop = pf_field_u64(w->task_buf, a->ctask.loop);
+		waiter = pf_field_u64(w->task_buf, a->ctask.fut_waiter);
+		coro = pf_field_u64(w->task_buf, a->ctask.coro);
+		name = pf_field_u64(w->task_buf, a->ctask.name);
+	} else if (reg->pytask_type != 0 &&
+		   pf_is_instance(&w->r, addr, reg->pytask_type)) {
+		uint64_t state = pf_instance_attr(&w->r, addr, "_state");
+		if (state == 0 || !pf_str_is(&w->r, state, "PENDING"))
+			return true;
+		loop = pf_instance_attr(&w->r, addr, "_loop");
+		waiter = pf_instance_attr(&w->r, addr, "_fut_waiter");
+		coro = pf_instance_attr(&w->r, addr, "_coro");
+		name = pf_instance_attr(&w->r, addr, "_name");
+	} else {
+		return true;
+	}
+	size_t index = w->list->count;
+	struct pf_task *t = new_task(w);
+	uint64_t *waiters = t ? realloc(w->waiters,
+					w->capacity * sizeof *waiters)
+			      : NULL;
+	if (waiters == NULL)
+		return false;
+	w->waiters = waiters;
+	waiters[index] = waiter;
+	t->id = addr;
+	t->state = PF_TASK_PENDING;
+	t->loop = loop;
+	struct pf_task_loop *l = NULL;
+	if (loop != 0 && !registry_loop(w, loop, &l))
+		return false;
+	t->thread_id = l ? l->thread_id : 0;
+	return read_name(w, name, &t->name) && walk_chain(w, coro, t);
+}
+
+static bool add_awaiter(struct pf_task *t, uint64_t awaiter)
+{
+	uint64_t *ids = realloc(t->awaiter_ids,
+				(t->nawaiter_ids + 1) * sizeof *ids);
+	if (ids == NULL)
+		return false;
+	t->awaiter_ids = ids;
+	ids[t->nawaiter_ids++] = awaiter;
+	return true;
+}
+
+/* awaited_by from the other end: a task awaits the task in its
+ * task_fut_waiter, or every child of the gather (a _GatheringFuture's
+ * _children) there. */
+static bool registry_awaiters(struct tw *w, const struct id_index *ids)
+{
+	const struct pf_layout *l = w->l;
+	struct pf_task_list *list = w->list;
+	for (size_t i = 0; i < list->count; i++) {
+		uint64_t waiter = w->waiters[i], children, items;
+		int64_t n;
+		if (waiter == 0)
+			continue;
+		size_t k = find_task(ids, list->count, waiter);
+		if (k != SIZE_MAX) {
+			if (!add_awaiter(&list->tasks[k], list->tasks[i].id))
+				return false;
+			continue;
+		}
+		children = pf_instance_attr(&w->r, waiter, "_children");
+		if (children == 0 ||
+		    !pf_mem_read(w->mem, children + (uint64_t)l->list.ob_size,
+				 &n, sizeof n) ||
+		    n <= 0 || n > MAX_CHILDREN ||
+		    !read_u64(w, children + (uint64_t)l->list.ob_item, &items))
+			continue;
+		struct pf_array item;
+		pf_array_init(&item, w->mem, items, 8, n);
+		for (int64_t c = 0; c < n; c++) {
+			const uint8_t *p = pf_array_at(&item, c);
+			if (p == NULL)
+				break;
+			k = find_task(ids, list->count, pf_field_u64(p, 0));
+			if (k != SIZE_MAX &&
+			    !add_awaiter(&list->tasks[k], list->tasks[i].id))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* 3.11-3.13: the tasks of asyncio.tasks' registry, each loop with the
+ * task current_task() gives for it. */
+static bool walk_registry(struct tw *w, uint64_t interp)
+{
+	struct pf_task_registry reg;
+	struct pf_task_list *list = w->list;
+	bool ok = pf_task_registry_read(&w->r, interp, &reg, list->note,
+					sizeof list->note);
+	for (size_t i = 0; ok && i < reg.ntasks; i++) {
+		if (list->count >= PF_MAX_TASKS) {
+			list->truncated = true;
+			break;
+		}
+		ok = registry_task(w, &reg, reg.tasks[i]);
+	}
+	for (size_t i = 0; ok && i < reg.ncurrent; i++) {
+		struct pf_task_loop *loop;
+		ok = registry_loop(w, reg.current[i][0], &loop);
+		if (ok && loop != NULL)
+			loop->running_task = reg.current[i][1];
+	}
+	pf_task_registry_free(&reg);
+	return ok;
+}
+
 /* Keeps the awaiters that are tasks of the list, and gives each of them
  * the task it awaits. */
 static bool link_awaiters(struct pf_task_list *list,
@@ -576,8 +812,9 @@ static bool mark_running(struct pf_task_list *list, const struct id_index *ids)
 	return true;
 }
 
-static bool analyse(struct pf_task_list *list)
+static bool analyse(struct tw *w)
 {
+	struct pf_task_list *list = w->list;
 	size_t n = list->count;
 	struct id_index *ids = malloc((n ? n : 1) * sizeof *ids);
 	if (ids == NULL)
@@ -585,8 +822,9 @@ static bool analyse(struct pf_task_list *list)
 	for (size_t i = 0; i < n; i++)
 		ids[i] = (struct id_index){list->tasks[i].id, i};
 	qsort(ids, n, sizeof *ids, compare_ids);
-	bool ok = mark_running(list, ids) && link_awaiters(list, ids) &&
-		  find_cycles(list);
+	bool ok = mark_running(list, ids) &&
+		  (w->waiters == NULL || registry_awaiters(w, ids)) &&
+		  link_awaiters(list, ids) && find_cycles(list);
 	free(ids);
 	return ok;
 }
@@ -594,29 +832,40 @@ static bool analyse(struct pf_task_list *list)
 bool pf_walk_tasks(const struct pf_task_walk_input *in,
 		   struct pf_snapshot *snap)
 {
+	const struct pf_asyncio_layout *a = in->asyncio;
+	const struct pf_layout *l = in->layout;
+	const bool registry = a->model == PF_ASYNCIO_REGISTRY;
 	struct tw w = {
 		.in = in,
-		.l = in->layout,
-		.a = in->asyncio,
+		.l = l,
+		.a = a,
 		.mem = in->mem,
 		.list = &snap->tasks,
+		.gi_iframe = registry ? l->gen.gi_iframe : l->coro.gi_iframe,
+		.gi_frame_state = registry ? l->gen.gi_frame_state
+					   : l->coro.gi_frame_state,
+		.tp_name = registry ? l->type_name.tp_name : l->coro.tp_name,
+		.r = {in->mem, l},
 	};
 	pf_task_list_free(&snap->tasks);
 	snap->tasks.collected = true;
 	const char *missing;
-	if (!pf_task_layout_complete(in->layout, &missing)) {
+	if (!pf_task_layout_complete(l, a->model, &missing)) {
 		note(&w, "asyncio tasks not shown: the offsets of this build "
 			 "lack %s",
 		     missing);
 		return true;
 	}
-	w.frames = pf_frame_reader_new(in->mem, in->layout, snap);
-	w.task_buf = malloc((size_t)in->asyncio->task.size);
+	w.frames = pf_frame_reader_new(in->mem, l, snap);
+	w.task_buf = malloc((size_t)(registry ? a->ctask.size : a->task.size));
 	w.chain = malloc(MAX_CHAIN * sizeof *w.chain);
 	bool ok = w.frames && w.task_buf && w.chain &&
-		  walk_lists(&w, snap->interp) && analyse(&snap->tasks);
+		  (registry ? walk_registry(&w, snap->interp)
+			    : walk_lists(&w, snap->interp)) &&
+		  analyse(&w);
 	pf_frame_reader_free(w.frames);
 	free(w.task_buf);
 	free(w.chain);
+	free(w.waiters);
 	return ok;
 }

@@ -1,7 +1,8 @@
-/* Walks the asyncio tasks of a stopped CPython 3.14+ process, as
+/* Walks the asyncio tasks of a stopped CPython 3.11+ process, as
  * asyncio.all_tasks() and `python -m asyncio ps` see them: the task list of
- * every thread and of the interpreter, each task's await chain and the
- * tasks awaiting it; then links awaiters to awaited and names the cycles. */
+ * every thread and of the interpreter (3.14+) or asyncio.tasks' registry
+ * (3.11-3.13), each task's await chain and the tasks awaiting it; then
+ * links awaiters to awaited and names the cycles. */
 #ifndef PYFAULT_TASK_WALKER_H
 #define PYFAULT_TASK_WALKER_H
 
@@ -30,6 +31,7 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 /* Whether layout has what pf_walk_tasks reads; *missing names the first
  * field it lacks. */
 bool pf_task_layout_complete(const struct pf_layout *layout,
+			     enum pf_asyncio_model model,
 			     const char **missing);
 
 #endif

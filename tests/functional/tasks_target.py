@@ -6,8 +6,9 @@ loop, and a byte on the ready pipe once every loop is parked:
   * every task of asyncio.all_tasks(loop): id, name, the loop and thread,
     its await chain from the task's coroutine down through cr_await and
     gi_yieldfrom (file, name and f_lineno of each frame, outermost first)
-    and the object the chain ends at, and (3.14+) the tasks in its
-    _asyncio_awaited_by;
+    and the object the chain ends at, and the tasks awaiting it: 3.14's
+    _asyncio_awaited_by, or before 3.14 the tasks whose _fut_waiter is
+    this task or a gather (its _children) holding it;
   * the task that computes the oracle is named "oracle" and left out: it
     runs while it writes.
 Nothing moves after that: every task waits on something that never comes
@@ -49,20 +50,39 @@ def chain_of(task):
     return frames, awaits
 
 
+def waiter_awaiters(tasks):
+    """Before 3.14 a task records only what it waits on (_fut_waiter):
+    a task, or a gather's future with its _children."""
+    by = {id(t): [] for t in tasks}
+    for parent in tasks:
+        waiter = parent._fut_waiter
+        if waiter is None:
+            continue
+        awaited = [waiter] + list(getattr(waiter, "_children", ()) or ())
+        for t in awaited:
+            if id(t) in by:
+                by[id(t)].append(parent)
+    return by
+
+
 def oracle(loop):
     me = asyncio.current_task()
     tasks = []
-    for t in asyncio.all_tasks(loop):
+    every = asyncio.all_tasks(loop)
+    waiting = None if sys.version_info >= (3, 14) else waiter_awaiters(every)
+    for t in every:
         if t is me:
             continue
         frames, awaits = chain_of(t)
-        by = getattr(t, "_asyncio_awaited_by", None)
+        if waiting is not None:
+            t_by = waiting[id(t)]
+        else:
+            t_by = getattr(t, "_asyncio_awaited_by", None) or ()
         tasks.append({
             "id": "0x%x" % id(t), "name": t.get_name(),
             "loop": "0x%x" % id(loop), "thread_id": threading.get_ident(),
             "frames": frames, "awaits": awaits,
-            "awaited_by": (None if not hasattr(t, "_asyncio_awaited_by")
-                           else sorted("0x%x" % id(p) for p in by or ())),
+            "awaited_by": sorted("0x%x" % id(p) for p in t_by),
         })
     return {"loop": "0x%x" % id(loop), "thread_id": threading.get_ident(),
             "tasks": tasks}
