@@ -224,14 +224,21 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 	enum pf_asyncio_found found = PF_ASYNCIO_FOUND;
 	uint64_t blob[BLOB_WORDS];
 	char why[160];
-	if (module == NULL && !builtin) {
+	const bool registry = t->major == 3 && t->minor >= 11 &&
+			      t->minor <= 13;
+	if (module == NULL && !builtin && registry) {
+		/* Asyncio without its accelerator (or not imported, which
+		 * the registry tells): pure-Python tasks only. */
+		out->model = PF_ASYNCIO_REGISTRY;
+		snprintf(out->source_detail, sizeof out->source_detail,
+			 "asyncio.tasks without _asyncio");
+	} else if (module == NULL && !builtin) {
 		snprintf(note, note_size,
 			 "no asyncio task section: process %d has not "
 			 "loaded asyncio's _asyncio module",
 			 (int)t->pid);
 		found = PF_ASYNCIO_ABSENT;
-	} else if (addr == 0 && t->major == 3 && t->minor >= 11 &&
-		   t->minor <= 13) {
+	} else if (addr == 0 && registry) {
 		found = registry_layout(t, module ? module : interp, out, note,
 					note_size);
 	} else if (addr == 0) {

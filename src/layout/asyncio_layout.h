@@ -24,7 +24,8 @@ struct pf_asyncio_layout {
 	enum pf_asyncio_model model;
 	/* TaskObj of 3.11-3.13 (PF_ASYNCIO_REGISTRY). */
 	struct {
-		int64_t size;
+		int64_t size;                /* 0: no _asyncio, pure-Python
+		                                tasks only */
 		int64_t loop;                /* PyObject *task_loop */
 		int64_t state;               /* fut_state task_state: 0 is
 		                                STATE_PENDING */

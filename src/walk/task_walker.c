@@ -594,8 +594,8 @@ static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
 {
 	const struct pf_asyncio_layout *a = w->a;
 	uint64_t loop, waiter, coro, name;
-	if (reg->ctask_type != 0 && pf_is_instance(&w->r, addr,
-						   reg->ctask_type)) {
+	if (reg->ctask_type != 0 && a->ctask.size > 0 &&
+	    pf_is_instance(&w->r, addr, reg->ctask_type)) {
 		uint32_t state;
 		if (!pf_mem_read(w->mem, addr, w->task_buf,
 				 (size_t)a->ctask.size))
@@ -609,8 +609,10 @@ static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
 		name = pf_field_u64(w->task_buf, a->ctask.name);
 	} else if (reg->pytask_type != 0 &&
 		   pf_is_instance(&w->r, addr, reg->pytask_type)) {
+		/* Future keeps _state = _PENDING in the class until the
+		 * instance's state changes. */
 		uint64_t state = pf_instance_attr(&w->r, addr, "_state");
-		if (state == 0 || !pf_str_is(&w->r, state, "PENDING"))
+		if (state != 0 && !pf_str_is(&w->r, state, "PENDING"))
 			return true;
 		loop = pf_instance_attr(&w->r, addr, "_loop");
 		waiter = pf_instance_attr(&w->r, addr, "_fut_waiter");
@@ -857,7 +859,8 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 		return true;
 	}
 	w.frames = pf_frame_reader_new(in->mem, l, snap);
-	w.task_buf = malloc((size_t)(registry ? a->ctask.size : a->task.size));
+	w.task_buf = malloc(registry ? (size_t)a->ctask.size + 1
+				     : (size_t)a->task.size);
 	w.chain = malloc(MAX_CHAIN * sizeof *w.chain);
 	bool ok = w.frames && w.task_buf && w.chain &&
 		  (registry ? walk_registry(&w, snap->interp)

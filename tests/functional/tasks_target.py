@@ -15,17 +15,21 @@ Nothing moves after that: every task waits on something that never comes
 (an Event never set, a lock held, an empty queue, a sleep of an hour), and
 no timer is due before then.
 
-Usage: tasks_target.py SCENARIO ORACLE_FILE READY_FD
+Usage: tasks_target.py SCENARIO[-py] ORACLE_FILE READY_FD
+With -py, asyncio runs without its _asyncio accelerator: pure-Python Task
+and Future objects.
 A READY_FD of -1 ends the program by SIGSEGV instead (under pyfault-watch),
 from a callback of the loop, outside any task.
 Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
 deadlock many deep.  Runs until killed.
 """
-import asyncio
+import sys
+if sys.argv[1:2] and sys.argv[1].endswith("-py"):
+    sys.modules["_asyncio"] = None  # asyncio falls back on _PyTask
+import asyncio  # noqa: E402
 import json
 import os
 import signal
-import sys
 import threading
 import types
 
@@ -286,6 +290,7 @@ SCENARIOS = {
 
 def main():
     scenario, path, ready_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    scenario = scenario[:-3] if scenario.endswith("-py") else scenario
     run = Run(path, ready_fd, 2 if scenario == "threads" else 1)
     asyncio.run(SCENARIOS[scenario](run))
 

@@ -51,6 +51,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "tasks_target.py")
 SCENARIOS = ["gather", "taskgroup", "awaits_task", "primitives",
              "asyncgen", "eager", "threads", "deadlock", "many", "deep"]
+# The same without the _asyncio accelerator: pure-Python tasks.
+SCENARIOS += ["gather-py", "taskgroup-py", "awaits_task-py", "deadlock-py",
+              "threads-py"]
 # CPython's own reader rejects cycles, and lists the tasks of only one of
 # two threads' loops (3.14.7); the others it lists.
 PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager"}
@@ -64,6 +67,8 @@ def scenario_skip(interp, scenario):
     """Why scenario cannot run on interp, or None."""
     if scenario == "eager" and interp.version[:2] < (3, 12):
         return "eager tasks exist from 3.12 on"
+    if scenario.endswith("-py") and interp.version[:2] >= (3, 14):
+        return "pure-Python tasks are read on 3.11-3.13 only"
     return None
 
 
