@@ -6,6 +6,7 @@
 
 #include "elf/elf_symbols.h"
 #include "layout/layout_dwarf.h"
+#include "layout/layout_tables.h"
 #include "process/proc_maps.h"
 #include "process/target_file.h"
 
@@ -140,12 +141,10 @@ static uint64_t section_address(const struct pf_target *t,
 	return addr;
 }
 
-/* TaskObj of a 3.11-3.13 _asyncio from its DWARF (the -dbg package's
- * build-id file on Debian). */
-static enum pf_asyncio_found registry_layout(const struct pf_target *t,
-					     const struct pf_mapping *module,
-					     struct pf_asyncio_layout *out,
-					     char *note, size_t note_size)
+enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
+					   struct pf_asyncio_layout *out,
+					   char *detail, size_t detail_size,
+					   struct pf_error *err)
 {
 	static const char *const members[] = {
 		"task_loop", "task_state", "task_fut_waiter", "task_coro",
@@ -155,39 +154,81 @@ static enum pf_asyncio_found registry_layout(const struct pf_target *t,
 		&out->ctask.loop, &out->ctask.state, &out->ctask.fut_waiter,
 		&out->ctask.coro, &out->ctask.name,
 	};
-	int64_t offsets[sizeof members / sizeof *members];
-	struct pf_target_file file;
-	struct pf_error err = {0};
-	char path[200];
-	if (pf_target_file_find(&file, t->pid, module, &err) != PF_OK ||
-	    pf_dwarf_struct_offsets(file.read_path, "TaskObj", members,
-				    sizeof members / sizeof *members, offsets,
-				    &out->ctask.size, path, sizeof path,
-				    &err) != PF_OK) {
-		snprintf(note, note_size,
-			 "asyncio tasks not shown: %s (Python %u.%u tasks "
-			 "are read from _asyncio's DWARF: install the "
-			 "interpreter's debug symbols)",
-			 err.message, t->major, t->minor);
-		return PF_ASYNCIO_UNKNOWN;
-	}
+	int64_t offsets[sizeof members / sizeof *members], size;
+	enum pf_status st = pf_dwarf_struct_offsets(
+		elf_path, "TaskObj", members, sizeof members / sizeof *members,
+		offsets, &size, detail, detail_size, err);
+	if (st != PF_OK)
+		return st;
 	for (size_t i = 0; i < sizeof members / sizeof *members; i++) {
 		/* task_state is an enum; the rest pointers. */
 		int64_t width = i == 1 ? 4 : 8;
-		if (offsets[i] < 0 || offsets[i] > out->ctask.size - width) {
-			snprintf(note, note_size,
-				 "asyncio tasks not shown: TaskObj.%s (%lld) "
-				 "lies outside its struct of %lld bytes in %s",
-				 members[i], (long long)offsets[i],
-				 (long long)out->ctask.size, path);
-			return PF_ASYNCIO_UNKNOWN;
-		}
+		if (offsets[i] < 0 || offsets[i] > size - width)
+			return pf_fail(err, PF_ERR_NO_OFFSETS,
+				       "TaskObj.%s (%lld) lies outside its "
+				       "struct of %lld bytes in %s",
+				       members[i], (long long)offsets[i],
+				       (long long)size, detail);
 		*dst[i] = offsets[i];
 	}
+	out->ctask.size = size;
+	return PF_OK;
+}
+
+/* The shipped row of TaskObj for t's version, generated from the DWARF
+ * of a real build's _asyncio. */
+static bool ctask_from_table(const struct pf_target *t,
+			     struct pf_asyncio_layout *out)
+{
+	size_t count;
+	const struct pf_asyncio_table_row *rows = pf_asyncio_table_rows(&count);
+	for (size_t i = 0; i < count; i++) {
+		const struct pf_asyncio_table_row *r = &rows[i];
+		if (r->major != t->major || r->minor != t->minor)
+			continue;
+		out->ctask.size = r->size;
+		out->ctask.loop = r->loop;
+		out->ctask.state = r->state;
+		out->ctask.fut_waiter = r->fut_waiter;
+		out->ctask.coro = r->coro;
+		out->ctask.name = r->name;
+		snprintf(out->source_detail, sizeof out->source_detail,
+			 "the table row of %s", r->provenance);
+		return true;
+	}
+	return false;
+}
+
+/* TaskObj of a 3.11-3.13 _asyncio: from its DWARF (the -dbg package's
+ * build-id file on Debian), else from the shipped table, as the thread
+ * offsets, in the order of trust the user allows. */
+static enum pf_asyncio_found registry_layout(const struct pf_target *t,
+					     const struct pf_mapping *module,
+					     struct pf_asyncio_layout *out,
+					     char *note, size_t note_size)
+{
+	struct pf_target_file file;
+	struct pf_error err = {0};
+	char path[200];
 	out->model = PF_ASYNCIO_REGISTRY;
-	snprintf(out->source_detail, sizeof out->source_detail,
-		 "DWARF of _asyncio in %s", path);
-	return PF_ASYNCIO_FOUND;
+	if (!(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)))
+		pf_fail(&err, PF_ERR_NO_OFFSETS, "DWARF not allowed");
+	else if (pf_target_file_find(&file, t->pid, module, &err) == PF_OK &&
+		 pf_asyncio_ctask_from_dwarf(file.read_path, out, path,
+					     sizeof path, &err) == PF_OK) {
+		snprintf(out->source_detail, sizeof out->source_detail,
+			 "the DWARF in %s", path);
+		return PF_ASYNCIO_FOUND;
+	}
+	if ((t->sources & PF_SOURCE_BIT(PF_SOURCE_TABLE)) &&
+	    ctask_from_table(t, out))
+		return PF_ASYNCIO_FOUND;
+	snprintf(note, note_size,
+		 "asyncio tasks not shown: %s, and pyfault has no table row "
+		 "of TaskObj for Python %u.%u (install the interpreter's "
+		 "debug symbols)",
+		 err.message, t->major, t->minor);
+	return PF_ASYNCIO_UNKNOWN;
 }
 
 enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
@@ -231,7 +272,8 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 		 * the registry tells): pure-Python tasks only. */
 		out->model = PF_ASYNCIO_REGISTRY;
 		snprintf(out->source_detail, sizeof out->source_detail,
-			 "asyncio.tasks without _asyncio");
+			 "nowhere: no _asyncio module is loaded, "
+			 "only pure-Python tasks are read");
 	} else if (module == NULL && !builtin) {
 		snprintf(note, note_size,
 			 "no asyncio task section: process %d has not "

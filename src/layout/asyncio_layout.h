@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/errors.h"
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
 
@@ -71,6 +72,15 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 					     struct pf_mem *mem,
 					     struct pf_asyncio_layout *out,
 					     char *note, size_t note_size);
+
+/* TaskObj of a 3.11-3.13 _asyncio (elf_path: the extension, or an
+ * interpreter it is built into) from its DWARF, each field checked
+ * against the struct's size; detail receives the file the DWARF came
+ * from.  PF_ERR_NO_OFFSETS names what is missing. */
+enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
+					   struct pf_asyncio_layout *out,
+					   char *detail, size_t detail_size,
+					   struct pf_error *err);
 
 /* Words of Py_AsyncioModuleDebugOffsets, and their names in order. */
 #define PF_ASYNCIO_BLOB_WORDS 13

@@ -2,13 +2,19 @@
 
 #include <stdio.h>
 
-/* Defines pf_layout_table[]; generated, see contrib/gen-layout-tables. */
+/* Defines pf_layout_table[] and pf_asyncio_table[]; generated, see contrib/gen-layout-tables. */
 #include "layout/layout_tables.inc"
 
 const struct pf_layout_table_row *pf_layout_table_rows(size_t *count)
 {
 	*count = sizeof pf_layout_table / sizeof pf_layout_table[0];
 	return pf_layout_table;
+}
+
+const struct pf_asyncio_table_row *pf_asyncio_table_rows(size_t *count)
+{
+	*count = sizeof pf_asyncio_table / sizeof pf_asyncio_table[0];
+	return pf_asyncio_table;
 }
 
 void pf_layout_apply_row(struct pf_layout *layout,

@@ -35,4 +35,14 @@ const struct pf_layout_table_row *pf_layout_table_rows(size_t *count);
 void pf_layout_apply_row(struct pf_layout *layout,
 			 const struct pf_layout_table_row *row);
 
+/* TaskObj of the _asyncio extension of one Python 3.11-3.13, for builds
+ * whose own DWARF is absent (struct pf_asyncio_layout's ctask). */
+struct pf_asyncio_table_row {
+	unsigned major, minor;
+	const char *provenance;
+	int64_t size, loop, state, fut_waiter, coro, name;
+};
+
+const struct pf_asyncio_table_row *pf_asyncio_table_rows(size_t *count);
+
 #endif

@@ -1,5 +1,6 @@
-/* pyfault-layout: prints the layout that DWARF gives for one interpreter as
- * a row of the shipped table (src/layout/layout_tables.inc); the maintainer tool
+/* pyfault-layout: prints the layout that DWARF gives for one interpreter
+ * (or, with -a, for the TaskObj of its _asyncio extension) as a row of the
+ * shipped tables (src/layout/layout_tables.inc); the maintainer tool
  * behind contrib/gen-layout-tables, not installed. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "elf/debuginfo.h"
 #include "base/errors.h"
+#include "layout/asyncio_layout.h"
 #include "layout/layout_dwarf.h"
 #include "layout/layout_tables.h"
 #include "layout/py_layout.h"
@@ -19,13 +21,17 @@ static void usage(FILE *out)
 	fputs("usage: pyfault-layout [-t] [-d PATH] [-p PROVENANCE] "
 	      "MAJOR.MINOR ELF_FILE\n"
 	      "       pyfault-layout [-d PATH] -i ELF_FILE\n"
+	      "       pyfault-layout -a [-p PROVENANCE] MAJOR.MINOR "
+	      "ASYNCIO_ELF\n"
 	      "Prints the structure offsets found in the DWARF of ELF_FILE (a\n"
 	      "python executable or libpython) as a C initializer for\n"
 	      "struct pf_layout_table_row.\n"
 	      "  -p TEXT  the row's provenance string\n"
 	      "  -t       report the extraction time on standard error\n"
 	      "  -d PATH  elfutils' debuginfo path (as --debuginfo-path)\n"
-	      "  -i       print the build-id and the file the DWARF is in\n",
+	      "  -i       print the build-id and the file the DWARF is in\n"
+	      "  -a       print TaskObj of a 3.11-3.13 _asyncio extension as\n"
+	      "           a struct pf_asyncio_table_row initializer\n",
 	      out);
 }
 
@@ -84,6 +90,29 @@ static void print_row(const struct pf_layout *l, const char *provenance)
 	fputs("\n},\n", stdout);
 }
 
+static int print_asyncio_row(unsigned major, unsigned minor,
+			     const char *elf_path, const char *provenance)
+{
+	struct pf_asyncio_layout a;
+	struct pf_error err = {PF_OK, ""};
+	char detail[256];
+	memset(&a, 0, sizeof a);
+	if (pf_asyncio_ctask_from_dwarf(elf_path, &a, detail, sizeof detail,
+					&err) != PF_OK) {
+		fprintf(stderr, "pyfault-layout: %s\n", err.message);
+		return (int)(err.status);
+	}
+	printf("{\n\t.major = %u, .minor = %u,\n\t.provenance = ", major,
+	       minor);
+	print_c_string(provenance ? provenance : detail);
+	printf(",\n\t.size = %" PRId64 ", .loop = %" PRId64
+	       ", .state = %" PRId64 ", .fut_waiter = %" PRId64
+	       ", .coro = %" PRId64 ", .name = %" PRId64 ",\n},\n",
+	       a.ctask.size, a.ctask.loop, a.ctask.state, a.ctask.fut_waiter,
+	       a.ctask.coro, a.ctask.name);
+	return 0;
+}
+
 static int print_info(const char *elf_path, const char *debuginfo_path)
 {
 	struct pf_error err = {PF_OK, ""};
@@ -120,10 +149,13 @@ static double cpu(void)
 int main(int argc, char **argv)
 {
 	const char *provenance = NULL, *debuginfo_path = NULL;
-	int timing = 0, info = 0, opt;
+	int timing = 0, info = 0, asyncio = 0, opt;
 
-	while ((opt = getopt(argc, argv, "hitd:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "ahitd:p:")) != -1) {
 		switch (opt) {
+		case 'a':
+			asyncio = 1;
+			break;
 		case 'p':
 			provenance = optarg;
 			break;
@@ -159,6 +191,8 @@ int main(int argc, char **argv)
 		return (int)(PF_ERR_USAGE);
 	}
 	const char *elf_path = argv[optind + 1];
+	if (asyncio)
+		return print_asyncio_row(major, minor, elf_path, provenance);
 
 	struct pf_layout layout;
 	if (!pf_layout_init_version(&layout, major, minor, 0)) {

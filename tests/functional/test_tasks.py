@@ -220,9 +220,11 @@ def text_block(t):
     return ("\n".join(lines) + "\n").encode()
 
 
-def check_text(target, doc):
-    plain = run([ATTACH, str(target.pid)], "attach").stdout
-    out = run([ATTACH, "--tasks", str(target.pid)], "--tasks").stdout
+def check_text(target, doc, args=()):
+    args = list(args)
+    plain = run([ATTACH] + args + [str(target.pid)], "attach").stdout
+    out = run([ATTACH, "--tasks"] + args + [str(target.pid)],
+              "--tasks").stdout
     if not out.startswith(plain):
         raise Fail("--tasks changed faulthandler's text:\n%r\n%r" % (
             plain[:1000], out[:1000]))
@@ -245,7 +247,7 @@ def check_text(target, doc):
     for c in cycles:
         if b"\nDeadlock cycle %d: " % c not in section:
             raise Fail("--tasks does not name deadlock cycle %d" % c)
-    tree = run([ATTACH, "--tasks=tree", str(target.pid)],
+    tree = run([ATTACH, "--tasks=tree"] + args + [str(target.pid)],
                "--tasks=tree").stdout
     if not tree.startswith(plain + head):
         raise Fail("--tasks=tree: unexpected start %r" % tree[:300])
@@ -272,15 +274,15 @@ def check_ps(interp, target, doc):
         raise Fail("asyncio ps lists %r; pyfault %r" % (rows, ours))
 
 
-def t_scenario(interp, scenario, load=False):
+def t_scenario(interp, scenario, load=False, args=()):
     res = Resources()
     try:
         if load:
             start_cpu_load(res)
         target = Target(res, interp, scenario)
-        doc = json_tasks(target)
+        doc = json_tasks(target, args)
         check_json(target, doc, interp)
-        check_text(target, doc)
+        check_text(target, doc, args)
         if scenario in PS_SCENARIOS and interp.version[:2] >= (3, 14):
             check_ps(interp, target, doc)
     finally:
@@ -295,6 +297,22 @@ class Oracle:
             self.loops = json.load(f)
         self.tasks = {t["id"]: t for loop in self.loops
                       for t in loop["tasks"]}
+
+
+def t_table(interp, scenario):
+    """A stripped build without its -dbg package: the shipped table rows
+    (thread offsets and TaskObj), forced by --offsets=table, give the
+    same tasks."""
+    t_scenario(interp, scenario, args=["--offsets=table"])
+    res = Resources()
+    try:
+        target = Target(res, interp, scenario)
+        err = run([ATTACH, "--tasks", "-v", "--offsets=table",
+                   str(target.pid)], "--tasks -v --offsets=table").stderr
+        if b"asyncio task offsets from the table row of " not in err:
+            raise Fail("TaskObj not from the table: %r" % err[-1500:])
+    finally:
+        res.release()
 
 
 def t_watch(interp):
@@ -386,6 +404,10 @@ def main():
                 continue
             tests.append(("%s %s" % (i.label, s),
                           (lambda i=i, s=s: t_scenario(i, s)), i))
+        if not i.debug and (3, 11) <= i.version[:2] <= (3, 13):
+            for s in ("gather", "deadlock"):
+                tests.append(("%s %s-table" % (i.label, s),
+                              (lambda i=i, s=s: t_table(i, s)), i))
         tests.append(("%s gather-under-load" % i.label,
                       lambda i=i: t_scenario(i, "gather", True), i))
         tests.append(("%s watch-fatal" % i.label,
