@@ -33,7 +33,7 @@ static const char usage_text[] =
 	"      --no-native         no C stack (the default)\n"
 	"      --status            a line per thread first: id, name, GIL, system call\n"
 	"      --format=FORMAT     text (faulthandler's) or json (a line per process)\n"
-	"      --tasks[=tree]      then every asyncio task and its await chain (3.14+)\n"
+	"      --tasks[=tree]      then every asyncio task and its await chain (3.11+)\n"
 	"  -v, --verbose           Python version, offsets source, time held on stderr\n"
 	"      --offsets=SOURCE    debug-offsets, dwarf, table or auto (the default)\n"
 	"      --debuginfo-path=PATH  where separate debug files are (as eu-stack)\n"

@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"      --no-native         no C stack, not even 3.14's on fatal errors\n"
 	"      --status            a line per thread first: id, name, GIL, system call\n"
 	"      --format=FORMAT     text (faulthandler's) or json (a line per dump)\n"
-	"      --tasks[=tree]      then every asyncio task and its await chain (3.14+)\n"
+	"      --tasks[=tree]      then every asyncio task and its await chain (3.11+)\n"
 	"  -v, --verbose           Python version, offsets source, fault on stderr\n"
 	"      --debuginfo-path=PATH  where separate debug files are (as eu-stack)\n"
 	"      --no-cache          neither read nor write the offset cache\n"
