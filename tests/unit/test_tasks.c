@@ -1,13 +1,19 @@
 /* --tasks below the walk: the _AsyncioDebug words checked as CPython's own
- * reader would need them, and the task section's text (list, tree,
- * deadlock cycles). */
+ * reader would need them; the shipped TaskObj rows of 3.11-3.13 and their
+ * DWARF source (with PYFAULT_TEST_ASYNCIO=<an _asyncio extension whose
+ * DWARF is found> and PYFAULT_TEST_PYVERSION=3.X, that DWARF must give the
+ * table's row for 3.X); and the task section's text (list, tree, deadlock
+ * cycles). */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "format/task_format.h"
 #include "layout/asyncio_layout.h"
+#include "layout/layout_tables.h"
+#include "walk/task_walker.h"
 
 #include "output_capture.h"
 
@@ -264,6 +270,96 @@ START_TEST(test_format_note_and_nothing)
 }
 END_TEST
 
+/* Each of 3.11-3.13 has a TaskObj row whose fields lie in the struct,
+ * and the layout row of that version has all the registry walk reads. */
+START_TEST(test_asyncio_rows)
+{
+	size_t count;
+	const struct pf_asyncio_table_row *rows = pf_asyncio_table_rows(&count);
+	for (unsigned minor = 11; minor <= 13; minor++) {
+		const struct pf_asyncio_table_row *r = NULL;
+		for (size_t i = 0; i < count; i++)
+			if (rows[i].major == 3 && rows[i].minor == minor) {
+				ck_assert_msg(r == NULL, "two rows for 3.%u",
+					      minor);
+				r = &rows[i];
+			}
+		ck_assert_msg(r != NULL, "no TaskObj row for 3.%u", minor);
+		const int64_t fields[] = {r->loop, r->fut_waiter, r->coro,
+					  r->name};
+		for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+			ck_assert(fields[i] >= 16 && fields[i] <= r->size - 8);
+		ck_assert(r->state >= 16 && r->state <= r->size - 4);
+		struct pf_layout l;
+		struct pf_error err = {PF_OK, ""};
+		const char *missing = NULL;
+		ck_assert(pf_layout_init_version(&l, 3, minor, 0));
+		ck_assert_int_eq(pf_layout_from_table(&l, &err), PF_OK);
+		ck_assert_msg(pf_task_layout_complete(&l, PF_ASYNCIO_REGISTRY,
+						      &missing),
+			      "3.%u's row lacks %s", minor, missing);
+	}
+}
+END_TEST
+
+/* No DWARF, or DWARF without TaskObj: said, naming the file. */
+START_TEST(test_ctask_dwarf_missing)
+{
+	struct pf_asyncio_layout a;
+	struct pf_error err = {PF_OK, ""};
+	char detail[256];
+	memset(&a, 0, sizeof a);
+	ck_assert_int_eq(pf_asyncio_ctask_from_dwarf("/nonexistent/_asyncio.so",
+						     &a, detail,
+						     sizeof detail, &err),
+			 PF_ERR_NO_OFFSETS);
+	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/_asyncio.so"));
+	err = (struct pf_error){PF_OK, ""};
+	ck_assert_int_eq(pf_asyncio_ctask_from_dwarf("/proc/self/exe", &a,
+						     detail, sizeof detail,
+						     &err),
+			 PF_ERR_NO_OFFSETS);
+	ck_assert_uint_gt(strlen(err.message), 0);
+	ck_assert_int_eq(a.ctask.size, 0);
+}
+END_TEST
+
+START_TEST(test_ctask_dwarf_matches_table)
+{
+	const char *elf = getenv("PYFAULT_TEST_ASYNCIO");
+	const char *version = getenv("PYFAULT_TEST_PYVERSION");
+	unsigned major, minor;
+	if (elf == NULL || elf[0] == '\0' || version == NULL ||
+	    sscanf(version, "%u.%u", &major, &minor) != 2) {
+		printf("test_tasks: skipping the TaskObj DWARF comparison: set "
+		       "PYFAULT_TEST_ASYNCIO to an _asyncio extension with "
+		       "DWARF and PYFAULT_TEST_PYVERSION to its 3.X\n");
+		return;
+	}
+	struct pf_asyncio_layout a;
+	struct pf_error err = {PF_OK, ""};
+	char detail[256];
+	memset(&a, 0, sizeof a);
+	ck_assert_msg(pf_asyncio_ctask_from_dwarf(elf, &a, detail,
+						  sizeof detail,
+						  &err) == PF_OK,
+		      "%s", err.message);
+	size_t count;
+	const struct pf_asyncio_table_row *rows = pf_asyncio_table_rows(&count);
+	const struct pf_asyncio_table_row *r = NULL;
+	for (size_t i = 0; i < count; i++)
+		if (rows[i].major == major && rows[i].minor == minor)
+			r = &rows[i];
+	ck_assert_msg(r != NULL, "no TaskObj row for %u.%u", major, minor);
+	ck_assert_int_eq(a.ctask.size, r->size);
+	ck_assert_int_eq(a.ctask.loop, r->loop);
+	ck_assert_int_eq(a.ctask.state, r->state);
+	ck_assert_int_eq(a.ctask.fut_waiter, r->fut_waiter);
+	ck_assert_int_eq(a.ctask.coro, r->coro);
+	ck_assert_int_eq(a.ctask.name, r->name);
+}
+END_TEST
+
 static Suite *tasks_suite(void)
 {
 	Suite *s = suite_create("tasks");
@@ -275,6 +371,13 @@ static Suite *tasks_suite(void)
 	tcase_add_test(tc, test_format_tree);
 	tcase_add_test(tc, test_format_note_and_nothing);
 	suite_add_tcase(s, tc);
+	TCase *rows = tcase_create("TaskObj of 3.11-3.13");
+	/* A compressed debug file under valgrind or a sanitizer. */
+	tcase_set_timeout(rows, 60);
+	tcase_add_test(rows, test_asyncio_rows);
+	tcase_add_test(rows, test_ctask_dwarf_missing);
+	tcase_add_test(rows, test_ctask_dwarf_matches_table);
+	suite_add_tcase(s, rows);
 	return s;
 }
 
