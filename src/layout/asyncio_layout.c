@@ -142,6 +142,7 @@ static uint64_t section_address(const struct pf_target *t,
 }
 
 enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
+					   const char *debuginfo_path,
 					   struct pf_asyncio_layout *out,
 					   char *detail, size_t detail_size,
 					   struct pf_error *err)
@@ -156,7 +157,7 @@ enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
 	};
 	int64_t offsets[sizeof members / sizeof *members], size;
 	enum pf_status st = pf_dwarf_struct_offsets(
-		elf_path, "TaskObj", members, sizeof members / sizeof *members,
+		elf_path, debuginfo_path, "TaskObj", members, sizeof members / sizeof *members,
 		offsets, &size, detail, detail_size, err);
 	if (st != PF_OK)
 		return st;
@@ -214,8 +215,9 @@ static enum pf_asyncio_found registry_layout(const struct pf_target *t,
 	if (!(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)))
 		pf_fail(&err, PF_ERR_NO_OFFSETS, "DWARF not allowed");
 	else if (pf_target_file_find(&file, t->pid, module, &err) == PF_OK &&
-		 pf_asyncio_ctask_from_dwarf(file.read_path, out, path,
-					     sizeof path, &err) == PF_OK) {
+		 pf_asyncio_ctask_from_dwarf(file.read_path, t->debuginfo_path,
+					     out, path, sizeof path,
+					     &err) == PF_OK) {
 		snprintf(out->source_detail, sizeof out->source_detail,
 			 "the DWARF in %s", path);
 		return PF_ASYNCIO_FOUND;
@@ -223,11 +225,14 @@ static enum pf_asyncio_found registry_layout(const struct pf_target *t,
 	if ((t->sources & PF_SOURCE_BIT(PF_SOURCE_TABLE)) &&
 	    ctask_from_table(t, out))
 		return PF_ASYNCIO_FOUND;
+	/* The fix first: the cause may be long. */
 	snprintf(note, note_size,
-		 "asyncio tasks not shown: %s, and pyfault has no table row "
-		 "of TaskObj for Python %u.%u (install the interpreter's "
-		 "debug symbols)",
-		 err.message, t->major, t->minor);
+		 "asyncio tasks not shown: TaskObj of Python %u.%u is "
+		 "unknown, install the interpreter's debug symbols (%s; no "
+		 "shipped row %s)",
+		 t->major, t->minor, err.message,
+		 t->sources & PF_SOURCE_BIT(PF_SOURCE_TABLE) ? "for it"
+							      : "allowed");
 	return PF_ASYNCIO_UNKNOWN;
 }
 

@@ -74,10 +74,12 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 					     char *note, size_t note_size);
 
 /* TaskObj of a 3.11-3.13 _asyncio (elf_path: the extension, or an
- * interpreter it is built into) from its DWARF, each field checked
+ * interpreter it is built into) from its DWARF (debuginfo_path as for
+ * pf_debuginfo_open), each field checked
  * against the struct's size; detail receives the file the DWARF came
  * from.  PF_ERR_NO_OFFSETS names what is missing. */
 enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
+					   const char *debuginfo_path,
 					   struct pf_asyncio_layout *out,
 					   char *detail, size_t detail_size,
 					   struct pf_error *err);

@@ -756,13 +756,15 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 }
 
 enum pf_status pf_dwarf_struct_offsets(const char *elf_path,
+				       const char *debuginfo_path,
 				       const char *type_name,
 				       const char *const *members, size_t n,
 				       int64_t *offsets, int64_t *size,
 				       char *detail, size_t detail_size,
 				       struct pf_error *err)
 {
-	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, NULL, err);
+	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, debuginfo_path,
+						    err);
 	if (di == NULL)
 		return err->status;
 	Dwarf *dw = pf_debuginfo_dwarf(di, NULL);

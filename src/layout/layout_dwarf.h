@@ -22,10 +22,11 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 
 /* The offsets of members[0..n) (dotted paths) in the struct typedef'd
  * type_name, and its size, from the DWARF of elf_path (found as
- * pf_debuginfo_open finds it): the structs of an extension module such as
+ * pf_debuginfo_open finds it along debuginfo_path): the structs of an extension module such as
  * _asyncio's TaskObj.  detail receives the file the DWARF came from.
  * PF_ERR_NO_OFFSETS names what is missing. */
 enum pf_status pf_dwarf_struct_offsets(const char *elf_path,
+				       const char *debuginfo_path,
 				       const char *type_name,
 				       const char *const *members, size_t n,
 				       int64_t *offsets, int64_t *size,

@@ -21,7 +21,7 @@ static void usage(FILE *out)
 	fputs("usage: pyfault-layout [-t] [-d PATH] [-p PROVENANCE] "
 	      "MAJOR.MINOR ELF_FILE\n"
 	      "       pyfault-layout [-d PATH] -i ELF_FILE\n"
-	      "       pyfault-layout -a [-p PROVENANCE] MAJOR.MINOR "
+	      "       pyfault-layout -a [-d PATH] [-p PROVENANCE] MAJOR.MINOR "
 	      "ASYNCIO_ELF\n"
 	      "Prints the structure offsets found in the DWARF of ELF_FILE (a\n"
 	      "python executable or libpython) as a C initializer for\n"
@@ -91,14 +91,15 @@ static void print_row(const struct pf_layout *l, const char *provenance)
 }
 
 static int print_asyncio_row(unsigned major, unsigned minor,
-			     const char *elf_path, const char *provenance)
+			     const char *elf_path, const char *debuginfo_path,
+			     const char *provenance)
 {
 	struct pf_asyncio_layout a;
 	struct pf_error err = {PF_OK, ""};
 	char detail[256];
 	memset(&a, 0, sizeof a);
-	if (pf_asyncio_ctask_from_dwarf(elf_path, &a, detail, sizeof detail,
-					&err) != PF_OK) {
+	if (pf_asyncio_ctask_from_dwarf(elf_path, debuginfo_path, &a, detail,
+					sizeof detail, &err) != PF_OK) {
 		fprintf(stderr, "pyfault-layout: %s\n", err.message);
 		return (int)(err.status);
 	}
@@ -192,7 +193,8 @@ int main(int argc, char **argv)
 	}
 	const char *elf_path = argv[optind + 1];
 	if (asyncio)
-		return print_asyncio_row(major, minor, elf_path, provenance);
+		return print_asyncio_row(major, minor, elf_path,
+					 debuginfo_path, provenance);
 
 	struct pf_layout layout;
 	if (!pf_layout_init_version(&layout, major, minor, 0)) {

@@ -17,18 +17,22 @@ no timer is due before then.
 
 Usage: tasks_target.py SCENARIO[-py] ORACLE_FILE READY_FD
 With -py, asyncio runs without its _asyncio accelerator: pure-Python Task
-and Future objects.
+and Future objects.  With TASKS_TARGET_ASYNCIO_DIR set in the
+environment, _asyncio is imported from that directory.
 A READY_FD of -1 ends the program by SIGSEGV instead (under pyfault-watch),
 from a callback of the loop, outside any task.
 Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
 deadlock many deep.  Runs until killed.
 """
+import os
 import sys
 if sys.argv[1:2] and sys.argv[1].endswith("-py"):
     sys.modules["_asyncio"] = None  # asyncio falls back on _PyTask
+if os.environ.get("TASKS_TARGET_ASYNCIO_DIR"):
+    # A copy of _asyncio without its DWARF, imported instead.
+    sys.path.insert(0, os.environ["TASKS_TARGET_ASYNCIO_DIR"])
 import asyncio  # noqa: E402
 import json
-import os
 import signal
 import threading
 import types

@@ -23,10 +23,18 @@ pipe.  The driver then attaches and checks, per scenario:
 pyfault-watch --tasks: the fatal-error dump of a program that ends by
 SIGSEGV once its tasks are parked holds the same tasks (JSON), and its
 text has the section after faulthandler's.
-Bad input: a process without asyncio gets no section (and a -v note);
-a Python whose task layout pyfault does not know (3.11-3.13 with asyncio
-loaded) gets one note line; an await chain longer than faulthandler's 100
-frames keeps the 100 innermost and says it was cut.
+Every scenario runs on each 3.11+ interpreter (eager tasks from 3.12),
+and five of them again on 3.11-3.13 without the _asyncio accelerator
+(pure-Python tasks).  Before 3.14 the oracle's awaited_by is derived
+from each task's _fut_waiter (a task, or a gather's _children), which is
+all those versions keep.
+Stripped builds (3.11-3.13 release builds): --offsets=table gives the
+same tasks from the shipped rows; a copy of _asyncio without its DWARF,
+imported by the target, gets TaskObj from the shipped row (-v says so),
+and with --offsets=dwarf one note line instead.
+Bad input: a process without asyncio gets no section (and a -v note); an
+await chain longer than faulthandler's 100 frames keeps the 100 innermost
+and says it was cut.
 
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
@@ -75,7 +83,7 @@ def scenario_skip(interp, scenario):
 class Target:
     """tasks_target.py in one scenario, parked, with its oracle read."""
 
-    def __init__(self, res, interp, scenario):
+    def __init__(self, res, interp, scenario, env=None):
         self.path = os.path.join(TMPDIR, "oracle-%s-%s.json" % (
             interp.label, scenario))
         log = os.path.join(TMPDIR, "target-%s-%s.log" % (interp.label,
@@ -84,7 +92,7 @@ class Target:
         with open(log, "wb") as logf:
             self.proc = res.popen(
                 [interp.path, TARGET, scenario, self.path, str(wfd)],
-                stdout=logf, stderr=logf, pass_fds=(wfd,))
+                stdout=logf, stderr=logf, pass_fds=(wfd,), env=env)
         res.close(wfd)
         expect_byte(rfd, b"r", "the %s scenario to park" % scenario, log)
         self.pid = self.proc.pid
@@ -315,6 +323,58 @@ def t_table(interp, scenario):
         res.release()
 
 
+def asyncio_with_dwarf(interp):
+    """The _asyncio extension interp imports, when it holds its own DWARF
+    (pyenv's builds; Debian's keeps it in python3.X-dbg)."""
+    out = subprocess.run([interp.path, "-c",
+                          "import _asyncio; print(_asyncio.__file__)"],
+                         stdout=subprocess.PIPE, timeout=TIMEOUT)
+    path = out.stdout.decode().strip()
+    if out.returncode != 0 or not path:
+        return None
+    sections = subprocess.run(["readelf", "-S", "-W", path],
+                              stdout=subprocess.PIPE, timeout=TIMEOUT)
+    return path if b" .debug_info " in sections.stdout else None
+
+
+def t_stripped(interp, so):
+    """_asyncio without DWARF, as a stripped build without its -dbg
+    package has it: TaskObj comes from the shipped row (said with -v);
+    with --offsets=dwarf, which leaves the table out, the section is one
+    note line."""
+    res = Resources()
+    try:
+        where = tempfile.mkdtemp(prefix="stripped-", dir=TMPDIR)
+        copy = os.path.join(where, os.path.basename(so))
+        run(["strip", "--strip-debug", "-o", copy, so], "strip")
+        env = dict(os.environ, TASKS_TARGET_ASYNCIO_DIR=where)
+        target = Target(res, interp, "gather", env=env)
+        maps = open("/proc/%d/maps" % target.pid).read()
+        if copy not in maps:
+            raise Fail("the target did not load %s" % copy)
+        doc = json_tasks(target)
+        check_json(target, doc, interp)
+        err = run([ATTACH, "--tasks", "-v", str(target.pid)],
+                  "--tasks -v").stderr
+        if b"asyncio task offsets from the table row of " not in err:
+            raise Fail("TaskObj not from the table: %r" % err[-1500:])
+        plain = run([ATTACH, "--offsets=dwarf", str(target.pid)],
+                    "attach --offsets=dwarf").stdout
+        out = run([ATTACH, "--tasks", "--offsets=dwarf", str(target.pid)],
+                  "--tasks --offsets=dwarf").stdout
+        rest = out[len(plain):]
+        if not out.startswith(plain) or not re.match(
+                rb"^\nAsyncio tasks \(0\):\n\nNote: asyncio tasks not "
+                rb"shown: [^\n]*TaskObj[^\n]*\n$", rest):
+            raise Fail("expected one note line after the dump: %r" % rest)
+        doc = json_tasks(target, ["--offsets=dwarf"])
+        if doc["tasks"] or not doc["tasks_note"]:
+            raise Fail("JSON: tasks %r, note %r" % (doc["tasks"][:2],
+                                                    doc["tasks_note"]))
+    finally:
+        res.release()
+
+
 def t_watch(interp):
     res = Resources()
     try:
@@ -408,6 +468,13 @@ def main():
             for s in ("gather", "deadlock"):
                 tests.append(("%s %s-table" % (i.label, s),
                               (lambda i=i, s=s: t_table(i, s)), i))
+            so = asyncio_with_dwarf(i)
+            if so:
+                tests.append(("%s stripped-asyncio" % i.label,
+                              lambda i=i, so=so: t_stripped(i, so), i))
+            else:
+                print("skip %s stripped-asyncio: its _asyncio keeps no "
+                      "DWARF of its own to strip" % i.label)
         tests.append(("%s gather-under-load" % i.label,
                       lambda i=i: t_scenario(i, "gather", True), i))
         tests.append(("%s watch-fatal" % i.label,

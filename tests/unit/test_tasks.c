@@ -310,12 +310,12 @@ START_TEST(test_ctask_dwarf_missing)
 	char detail[256];
 	memset(&a, 0, sizeof a);
 	ck_assert_int_eq(pf_asyncio_ctask_from_dwarf("/nonexistent/_asyncio.so",
-						     &a, detail,
+						     NULL, &a, detail,
 						     sizeof detail, &err),
 			 PF_ERR_NO_OFFSETS);
 	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/_asyncio.so"));
 	err = (struct pf_error){PF_OK, ""};
-	ck_assert_int_eq(pf_asyncio_ctask_from_dwarf("/proc/self/exe", &a,
+	ck_assert_int_eq(pf_asyncio_ctask_from_dwarf("/proc/self/exe", NULL, &a,
 						     detail, sizeof detail,
 						     &err),
 			 PF_ERR_NO_OFFSETS);
@@ -340,7 +340,7 @@ START_TEST(test_ctask_dwarf_matches_table)
 	struct pf_error err = {PF_OK, ""};
 	char detail[256];
 	memset(&a, 0, sizeof a);
-	ck_assert_msg(pf_asyncio_ctask_from_dwarf(elf, &a, detail,
+	ck_assert_msg(pf_asyncio_ctask_from_dwarf(elf, NULL, &a, detail,
 						  sizeof detail,
 						  &err) == PF_OK,
 		      "%s", err.message);
