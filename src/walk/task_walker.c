@@ -859,6 +859,7 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 		return true;
 	}
 	w.frames = pf_frame_reader_new(in->mem, l, snap);
+	/* + 1: a registry without _asyncio has no TaskObj (size 0). */
 	w.task_buf = malloc(registry ? (size_t)a->ctask.size + 1
 				     : (size_t)a->task.size);
 	w.chain = malloc(MAX_CHAIN * sizeof *w.chain);

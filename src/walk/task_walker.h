@@ -28,8 +28,8 @@ struct pf_task_walk_input {
 bool pf_walk_tasks(const struct pf_task_walk_input *in,
 		   struct pf_snapshot *snap);
 
-/* Whether layout has what pf_walk_tasks reads; *missing names the first
- * field it lacks. */
+/* Whether layout has what pf_walk_tasks reads for the tasks of model;
+ * *missing names the first field it lacks. */
 bool pf_task_layout_complete(const struct pf_layout *layout,
 			     enum pf_asyncio_model model,
 			     const char **missing);
