@@ -291,8 +291,8 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 	} else if (addr == 0) {
 		snprintf(note, note_size,
 			 "asyncio tasks not shown: %s has no %s section "
-			 "(CPython 3.14+ has one; Python %u.%u tasks are "
-			 "not read yet)",
+			 "(the _asyncio of CPython 3.14+ has one; Python "
+			 "%u.%u has none)",
 			 holder ? holder->path : t->object_path, SECTION,
 			 t->major, t->minor);
 		found = PF_ASYNCIO_UNKNOWN;
