@@ -294,11 +294,11 @@ def apis(interp):
         ["public", "pool"] if interp.version >= (3, 14) else [])
 
 
-def make_tests(full, attach, watch, tmpdir):
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
     tests = []
-    for i in full:
+    for i in suite.full:
         for api in apis(i):
             tests.append(("%s attach-%s" % (i.label, api),
                           (lambda i=i, a=api: t_attach(i, a)), i))

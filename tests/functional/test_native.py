@@ -35,7 +35,6 @@ process exits only (and, for the blocked target, on /proc thread states).
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import glob
 import itertools
 import os
@@ -44,13 +43,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
-import tempfile
 import time
 
 import pyinterps
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, check_same,
-                       expect_byte, read_log, report, run_tests, setup)
+                       expect_byte, read_log)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "target_threads.py")
@@ -414,46 +411,29 @@ def t_usage():
 
 # ------------------------------------------------------------------ main ----
 
-def main():
+def make_tests(suite):
     global WATCH, ATTACH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.watch or not opts.attach:
-        parser.error("give --watch and --attach, or set PYFAULT_WATCH and "
-                     "PYFAULT_ATTACH")
-    WATCH = os.path.abspath(opts.watch)
-    ATTACH = os.path.abspath(opts.attach)
-    found = setup(WATCH)
-    if found is None:
-        return 1
-    interps, notes, full, unsupported = found
-    for interp in unsupported:
+    WATCH, ATTACH, TMPDIR = suite.watch, suite.attach, suite.tmpdir
+    for interp in suite.unsupported:
         interp.mode = "skip"
         interp.reason = "pyfault does not read Python %d.%d" % \
             interp.version[:2]
-    pyinterps.skip_versions(full, lambda i: i.version < (3,) and (
-        "no faulthandler oracle and no Python 3 C API for the crashing "
-        "extension on 2.7"))
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-native-")
     tests = [("usage", t_usage, None)]
-    for interp in full:
+    for interp in suite.full:
         for name, func in (("crash-merged", t_crash_merged),
                            ("crash-section", t_crash_section),
                            ("attach-blocked", t_attach_blocked)):
             tests.append(("%s-%s" % (name, interp.label),
-                          (lambda f, i: lambda: f(i))(func, interp), interp))
-    try:
-        results = run_tests(tests, interps, opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, *results)
+                          (lambda f=func, i=interp: f(i)), interp))
+    return tests
+
+
+def main():
+    return pyinterps.suite_main(
+        __doc__, "pyfault-native-", make_tests,
+        lambda i: i.version < (3,) and (
+            "no faulthandler oracle and no Python 3 C API for the crashing "
+            "extension on 2.7"), commands=("watch", "attach"))
 
 
 if __name__ == "__main__":

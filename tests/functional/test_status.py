@@ -28,21 +28,17 @@ Checked, per interpreter:
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, read_log, report,
-                       run_tests, setup)
+from pyinterps import TIMEOUT, Fail, Resources, read_log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "status_target.py")
@@ -339,44 +335,22 @@ PER_INTERP = [
 ]
 
 
-def main():
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
     signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
-    ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
+    return pyinterps.per_interp(suite.full, PER_INTERP)
+
+
+def main():
     # 2.7 lacks the signal API the target parks its threads with; 3.6's
     # GIL is a static of ceval.c that no layout source reaches, so a GIL
     # wait there shows as "in futex()".
-    pyinterps.skip_versions(full, lambda i: (
-        "the target needs signal.pthread_sigmask and sigwait (3.3+)"
-        if i.version < (3,) else
+    return pyinterps.suite_main(__doc__, "pyfault-status-", make_tests, (
+        lambda i: "the target needs signal.pthread_sigmask and sigwait "
+        "(3.3+)" if i.version < (3,) else
         "its GIL state is a static of ceval.c, out of reach: a GIL wait "
         "shows as in futex()" if i.version[:2] == (3, 6) else None))
-    tests = [("%s %s" % (i.label, name), (lambda f=func, i=i: f(i)), i)
-             for i in full for name, func in PER_INTERP]
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-status-")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
 
 
 if __name__ == "__main__":

@@ -152,10 +152,10 @@ def t_watch(interp):
         res.release()
 
 
-def make_tests(full, attach, watch, tmpdir):
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
-    return pyinterps.per_interp(full, [("attach-names", t_attach),
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
+    return pyinterps.per_interp(suite.full, [("attach-names", t_attach),
                                        ("watch-names", t_watch)])
 
 

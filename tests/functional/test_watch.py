@@ -94,24 +94,20 @@ Options:
 Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import ctypes
 import glob
 import os
 import re
 import select
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, Skip, report, run_tests,
-                       setup)
+from pyinterps import TIMEOUT, Fail, Resources, Skip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "watch_targets.py")
@@ -134,7 +130,6 @@ PR_SET_CHILD_SUBREAPER = 36
 READY_SIG = signal.SIGRTMIN + 2
 
 WATCH = None
-OPTS = None
 TMPDIR = None
 SCRATCH = None          # cwd of the watched programs; must stay free of cores
 SUBREAPER = False       # programs orphaned by pyfault-watch come to us
@@ -1543,24 +1538,18 @@ def watch_ready_signal():
     WAKE_FD = rfd
 
 
-def main():
-    global WATCH, OPTS, TMPDIR, SCRATCH, SUBREAPER, CORE_LIMIT, JSON_PASS
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    # make check passes the binary through the environment.
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
+def json_option(parser):
     parser.add_argument("--json", action="store_true")
-    OPTS = parser.parse_args()
-    if not OPTS.watch:
-        parser.error("give --watch PATH or set PYFAULT_WATCH")
-    WATCH = os.path.abspath(OPTS.watch)
-    JSON_PASS = OPTS.json
 
-    found = setup(WATCH)
-    if found is None:
-        return 1
-    interps, notes, full, unsupported = found
+
+def make_tests(suite):
+    global WATCH, TMPDIR, SCRATCH, SUBREAPER, CORE_LIMIT, JSON_PASS
+    WATCH, TMPDIR, JSON_PASS = suite.watch, suite.tmpdir, suite.opts.json
+    SCRATCH = os.path.join(TMPDIR, "cwd")
+    os.mkdir(SCRATCH)
+    # The offset cache goes with the other temporary files, not in the
+    # user's ~/.cache.
+    CHILD_ENV["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
     SUBREAPER = become_subreaper()
     CORE_LIMIT = core_limit()
     # Started in the background by a shell without job control, this
@@ -1582,55 +1571,44 @@ def main():
     no_dump = {name for name, _, _, _ in FIDELITY}
     # Nor for the one about "Process PID:", a line JSON does not have.
     no_dump.add("sigsegv-after-children-under-load")
-    for interp in full:
+    for interp in suite.full:
         for name, func in PER_INTERP:
             if JSON_PASS and name in no_dump:
                 continue
             tests.append(("%s %s" % (interp.label, name),
                           for_interp(name, func, interp), interp))
-    for interp in unsupported:
+    for interp in suite.unsupported:
         tests.append(("%s unsupported-version" % interp.label,
                       (lambda i=interp: t_unsupported(i)), interp))
     # The rest does not depend on the output format.
     if JSON_PASS:
         print("JSON pass: every scenario with --format json")
-    else:
-        # Job control in a pseudo-terminal: Debian's python3 only.
-        debian = debian_python(interps)
-        for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
-                           ("job-control-ctrl-z-bg-ttin-fg",
-                            t_job_control_bg),
-                           ("job-control-ctrl-c", t_job_control_interrupt)):
-            if debian:
-                tests.append(("%s %s (/usr/bin/python3 only)" % (
-                    debian.label, name), (lambda f=func: f(debian)), debian))
-            else:
-                tests.append(("%s (/usr/bin/python3 only)" % name,
-                              skip_no_debian, None))
-        tests += [
-            ("command not found (127)", t_not_found, None),
-            ("command not executable (126)", t_not_executable, None),
-            ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
-             None),
-            ("usage errors (2)", t_usage, None),
-            ("usage --help --version", t_help_version, None),
-        ]
-
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-watch-functional-")
-    SCRATCH = os.path.join(TMPDIR, "cwd")
-    os.mkdir(SCRATCH)
-    # The offset cache goes with the other temporary files, not in the
-    # user's ~/.cache.
-    CHILD_ENV["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      OPTS.only)
-    finally:
-        if OPTS.keep:
-            print("kept %s" % TMPDIR)
+        return tests
+    # Job control in a pseudo-terminal: Debian's python3 only.
+    debian = debian_python(suite.interps)
+    for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
+                       ("job-control-ctrl-z-bg-ttin-fg", t_job_control_bg),
+                       ("job-control-ctrl-c", t_job_control_interrupt)):
+        if debian:
+            tests.append(("%s %s (/usr/bin/python3 only)" % (
+                debian.label, name), (lambda f=func: f(debian)), debian))
         else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+            tests.append(("%s (/usr/bin/python3 only)" % name,
+                          skip_no_debian, None))
+    return tests + [
+        ("command not found (127)", t_not_found, None),
+        ("command not executable (126)", t_not_executable, None),
+        ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
+         None),
+        ("usage errors (2)", t_usage, None),
+        ("usage --help --version", t_help_version, None),
+    ]
+
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-watch-functional-",
+                                make_tests, commands=("watch",),
+                                options=json_option)
 
 
 if __name__ == "__main__":
