@@ -223,10 +223,10 @@ def t_completion_signals():
     if refused:
         raise Fail("completion offers signals pyfault-watch refuses: %s" %
                    " ".join(refused))
-    # Every signal Python knows by name that pyfault-watch takes.
-    names = sorted({s.name[3:] for s in signal.Signals
-                    if not s.name.startswith("SIG_")
-                    and "RTM" not in s.name})
+    # Every signal Python knows by name, aliases (IO and POLL) included,
+    # that pyfault-watch takes.
+    names = sorted({name[3:] for name in signal.Signals.__members__
+                    if not name.startswith("SIG_") and "RTM" not in name})
     missing = [n for n in names if watch_takes_signal(n)
                and n not in offered]
     if missing:

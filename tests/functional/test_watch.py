@@ -1382,6 +1382,35 @@ def t_usage():
             raise Fail("%s: the command ran anyway" % what)
 
 
+def t_signal_names():
+    """--signal takes every name of a signal the driver's Python knows
+    (from the C library's headers, aliases such as SIGIO's POLL, SIGABRT's
+    IOT and SIGCHLD's CLD included), with or without SIG, and refuses an
+    alias exactly when it refuses the signal's own name."""
+    refused = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGSEGV,
+               signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, signal.SIGILL}
+    names = [(n, v) for n, v in signal.Signals.__members__.items()
+             if "RTM" not in n]
+    for name, value in names:
+        for spelling in (name, name[3:]):
+            out = run_watch(["--signal", spelling, "--", "sh", "-c",
+                             "echo ran"])
+            want = (b"cannot dump on signal '%s'" % spelling.encode()
+                    if value in refused else None)
+            if (out.returncode != (2 if want else 0) or
+                    (want or b"") not in out.stderr or
+                    (not want and out.stdout != b"ran\n")):
+                raise Fail("--signal %s (%d): expected %s; status %d, "
+                           "stdout %r, stderr %r" % (
+                               spelling, value, "refused" if want else
+                               "taken", out.returncode, out.stdout,
+                               out.stderr))
+    out = run_watch(["--signal", "NOPE", "--", "sh", "-c", "echo ran"])
+    if out.returncode != 2 or b"unknown signal 'NOPE'" not in out.stderr:
+        raise Fail("--signal NOPE: status %d, stderr %r" % (
+            out.returncode, out.stderr))
+
+
 def t_help_version():
     for opt in ("--help", "--version"):
         out = run_watch([opt])
@@ -1464,6 +1493,11 @@ PER_INTERP += [
     ("signal-usr2-current-thread-only-in-thread", lambda i: t_signal(
         i, "USR2", ["SIGUSR2", "--handler", "--in-thread"],
         current_only=True, ran=0)),
+    # SIGIO by bash's name and by glibc's.
+    ("signal-io", lambda i: t_signal(
+        i, "IO", ["SIGIO", "--handler"], ran=0)),
+    ("signal-poll", lambda i: t_signal(
+        i, "--signal=POLL", ["SIGPOLL", "--handler"], ran=0)),
     # SIGUSR1 to pyfault-watch: a dump now, the GIL holder current.
     ("sigusr1-request-gil-holder", t_request),
     ("sigusr1-request-all-blocked", lambda i: t_request(i, blocked=True)),
@@ -1487,7 +1521,7 @@ PY27_SKIPPED = [
                  "2.7 lacks (the 2.7 dump format is checked on fatal "
                  "signals, and by test_attach.py; the backport's timeout "
                  "header by tests/unit/test_format)"),
-    ("^signal-usr2", "the oracle is faulthandler.register, which 2.7 lacks"),
+    ("^signal-", "the oracle is faulthandler.register, which 2.7 lacks"),
     ("^sigusr1-request", "the oracle is faulthandler.register, which 2.7 "
                         "lacks (test_attach.py covers that dump on 2.7)"),
     ("^mp-", "multiprocessing.get_context() is Python 3.4+"),
@@ -1601,6 +1635,7 @@ def make_tests(suite):
         ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
          None),
         ("usage errors (2)", t_usage, None),
+        ("usage --signal names, kill(1)'s aliases", t_signal_names, None),
         ("usage --help --version", t_help_version, None),
     ]
 
