@@ -103,8 +103,9 @@ static bool common_option(int c, char **argv, struct pf_cli_common *common,
 enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
 				const struct option *longopts,
 				struct pf_cli_common *common,
-				pf_cli_own_option own, void *ctx, int *first,
-				char *why, size_t why_size)
+				pf_cli_own_option own, void *ctx,
+				const char *operand, int *first, char *why,
+				size_t why_size)
 {
 	/* getopt keeps its position in globals: start afresh every call. */
 	optind = 0;
@@ -118,6 +119,10 @@ enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
 		} else if (!own(c, optarg, ctx, why, why_size)) {
 			return PF_CLI_ERROR;
 		}
+	}
+	if (optind >= argc) {
+		snprintf(why, why_size, "missing %s", operand);
+		return PF_CLI_ERROR;
 	}
 	*first = optind;
 	return PF_CLI_OPERANDS;

@@ -1,4 +1,4 @@
-/* What the command lines of pyfault-attach and pyfault-watch share: the
+/* What the command lines of pyfault-attach, -watch and -core share: the
  * output options, --help, --version, getopt's error reports, and how the
  * output file is opened. */
 #ifndef PYFAULT_CLI_COMMON_H
@@ -84,12 +84,14 @@ enum pf_cli_result {
 };
 
 /* Parses the options of argv: the shared ones into common, the others
- * through own. */
+ * through own.  Operands must follow: without any, "missing OPERAND" (the
+ * name of the first) is an error. */
 enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
 				const struct option *longopts,
 				struct pf_cli_common *common,
-				pf_cli_own_option own, void *ctx, int *first,
-				char *why, size_t why_size);
+				pf_cli_own_option own, void *ctx,
+				const char *operand, int *first, char *why,
+				size_t why_size);
 
 /* What every command does right after parsing: report a usage error, or
  * answer --help or --version.  Returns the exit status when the command

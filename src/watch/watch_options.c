@@ -135,20 +135,11 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 	opt->follow = true;
 	int first;
 	/* The options end at the command, whose own options are its own. */
-	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING("t:"), longopts,
-			     &opt->common, watch_option, opt, &first, why,
-			     why_size)) {
-	case PF_CLI_DONE:
-		return true;
-	case PF_CLI_ERROR:
-		return false;
-	case PF_CLI_OPERANDS:
-		break;
-	}
-	if (first >= argc) {
-		snprintf(why, why_size, "missing command");
-		return false;
-	}
+	enum pf_cli_result parsed = pf_cli_parse(
+		argc, argv, PF_CLI_OPTSTRING("t:"), longopts, &opt->common,
+		watch_option, opt, "command", &first, why, why_size);
+	if (parsed != PF_CLI_OPERANDS)
+		return parsed == PF_CLI_DONE;
 	if ((opt->repeat || opt->exit_after_timeout) && opt->timeout_us == 0) {
 		snprintf(why, why_size, "--repeat and --exit need --timeout");
 		return false;
