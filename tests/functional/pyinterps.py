@@ -14,6 +14,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -328,6 +329,36 @@ def task_states(pid):
     return states
 
 
+def proc_stat(pid):
+    """(state, ppid) of pid, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def end_watched(res, target):
+    """Ends the program under pyfault-watch (res's first process), which
+    a tracer's death would leave running: SIGTERM to pyfault-watch is
+    passed on to it; SIGKILL for it too once its pid (target.pid) is
+    known.  Then releases res."""
+    watcher = res.procs[0] if res.procs else None
+    if watcher is not None and watcher.poll() is None:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            watcher.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    if target is not None:
+        try:
+            os.kill(target.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    res.release()
+
+
 def setup(*binaries):
     """Finds and lists the interpreters, and checks the binaries under
     test.  Returns (interps, notes, full, unsupported), or None after
@@ -577,6 +608,32 @@ def suite_main(doc, tmp_prefix, make_tests, reason_of=None,
         if cleanup:
             cleanup()
     return report(interps, notes, passed, failed, skipped, failures)
+
+
+class OracleTarget:
+    """script run by interp, under cmd_prefix (pyfault-watch ... --) if
+    given, with --ready-fd and --oracle a file named stem-LABEL-N in
+    tmpdir: ready once it has written b"r" (its oracle written), it ends
+    when its stdin closes (end)."""
+
+    def __init__(self, res, interp, script, tmpdir, stem, cmd_prefix=()):
+        self.oracle_path = os.path.join(tmpdir, "%s-%s-%d" % (
+            stem, interp.label, len(os.listdir(tmpdir))))
+        rfd, wfd = res.pipe()
+        cmd = list(cmd_prefix) + [interp.path, script, "--ready-fd",
+                                  str(wfd), "--oracle", self.oracle_path]
+        self.proc = res.popen(cmd, pass_fds=[wfd], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+        res.close(wfd)
+        expect_byte(rfd, b"r", "the target to be ready")
+
+    def end(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("target did not exit once its stdin closed")
 
 
 def read_until(stream, done, what):

@@ -272,18 +272,7 @@ def t_watch(interp, api):
             raise Fail("pyfault-watch: sections out of place:\n%s" %
                        err.decode("utf-8", "replace"))
     finally:
-        if target is not None and target.proc.poll() is None:
-            target.proc.send_signal(signal.SIGTERM)
-            try:
-                target.proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-        if target is not None:
-            try:
-                os.kill(target.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        res.release()
+        pyinterps.end_watched(res, target)
 
 
 def apis(interp):

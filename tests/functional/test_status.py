@@ -291,41 +291,15 @@ def t_watch_status(interp):
     target = None
     try:
         target = Target(res, interp, [WATCH, "--status", "--"])
-        watcher = target.proc
-        watcher.send_signal(signal.SIGUSR1)
-        err = b""
-        deadline = time.monotonic() + TIMEOUT
+        target.proc.send_signal(signal.SIGUSR1)
         # The dump ends with the main thread's frames, the oldest thread.
-        while not err.endswith(b" in <module>\n"):
-            ready, _, _ = select.select([watcher.stderr], [], [],
-                                        max(0, deadline - time.monotonic()))
-            chunk = os.read(watcher.stderr.fileno(), 65536) if ready else b""
-            if not chunk:
-                raise Fail("no complete dump from pyfault-watch: %r" % err)
-            err += chunk
+        err = pyinterps.read_until(
+            target.proc.stderr, lambda err: err.endswith(b" in <module>\n"),
+            "no complete dump from pyfault-watch")
         header, _ = split_status(err, "pyfault-watch --status")
         check_header(target, header, "pyfault-watch --status")
     finally:
-        end_watched(res, target)
-
-
-def end_watched(res, target):
-    """Ends the program under pyfault-watch, which a tracer's death would
-    leave running: SIGTERM to pyfault-watch is passed on to it; SIGKILL
-    for it too once its pid is known."""
-    watcher = res.procs[0] if res.procs else None
-    if watcher is not None and watcher.poll() is None:
-        watcher.send_signal(signal.SIGTERM)
-        try:
-            watcher.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pass
-    if target is not None:
-        try:
-            os.kill(target.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    res.release()
+        pyinterps.end_watched(res, target)
 
 
 PER_INTERP = [

@@ -72,7 +72,8 @@ import time
 import exit_race
 import pyinterps
 from test_attach import wait_all_sleeping
-from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte
+from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte,
+                       proc_stat)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STRESS_TARGET = os.path.join(HERE, "stress_target.py")
@@ -440,15 +441,6 @@ def t_interrupt_inject(interp):
 
 
 # -------------------------------------------------------- watch, pressure --
-
-def proc_stat(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
 
 def orphans(ignore=()):
     """Processes this driver inherited as subreaper, and its children but

@@ -107,7 +107,7 @@ import time
 
 import json_check
 import pyinterps
-from pyinterps import TIMEOUT, Fail, Resources, Skip
+from pyinterps import TIMEOUT, Fail, Resources, Skip, proc_stat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "watch_targets.py")
@@ -235,16 +235,6 @@ class Child:
             time.sleep(0.005)
         self.returncode = self.proc.wait(timeout=TIMEOUT)
         return self.returncode
-
-
-def proc_stat(pid):
-    """(state, ppid) of pid, or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def cmdline(pid):
@@ -1034,6 +1024,22 @@ def job_command(interp, watched, code):
     return " ".join(shlex.quote(c) for c in cmd).encode()
 
 
+def fg_to_end(term, named, watched, seen):
+    """fg (the shell's echo of the job matching named), then "go" to the
+    program, which ends: seen with its status, once pyfault-watch is
+    known to have written nothing in the terminal."""
+    term.run(b"fg")
+    term.expect(named, "fg naming the job")
+    term.send(b"go\n")
+    term.expect(rb"target: got 'go'\r\n", "the program to resume")
+    seen["status at the end"] = term.status()
+    term.close()
+    if watched and b"pyfault-watch:" in term.buf:
+        raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
+            bytes(term.buf).decode("utf-8", "backslashreplace")))
+    return seen
+
+
 def ctrl_z_fg(interp, watched):
     """Ctrl-Z, then fg, in an interactive shell: what the shell and /proc
     show, the same with and without pyfault-watch."""
@@ -1059,16 +1065,7 @@ def ctrl_z_fg(interp, watched):
                 raise Fail("the program's parent is not pyfault-watch: %s"
                            % cmdline(st[1]))
         seen["status after Ctrl-Z"] = term.status()
-        term.run(b"fg")
-        term.expect(rb"tty 3\r\n", "fg naming the job")
-        term.send(b"go\n")
-        term.expect(rb"target: got 'go'\r\n", "the program to resume")
-        seen["status at the end"] = term.status()
-        term.close()
-        if watched and b"pyfault-watch:" in term.buf:
-            raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
-                bytes(term.buf).decode("utf-8", "backslashreplace")))
-        return seen
+        return fg_to_end(term, rb"tty 3\r\n", watched, seen)
     finally:
         res.release()
 
@@ -1160,16 +1157,8 @@ def ctrl_z_bg_fg(interp, watched):
         term.run(b"jobs")
         seen["jobs"] = term.expect(rb"\[\d+\]\+\s+(Stopped[^\r\n]*?)\s{2}",
                                    "jobs").group(1)
-        term.run(b"fg")
-        term.expect(re.escape(fifo.encode()) + rb"\r\n", "fg naming the job")
-        term.send(b"go\n")
-        term.expect(rb"target: got 'go'\r\n", "the program to resume")
-        seen["status at the end"] = term.status()
-        term.close()
-        if watched and b"pyfault-watch:" in term.buf:
-            raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
-                bytes(term.buf).decode("utf-8", "backslashreplace")))
-        return seen
+        return fg_to_end(term, re.escape(fifo.encode()) + rb"\r\n",
+                         watched, seen)
     finally:
         res.release()
 
