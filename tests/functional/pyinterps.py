@@ -561,9 +561,9 @@ def suite_main(doc, tmp_prefix, make_tests, reason_of=None,
                keep=True, cleanup=None):
     """The command line, the table of interpreters and the run of a suite.
     Its options: --COMMAND for each of commands (required) and optional
-    (pyfault-COMMAND; by default $PYFAULT_COMMAND), --keep (unless keep is
-    false: the temporary directory is left), --only (repeated: the tests
-    whose name holds one of them), and what options(parser) adds.
+    (pyfault-COMMAND; by default $PYFAULT_COMMAND), --keep (the temporary
+    directory is left; none where keep is false), --only (repeated: the
+    tests whose name holds one of them), and what options(parser) adds.
     reason_of(interp) says why a version is skipped, or None.
     make_tests(Suite) gives the (name, func, interp) list of its tests, or
     raises Fail where the suite cannot run; cleanup() runs after the tests
@@ -572,11 +572,17 @@ def suite_main(doc, tmp_prefix, make_tests, reason_of=None,
     parser = argparse.ArgumentParser(
         description=" ".join(doc.strip().split("\n\n")[0].split()))
     for name in commands + optional:
-        parser.add_argument("--" + name,
-                            default=os.environ.get("PYFAULT_" + name.upper()))
+        parser.add_argument("--" + name, metavar="PATH",
+                            default=os.environ.get("PYFAULT_" + name.upper()),
+                            help="pyfault-%s (default: $PYFAULT_%s)%s" % (
+                                name, name.upper(),
+                                "" if name in commands else ", optional"))
     if keep:
-        parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
+        parser.add_argument("--keep", action="store_true",
+                            help="keep the temporary directory")
+    parser.add_argument("--only", action="append", default=[],
+                        metavar="SUBSTRING", help="run only the tests whose "
+                        "name holds SUBSTRING (repeatable)")
     if options:
         options(parser)
     opts = parser.parse_args()
@@ -592,14 +598,15 @@ def suite_main(doc, tmp_prefix, make_tests, reason_of=None,
     if reason_of:
         skip_versions(full, reason_of)
     tmpdir = tempfile.mkdtemp(prefix=tmp_prefix)
+    problem = None
     try:
         try:
             tests = make_tests(Suite(opts, found, tmpdir))
         except Fail as exc:
-            setup_failed(str(exc))
-            return 1
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
+            problem = str(exc)
+        else:
+            passed, failed, skipped, failures = run_tests(tests, interps,
+                                                          opts.only)
     finally:
         if keep and opts.keep:
             print("kept %s" % tmpdir)
@@ -607,6 +614,9 @@ def suite_main(doc, tmp_prefix, make_tests, reason_of=None,
             shutil.rmtree(tmpdir, ignore_errors=True)
         if cleanup:
             cleanup()
+    if problem:
+        setup_failed(problem)
+        return 1
     return report(interps, notes, passed, failed, skipped, failures)
 
 
