@@ -324,12 +324,9 @@ int main(int argc, char **argv)
 	if (early >= 0)
 		return early;
 
-	FILE *out = stdout;
-	if (opt.common.output &&
-	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
-		pf_cli_output_error("pyfault-attach", opt.common.output, errno);
+	FILE *out = pf_cli_output("pyfault-attach", opt.common.output, stdout);
+	if (out == NULL)
 		return PF_ERR_INTERNAL;
-	}
 
 	int status = 0;
 	bool dumped = false;

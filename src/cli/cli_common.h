@@ -100,13 +100,11 @@ int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
 		      const struct pf_cli_common *common,
 		      const char *usage_text);
 
-/* Opens FILE for -o: appended, so an earlier dump is never lost; created
- * 0600; a symbolic link planted in a shared directory is not followed.
- * NULL with errno set on failure. */
-FILE *pf_cli_open_output(const char *path);
-
-/* The one-line error for a failed pf_cli_open_output, on stderr. */
-void pf_cli_output_error(const char *prog, const char *path, int err);
+/* The stream of -o FILE (path), or dflt without -o.  FILE is appended to,
+ * so an earlier dump is never lost; created 0600; a symbolic link planted
+ * in a shared directory is not followed.  NULL after a one-line error on
+ * stderr. */
+FILE *pf_cli_output(const char *prog, const char *path, FILE *dflt);
 
 /* --offsets=SOURCE of pyfault-attach and pyfault-core into *sources;
  * false with why filled for an unknown source. */
