@@ -13,8 +13,11 @@ void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
 	source->found = pf_asyncio_layout_find(t, mem, &source->layout,
 					       source->note,
 					       sizeof source->note);
-	if (source->found == PF_ASYNCIO_FOUND)
-		pf_target_modules_layout(t);
+	if (source->found != PF_ASYNCIO_FOUND)
+		return;
+	pf_target_modules_layout(t);
+	pf_await_layout_find(t, source->layout.read_path, &source->awaits,
+			     source->awaits_note, sizeof source->awaits_note);
 }
 
 bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
@@ -45,6 +48,7 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 		.asyncio = &source->layout,
 		.coro_type = t->coro_type,
 		.gen_type = t->gen_type,
+		.awaits = &source->awaits,
 	};
 	bool ok = pf_walk_tasks(&in, snap);
 	pf_mem_cache_end(mem);

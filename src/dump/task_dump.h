@@ -8,6 +8,7 @@
 
 #include "base/snapshot.h"
 #include "layout/asyncio_layout.h"
+#include "layout/await_layout.h"
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
 
@@ -15,6 +16,9 @@ struct pf_task_source {
 	enum pf_asyncio_found found;
 	struct pf_asyncio_layout layout;
 	char note[320];     /* why not PF_ASYNCIO_FOUND */
+	struct pf_await_layout awaits;
+	char awaits_note[sizeof ((struct pf_error *)0)->message + 64];
+	                    /* for -v: why awaitables are not followed */
 	/* Read only the bytes the walk uses, not whole pages: for recording
 	 * images, which must hold no more of the target than that. */
 	bool exact_reads;

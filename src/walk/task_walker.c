@@ -22,6 +22,7 @@
  * no frame to show. */
 #define FRAME_COMPLETED 1
 /* object.h's type flags. */
+#define TPFLAGS_HEAPTYPE (1ull << 9)
 #define TPFLAGS_LONG_SUBCLASS (1ull << 24)
 #define TPFLAGS_UNICODE_SUBCLASS (1ull << 28)
 /* PyLongObject of 3.12+ (pycore_long.h): lv_tag holds the digit count
@@ -222,10 +223,66 @@ static bool keep_innermost(struct tw *w, size_t n, bool cut,
 	return true;
 }
 
+/* Whether the type named name at type is the built-in (static) type of
+ * that name, not a class that took its name. */
+static bool builtin_type(struct tw *w, uint64_t type, const char *want)
+{
+	char name[64];
+	uint64_t flags;
+	type_name(w, type, name, sizeof name);
+	return strcmp(name, want) == 0 &&
+	       read_u64(w, type + (uint64_t)w->l->type.tp_flags, &flags) &&
+	       !(flags & TPFLAGS_HEAPTYPE);
+}
+
+/* The async generator that the asend or athrow object obj (of type type)
+ * runs, read at offset; 0 when obj is not one or the offset is unknown. */
+static uint64_t async_gen_of(struct tw *w, uint64_t obj, uint64_t type,
+			     const char *type_want, int64_t offset)
+{
+	uint64_t gen, gen_type;
+	if (offset == PF_NO_OFFSET || !builtin_type(w, type, type_want) ||
+	    !read_u64(w, obj + (uint64_t)offset, &gen) || gen == 0 ||
+	    !read_u64(w, gen + (uint64_t)w->l->object.ob_type, &gen_type) ||
+	    !builtin_type(w, gen_type, "async_generator"))
+		return 0;
+	return gen;
+}
+
+/* What the awaitable obj that is not a coroutine stands for: the async
+ * generator an `async for` or anext() (asend) or aclose() (athrow) runs,
+ * whose frame the chain goes on through (*is_gen), or the future that
+ * `await future` (FutureIter) waits on.  0 when it is none of those, or
+ * this build's DWARF did not say where they keep it. */
+static uint64_t look_through(struct tw *w, uint64_t obj, uint64_t type,
+			     bool *is_gen)
+{
+	const struct pf_await_layout *o = w->in->awaits;
+	uint64_t inner;
+	char name[64];
+	*is_gen = true;
+	if (o == NULL)
+		return 0;
+	if ((inner = async_gen_of(w, obj, type, "async_generator_asend",
+				  o->asend_gen)) != 0 ||
+	    (inner = async_gen_of(w, obj, type, "async_generator_athrow",
+				  o->athrow_gen)) != 0)
+		return inner;
+	*is_gen = false;
+	/* A heap type of _asyncio: a class's tp_name has no module part. */
+	type_name(w, type, name, sizeof name);
+	if (o->futureiter_future == PF_NO_OFFSET ||
+	    strcmp(name, "_asyncio.FutureIter") != 0 ||
+	    !read_u64(w, obj + (uint64_t)o->futureiter_future, &inner))
+		return 0;
+	return inner;
+}
+
 /* Follows the await chain from the task's coroutine as _PyGen_yf does:
  * a generator suspended in a yield from (an await) has what it awaits on
- * top of its frame's stack; coroutines and generators are followed, any
- * other awaitable ends the chain and is named. */
+ * top of its frame's stack; coroutines and generators are followed, and
+ * async generators through the objects that run them; any other
+ * awaitable ends the chain and is named (a FutureIter by its future). */
 static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 {
 	const struct pf_layout *l = w->l;
@@ -265,6 +322,15 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 			coro = next;
 			continue;
 		}
+		bool is_gen;
+		uint64_t inner = look_through(w, next, type, &is_gen);
+		if (inner != 0 && is_gen) {
+			coro = inner;
+			continue;
+		}
+		if (inner != 0 &&
+		    read_u64(w, inner + (uint64_t)l->object.ob_type, &type))
+			next = inner;
 		t->awaits_object = next;
 		type_name(w, type, t->awaits_type, sizeof t->awaits_type);
 		break;
@@ -478,6 +544,37 @@ static size_t find_task(const struct id_index *ids, size_t n, uint64_t id)
 	return hit ? hit->index : SIZE_MAX;
 }
 
+/* A task whose chain ends at a future that is a task of the list awaits
+ * it, whether or not that task's awaited_by says so (yet). */
+static bool add_awaited_tasks(struct pf_task_list *list,
+			      const struct id_index *ids)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		struct pf_task *t = &list->tasks[i];
+		size_t p = t->awaits_object
+				   ? find_task(ids, list->count,
+					       t->awaits_object)
+				   : SIZE_MAX;
+		if (p == SIZE_MAX)
+			continue;
+		struct pf_task *awaited = &list->tasks[p];
+		size_t k = 0;
+		while (k < awaited->nawaiter_ids &&
+		       awaited->awaiter_ids[k] != t->id)
+			k++;
+		if (k < awaited->nawaiter_ids)
+			continue;
+		uint64_t *by = realloc(awaited->awaiter_ids,
+				       (k + 1) * sizeof *by);
+		if (by == NULL)
+			return false;
+		by[k] = t->id;
+		awaited->awaiter_ids = by;
+		awaited->nawaiter_ids = k + 1;
+	}
+	return true;
+}
+
 /* Keeps the awaiters that are tasks of the list, and gives each of them
  * the task it awaits. */
 static bool link_awaiters(struct pf_task_list *list,
@@ -585,7 +682,8 @@ static bool analyse(struct pf_task_list *list)
 	for (size_t i = 0; i < n; i++)
 		ids[i] = (struct id_index){list->tasks[i].id, i};
 	qsort(ids, n, sizeof *ids, compare_ids);
-	bool ok = mark_running(list, ids) && link_awaiters(list, ids) &&
+	bool ok = mark_running(list, ids) && add_awaited_tasks(list, ids) &&
+		  link_awaiters(list, ids) &&
 		  find_cycles(list);
 	free(ids);
 	return ok;

@@ -4,9 +4,11 @@ Parks asyncio tasks in one scenario, then writes what the interpreter
 itself says of them (the oracle) to a file, one JSON document per event
 loop, and a byte on the ready pipe once every loop is parked:
   * every task of asyncio.all_tasks(loop): id, name, the loop and thread,
-    its await chain from the task's coroutine down through cr_await and
-    gi_yieldfrom (file, name and f_lineno of each frame, outermost first)
-    and the object the chain ends at, and (3.14+) the tasks in its
+    its await chain from the task's coroutine down through cr_await,
+    gi_yieldfrom and ag_await (file, name and f_lineno of each frame,
+    outermost first; an async generator's asend or athrow object to the
+    generator, as gc.get_referents gives it) and the object the chain ends
+    at (a FutureIter's future, the same way), and (3.14+) the tasks in its
     _asyncio_awaited_by;
   * the task that computes the oracle is named "oracle" and left out: it
     runs while it writes.
@@ -21,6 +23,7 @@ Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
 deadlock many deep.  Runs until killed.
 """
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -31,6 +34,16 @@ import types
 PARK = 3600.0
 
 
+ASYNC_GEN_RUNNERS = ("async_generator_asend", "async_generator_athrow")
+
+
+def referent(obj, kind):
+    """What obj holds of kind, as the interpreter's own traversal of it
+    (gc.get_referents) gives it: Python has no attribute for it."""
+    found = [r for r in gc.get_referents(obj) if isinstance(r, kind)]
+    return found[0] if len(found) == 1 else None
+
+
 def chain_of(task):
     frames, coro, awaits = [], task.get_coro(), None
     while coro is not None:
@@ -38,7 +51,16 @@ def chain_of(task):
             frame, nxt = coro.cr_frame, coro.cr_await
         elif isinstance(coro, types.GeneratorType):
             frame, nxt = coro.gi_frame, coro.gi_yieldfrom
+        elif isinstance(coro, types.AsyncGeneratorType):
+            frame, nxt = coro.ag_frame, coro.ag_await
+        elif type(coro).__name__ in ASYNC_GEN_RUNNERS:
+            # An `async for`, anext() or aclose() runs the generator.
+            coro = referent(coro, types.AsyncGeneratorType)
+            continue
         else:
+            if type(coro).__name__ == "FutureIter":
+                # `await future`: what it waits on is the future.
+                coro = referent(coro, asyncio.Future) or coro
             awaits = [type(coro).__name__, "0x%x" % id(coro)]
             break
         if frame is None:
@@ -158,6 +180,11 @@ async def s_primitives(run):
     asyncio.create_task(queue.get(), name="on-queue")
     asyncio.create_task(asyncio.sleep(PARK), name="on-sleep")
     asyncio.create_task(waiter(), name="on-condition")
+
+    async def on_future(fut):
+        await fut
+    asyncio.create_task(on_future(asyncio.get_running_loop().create_future()),
+                        name="on-future")
     asyncio.create_task(run.report(), name="oracle")
     await ev.wait()
 
@@ -166,6 +193,18 @@ async def ticker(ev):
     yield 1
     await ev.wait()
     yield 2
+
+
+async def late_ticker(ev):
+    await ev.wait()
+    yield 1
+
+
+async def closing(ev):
+    try:
+        yield 1
+    finally:
+        await ev.wait()
 
 
 def gen_step(ev):
@@ -186,7 +225,24 @@ async def s_asyncgen(run):
 
     async def through_generator():
         await Awaitable()
+    async def consume_nested():
+        async def outer_gen():
+            async for v in ticker(ev):
+                yield v
+        async for _ in outer_gen():
+            pass
+
+    async def next_of():
+        await anext(late_ticker(ev))
+
+    async def close_it():
+        agen = closing(ev)
+        await agen.__anext__()
+        await agen.aclose()
     asyncio.create_task(consume(), name="async-for")
+    asyncio.create_task(consume_nested(), name="async-for-nested")
+    asyncio.create_task(next_of(), name="anext")
+    asyncio.create_task(close_it(), name="aclose")
     asyncio.create_task(through_generator(), name="yield-from")
     asyncio.create_task(run.report(), name="oracle")
     await ev.wait()
