@@ -273,6 +273,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	bool only_current = opt->common.current_thread_only;
 	bool has_current =
 		!only_current || pf_snapshot_current_python(&snap) != NULL;
+	if (only_current && !pf_task_keep_current(&snap))
+		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	if (json) {
 		char exe[4096];
 		struct pf_json_process process;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "process/mem_cache.h"
+#include "walk/task_filter.h"
 #include "walk/task_walker.h"
 
 void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
@@ -65,4 +66,18 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 			 (int)t->pid);
 	}
 	return true;
+}
+
+bool pf_task_keep_current(struct pf_snapshot *snap)
+{
+	const struct pf_thread_dump *current = pf_snapshot_current_python(snap);
+	if (!snap->tasks.collected)
+		return true;
+	if (current == NULL) {
+		/* No current thread: faulthandler's text is empty, and so is
+		 * the current thread's part of the tasks. */
+		pf_task_list_free(&snap->tasks);
+		return true;
+	}
+	return pf_task_list_keep_thread(&snap->tasks, current->thread_id);
 }

@@ -39,4 +39,10 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 		     struct pf_snapshot *snap, char *verbose_note,
 		     size_t note_size);
 
+/* --current-thread-only: the tasks of the current thread only (its task
+ * list and event loop), as faulthandler's text shows that thread only;
+ * none, and no section, when there is no current thread.  False when
+ * memory runs out. */
+bool pf_task_keep_current(struct pf_snapshot *snap);
+
 #endif

@@ -20,7 +20,8 @@ Usage: tasks_target.py SCENARIO ORACLE_FILE READY_FD
 A READY_FD of -1 ends the program by SIGSEGV instead (under pyfault-watch),
 from a callback of the loop, outside any task.
 Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
-deadlock many deep.  Runs until killed.
+busy deadlock many deep; busy is threads whose last loop to report then
+runs a callback that never ends (its thread holds the GIL).  Runs until killed.
 """
 import asyncio
 import gc
@@ -98,8 +99,8 @@ async def settle():
 
 
 class Run:
-    def __init__(self, path, ready_fd, loops):
-        self.path, self.ready_fd = path, ready_fd
+    def __init__(self, path, ready_fd, loops, spin=False):
+        self.path, self.ready_fd, self.spin = path, ready_fd, spin
         self.lock = threading.Lock()
         self.docs, self.loops = [], loops
 
@@ -120,6 +121,8 @@ class Run:
                 else:
                     asyncio.get_running_loop().call_soon(
                         os.write, self.ready_fd, b"r")
+                if self.spin:
+                    asyncio.get_running_loop().call_soon(spin)
         await asyncio.get_running_loop().create_future()
 
 
@@ -266,6 +269,18 @@ async def s_threads(run):
     await s_gather(run)
 
 
+def spin():
+    # A callback of the loop, not a task: it holds the GIL for good, and
+    # every task stays as the oracle saw it.
+    while True:
+        pass
+
+
+async def s_busy(run):
+    # s_threads whose last loop to report then runs Python code.
+    await s_threads(run)
+
+
 async def s_deadlock(run):
     tasks = {}
 
@@ -316,13 +331,15 @@ SCENARIOS = {
     "gather": s_gather, "taskgroup": s_taskgroup,
     "awaits_task": s_awaits_task, "primitives": s_primitives,
     "asyncgen": s_asyncgen, "eager": s_eager, "threads": s_threads,
+    "busy": s_busy,
     "deadlock": s_deadlock, "many": s_many, "deep": s_deep,
 }
 
 
 def main():
     scenario, path, ready_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    run = Run(path, ready_fd, 2 if scenario == "threads" else 1)
+    run = Run(path, ready_fd, 2 if scenario in ("threads", "busy") else 1,
+              spin=scenario == "busy")
     asyncio.run(SCENARIOS[scenario](run))
 
 

@@ -20,6 +20,9 @@ pipe.  The driver then attaches and checks, per scenario:
   * on 3.14+: `python -m asyncio ps PID`, CPython's own remote reader,
     lists the same tasks, names and awaiters (scenarios without cycles,
     which its table rejects).
+--current-thread-only --tasks: the tasks of the busy scenario's current
+thread (the loop thread that runs Python code), as the full dump has them,
+after that thread's stack; none on a free-threaded build (no GIL holder).
 pyfault-watch --tasks: the fatal-error dump of a program that ends by
 SIGSEGV once its tasks are parked holds the same tasks (JSON), and its
 text has the section after faulthandler's.
@@ -92,7 +95,9 @@ class Target:
         """The byte is written by a callback of the loop, which then goes
         back to its selector: the threads' stacks are those of the
         dump once every thread sleeps there (its system call, from
-        /proc)."""
+        /proc); in the busy scenario, every thread but the one that
+        runs Python code for good."""
+        busy = 1 if scenario == "busy" else 0
         deadline = time.monotonic() + TIMEOUT
         while True:
             calls = []
@@ -102,7 +107,8 @@ class Target:
                         calls.append(f.read().split()[0])
                 except (OSError, IndexError):
                     calls.append("?")
-            if calls and all(c in SELECTOR_CALLS for c in calls):
+            if calls and sum(c not in SELECTOR_CALLS
+                             for c in calls) <= busy:
                 return
             if time.monotonic() > deadline:
                 raise Fail("the %s scenario's threads never all slept in "
@@ -281,6 +287,56 @@ def t_scenario(interp, scenario, load=False):
         res.release()
 
 
+def t_current_only(interp):
+    """--current-thread-only --tasks: the tasks and loop of the current
+    thread (the GIL holder, the loop thread that runs Python code), as
+    the dump of all tasks (checked against the oracle) has them; none,
+    and no section, where no thread is current."""
+    res = Resources()
+    try:
+        target = Target(res, interp, "busy")
+        full = json_tasks(target)
+        check_json(target, full, interp)
+        if interp.free_threaded:
+            # No GIL, no current thread: faulthandler's text is empty.
+            doc = json.loads(run([ATTACH, "--current-thread-only", "--tasks",
+                                  "--format", "json", str(target.pid)],
+                                 "--current-thread-only json").stdout)
+            if doc["threads"] or "tasks" in doc:
+                raise Fail("no current thread, yet threads %r, tasks %r"
+                           % (doc["threads"], doc.get("tasks")))
+            out = run([ATTACH, "--current-thread-only", "--tasks",
+                       str(target.pid)], "--current-thread-only --tasks")
+            if out.stdout or b"no thread holds the GIL" not in out.stderr:
+                raise Fail("no current thread: %r, %r" % (out.stdout,
+                                                          out.stderr))
+            return
+        doc = json_tasks(target, ["--current-thread-only"])
+        current, = [t["thread_id"] for t in doc["threads"]]
+        mine = [t for t in full["tasks"] if t["thread_id"] == current]
+        if not mine or len(mine) == len(full["tasks"]):
+            raise Fail("the busy thread %x has %d of %d tasks" % (
+                current, len(mine), len(full["tasks"])))
+        if doc["tasks"] != mine or doc["event_loops"] != [
+                lp for lp in full["event_loops"]
+                if lp["thread_id"] == current]:
+            raise Fail("--current-thread-only tasks %r\nloops %r,\nnot "
+                       "%r" % (doc["tasks"], doc["event_loops"], mine))
+        plain = run([ATTACH, "--current-thread-only", str(target.pid)],
+                    "--current-thread-only").stdout
+        out = run([ATTACH, "--current-thread-only", "--tasks",
+                   str(target.pid)], "--current-thread-only --tasks").stdout
+        section = out[len(plain):]
+        if not out.startswith(plain) or not section.startswith(
+                b"\nAsyncio tasks (%d):\n" % len(mine)):
+            raise Fail("--current-thread-only --tasks: %r" % out[-3000:])
+        for t in mine:
+            if text_block(t) not in section:
+                raise Fail("the section lacks\n%s" % text_block(t))
+    finally:
+        res.release()
+
+
 class Oracle:
     """The oracle a target under pyfault-watch wrote before it ended."""
 
@@ -398,6 +454,8 @@ def main():
                       for s in SCENARIOS]
             tests.append(("%s gather-under-load" % i.label,
                           lambda i=i: t_scenario(i, "gather", True), i))
+            tests.append(("%s current-thread-only" % i.label,
+                          lambda i=i: t_current_only(i), i))
             tests.append(("%s watch-fatal" % i.label,
                           lambda i=i: t_watch(i), i))
         else:
