@@ -48,6 +48,7 @@ struct tw {
 	struct pf_frame_reader *frames;
 	uint8_t *task_buf;
 	struct pf_frame *chain;       /* MAX_CHAIN links, outermost first */
+	uint64_t *coros;              /* the coroutine of each link */
 	size_t capacity;              /* of list->tasks */
 	size_t nodes;                 /* list nodes seen, all lists */
 	bool stop;                    /* a note ended the walk */
@@ -118,6 +119,28 @@ bool pf_task_layout_complete(const struct pf_layout *l, const char **missing)
 		return false;
 	}
 	return true;
+}
+
+/* A note that does not end the walk: one task's chain was cut. */
+static void chain_note(struct tw *w, const char *what, uint64_t task,
+		       uint64_t at)
+{
+	if (w->list->note[0] == '\0')
+		snprintf(w->list->note, sizeof w->list->note,
+			 "the await chain of task 0x%llx %s at 0x%llx: its "
+			 "frames past there are not shown",
+			 (unsigned long long)task, what,
+			 (unsigned long long)at);
+}
+
+/* Whether coro is already a link of the chain's first n: a chain that
+ * changed while it was read, or corrupt memory, never a real await. */
+static bool seen_before(const struct tw *w, size_t n, uint64_t coro)
+{
+	for (size_t i = 0; i < n; i++)
+		if (w->coros[i] == coro)
+			return true;
+	return false;
 }
 
 /* A str made of the ASCII in s. */
@@ -292,7 +315,10 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 		int8_t state;
 		const uint8_t *raw;
 		uint64_t sp, ref, next, type;
-		if (n >= MAX_CHAIN) {
+		if (n >= MAX_CHAIN || seen_before(w, n, coro)) {
+			chain_note(w, n >= MAX_CHAIN ? "is longer than 4096 links"
+						     : "loops back",
+				   t->id, coro);
 			cut = true;
 			break;
 		}
@@ -307,7 +333,7 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 			return false;
 		if (r == 0)
 			break;
-		n++;
+		w->coros[n++] = coro;
 		if (state != l->frame_suspended_yield_from)
 			break;
 		sp = pf_field_u64(raw, l->coro.stackpointer);
@@ -439,17 +465,39 @@ static bool add_task(struct tw *w, uint64_t addr, uint64_t thread_id,
 	       walk_chain(w, pf_field_u64(w->task_buf, a->task.coro), t);
 }
 
+/* The node after node, whose own prev must point back to it: a list
+ * that changed while it was read, or memory that is not a list, ends the
+ * walk with a note, never a task seen twice. */
+static bool next_node(struct tw *w, uint64_t head, uint64_t node,
+		      uint64_t *next)
+{
+	const uint64_t next_at = (uint64_t)w->l->coro.llist_next;
+	/* struct llist_node is {next, prev}. */
+	const uint64_t prev_at = 8 - next_at;
+	uint64_t back;
+	if (!read_u64(w, node + next_at, next)) {
+		note(w, "cannot read the task list node at 0x%llx",
+		     (unsigned long long)node);
+		return false;
+	}
+	if (*next != 0 && (!read_u64(w, *next + prev_at, &back) ||
+			   back != node)) {
+		note(w, "the task list at 0x%llx changed or is corrupt at "
+			"0x%llx: tasks past %zu are not shown",
+		     (unsigned long long)head, (unsigned long long)node,
+		     w->list->count);
+		return false;
+	}
+	return true;
+}
+
 /* The circular list of tasks whose head is at head. */
 static bool walk_list(struct tw *w, uint64_t head, uint64_t thread_id,
 		      uint64_t loop)
 {
-	const uint64_t next_at = (uint64_t)w->l->coro.llist_next;
 	uint64_t node;
-	if (!read_u64(w, head + next_at, &node)) {
-		note(w, "cannot read the task list at 0x%llx",
-		     (unsigned long long)head);
+	if (!next_node(w, head, head, &node))
 		return true;
-	}
 	while (node != head && !w->stop) {
 		if (node == 0 || ++w->nodes > MAX_LIST_NODES) {
 			note(w, "the task list at 0x%llx does not come back to "
@@ -465,9 +513,8 @@ static bool walk_list(struct tw *w, uint64_t head, uint64_t thread_id,
 		if (!add_task(w, node - (uint64_t)w->a->task.node, thread_id,
 			      loop))
 			return false;
-		if (!w->stop && !read_u64(w, node + next_at, &node))
-			note(w, "cannot read the task list node at 0x%llx",
-			     (unsigned long long)node);
+		if (!w->stop)
+			next_node(w, head, node, &node);
 	}
 	return true;
 }
@@ -711,10 +758,12 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 	w.frames = pf_frame_reader_new(in->mem, in->layout, snap);
 	w.task_buf = malloc((size_t)in->asyncio->task.size);
 	w.chain = malloc(MAX_CHAIN * sizeof *w.chain);
-	bool ok = w.frames && w.task_buf && w.chain &&
+	w.coros = malloc(MAX_CHAIN * sizeof *w.coros);
+	bool ok = w.frames && w.task_buf && w.chain && w.coros &&
 		  walk_lists(&w, snap->interp) && analyse(&snap->tasks);
 	pf_frame_reader_free(w.frames);
 	free(w.task_buf);
 	free(w.chain);
+	free(w.coros);
 	return ok;
 }
