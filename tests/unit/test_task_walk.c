@@ -2,7 +2,8 @@
  * changed as a task list or an await chain changed during the dump, or
  * with a layout that lacks a field: the task section ends with one note
  * line, keeps what was read before, and never shows a task or frame
- * twice. */
+ * twice.  Without the offsets of asend, athrow and FutureIter objects,
+ * chains end at them. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -165,6 +166,30 @@ START_TEST(test_layout_lacks_field)
 }
 END_TEST
 
+/* A build whose DWARF does not say where asend, athrow and FutureIter
+ * objects point: the chains end at those objects, named. */
+START_TEST(test_awaitables_unknown)
+{
+	load();
+	img.awaits = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
+					      PF_NO_OFFSET};
+	const char *s = section();
+	ck_assert_msg(strstr(s, "line 49 in consume\n  awaits "
+				"async_generator_asend object at ") != NULL,
+		      "%s", s);
+	ck_assert_msg(strstr(s, "line 61 in close_it\n  awaits "
+				"async_generator_athrow object at ") != NULL,
+		      "%s", s);
+	ck_assert_msg(strstr(s, "line 33 in wait_for\n  awaits "
+				"_asyncio.FutureIter object at ") != NULL,
+		      "%s", s);
+	ck_assert_ptr_null(strstr(s, "in ticker"));
+	ck_assert_ptr_null(strstr(s, "\nNote: "));
+	close_out();
+	pf_image_free(&img);
+}
+END_TEST
+
 static Suite *task_walk_suite(void)
 {
 	Suite *s = suite_create("task_walk");
@@ -173,6 +198,7 @@ static Suite *task_walk_suite(void)
 	tcase_add_test(tc, test_list_changed);
 	tcase_add_test(tc, test_chain_loops);
 	tcase_add_test(tc, test_layout_lacks_field);
+	tcase_add_test(tc, test_awaitables_unknown);
 	suite_add_tcase(s, tc);
 	return s;
 }
