@@ -56,7 +56,8 @@ SCENARIOS = ["gather", "taskgroup", "awaits_task", "primitives",
              "asyncgen", "eager", "threads", "deadlock", "many", "deep"]
 # CPython's own reader rejects cycles, and lists the tasks of only one of
 # two threads' loops (3.14.7); the others it lists.
-PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager"}
+PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager",
+                "asyncgen"}
 ORACLE_TASK = "oracle"
 # x86_64 system calls an idle event loop sleeps in (its selector's).
 SELECTOR_CALLS = {"232", "281", "441", "23", "270", "7", "271"}
