@@ -24,7 +24,8 @@ pipe.  The driver then attaches and checks, per scenario:
 thread (the loop thread that runs Python code), as the full dump has them,
 after that thread's stack; none on a free-threaded build (no GIL holder).
 pyfault-watch --tasks: the fatal-error dump of a program that ends by
-SIGSEGV once its tasks are parked holds the same tasks (JSON), and its
+SIGSEGV once its tasks are parked holds the same tasks (JSON; and with
+--current-thread-only, its one thread being the faulting one), and its
 text has the section after faulthandler's.
 Bad input: a process without asyncio gets no section (and a -v note);
 a Python whose task layout pyfault does not know (3.11-3.13 with asyncio
@@ -352,13 +353,17 @@ def t_watch(interp):
     res = Resources()
     try:
         docs = {}
-        for fmt in ("json", "text"):
+        # The program's one thread faults: --current-thread-only keeps
+        # every task.
+        runs = {"json": [], "text": [], "current": ["--current-thread-only"]}
+        for kind, extra in runs.items():
+            fmt = "text" if kind == "text" else "json"
             path = os.path.join(TMPDIR, "oracle-watch-%s-%s.json" % (
-                interp.label, fmt))
-            out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, fmt))
-            proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out,
-                              "--", interp.path, TARGET, "gather", path,
-                              "-1"], stdout=subprocess.DEVNULL,
+                interp.label, kind))
+            out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, kind))
+            proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out] +
+                             extra + ["--", interp.path, TARGET, "gather",
+                                      path, "-1"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
             try:
                 _, err = proc.communicate(timeout=TIMEOUT)
@@ -368,13 +373,16 @@ def t_watch(interp):
                 raise Fail("pyfault-watch exit %d, stderr %r" % (
                     proc.returncode, err[-2000:]))
             with open(out, "rb") as f:
-                docs[fmt] = f.read()
-        try:
-            doc, = json_check.documents(docs["json"], "pyfault-watch")
-        except (ValueError, json_check.SchemaError) as exc:
-            raise Fail("pyfault-watch --tasks --format json: %s" % exc)
-        check_json(Oracle(path.replace("-text.json", "-json.json")), doc,
-                   interp)
+                docs[kind] = f.read()
+        for kind in ("json", "current"):
+            try:
+                doc, = json_check.documents(docs[kind], "pyfault-watch")
+            except (ValueError, json_check.SchemaError) as exc:
+                raise Fail("pyfault-watch --tasks --format json (%s): %s" % (
+                    kind, exc))
+            check_json(Oracle(os.path.join(TMPDIR, "oracle-watch-%s-%s.json"
+                                           % (interp.label, kind))), doc,
+                       interp)
         text = docs["text"]
         if not text.startswith(b"Fatal Python error: Segmentation fault") \
                 or b"\nAsyncio tasks (%d):\n" % len(doc["tasks"]) not in text:
