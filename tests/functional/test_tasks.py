@@ -62,6 +62,7 @@ PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager",
 ORACLE_TASK = "oracle"
 # x86_64 system calls an idle event loop sleeps in (its selector's).
 SELECTOR_CALLS = {"232", "281", "441", "23", "270", "7", "271"}
+FUTEX = "202"
 ATTACH = WATCH = TMPDIR = None
 
 
@@ -86,19 +87,25 @@ class Target:
         res.close(wfd)
         expect_byte(rfd, b"r", "the %s scenario to park" % scenario, log)
         self.pid = self.proc.pid
-        self._wait_loops_asleep(scenario)
+        self.scenario = scenario
+        self.settle()
         with open(self.path) as f:
             self.loops = json.load(f)
         self.tasks = {t["id"]: t for loop in self.loops
                       for t in loop["tasks"]}
 
 
+    def settle(self):
+        self._wait_loops_asleep(self.scenario)
+
     def _wait_loops_asleep(self, scenario):
         """The byte is written by a callback of the loop, which then goes
         back to its selector: the threads' stacks are those of the
         dump once every thread sleeps there (its system call, from
         /proc); in the busy scenario, every thread but the one that
-        runs Python code for good."""
+        runs Python code for good, once it holds the GIL again (not in
+        a futex wait: each attach wakes the sleeping threads, which take
+        the GIL a moment)."""
         busy = 1 if scenario == "busy" else 0
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -109,8 +116,8 @@ class Target:
                         calls.append(f.read().split()[0])
                 except (OSError, IndexError):
                     calls.append("?")
-            if calls and sum(c not in SELECTOR_CALLS
-                             for c in calls) <= busy:
+            running = [c for c in calls if c not in SELECTOR_CALLS]
+            if calls and len(running) == busy and FUTEX not in running:
                 return
             if time.monotonic() > deadline:
                 raise Fail("the %s scenario's threads never all slept in "
@@ -289,31 +296,74 @@ def t_scenario(interp, scenario, load=False):
         res.release()
 
 
+# Dumps of the busy scenario tried before one finds the GIL held: each
+# attach wakes the sleeping loop thread, which takes the GIL a moment.
+CURRENT_TRIES = 20
+
+
+def current_only_json(target):
+    """A --current-thread-only --tasks document: with no current thread,
+    no task either."""
+    doc = json.loads(run([ATTACH, "--current-thread-only", "--tasks",
+                          "--format", "json", str(target.pid)],
+                         "--current-thread-only json").stdout)
+    target.settle()
+    if not doc["threads"] and "tasks" in doc:
+        raise Fail("no current thread, yet tasks %r" % doc["tasks"])
+    return doc
+
+
+def current_only_text(target, mine):
+    """The --current-thread-only --tasks text, or None when either dump
+    found no current thread: the current thread's stack as without
+    --tasks, then the section with mine."""
+    plain = run([ATTACH, "--current-thread-only", str(target.pid)],
+                "--current-thread-only").stdout
+    target.settle()
+    out = run([ATTACH, "--current-thread-only", "--tasks", str(target.pid)],
+              "--current-thread-only --tasks").stdout
+    target.settle()
+    if not plain or not out.startswith(b"Stack"):
+        if out.startswith(b"Stack") or b"Asyncio tasks" in out:
+            raise Fail("no current thread, yet %r" % out[:2000])
+        return None
+    section = out[len(plain):]
+    if not out.startswith(plain) or not section.startswith(
+            b"\nAsyncio tasks (%d):\n" % len(mine)):
+        raise Fail("--current-thread-only --tasks: %r" % out[-3000:])
+    for t in mine:
+        if text_block(t) not in section:
+            raise Fail("the section lacks\n%s" % text_block(t))
+    return out
+
+
 def t_current_only(interp):
     """--current-thread-only --tasks: the tasks and loop of the current
     thread (the GIL holder, the loop thread that runs Python code), as
     the dump of all tasks (checked against the oracle) has them; none,
-    and no section, where no thread is current."""
+    and no section, where no thread is current (a free-threaded build, or
+    the GIL in transit)."""
     res = Resources()
     try:
         target = Target(res, interp, "busy")
         full = json_tasks(target)
         check_json(target, full, interp)
+        target.settle()
         if interp.free_threaded:
-            # No GIL, no current thread: faulthandler's text is empty.
-            doc = json.loads(run([ATTACH, "--current-thread-only", "--tasks",
-                                  "--format", "json", str(target.pid)],
-                                 "--current-thread-only json").stdout)
-            if doc["threads"] or "tasks" in doc:
-                raise Fail("no current thread, yet threads %r, tasks %r"
-                           % (doc["threads"], doc.get("tasks")))
+            doc = current_only_json(target)
             out = run([ATTACH, "--current-thread-only", "--tasks",
                        str(target.pid)], "--current-thread-only --tasks")
-            if out.stdout or b"no thread holds the GIL" not in out.stderr:
-                raise Fail("no current thread: %r, %r" % (out.stdout,
-                                                          out.stderr))
+            if doc["threads"] or out.stdout or \
+                    b"no thread holds the GIL" not in out.stderr:
+                raise Fail("no GIL, yet a current thread: %r, %r" % (
+                    out.stdout[:2000], out.stderr))
             return
-        doc = json_tasks(target, ["--current-thread-only"])
+        for _ in range(CURRENT_TRIES):
+            doc = current_only_json(target)
+            if doc["threads"]:
+                break
+        else:
+            raise Fail("no dump of %d found the GIL held" % CURRENT_TRIES)
         current, = [t["thread_id"] for t in doc["threads"]]
         mine = [t for t in full["tasks"] if t["thread_id"] == current]
         if not mine or len(mine) == len(full["tasks"]):
@@ -324,17 +374,12 @@ def t_current_only(interp):
                 if lp["thread_id"] == current]:
             raise Fail("--current-thread-only tasks %r\nloops %r,\nnot "
                        "%r" % (doc["tasks"], doc["event_loops"], mine))
-        plain = run([ATTACH, "--current-thread-only", str(target.pid)],
-                    "--current-thread-only").stdout
-        out = run([ATTACH, "--current-thread-only", "--tasks",
-                   str(target.pid)], "--current-thread-only --tasks").stdout
-        section = out[len(plain):]
-        if not out.startswith(plain) or not section.startswith(
-                b"\nAsyncio tasks (%d):\n" % len(mine)):
-            raise Fail("--current-thread-only --tasks: %r" % out[-3000:])
-        for t in mine:
-            if text_block(t) not in section:
-                raise Fail("the section lacks\n%s" % text_block(t))
+        for _ in range(CURRENT_TRIES):
+            if current_only_text(target, mine) is not None:
+                break
+        else:
+            raise Fail("no text dump of %d found the GIL held" %
+                       CURRENT_TRIES)
     finally:
         res.release()
 
