@@ -273,6 +273,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	bool only_current = opt->common.current_thread_only;
 	bool has_current =
 		!only_current || pf_snapshot_current_python(&snap) != NULL;
+	if (only_current && !pf_task_keep_current(&snap))
+		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	if (json) {
 		char exe[4096];
 		struct pf_json_process process;
@@ -309,6 +311,10 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		 tasks.source->found == PF_ASYNCIO_FOUND)
 		fprintf(stderr, "pyfault-attach: asyncio task offsets from %s\n",
 			tasks.source->layout.source_detail);
+	if (opt->common.verbose && tasks.source &&
+	    tasks.source->awaits_note[0] != '\0')
+		fprintf(stderr, "pyfault-attach: %s\n",
+			tasks.source->awaits_note);
 	pf_snapshot_free(&snap);
 	return st;
 }

@@ -4,9 +4,11 @@ Parks asyncio tasks in one scenario, then writes what the interpreter
 itself says of them (the oracle) to a file, one JSON document per event
 loop, and a byte on the ready pipe once every loop is parked:
   * every task of asyncio.all_tasks(loop): id, name, the loop and thread,
-    its await chain from the task's coroutine down through cr_await and
-    gi_yieldfrom (file, name and f_lineno of each frame, outermost first)
-    and the object the chain ends at, and (3.14+) the tasks in its
+    its await chain from the task's coroutine down through cr_await,
+    gi_yieldfrom and ag_await (file, name and f_lineno of each frame,
+    outermost first; an async generator's asend or athrow object to the
+    generator, as gc.get_referents gives it) and the object the chain ends
+    at (a FutureIter's future, the same way), and (3.14+) the tasks in its
     _asyncio_awaited_by;
   * the task that computes the oracle is named "oracle" and left out: it
     runs while it writes.
@@ -18,9 +20,11 @@ Usage: tasks_target.py SCENARIO ORACLE_FILE READY_FD
 A READY_FD of -1 ends the program by SIGSEGV instead (under pyfault-watch),
 from a callback of the loop, outside any task.
 Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
-deadlock many deep.  Runs until killed.
+busy deadlock many deep; busy is threads whose last loop to report then
+runs a callback that never ends (its thread holds the GIL).  Runs until killed.
 """
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -31,6 +35,16 @@ import types
 PARK = 3600.0
 
 
+ASYNC_GEN_RUNNERS = ("async_generator_asend", "async_generator_athrow")
+
+
+def referent(obj, kind):
+    """What obj holds of kind, as the interpreter's own traversal of it
+    (gc.get_referents) gives it: Python has no attribute for it."""
+    found = [r for r in gc.get_referents(obj) if isinstance(r, kind)]
+    return found[0] if len(found) == 1 else None
+
+
 def chain_of(task):
     frames, coro, awaits = [], task.get_coro(), None
     while coro is not None:
@@ -38,7 +52,16 @@ def chain_of(task):
             frame, nxt = coro.cr_frame, coro.cr_await
         elif isinstance(coro, types.GeneratorType):
             frame, nxt = coro.gi_frame, coro.gi_yieldfrom
+        elif isinstance(coro, types.AsyncGeneratorType):
+            frame, nxt = coro.ag_frame, coro.ag_await
+        elif type(coro).__name__ in ASYNC_GEN_RUNNERS:
+            # An `async for`, anext() or aclose() runs the generator.
+            coro = referent(coro, types.AsyncGeneratorType)
+            continue
         else:
+            if type(coro).__name__ == "FutureIter":
+                # `await future`: what it waits on is the future.
+                coro = referent(coro, asyncio.Future) or coro
             awaits = [type(coro).__name__, "0x%x" % id(coro)]
             break
         if frame is None:
@@ -76,8 +99,8 @@ async def settle():
 
 
 class Run:
-    def __init__(self, path, ready_fd, loops):
-        self.path, self.ready_fd = path, ready_fd
+    def __init__(self, path, ready_fd, loops, spin=False):
+        self.path, self.ready_fd, self.spin = path, ready_fd, spin
         self.lock = threading.Lock()
         self.docs, self.loops = [], loops
 
@@ -98,6 +121,8 @@ class Run:
                 else:
                     asyncio.get_running_loop().call_soon(
                         os.write, self.ready_fd, b"r")
+                if self.spin:
+                    asyncio.get_running_loop().call_soon(spin)
         await asyncio.get_running_loop().create_future()
 
 
@@ -158,6 +183,11 @@ async def s_primitives(run):
     asyncio.create_task(queue.get(), name="on-queue")
     asyncio.create_task(asyncio.sleep(PARK), name="on-sleep")
     asyncio.create_task(waiter(), name="on-condition")
+
+    async def on_future(fut):
+        await fut
+    asyncio.create_task(on_future(asyncio.get_running_loop().create_future()),
+                        name="on-future")
     asyncio.create_task(run.report(), name="oracle")
     await ev.wait()
 
@@ -166,6 +196,18 @@ async def ticker(ev):
     yield 1
     await ev.wait()
     yield 2
+
+
+async def late_ticker(ev):
+    await ev.wait()
+    yield 1
+
+
+async def closing(ev):
+    try:
+        yield 1
+    finally:
+        await ev.wait()
 
 
 def gen_step(ev):
@@ -186,7 +228,24 @@ async def s_asyncgen(run):
 
     async def through_generator():
         await Awaitable()
+    async def consume_nested():
+        async def outer_gen():
+            async for v in ticker(ev):
+                yield v
+        async for _ in outer_gen():
+            pass
+
+    async def next_of():
+        await anext(late_ticker(ev))
+
+    async def close_it():
+        agen = closing(ev)
+        await agen.__anext__()
+        await agen.aclose()
     asyncio.create_task(consume(), name="async-for")
+    asyncio.create_task(consume_nested(), name="async-for-nested")
+    asyncio.create_task(next_of(), name="anext")
+    asyncio.create_task(close_it(), name="aclose")
     asyncio.create_task(through_generator(), name="yield-from")
     asyncio.create_task(run.report(), name="oracle")
     await ev.wait()
@@ -208,6 +267,18 @@ async def s_threads(run):
         asyncio.run(s_gather(run), debug=False)
     threading.Thread(target=other, name="second-loop", daemon=True).start()
     await s_gather(run)
+
+
+def spin():
+    # A callback of the loop, not a task: it holds the GIL for good, and
+    # every task stays as the oracle saw it.  One line: every dump of it
+    # is the same.
+    while True: pass  # noqa: E701
+
+
+async def s_busy(run):
+    # s_threads whose last loop to report then runs Python code.
+    await s_threads(run)
 
 
 async def s_deadlock(run):
@@ -260,13 +331,15 @@ SCENARIOS = {
     "gather": s_gather, "taskgroup": s_taskgroup,
     "awaits_task": s_awaits_task, "primitives": s_primitives,
     "asyncgen": s_asyncgen, "eager": s_eager, "threads": s_threads,
+    "busy": s_busy,
     "deadlock": s_deadlock, "many": s_many, "deep": s_deep,
 }
 
 
 def main():
     scenario, path, ready_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    run = Run(path, ready_fd, 2 if scenario == "threads" else 1)
+    run = Run(path, ready_fd, 2 if scenario in ("threads", "busy") else 1,
+              spin=scenario == "busy")
     asyncio.run(SCENARIOS[scenario](run))
 
 

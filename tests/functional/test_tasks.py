@@ -20,8 +20,12 @@ pipe.  The driver then attaches and checks, per scenario:
   * on 3.14+: `python -m asyncio ps PID`, CPython's own remote reader,
     lists the same tasks, names and awaiters (scenarios without cycles,
     which its table rejects).
+--current-thread-only --tasks: the tasks of the busy scenario's current
+thread (the loop thread that runs Python code), as the full dump has them,
+after that thread's stack; none on a free-threaded build (no GIL holder).
 pyfault-watch --tasks: the fatal-error dump of a program that ends by
-SIGSEGV once its tasks are parked holds the same tasks (JSON), and its
+SIGSEGV once its tasks are parked holds the same tasks (JSON; and with
+--current-thread-only, its one thread being the faulting one), and its
 text has the section after faulthandler's.
 Bad input: a process without asyncio gets no section (and a -v note);
 a Python whose task layout pyfault does not know (3.11-3.13 with asyncio
@@ -53,10 +57,12 @@ SCENARIOS = ["gather", "taskgroup", "awaits_task", "primitives",
              "asyncgen", "eager", "threads", "deadlock", "many", "deep"]
 # CPython's own reader rejects cycles, and lists the tasks of only one of
 # two threads' loops (3.14.7); the others it lists.
-PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager"}
+PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager",
+                "asyncgen"}
 ORACLE_TASK = "oracle"
 # x86_64 system calls an idle event loop sleeps in (its selector's).
 SELECTOR_CALLS = {"232", "281", "441", "23", "270", "7", "271"}
+FUTEX = "202"
 ATTACH = WATCH = TMPDIR = None
 
 
@@ -81,18 +87,26 @@ class Target:
         res.close(wfd)
         expect_byte(rfd, b"r", "the %s scenario to park" % scenario, log)
         self.pid = self.proc.pid
-        self._wait_loops_asleep(scenario)
+        self.scenario = scenario
+        self.settle()
         with open(self.path) as f:
             self.loops = json.load(f)
         self.tasks = {t["id"]: t for loop in self.loops
                       for t in loop["tasks"]}
 
 
+    def settle(self):
+        self._wait_loops_asleep(self.scenario)
+
     def _wait_loops_asleep(self, scenario):
         """The byte is written by a callback of the loop, which then goes
         back to its selector: the threads' stacks are those of the
         dump once every thread sleeps there (its system call, from
-        /proc)."""
+        /proc); in the busy scenario, every thread but the one that
+        runs Python code for good, once it holds the GIL again (not in
+        a futex wait: each attach wakes the sleeping threads, which take
+        the GIL a moment)."""
+        busy = 1 if scenario == "busy" else 0
         deadline = time.monotonic() + TIMEOUT
         while True:
             calls = []
@@ -102,7 +116,8 @@ class Target:
                         calls.append(f.read().split()[0])
                 except (OSError, IndexError):
                     calls.append("?")
-            if calls and all(c in SELECTOR_CALLS for c in calls):
+            running = [c for c in calls if c not in SELECTOR_CALLS]
+            if calls and len(running) == busy and FUTEX not in running:
                 return
             if time.monotonic() > deadline:
                 raise Fail("the %s scenario's threads never all slept in "
@@ -281,6 +296,94 @@ def t_scenario(interp, scenario, load=False):
         res.release()
 
 
+# Dumps of the busy scenario tried before one finds the GIL held: each
+# attach wakes the sleeping loop thread, which takes the GIL a moment.
+CURRENT_TRIES = 20
+
+
+def current_only_json(target):
+    """A --current-thread-only --tasks document: with no current thread,
+    no task either."""
+    doc = json.loads(run([ATTACH, "--current-thread-only", "--tasks",
+                          "--format", "json", str(target.pid)],
+                         "--current-thread-only json").stdout)
+    target.settle()
+    if not doc["threads"] and "tasks" in doc:
+        raise Fail("no current thread, yet tasks %r" % doc["tasks"])
+    return doc
+
+
+def current_only_text(target, mine):
+    """The --current-thread-only --tasks text, or None when either dump
+    found no current thread: the current thread's stack as without
+    --tasks, then the section with mine."""
+    plain = run([ATTACH, "--current-thread-only", str(target.pid)],
+                "--current-thread-only").stdout
+    target.settle()
+    out = run([ATTACH, "--current-thread-only", "--tasks", str(target.pid)],
+              "--current-thread-only --tasks").stdout
+    target.settle()
+    if not plain or not out.startswith(b"Stack"):
+        if out.startswith(b"Stack") or b"Asyncio tasks" in out:
+            raise Fail("no current thread, yet %r" % out[:2000])
+        return None
+    section = out[len(plain):]
+    if not out.startswith(plain) or not section.startswith(
+            b"\nAsyncio tasks (%d):\n" % len(mine)):
+        raise Fail("--current-thread-only --tasks: %r" % out[-3000:])
+    for t in mine:
+        if text_block(t) not in section:
+            raise Fail("the section lacks\n%s" % text_block(t))
+    return out
+
+
+def t_current_only(interp):
+    """--current-thread-only --tasks: the tasks and loop of the current
+    thread (the GIL holder, the loop thread that runs Python code), as
+    the dump of all tasks (checked against the oracle) has them; none,
+    and no section, where no thread is current (a free-threaded build, or
+    the GIL in transit)."""
+    res = Resources()
+    try:
+        target = Target(res, interp, "busy")
+        full = json_tasks(target)
+        check_json(target, full, interp)
+        target.settle()
+        if interp.free_threaded:
+            doc = current_only_json(target)
+            out = run([ATTACH, "--current-thread-only", "--tasks",
+                       str(target.pid)], "--current-thread-only --tasks")
+            if doc["threads"] or out.stdout or \
+                    b"no thread holds the GIL" not in out.stderr:
+                raise Fail("no GIL, yet a current thread: %r, %r" % (
+                    out.stdout[:2000], out.stderr))
+            return
+        for _ in range(CURRENT_TRIES):
+            doc = current_only_json(target)
+            if doc["threads"]:
+                break
+        else:
+            raise Fail("no dump of %d found the GIL held" % CURRENT_TRIES)
+        current, = [t["thread_id"] for t in doc["threads"]]
+        mine = [t for t in full["tasks"] if t["thread_id"] == current]
+        if not mine or len(mine) == len(full["tasks"]):
+            raise Fail("the busy thread %x has %d of %d tasks" % (
+                current, len(mine), len(full["tasks"])))
+        if doc["tasks"] != mine or doc["event_loops"] != [
+                lp for lp in full["event_loops"]
+                if lp["thread_id"] == current]:
+            raise Fail("--current-thread-only tasks %r\nloops %r,\nnot "
+                       "%r" % (doc["tasks"], doc["event_loops"], mine))
+        for _ in range(CURRENT_TRIES):
+            if current_only_text(target, mine) is not None:
+                break
+        else:
+            raise Fail("no text dump of %d found the GIL held" %
+                       CURRENT_TRIES)
+    finally:
+        res.release()
+
+
 class Oracle:
     """The oracle a target under pyfault-watch wrote before it ended."""
 
@@ -295,13 +398,17 @@ def t_watch(interp):
     res = Resources()
     try:
         docs = {}
-        for fmt in ("json", "text"):
+        # The program's one thread faults: --current-thread-only keeps
+        # every task.
+        runs = {"json": [], "text": [], "current": ["--current-thread-only"]}
+        for kind, extra in runs.items():
+            fmt = "text" if kind == "text" else "json"
             path = os.path.join(TMPDIR, "oracle-watch-%s-%s.json" % (
-                interp.label, fmt))
-            out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, fmt))
-            proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out,
-                              "--", interp.path, TARGET, "gather", path,
-                              "-1"], stdout=subprocess.DEVNULL,
+                interp.label, kind))
+            out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, kind))
+            proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out] +
+                             extra + ["--", interp.path, TARGET, "gather",
+                                      path, "-1"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
             try:
                 _, err = proc.communicate(timeout=TIMEOUT)
@@ -311,13 +418,16 @@ def t_watch(interp):
                 raise Fail("pyfault-watch exit %d, stderr %r" % (
                     proc.returncode, err[-2000:]))
             with open(out, "rb") as f:
-                docs[fmt] = f.read()
-        try:
-            doc, = json_check.documents(docs["json"], "pyfault-watch")
-        except (ValueError, json_check.SchemaError) as exc:
-            raise Fail("pyfault-watch --tasks --format json: %s" % exc)
-        check_json(Oracle(path.replace("-text.json", "-json.json")), doc,
-                   interp)
+                docs[kind] = f.read()
+        for kind in ("json", "current"):
+            try:
+                doc, = json_check.documents(docs[kind], "pyfault-watch")
+            except (ValueError, json_check.SchemaError) as exc:
+                raise Fail("pyfault-watch --tasks --format json (%s): %s" % (
+                    kind, exc))
+            check_json(Oracle(os.path.join(TMPDIR, "oracle-watch-%s-%s.json"
+                                           % (interp.label, kind))), doc,
+                       interp)
         text = docs["text"]
         if not text.startswith(b"Fatal Python error: Segmentation fault") \
                 or b"\nAsyncio tasks (%d):\n" % len(doc["tasks"]) not in text:
@@ -398,6 +508,8 @@ def main():
                       for s in SCENARIOS]
             tests.append(("%s gather-under-load" % i.label,
                           lambda i=i: t_scenario(i, "gather", True), i))
+            tests.append(("%s current-thread-only" % i.label,
+                          lambda i=i: t_current_only(i), i))
             tests.append(("%s watch-fatal" % i.label,
                           lambda i=i: t_watch(i), i))
         else:
