@@ -1,6 +1,5 @@
 #include "native/native_unwind.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +73,7 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip,
 			  unw_proc_info_t *pi, int need_unwind_info, void *arg)
 {
 	return unw->_UPT_find_proc_info(as, ip, pi, need_unwind_info,
-				   upt_of(arg));
+					upt_of(arg));
 }
 
 static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi,
@@ -86,22 +85,19 @@ static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi,
 static int get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr,
 				  void *arg)
 {
-	return unw->_UPT_get_dyn_info_list_addr(as, addr,
-					   upt_of(arg));
+	return unw->_UPT_get_dyn_info_list_addr(as, addr, upt_of(arg));
 }
 
 static int access_reg(unw_addr_space_t as, unw_regnum_t reg,
 		      unw_word_t *val, int write, void *arg)
 {
-	return unw->_UPT_access_reg(as, reg, val, write,
-			       upt_of(arg));
+	return unw->_UPT_access_reg(as, reg, val, write, upt_of(arg));
 }
 
 static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg,
 			unw_fpreg_t *val, int write, void *arg)
 {
-	return unw->_UPT_access_fpreg(as, reg, val, write,
-				 upt_of(arg));
+	return unw->_UPT_access_fpreg(as, reg, val, write, upt_of(arg));
 }
 
 static int resume(unw_addr_space_t as, unw_cursor_t *c, void *arg)
