@@ -11,6 +11,7 @@
 #include "attach/attach_options.h"
 #include "base/errors.h"
 #include "native/native_stack.h"
+#include "native/unwind_lib.h"
 #include "process/proc_ctl.h"
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
@@ -245,6 +246,11 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 					    &target.layout, false);
 		if (collect_status || native == PF_NATIVE_MERGED)
 			pf_target_status_layout(&target);
+		/* libunwind is loaded before the target is held, not by the
+		 * first unwinding; a failure is told by pf_collect_native. */
+		char ignored[512];
+		if (native != PF_NATIVE_NONE)
+			pf_unwind_lib(ignored, sizeof ignored);
 		const struct pf_object_types *locals_types =
 			opt->common.locals
 				? pf_locals_types("pyfault-attach", &target)

@@ -28,6 +28,10 @@ noinline.  A program calls it from py_outer() -> py_inner().
                  target's own faulthandler dump (SIGUSR1, taken afterwards);
                  every thread has a C stack with a libc frame; merged, every
                  thread is merged and keeps its Python frames in order.
+                 With libunwind unloadable (an empty libunwind-x86_64.so.8
+                 first in LD_LIBRARY_PATH), --native still prints that
+                 Python section, exits 0 and says in one line on stderr
+                 which package to install.
 Thread ids differ between the pyfault and oracle runs of the crash program
 and are replaced by a placeholder before comparing.  Waits are on pipes and
 process exits only (and, for the blocked target, on /proc thread states).
@@ -122,11 +126,11 @@ def tmp_path(stem):
     return os.path.join(TMPDIR, "%03d-%s" % (next(_counter), stem))
 
 
-def run(cmd, what):
+def run(cmd, what, env=None):
     try:
         return subprocess.run(cmd, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              timeout=TIMEOUT)
+                              timeout=TIMEOUT, env=env)
     except subprocess.TimeoutExpired:
         raise Fail("%s: `%s` hung" % (what, " ".join(cmd)))
 
@@ -324,6 +328,18 @@ def split_sections(out):
     return python, stacks
 
 
+def without_libunwind():
+    """An environment where the libunwind that pyfault-attach loads for
+    --native cannot be loaded: an empty file first in the search path."""
+    libdir = tmp_path("no-libunwind")
+    os.makedirs(libdir, exist_ok=True)
+    open(os.path.join(libdir, "libunwind-x86_64.so.8"), "wb").close()
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = libdir + (
+        ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    return env
+
+
 def t_attach_blocked(interp):
     res = Resources()
     try:
@@ -342,6 +358,9 @@ def t_attach_blocked(interp):
         section = run([ATTACH, "--native", str(proc.pid)], "attach --native")
         merged = run([ATTACH, "--native=merged", str(proc.pid)],
                      "attach --native=merged")
+        unloadable = run([ATTACH, "--native", str(proc.pid)],
+                         "attach --native without libunwind",
+                         env=without_libunwind())
         os.kill(proc.pid, signal.SIGUSR1)
         expect_byte(rfd, b"d", "faulthandler's dump (SIGUSR1)", log)
         if pyinterps.end_by_signal(proc, signal.SIGUSR2) != 0:
@@ -359,6 +378,15 @@ def t_attach_blocked(interp):
         python, stacks = split_sections(section.stdout)
         check_same(oracle, python, "attach --native, Python section",
                    "pyfault-attach --native")
+        errors = unloadable.stderr.decode(errors="replace").splitlines()
+        if (unloadable.returncode != 0 or len(errors) != 1 or
+                "libunwind8" not in errors[0]):
+            raise Fail("attach --native without libunwind: expected status "
+                       "0 and one line naming libunwind8, got %d %r" % (
+                           unloadable.returncode, unloadable.stderr))
+        check_same(oracle, split_sections(unloadable.stdout)[0],
+                   "attach --native without libunwind, Python section",
+                   "pyfault-attach --native, libunwind unloadable")
         threads = re.findall(rb"^Thread (0x[0-9a-f]{16})", oracle, re.M)
         if sorted(stacks) != sorted(threads):
             raise Fail("C stack sections for %r, threads are %r" % (
