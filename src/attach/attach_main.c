@@ -11,6 +11,7 @@
 #include "attach/attach_options.h"
 #include "base/errors.h"
 #include "native/native_stack.h"
+#include "native/unwind_lib.h"
 #include "process/proc_ctl.h"
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
@@ -245,6 +246,11 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 					    &target.layout, false);
 		if (collect_status || native == PF_NATIVE_MERGED)
 			pf_target_status_layout(&target);
+		/* libunwind is loaded before the target is held, not by the
+		 * first unwinding; a failure is told by pf_collect_native. */
+		char ignored[512];
+		if (native != PF_NATIVE_NONE)
+			pf_unwind_lib(ignored, sizeof ignored);
 		const struct pf_object_types *locals_types =
 			opt->common.locals
 				? pf_locals_types("pyfault-attach", &target)
@@ -273,6 +279,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 	bool only_current = opt->common.current_thread_only;
 	bool has_current =
 		!only_current || pf_snapshot_current_python(&snap) != NULL;
+	if (only_current && !pf_task_keep_current(&snap))
+		st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 	if (json) {
 		char exe[4096];
 		struct pf_json_process process;
@@ -309,6 +317,10 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		 tasks.source->found == PF_ASYNCIO_FOUND)
 		fprintf(stderr, "pyfault-attach: asyncio task offsets from %s\n",
 			tasks.source->layout.source_detail);
+	if (opt->common.verbose && tasks.source &&
+	    tasks.source->awaits_note[0] != '\0')
+		fprintf(stderr, "pyfault-attach: %s\n",
+			tasks.source->awaits_note);
 	pf_snapshot_free(&snap);
 	return st;
 }
@@ -324,12 +336,9 @@ int main(int argc, char **argv)
 	if (early >= 0)
 		return early;
 
-	FILE *out = stdout;
-	if (opt.common.output &&
-	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
-		pf_cli_output_error("pyfault-attach", opt.common.output, errno);
+	FILE *out = pf_cli_output("pyfault-attach", opt.common.output, stdout);
+	if (out == NULL)
 		return PF_ERR_INTERNAL;
-	}
 
 	int status = 0;
 	bool dumped = false;

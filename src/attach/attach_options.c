@@ -39,20 +39,11 @@ bool attach_parse_args(int argc, char **argv, struct attach_options *opt,
 	opt->pids = pids;
 	opt->offset_sources = PF_SOURCES_ALL;
 	int first;
-	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING(""), longopts,
-			     &opt->common, attach_option, opt, &first, why,
-			     why_size)) {
-	case PF_CLI_DONE:
-		return true;
-	case PF_CLI_ERROR:
-		return false;
-	case PF_CLI_OPERANDS:
-		break;
-	}
-	if (first >= argc) {
-		snprintf(why, why_size, "missing PID");
-		return false;
-	}
+	enum pf_cli_result parsed = pf_cli_parse(
+		argc, argv, PF_CLI_OPTSTRING(""), longopts, &opt->common,
+		attach_option, opt, "PID", &first, why, why_size);
+	if (parsed != PF_CLI_OPERANDS)
+		return parsed == PF_CLI_DONE;
 	for (int i = first; i < argc; i++) {
 		if (!parse_pid(argv[i], &pids[opt->npids])) {
 			snprintf(why, why_size, "'%s' is not a process id",

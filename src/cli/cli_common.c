@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/errors.h"
 #include "layout/py_layout.h"
@@ -103,8 +104,9 @@ static bool common_option(int c, char **argv, struct pf_cli_common *common,
 enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
 				const struct option *longopts,
 				struct pf_cli_common *common,
-				pf_cli_own_option own, void *ctx, int *first,
-				char *why, size_t why_size)
+				pf_cli_own_option own, void *ctx,
+				const char *operand, int *first, char *why,
+				size_t why_size)
 {
 	/* getopt keeps its position in globals: start afresh every call. */
 	optind = 0;
@@ -118,6 +120,10 @@ enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
 		} else if (!own(c, optarg, ctx, why, why_size)) {
 			return PF_CLI_ERROR;
 		}
+	}
+	if (optind >= argc) {
+		snprintf(why, why_size, "missing %s", operand);
+		return PF_CLI_ERROR;
 	}
 	*first = optind;
 	return PF_CLI_OPERANDS;
@@ -144,16 +150,19 @@ int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
 	return -1;
 }
 
-FILE *pf_cli_open_output(const char *path)
+FILE *pf_cli_output(const char *prog, const char *path, FILE *dflt)
 {
+	if (path == NULL)
+		return dflt;
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
 				    O_CLOEXEC,
 		      0600);
-	return fd < 0 ? NULL : fdopen(fd, "a");
-}
-
-void pf_cli_output_error(const char *prog, const char *path, int err)
-{
+	FILE *out = fd < 0 ? NULL : fdopen(fd, "a");
+	if (out != NULL)
+		return out;
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
 	/* O_NOFOLLOW gives ELOOP; fs.protected_symlinks may refuse first. */
 	struct stat st;
 	if ((err == ELOOP || err == EACCES) && lstat(path, &st) == 0 &&
@@ -166,6 +175,7 @@ void pf_cli_output_error(const char *prog, const char *path, int err)
 	else
 		fprintf(stderr, "%s: cannot open %s: %s\n", prog, path,
 			strerror(err));
+	return NULL;
 }
 
 bool pf_cli_parse_offsets(const char *arg, unsigned *sources, char *why,

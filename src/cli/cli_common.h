@@ -1,4 +1,4 @@
-/* What the command lines of pyfault-attach and pyfault-watch share: the
+/* What the command lines of pyfault-attach, -watch and -core share: the
  * output options, --help, --version, getopt's error reports, and how the
  * output file is opened. */
 #ifndef PYFAULT_CLI_COMMON_H
@@ -84,12 +84,14 @@ enum pf_cli_result {
 };
 
 /* Parses the options of argv: the shared ones into common, the others
- * through own. */
+ * through own.  Operands must follow: without any, "missing OPERAND" (the
+ * name of the first) is an error. */
 enum pf_cli_result pf_cli_parse(int argc, char **argv, const char *optstring,
 				const struct option *longopts,
 				struct pf_cli_common *common,
-				pf_cli_own_option own, void *ctx, int *first,
-				char *why, size_t why_size);
+				pf_cli_own_option own, void *ctx,
+				const char *operand, int *first, char *why,
+				size_t why_size);
 
 /* What every command does right after parsing: report a usage error, or
  * answer --help or --version.  Returns the exit status when the command
@@ -98,13 +100,11 @@ int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
 		      const struct pf_cli_common *common,
 		      const char *usage_text);
 
-/* Opens FILE for -o: appended, so an earlier dump is never lost; created
- * 0600; a symbolic link planted in a shared directory is not followed.
- * NULL with errno set on failure. */
-FILE *pf_cli_open_output(const char *path);
-
-/* The one-line error for a failed pf_cli_open_output, on stderr. */
-void pf_cli_output_error(const char *prog, const char *path, int err);
+/* The stream of -o FILE (path), or dflt without -o.  FILE is appended to,
+ * so an earlier dump is never lost; created 0600; a symbolic link planted
+ * in a shared directory is not followed.  NULL after a one-line error on
+ * stderr. */
+FILE *pf_cli_output(const char *prog, const char *path, FILE *dflt);
 
 /* --offsets=SOURCE of pyfault-attach and pyfault-core into *sources;
  * false with why filled for an unknown source. */

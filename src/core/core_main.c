@@ -404,12 +404,9 @@ int main(int argc, char **argv)
 	if (early >= 0)
 		return early;
 
-	FILE *out = stdout;
-	if (opt.common.output &&
-	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
-		pf_cli_output_error("pyfault-core", opt.common.output, errno);
+	FILE *out = pf_cli_output("pyfault-core", opt.common.output, stdout);
+	if (out == NULL)
 		return PF_ERR_INTERNAL;
-	}
 	struct pf_error err = {0};
 	enum pf_status st = dump_core(&opt, out, &err);
 	if (st != PF_OK) {

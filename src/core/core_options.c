@@ -30,20 +30,11 @@ bool core_parse_args(int argc, char **argv, struct core_options *opt,
 	memset(opt, 0, sizeof *opt);
 	opt->offset_sources = PF_SOURCES_ALL;
 	int first;
-	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING(""), longopts,
-			     &opt->common, core_option, opt, &first, why,
-			     why_size)) {
-	case PF_CLI_DONE:
-		return true;
-	case PF_CLI_ERROR:
-		return false;
-	case PF_CLI_OPERANDS:
-		break;
-	}
-	if (first >= argc) {
-		snprintf(why, why_size, "missing CORE");
-		return false;
-	}
+	enum pf_cli_result parsed = pf_cli_parse(
+		argc, argv, PF_CLI_OPTSTRING(""), longopts, &opt->common,
+		core_option, opt, "CORE", &first, why, why_size);
+	if (parsed != PF_CLI_OPERANDS)
+		return parsed == PF_CLI_DONE;
 	if (argc - first > 2) {
 		snprintf(why, why_size, "too many operands: give CORE and at "
 					"most one EXECUTABLE");

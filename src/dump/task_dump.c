@@ -4,17 +4,26 @@
 #include <string.h>
 
 #include "process/mem_cache.h"
+#include "walk/task_filter.h"
 #include "walk/task_walker.h"
 
 void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
 			 struct pf_task_source *source)
 {
 	memset(source, 0, sizeof *source);
+	source->awaits = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
+						  PF_NO_OFFSET};
 	source->found = pf_asyncio_layout_find(t, mem, &source->layout,
 					       source->note,
 					       sizeof source->note);
-	if (source->found == PF_ASYNCIO_FOUND)
-		pf_target_modules_layout(t);
+	if (source->found != PF_ASYNCIO_FOUND)
+		return;
+	pf_target_modules_layout(t);
+	pf_await_layout_find(t,
+			     source->layout.read_path[0] ? source->layout.read_path
+							 : NULL,
+			     &source->awaits,
+			     source->awaits_note, sizeof source->awaits_note);
 }
 
 bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
@@ -45,6 +54,7 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 		.asyncio = &source->layout,
 		.coro_type = t->coro_type,
 		.gen_type = t->gen_type,
+		.awaits = &source->awaits,
 	};
 	bool ok = pf_walk_tasks(&in, snap);
 	pf_mem_cache_end(mem);
@@ -61,4 +71,18 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 			 (int)t->pid);
 	}
 	return true;
+}
+
+bool pf_task_keep_current(struct pf_snapshot *snap)
+{
+	const struct pf_thread_dump *current = pf_snapshot_current_python(snap);
+	if (!snap->tasks.collected)
+		return true;
+	if (current == NULL) {
+		/* No current thread: faulthandler's text is empty, and so is
+		 * the current thread's part of the tasks. */
+		pf_task_list_free(&snap->tasks);
+		return true;
+	}
+	return pf_task_list_keep_thread(&snap->tasks, current->thread_id);
 }

@@ -8,6 +8,7 @@
 
 #include "base/snapshot.h"
 #include "layout/asyncio_layout.h"
+#include "layout/await_layout.h"
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
 
@@ -15,6 +16,9 @@ struct pf_task_source {
 	enum pf_asyncio_found found;
 	struct pf_asyncio_layout layout;
 	char note[320];     /* why not PF_ASYNCIO_FOUND */
+	struct pf_await_layout awaits;
+	char awaits_note[sizeof ((struct pf_error *)0)->message + 64];
+	                    /* for -v: why awaitables are not followed */
 	/* Read only the bytes the walk uses, not whole pages: for recording
 	 * images, which must hold no more of the target than that. */
 	bool exact_reads;
@@ -34,5 +38,11 @@ bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 		     const struct pf_task_source *source,
 		     struct pf_snapshot *snap, char *verbose_note,
 		     size_t note_size);
+
+/* --current-thread-only: the tasks of the current thread only (its task
+ * list and event loop), as faulthandler's text shows that thread only;
+ * none, and no section, when there is no current thread.  False when
+ * memory runs out. */
+bool pf_task_keep_current(struct pf_snapshot *snap);
 
 #endif

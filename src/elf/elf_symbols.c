@@ -73,6 +73,102 @@ void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
 			 ((const unsigned char *)bits)[i]);
 }
 
+/* Takes sym for every entry of wanted, not found yet and local or not as
+ * asked, that is called sym_name; returns how many it took it for. */
+static size_t take(const GElf_Sym *sym, const char *sym_name,
+		   struct pf_elf_wanted *wanted, size_t n, bool local)
+{
+	size_t found = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct pf_elf_wanted *w = &wanted[k];
+		if (w->found || w->local != local ||
+		    sym_name[0] != w->name[0] || strcmp(sym_name, w->name) != 0)
+			continue;
+		w->value = sym->st_value;
+		w->size = sym->st_size;
+		w->found = true;
+		found++;
+	}
+	return found;
+}
+
+/* A symbol table's entry i, if it names a defined symbol. */
+static const char *defined(Elf_Data *data, size_t i, const char *names,
+			   size_t names_size, GElf_Sym *sym)
+{
+	if (gelf_getsym(data, (int)i, sym) == NULL ||
+	    sym->st_shndx == SHN_UNDEF || sym->st_name == 0 ||
+	    sym->st_name >= names_size)
+		return NULL;
+	return names + sym->st_name;
+}
+
+/* The dynamic linker's hash of a name (DT_GNU_HASH). */
+static uint32_t gnu_hash(const char *name)
+{
+	uint32_t h = 5381;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = h * 33 + *c;
+	return h;
+}
+
+/* The .gnu.hash of the symbol table in section index table, or NULL. */
+static Elf_Data *gnu_hash_of(Elf *elf, size_t table)
+{
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		if (gelf_getshdr(scn, &shdr) != NULL &&
+		    shdr.sh_type == SHT_GNU_HASH && shdr.sh_link == table)
+			return elf_getdata(scn, NULL);
+	}
+	return NULL;
+}
+
+/* Looks the entries of wanted not found yet up in .dynsym through its
+ * .gnu.hash, as the dynamic linker does: a few entries each rather than
+ * the whole table (of thousands in a libpython).  Returns false when there
+ * is no .gnu.hash to use (then the table is read whole). */
+static bool find_hashed(Elf *elf, Elf_Scn *scn, Elf_Data *data, size_t count,
+			const char *names, size_t names_size,
+			struct pf_elf_wanted *wanted, size_t n, size_t *found)
+{
+	Elf_Data *hash = gelf_getclass(elf) == ELFCLASS64
+				 ? gnu_hash_of(elf, elf_ndxscn(scn))
+				 : NULL;
+	const uint32_t *h = hash ? hash->d_buf : NULL;
+	if (h == NULL || hash->d_size < 16)
+		return false;
+	/* nbuckets, symoffset, bloom words (64-bit here), bloom shift; then
+	 * the bloom filter, the buckets and the chains. */
+	uint64_t nbuckets = h[0], symoffset = h[1], head = 4 + 2 * (uint64_t)h[2];
+	uint64_t words = hash->d_size / 4;
+	if (nbuckets == 0 || head + nbuckets > words)
+		return false;
+	const uint32_t *buckets = h + head, *chains = buckets + nbuckets;
+	uint64_t nchains = words - head - nbuckets;
+	for (size_t k = 0; k < n; k++) {
+		if (wanted[k].found || wanted[k].local)
+			continue;
+		uint32_t want = gnu_hash(wanted[k].name);
+		uint64_t i = buckets[want % nbuckets];
+		for (; i >= symoffset && i < count && i - symoffset < nchains;
+		     i++) {
+			uint32_t chained = chains[i - symoffset];
+			GElf_Sym sym;
+			const char *sym_name;
+			if ((chained | 1) == (want | 1) &&
+			    (sym_name = defined(data, i, names, names_size,
+						&sym)) != NULL)
+				*found += take(&sym, sym_name, &wanted[k], 1,
+					       false);
+			if (wanted[k].found || (chained & 1))
+				break;
+		}
+	}
+	return true;
+}
+
 /* Fills the entries of wanted not found yet, and local or not as asked,
  * from the symbol tables of type type; returns how many it found. */
 static size_t find_in_tables(Elf *elf, Elf64_Word type,
@@ -98,24 +194,16 @@ static size_t find_in_tables(Elf *elf, Elf64_Word type,
 		 * offset: no elf_strptr() checks per symbol. */
 		const char *names = strings->d_buf;
 		size_t count = shdr.sh_size / shdr.sh_entsize;
+		if (type == SHT_DYNSYM && !local &&
+		    find_hashed(elf, scn, data, count, names, strings->d_size,
+				wanted, n, &found))
+			continue;
 		for (size_t i = 0; i < count && found < missing; i++) {
 			GElf_Sym sym;
-			if (gelf_getsym(data, (int)i, &sym) == NULL ||
-			    sym.st_shndx == SHN_UNDEF || sym.st_name == 0 ||
-			    sym.st_name >= strings->d_size)
-				continue;
-			const char *sym_name = names + sym.st_name;
-			for (size_t k = 0; k < n; k++) {
-				struct pf_elf_wanted *w = &wanted[k];
-				if (w->found || w->local != local ||
-				    sym_name[0] != w->name[0] ||
-				    strcmp(sym_name, w->name) != 0)
-					continue;
-				w->value = sym.st_value;
-				w->size = sym.st_size;
-				w->found = true;
-				found++;
-			}
+			const char *sym_name =
+				defined(data, i, names, strings->d_size, &sym);
+			if (sym_name)
+				found += take(&sym, sym_name, wanted, n, local);
 		}
 	}
 	return found;

@@ -37,11 +37,12 @@ struct pf_elf_wanted {
 	bool found;
 };
 
-/* Looks every name of wanted up, in one pass over each symbol table read:
- * the exported ones in .dynsym, where the dynamic linker finds them too;
- * .symtab (a libpython's has tens of thousands of entries) only for the
- * local ones, or for all when .dynsym has none of them (an executable
- * that exports nothing).  Returns how many were found. */
+/* Looks every name of wanted up: the exported ones in .dynsym, where the
+ * dynamic linker finds them too, and as it does, through .gnu.hash (one
+ * pass over the table when the file has none); .symtab (a libpython's has
+ * tens of thousands of entries) in one pass, only for the local ones, or
+ * for all when .dynsym has none of them (an executable that exports
+ * nothing).  Returns how many were found. */
 size_t pf_elf_symbols(struct pf_elf *elf, struct pf_elf_wanted *wanted,
 		      size_t n);
 

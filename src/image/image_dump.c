@@ -34,7 +34,8 @@ enum pf_status pf_image_dump(const struct pf_image *img, FILE *out,
 	pf_write_threads(out, &target, &snap, false, PF_NATIVE_NONE);
 	if (img->has_asyncio) {
 		struct pf_task_source source = {.found = PF_ASYNCIO_FOUND,
-						.layout = img->asyncio};
+						.layout = img->asyncio,
+						.awaits = img->awaits};
 		char note[320];
 		if (!pf_task_collect(&target, &mem, &source, &snap, note,
 				     sizeof note) ||

@@ -81,6 +81,12 @@ static void set_value(struct pf_image *img, const char *key, int64_t v)
 		img->coro_type = (uint64_t)v;
 	else if (strcmp(key, "gen_type") == 0)
 		img->gen_type = (uint64_t)v;
+	else if (strcmp(key, "awaits.asend_gen") == 0)
+		img->awaits.asend_gen = v;
+	else if (strcmp(key, "awaits.athrow_gen") == 0)
+		img->awaits.athrow_gen = v;
+	else if (strcmp(key, "awaits.futureiter_future") == 0)
+		img->awaits.futureiter_future = v;
 	else if (strncmp(key, "asyncio.", 8) == 0)
 		for (size_t i = 0; i < PF_ASYNCIO_BLOB_WORDS; i++)
 			if (strcmp(key + 8, pf_asyncio_word_names[i]) == 0) {
@@ -226,6 +232,8 @@ enum pf_status pf_image_parse(struct pf_image *img, const uint8_t *data,
 			      size_t len, struct pf_error *err)
 {
 	memset(img, 0, sizeof *img);
+	img->awaits = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
+					       PF_NO_OFFSET};
 	struct cursor c = {data, data + len};
 	const uint8_t *magic;
 	uint32_t version;
@@ -359,6 +367,17 @@ static void put_values(FILE *out, const struct pf_image *img)
 			  *pf_asyncio_layout_field(
 				  (struct pf_asyncio_layout *)&img->asyncio, i));
 	}
+	const struct {
+		const char *key;
+		int64_t offset;
+	} awaits[] = {
+		{"awaits.asend_gen", img->awaits.asend_gen},
+		{"awaits.athrow_gen", img->awaits.athrow_gen},
+		{"awaits.futureiter_future", img->awaits.futureiter_future},
+	};
+	for (size_t i = 0; img->has_asyncio && i < 3; i++)
+		if (awaits[i].offset != PF_NO_OFFSET)
+			put_value(out, awaits[i].key, awaits[i].offset);
 #define OFFSET_(g, f)                                                         \
 	if (l->g.f != PF_NO_OFFSET)                                          \
 		put_value(out, "layout." #g "." #f, l->g.f);

@@ -38,6 +38,7 @@
 
 #include "base/errors.h"
 #include "layout/asyncio_layout.h"
+#include "layout/await_layout.h"
 #include "layout/py_layout.h"
 #include "layout/py_target.h"
 #include "process/remote_mem.h"
@@ -105,6 +106,9 @@ struct pf_image {
 	 * then holds the task section. */
 	bool has_asyncio;
 	struct pf_asyncio_layout asyncio;
+	/* Where asend, athrow and FutureIter objects keep what they run
+	 * (PF_NO_OFFSET in images recorded without them). */
+	struct pf_await_layout awaits;
 	size_t nranges;
 	struct pf_image_range *ranges;  /* sorted by address */
 	const uint8_t *names;           /* the "NAME" payload */

@@ -120,10 +120,11 @@ static bool is_asyncio_module(const char *path)
 
 /* The section's run-time address in the object mapped at m; 0 when the
  * object has no such section.  *builtin tells whether the object holds
- * the _asyncio module itself. */
+ * the _asyncio module itself; read_path gets where the object is read. */
 static uint64_t section_address(const struct pf_target *t,
 				const struct pf_mapping *m, uint64_t *size,
-				bool *builtin)
+				bool *builtin, char *read_path,
+				size_t path_size)
 {
 	struct pf_target_file file;
 	struct pf_error ignored = {0};
@@ -131,6 +132,7 @@ static uint64_t section_address(const struct pf_target *t,
 	*builtin = false;
 	if (pf_target_file_find(&file, t->pid, m, &ignored) != PF_OK)
 		return 0;
+	snprintf(read_path, path_size, "%s", file.read_path);
 	struct pf_elf *elf = pf_elf_open(file.read_path);
 	if (elf && pf_elf_section(elf, SECTION, &addr, size) && addr != 0)
 		addr += m->start - pf_elf_load_vaddr(elf);
@@ -266,7 +268,8 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 	bool builtin = false;
 	const struct pf_mapping *holder = module ? module : interp;
 	if (holder)
-		addr = section_address(t, holder, &size, &builtin);
+		addr = section_address(t, holder, &size, &builtin,
+				       out->read_path, sizeof out->read_path);
 	enum pf_asyncio_found found = PF_ASYNCIO_FOUND;
 	uint64_t blob[BLOB_WORDS];
 	char why[160];
@@ -276,6 +279,7 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 		/* Asyncio without its accelerator (or not imported, which
 		 * the registry tells): pure-Python tasks only. */
 		out->model = PF_ASYNCIO_REGISTRY;
+		out->read_path[0] = '\0';
 		snprintf(out->source_detail, sizeof out->source_detail,
 			 "nowhere: no _asyncio module is loaded, "
 			 "only pure-Python tasks are read");

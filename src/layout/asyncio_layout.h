@@ -56,6 +56,9 @@ struct pf_asyncio_layout {
 		int64_t tasks_head;          /* struct llist_node */
 	} tstate;
 	char source_detail[256];         /* where the offsets came from */
+	char read_path[4200];            /* where pyfault reads the object
+	                                    that holds _asyncio; "" when
+	                                    none is loaded (3.11-3.13) */
 };
 
 enum pf_asyncio_found {

@@ -797,3 +797,77 @@ enum pf_status pf_dwarf_struct_offsets(const char *elf_path,
 	pf_debuginfo_close(di);
 	return st;
 }
+
+/* The typedef or struct called name among the top-level DIEs of cu, as
+ * its definition. */
+static bool unit_struct(Dwarf_Die *cu, const char *name, Dwarf_Die *def)
+{
+	Dwarf_Die die;
+	if (dwarf_child(cu, &die) != 0)
+		return false;
+	do {
+		int tag = dwarf_tag(&die);
+		const char *n;
+		if ((tag != DW_TAG_structure_type && tag != DW_TAG_typedef) ||
+		    (n = attr_name(&die)) == NULL || strcmp(n, name) != 0)
+			continue;
+		*def = die;
+		if (strip_type(def) && is_definition(def))
+			return true;
+	} while (dwarf_siblingof(&die, &die) == 0);
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+enum pf_status pf_dwarf_unit_members(const char *elf_path,
+				     const char *debuginfo_path,
+				     const char *unit_suffix,
+				     struct pf_dwarf_member *members, size_t n,
+				     struct pf_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		members[i].offset = PF_NO_OFFSET;
+	struct pf_debuginfo *di =
+		pf_debuginfo_open(elf_path, debuginfo_path, err);
+	if (di == NULL)
+		return err->status;
+	Dwarf *dw = pf_debuginfo_dwarf(di, NULL);
+	Dwarf_CU *cu = NULL, *next;
+	Dwarf_Half version;
+	uint8_t unit_type;
+	Dwarf_Die cudie, subdie;
+	bool unit_found = false;
+	while (!unit_found &&
+	       dwarf_get_units(dw, cu, &next, &version, &unit_type, &cudie,
+			       &subdie) == 0) {
+		cu = next;
+		const char *name = attr_name(&cudie);
+		if (unit_type != DW_UT_compile || name == NULL ||
+		    !ends_with(name, unit_suffix))
+			continue;
+		unit_found = true;
+		for (size_t i = 0; i < n; i++) {
+			Dwarf_Die def, member, type;
+			const char *m = members[i].member;
+			int64_t offset;
+			/* Only a pointer member: what is read there is one. */
+			if (unit_struct(&cudie, members[i].type_name, &def) &&
+			    find_member(&def, m, strlen(m), &offset, &member) &&
+			    type_of(&member, &type) && strip_type(&type) &&
+			    dwarf_tag(&type) == DW_TAG_pointer_type)
+				members[i].offset = offset;
+		}
+	}
+	enum pf_status st =
+		unit_found ? PF_OK
+			   : pf_fail(err, PF_ERR_NO_OFFSETS,
+				     "the DWARF in %s has no unit %s",
+				     pf_debuginfo_path(di), unit_suffix);
+	pf_debuginfo_close(di);
+	return st;
+}

@@ -3,6 +3,7 @@
 #define PYFAULT_LAYOUT_DWARF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/errors.h"
 #include "layout/py_layout.h"
@@ -32,5 +33,24 @@ enum pf_status pf_dwarf_struct_offsets(const char *elf_path,
 				       int64_t *offsets, int64_t *size,
 				       char *detail, size_t detail_size,
 				       struct pf_error *err);
+
+/* One pointer member of a struct defined in a source file of the build. */
+struct pf_dwarf_member {
+	const char *type_name;    /* typedef or struct tag */
+	const char *member;
+	int64_t offset;           /* out: PF_NO_OFFSET when not found */
+};
+
+/* The offsets of members[0..n) in the structs that the compile unit of
+ * elf_path's DWARF whose name ends with unit_suffix ("Objects/genobject.c")
+ * defines: the few offsets of structs private to one source file, which
+ * neither _Py_DebugOffsets nor the layout tables hold.  Only that unit is
+ * read.  PF_ERR_NO_OFFSETS when there is no DWARF or no such unit; a
+ * member not found is left PF_NO_OFFSET. */
+enum pf_status pf_dwarf_unit_members(const char *elf_path,
+				     const char *debuginfo_path,
+				     const char *unit_suffix,
+				     struct pf_dwarf_member *members, size_t n,
+				     struct pf_error *err);
 
 #endif

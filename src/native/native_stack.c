@@ -62,10 +62,9 @@ static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
 	struct pf_symbolizer *s = *symbolizer = pf_symbolizer_open(pid, err);
 	if (s == NULL)
 		return err->status;
-	struct pf_unwinder *u = pf_unwinder_new(pid);
+	struct pf_unwinder *u = pf_unwinder_new(pid, err);
 	enum pf_status st =
-		u ? unwind_threads(snap, u, current_only, err)
-		  : pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		u ? unwind_threads(snap, u, current_only, err) : err->status;
 	pf_unwinder_free(u);
 	if (st == PF_OK)
 		return PF_OK;

@@ -1,9 +1,9 @@
 #include "native/native_unwind.h"
 
-#include <libunwind-ptrace.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "native/unwind_lib.h"
 #include "process/remote_mem.h"
 
 #define PAGE_SIZE_ 4096u
@@ -36,6 +36,9 @@ struct accessor_arg {
  * argument alone cannot say which it is. */
 static const struct accessor_arg *unwinding;
 
+/* libunwind's functions, loaded by the first unwinder. */
+static const struct pf_unwind_lib *unw;
+
 static void *upt_of(void *arg)
 {
 	return unwinding && arg == unwinding ? unwinding->upt : arg;
@@ -58,7 +61,7 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 {
 	uint64_t page_addr = addr & ~(uint64_t)(PAGE_SIZE_ - 1);
 	if (write || addr - page_addr > PAGE_SIZE_ - sizeof *val)
-		return _UPT_access_mem(as, addr, val, write, upt_of(arg));
+		return unw->_UPT_access_mem(as, addr, val, write, upt_of(arg));
 	const uint8_t *page = cached_page(unwinding->u, page_addr);
 	if (page == NULL)
 		return -UNW_EINVAL;
@@ -69,40 +72,37 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 static int find_proc_info(unw_addr_space_t as, unw_word_t ip,
 			  unw_proc_info_t *pi, int need_unwind_info, void *arg)
 {
-	return _UPT_find_proc_info(as, ip, pi, need_unwind_info,
-				   upt_of(arg));
+	return unw->_UPT_find_proc_info(as, ip, pi, need_unwind_info,
+					upt_of(arg));
 }
 
 static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi,
 			    void *arg)
 {
-	_UPT_put_unwind_info(as, pi, upt_of(arg));
+	unw->_UPT_put_unwind_info(as, pi, upt_of(arg));
 }
 
 static int get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr,
 				  void *arg)
 {
-	return _UPT_get_dyn_info_list_addr(as, addr,
-					   upt_of(arg));
+	return unw->_UPT_get_dyn_info_list_addr(as, addr, upt_of(arg));
 }
 
 static int access_reg(unw_addr_space_t as, unw_regnum_t reg,
 		      unw_word_t *val, int write, void *arg)
 {
-	return _UPT_access_reg(as, reg, val, write,
-			       upt_of(arg));
+	return unw->_UPT_access_reg(as, reg, val, write, upt_of(arg));
 }
 
 static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg,
 			unw_fpreg_t *val, int write, void *arg)
 {
-	return _UPT_access_fpreg(as, reg, val, write,
-				 upt_of(arg));
+	return unw->_UPT_access_fpreg(as, reg, val, write, upt_of(arg));
 }
 
 static int resume(unw_addr_space_t as, unw_cursor_t *c, void *arg)
 {
-	return _UPT_resume(as, c, upt_of(arg));
+	return unw->_UPT_resume(as, c, upt_of(arg));
 }
 
 /* libunwind-ptrace's accessors, memory reads aside; no get_proc_name:
@@ -123,46 +123,58 @@ static size_t unwind_live(struct pf_unwinder *ops, pid_t tid,
 {
 	struct live_unwinder *u = (struct live_unwinder *)ops;
 	*truncated = false;
-	struct accessor_arg arg = {.upt = _UPT_create(tid), .u = u};
+	struct accessor_arg arg = {.upt = unw->_UPT_create(tid), .u = u};
 	if (arg.upt == NULL)
 		return 0;
 	unw_cursor_t cursor;
 	size_t n = 0;
 	unwinding = &arg;
-	if (unw_init_remote(&cursor, u->as, &arg) == 0)
+	if (unw->unw_init_remote(&cursor, u->as, &arg) == 0)
 		n = pf_unwind_cursor(&cursor, frames, max, truncated);
 	unwinding = NULL;
-	_UPT_destroy(arg.upt);
+	unw->_UPT_destroy(arg.upt);
 	return n;
 }
 
 static void free_live(struct pf_unwinder *ops)
 {
 	struct live_unwinder *u = (struct live_unwinder *)ops;
-	unw_destroy_addr_space(u->as);
+	unw->unw_destroy_addr_space(u->as);
 	pf_mem_close(&u->mem);
 	free(u);
 }
 
-struct pf_unwinder *pf_unwinder_new(pid_t pid)
+struct pf_unwinder *pf_unwinder_new(pid_t pid, struct pf_error *err)
 {
-	struct live_unwinder *u = calloc(1, sizeof *u);
-	if (u == NULL)
+	char why[512];
+	if (unw == NULL && (unw = pf_unwind_lib(why, sizeof why)) == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "%s", why);
 		return NULL;
+	}
+	struct live_unwinder *u = calloc(1, sizeof *u);
+	if (u == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
 	u->ops = (struct pf_unwinder){unwind_live, free_live};
-	if (pf_mem_open_live(&u->mem, pid) != 0) {
+	int rc = pf_mem_open_live(&u->mem, pid);
+	if (rc != 0) {
+		pf_fail(err, PF_ERR_INTERNAL,
+			"cannot open the memory of process %d: %s", (int)pid,
+			strerror(-rc));
 		free(u);
 		return NULL;
 	}
-	u->as = unw_create_addr_space(&accessors, 0);
+	u->as = unw->unw_create_addr_space(&accessors, 0);
 	if (u->as == NULL) {
+		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 		pf_mem_close(&u->mem);
 		free(u);
 		return NULL;
 	}
 	/* Threads of one process share their code: what libunwind learnt
 	 * of a function's frame serves every thread. */
-	unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+	unw->unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
 	return &u->ops;
 }
 
@@ -184,13 +196,16 @@ size_t pf_unwind_cursor(void *cursor, struct pf_unwound_frame *frames,
 {
 	unw_cursor_t *c = cursor;
 	size_t n = 0;
+	char why[512];
+	if (unw == NULL && (unw = pf_unwind_lib(why, sizeof why)) == NULL)
+		return 0;
 	/* The innermost frame is where the thread stopped; a frame
 	 * interrupted by a signal too, as the handler's frame says. */
 	bool return_address = false;
 	*truncated = false;
 	for (;;) {
 		unw_word_t ip;
-		if (unw_get_reg(c, UNW_REG_IP, &ip) != 0 || ip == 0)
+		if (unw->unw_get_reg(c, UNW_REG_IP, &ip) != 0 || ip == 0)
 			break;
 		if (n == max) {
 			*truncated = true;
@@ -198,8 +213,8 @@ size_t pf_unwind_cursor(void *cursor, struct pf_unwound_frame *frames,
 		}
 		frames[n++] = (struct pf_unwound_frame){
 			.pc = ip, .return_address = return_address};
-		return_address = unw_is_signal_frame(c) <= 0;
-		if (unw_step(c) <= 0)
+		return_address = unw->unw_is_signal_frame(c) <= 0;
+		if (unw->unw_step(c) <= 0)
 			break;
 	}
 	return n;

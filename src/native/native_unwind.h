@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/errors.h"
+
 struct pf_unwound_frame {
 	uint64_t pc;
 	bool return_address;   /* the call is at pc - 1 */
@@ -23,9 +25,10 @@ struct pf_unwinder {
 	void (*free)(struct pf_unwinder *u);
 };
 
-/* For the live threads of process pid; NULL when out of memory or when
- * its memory cannot be opened. */
-struct pf_unwinder *pf_unwinder_new(pid_t pid);
+/* For the live threads of process pid; NULL, and why in err, when
+ * libunwind cannot be loaded (unwind_lib.h), its memory cannot be opened
+ * or memory runs out. */
+struct pf_unwinder *pf_unwinder_new(pid_t pid, struct pf_error *err);
 void pf_unwinder_free(struct pf_unwinder *u);
 
 /* Unwinds tid into frames (innermost first, at most max).  Returns the

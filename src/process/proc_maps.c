@@ -1,7 +1,8 @@
 #include "process/proc_maps.h"
 
+#include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,57 @@ static int add_mapping(struct pf_maps *maps, const struct pf_mapping *m)
 	return 0;
 }
 
+/* One field of a maps line: a number in base, then the separator sep
+ * (any whitespace for ' '); false if the line is not that. */
+static bool field(char **p, int base, char sep, uint64_t *value)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(*p, &end, base);
+	if (end == *p || errno != 0 ||
+	    (sep == ' ' ? !isspace((unsigned char)*end) : *end != sep))
+		return false;
+	*value = v;
+	*p = end + 1;
+	return true;
+}
+
+/* "start-end perms offset major:minor inode   path": parsed by hand, as
+ * sscanf for each of a few hundred lines costs as much as the kernel's
+ * writing them. */
+static bool parse_line(char *line, struct pf_mapping *m, char **path)
+{
+	char *p = line;
+	uint64_t major, minor;
+	size_t plen;
+	if (!field(&p, 16, '-', &m->start) || !field(&p, 16, ' ', &m->end))
+		return false;
+	plen = strcspn(p, " \t\n");
+	if (plen == 0 || plen >= sizeof m->perms)
+		return false;
+	memcpy(m->perms, p, plen);
+	m->perms[plen] = '\0';
+	p += plen;
+	if (!isspace((unsigned char)*p++) || !field(&p, 16, ' ', &m->offset) ||
+	    !field(&p, 16, ':', &major) || !field(&p, 16, ' ', &minor) ||
+	    major > UINT_MAX || minor > UINT_MAX)
+		return false;
+	m->dev_major = (unsigned)major;
+	m->dev_minor = (unsigned)minor;
+	/* The inode ends the line of an anonymous mapping. */
+	char *end;
+	errno = 0;
+	m->inode = strtoull(p, &end, 10);
+	if (end == p || errno != 0)
+		return false;
+	p = end;
+	while (isspace((unsigned char)*p))
+		p++;
+	p[strcspn(p, "\n")] = '\0';
+	*path = p;
+	return true;
+}
+
 int pf_maps_read(struct pf_maps *maps, pid_t pid)
 {
 	char name[64];
@@ -28,20 +80,18 @@ int pf_maps_read(struct pf_maps *maps, pid_t pid)
 	FILE *f = fopen(name, "re");
 	if (f == NULL)
 		return -errno;
+	/* Some pages a read, not 1 KiB (stdio's size for /proc files). */
+	char buffer[16384];
+	setvbuf(f, buffer, _IOFBF, sizeof buffer);
 
 	char *line = NULL;
 	size_t cap = 0;
 	int rc = 0;
 	while (rc == 0 && getline(&line, &cap, f) > 0) {
 		struct pf_mapping m = {0};
-		int path_at = 0;
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64
-				 " %x:%x %" SCNu64 " %n",
-			   &m.start, &m.end, m.perms, &m.offset, &m.dev_major,
-			   &m.dev_minor, &m.inode, &path_at) < 7)
+		char *path;
+		if (!parse_line(line, &m, &path))
 			continue;
-		char *path = line + path_at;
-		path[strcspn(path, "\n")] = '\0';
 		m.deleted = pf_maps_strip_deleted(path);
 		if (path[0] == '/') {
 			m.path = strdup(path);

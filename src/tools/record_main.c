@@ -159,6 +159,7 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 		img.has_asyncio = tasks.found == PF_ASYNCIO_FOUND &&
 				  snap.tasks.collected;
 		img.asyncio = tasks.layout;
+		img.awaits = tasks.awaits;
 		img.text = text;
 		img.text_len = text_len;
 		img.names = (const uint8_t *)names;

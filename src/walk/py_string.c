@@ -17,39 +17,6 @@ static bool has_type_flag(struct pf_mem *mem, const struct pf_layout *l,
 	       (flags & flag);
 }
 
-/* A 2.7 str: its bytes, each kept as one char for the formatter. */
-static bool read_bytes_text(struct pf_mem *mem, const struct pf_layout *l,
-			    uint64_t addr, uint32_t max, struct pf_text *text)
-{
-	int64_t length;
-	if (!has_type_flag(mem, l, addr, STRING_SUBCLASS_FLAG) ||
-	    !pf_mem_read(mem, addr + l->bytes.ob_size, &length,
-			 sizeof length) ||
-	    length < 0)
-		return true;
-	uint32_t n = length > max ? max : (uint32_t)length;
-	uint8_t small[PF_MAX_STRING_LENGTH];
-	uint8_t *raw = n <= sizeof small ? small : malloc(n);
-	if (raw == NULL)
-		return false;
-	bool ok = true;
-	if (pf_mem_read(mem, addr + l->bytes.ob_sval, raw, n)) {
-		text->chars = malloc((n ? n : 1) * sizeof *text->chars);
-		if (text->chars != NULL) {
-			for (uint32_t i = 0; i < n; i++)
-				text->chars[i] = raw[i];
-			text->length = n;
-			text->truncated = length > max;
-			text->present = true;
-		} else {
-			ok = false;
-		}
-	}
-	if (raw != small)
-		free(raw);
-	return ok;
-}
-
 static void decode(const uint8_t *raw, unsigned kind, uint32_t n,
 		   uint32_t *chars)
 {
@@ -68,6 +35,48 @@ static void decode(const uint8_t *raw, unsigned kind, uint32_t n,
 			memcpy(&chars[i], raw + 4 * i, 4);
 		}
 	}
+}
+
+/* The first max (at most) of length characters of kind bytes each at
+ * data into text, left absent when unreadable.  False only when out of
+ * memory. */
+static bool read_chars(struct pf_mem *mem, uint64_t data, unsigned kind,
+		       int64_t length, uint32_t max, struct pf_text *text)
+{
+	uint32_t n = length > max ? max : (uint32_t)length;
+	size_t bytes = (size_t)n * kind;
+	uint8_t small[PF_MAX_STRING_LENGTH * 4];
+	uint8_t *raw = bytes <= sizeof small ? small : malloc(bytes);
+	if (raw == NULL)
+		return false;
+	bool ok = true;
+	if (pf_mem_read(mem, data, raw, bytes)) {
+		text->chars = malloc((n ? n : 1) * sizeof *text->chars);
+		if (text->chars != NULL) {
+			decode(raw, kind, n, text->chars);
+			text->length = n;
+			text->truncated = length > max;
+			text->present = true;
+		} else {
+			ok = false;
+		}
+	}
+	if (raw != small)
+		free(raw);
+	return ok;
+}
+
+/* A 2.7 str: its bytes, each kept as one char for the formatter. */
+static bool read_bytes_text(struct pf_mem *mem, const struct pf_layout *l,
+			    uint64_t addr, uint32_t max, struct pf_text *text)
+{
+	int64_t length;
+	if (!has_type_flag(mem, l, addr, STRING_SUBCLASS_FLAG) ||
+	    !pf_mem_read(mem, addr + l->bytes.ob_size, &length,
+			 sizeof length) ||
+	    length < 0)
+		return true;
+	return read_chars(mem, addr + l->bytes.ob_sval, 1, length, max, text);
 }
 
 bool pf_read_text(struct pf_mem *mem, const struct pf_layout *l,
@@ -107,28 +116,7 @@ bool pf_read_text_max(struct pf_mem *mem, const struct pf_layout *l,
 					       : l->unicode.compact_size);
 	else if (!pf_mem_read_u64(mem, addr + l->unicode.data, &data))
 		return true;
-
-	uint32_t n = length > max ? max : (uint32_t)length;
-	size_t bytes = (size_t)n * kind;
-	uint8_t small[PF_MAX_STRING_LENGTH * 4];
-	uint8_t *raw = bytes <= sizeof small ? small : malloc(bytes);
-	if (raw == NULL)
-		return false;
-	bool ok = true;
-	if (pf_mem_read(mem, data, raw, bytes)) {
-		text->chars = malloc((n ? n : 1) * sizeof *text->chars);
-		if (text->chars != NULL) {
-			decode(raw, kind, n, text->chars);
-			text->length = n;
-			text->truncated = length > max;
-			text->present = true;
-		} else {
-			ok = false;
-		}
-	}
-	if (raw != small)
-		free(raw);
-	return ok;
+	return read_chars(mem, data, kind, length, max, text);
 }
 
 void pf_text_free(struct pf_text *text)

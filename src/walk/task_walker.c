@@ -24,6 +24,7 @@
  * no frame to show. */
 #define FRAME_COMPLETED 1
 /* object.h's type flags. */
+#define TPFLAGS_HEAPTYPE (1ull << 9)
 #define TPFLAGS_LONG_SUBCLASS (1ull << 24)
 #define TPFLAGS_UNICODE_SUBCLASS (1ull << 28)
 /* PyLongObject of 3.12+ (pycore_long.h): lv_tag holds the digit count
@@ -54,6 +55,7 @@ struct tw {
 	struct pf_frame_reader *frames;
 	uint8_t *task_buf;
 	struct pf_frame *chain;       /* MAX_CHAIN links, outermost first */
+	uint64_t *coros;              /* the coroutine of each link */
 	size_t capacity;              /* of list->tasks */
 	size_t nodes;                 /* list nodes seen, all lists */
 	bool stop;                    /* a note ended the walk */
@@ -167,6 +169,28 @@ bool pf_task_layout_complete(const struct pf_layout *l,
 		return false;
 	}
 	return true;
+}
+
+/* A note that does not end the walk: one task's chain was cut. */
+static void chain_note(struct tw *w, const char *what, uint64_t task,
+		       uint64_t at)
+{
+	if (w->list->note[0] == '\0')
+		snprintf(w->list->note, sizeof w->list->note,
+			 "the await chain of task 0x%llx %s at 0x%llx: its "
+			 "frames past there are not shown",
+			 (unsigned long long)task, what,
+			 (unsigned long long)at);
+}
+
+/* Whether coro is already a link of the chain's first n: a chain that
+ * changed while it was read, or corrupt memory, never a real await. */
+static bool seen_before(const struct tw *w, size_t n, uint64_t coro)
+{
+	for (size_t i = 0; i < n; i++)
+		if (w->coros[i] == coro)
+			return true;
+	return false;
 }
 
 /* A str made of the ASCII in s. */
@@ -313,10 +337,66 @@ static uint64_t awaited(struct tw *w, int8_t state, uint64_t iframe,
 	return ref & ~l->code_tag_mask;
 }
 
+/* Whether the type named name at type is the built-in (static) type of
+ * that name, not a class that took its name. */
+static bool builtin_type(struct tw *w, uint64_t type, const char *want)
+{
+	char name[64];
+	uint64_t flags;
+	type_name(w, type, name, sizeof name);
+	return strcmp(name, want) == 0 &&
+	       read_u64(w, type + (uint64_t)w->l->type.tp_flags, &flags) &&
+	       !(flags & TPFLAGS_HEAPTYPE);
+}
+
+/* The async generator that the asend or athrow object obj (of type type)
+ * runs, read at offset; 0 when obj is not one or the offset is unknown. */
+static uint64_t async_gen_of(struct tw *w, uint64_t obj, uint64_t type,
+			     const char *type_want, int64_t offset)
+{
+	uint64_t gen, gen_type;
+	if (offset == PF_NO_OFFSET || !builtin_type(w, type, type_want) ||
+	    !read_u64(w, obj + (uint64_t)offset, &gen) || gen == 0 ||
+	    !read_u64(w, gen + (uint64_t)w->l->object.ob_type, &gen_type) ||
+	    !builtin_type(w, gen_type, "async_generator"))
+		return 0;
+	return gen;
+}
+
+/* What the awaitable obj that is not a coroutine stands for: the async
+ * generator an `async for` or anext() (asend) or aclose() (athrow) runs,
+ * whose frame the chain goes on through (*is_gen), or the future that
+ * `await future` (FutureIter) waits on.  0 when it is none of those, or
+ * this build's DWARF did not say where they keep it. */
+static uint64_t look_through(struct tw *w, uint64_t obj, uint64_t type,
+			     bool *is_gen)
+{
+	const struct pf_await_layout *o = w->in->awaits;
+	uint64_t inner;
+	char name[64];
+	*is_gen = true;
+	if (o == NULL)
+		return 0;
+	if ((inner = async_gen_of(w, obj, type, "async_generator_asend",
+				  o->asend_gen)) != 0 ||
+	    (inner = async_gen_of(w, obj, type, "async_generator_athrow",
+				  o->athrow_gen)) != 0)
+		return inner;
+	*is_gen = false;
+	/* A heap type of _asyncio: a class's tp_name has no module part. */
+	type_name(w, type, name, sizeof name);
+	if (o->futureiter_future == PF_NO_OFFSET ||
+	    strcmp(name, "_asyncio.FutureIter") != 0 ||
+	    !read_u64(w, obj + (uint64_t)o->futureiter_future, &inner))
+		return 0;
+	return inner;
+}
+
 /* Follows the await chain from the task's coroutine as _PyGen_yf does:
  * a generator suspended in a yield from (an await) has what it awaits on
- * top of its frame's stack; coroutines and generators are followed, any
- * other awaitable ends the chain and is named. */
+ * top of its frame's stack; coroutines and generators are followed, and
+ * async generators through the objects that run them; any other
+ * awaitable ends the chain and is named (a FutureIter by its future). */
 static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 {
 	const struct pf_layout *l = w->l;
@@ -326,7 +406,10 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 		int8_t state;
 		const uint8_t *raw;
 		uint64_t next, type;
-		if (n >= MAX_CHAIN) {
+		if (n >= MAX_CHAIN || seen_before(w, n, coro)) {
+			chain_note(w, n >= MAX_CHAIN ? "is longer than 4096 links"
+						     : "loops back",
+				   t->id, coro);
 			cut = true;
 			break;
 		}
@@ -341,7 +424,7 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 			return false;
 		if (r == 0)
 			break;
-		n++;
+		w->coros[n++] = coro;
 		next = awaited(w, state, iframe, raw);
 		if (next == 0 ||
 		    !read_u64(w, next + (uint64_t)l->object.ob_type, &type))
@@ -351,6 +434,15 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 			coro = next;
 			continue;
 		}
+		bool is_gen;
+		uint64_t inner = look_through(w, next, type, &is_gen);
+		if (inner != 0 && is_gen) {
+			coro = inner;
+			continue;
+		}
+		if (inner != 0 &&
+		    read_u64(w, inner + (uint64_t)l->object.ob_type, &type))
+			next = inner;
 		t->awaits_object = next;
 		type_name(w, type, t->awaits_type, sizeof t->awaits_type);
 		break;
@@ -459,17 +551,39 @@ static bool add_task(struct tw *w, uint64_t addr, uint64_t thread_id,
 	       walk_chain(w, pf_field_u64(w->task_buf, a->task.coro), t);
 }
 
+/* The node after node, whose own prev must point back to it: a list
+ * that changed while it was read, or memory that is not a list, ends the
+ * walk with a note, never a task seen twice. */
+static bool next_node(struct tw *w, uint64_t head, uint64_t node,
+		      uint64_t *next)
+{
+	const uint64_t next_at = (uint64_t)w->l->coro.llist_next;
+	/* struct llist_node is {next, prev}. */
+	const uint64_t prev_at = 8 - next_at;
+	uint64_t back;
+	if (!read_u64(w, node + next_at, next)) {
+		note(w, "cannot read the task list node at 0x%llx",
+		     (unsigned long long)node);
+		return false;
+	}
+	if (*next != 0 && (!read_u64(w, *next + prev_at, &back) ||
+			   back != node)) {
+		note(w, "the task list at 0x%llx changed or is corrupt at "
+			"0x%llx: tasks past %zu are not shown",
+		     (unsigned long long)head, (unsigned long long)node,
+		     w->list->count);
+		return false;
+	}
+	return true;
+}
+
 /* The circular list of tasks whose head is at head. */
 static bool walk_list(struct tw *w, uint64_t head, uint64_t thread_id,
 		      uint64_t loop)
 {
-	const uint64_t next_at = (uint64_t)w->l->coro.llist_next;
 	uint64_t node;
-	if (!read_u64(w, head + next_at, &node)) {
-		note(w, "cannot read the task list at 0x%llx",
-		     (unsigned long long)head);
+	if (!next_node(w, head, head, &node))
 		return true;
-	}
 	while (node != head && !w->stop) {
 		if (node == 0 || ++w->nodes > MAX_LIST_NODES) {
 			note(w, "the task list at 0x%llx does not come back to "
@@ -485,9 +599,8 @@ static bool walk_list(struct tw *w, uint64_t head, uint64_t thread_id,
 		if (!add_task(w, node - (uint64_t)w->a->task.node, thread_id,
 			      loop))
 			return false;
-		if (!w->stop && !read_u64(w, node + next_at, &node))
-			note(w, "cannot read the task list node at 0x%llx",
-			     (unsigned long long)node);
+		if (!w->stop)
+			next_node(w, head, node, &node);
 	}
 	return true;
 }
@@ -691,6 +804,37 @@ static bool registry_awaiters(struct tw *w, const struct id_index *ids)
 	return true;
 }
 
+/* A task whose chain ends at a future that is a task of the list awaits
+ * it, whether or not that task's awaited_by says so (yet). */
+static bool add_awaited_tasks(struct pf_task_list *list,
+			      const struct id_index *ids)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		struct pf_task *t = &list->tasks[i];
+		size_t p = t->awaits_object
+				   ? find_task(ids, list->count,
+					       t->awaits_object)
+				   : SIZE_MAX;
+		if (p == SIZE_MAX)
+			continue;
+		struct pf_task *awaited = &list->tasks[p];
+		size_t k = 0;
+		while (k < awaited->nawaiter_ids &&
+		       awaited->awaiter_ids[k] != t->id)
+			k++;
+		if (k < awaited->nawaiter_ids)
+			continue;
+		uint64_t *by = realloc(awaited->awaiter_ids,
+				       (k + 1) * sizeof *by);
+		if (by == NULL)
+			return false;
+		by[k] = t->id;
+		awaited->awaiter_ids = by;
+		awaited->nawaiter_ids = k + 1;
+	}
+	return true;
+}
+
 /* 3.11-3.13: the tasks of asyncio.tasks' registry, each loop with the
  * task current_task() gives for it. */
 static bool walk_registry(struct tw *w, uint64_t interp)
@@ -826,7 +970,8 @@ static bool analyse(struct tw *w)
 	qsort(ids, n, sizeof *ids, compare_ids);
 	bool ok = mark_running(list, ids) &&
 		  (w->waiters == NULL || registry_awaiters(w, ids)) &&
-		  link_awaiters(list, ids) && find_cycles(list);
+		  add_awaited_tasks(list, ids) && link_awaiters(list, ids) &&
+		  find_cycles(list);
 	free(ids);
 	return ok;
 }
@@ -863,13 +1008,15 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 	w.task_buf = malloc(registry ? (size_t)a->ctask.size + 1
 				     : (size_t)a->task.size);
 	w.chain = malloc(MAX_CHAIN * sizeof *w.chain);
-	bool ok = w.frames && w.task_buf && w.chain &&
+	w.coros = malloc(MAX_CHAIN * sizeof *w.coros);
+	bool ok = w.frames && w.task_buf && w.chain && w.coros &&
 		  (registry ? walk_registry(&w, snap->interp)
 			    : walk_lists(&w, snap->interp)) &&
 		  analyse(&w);
 	pf_frame_reader_free(w.frames);
 	free(w.task_buf);
 	free(w.chain);
+	free(w.coros);
 	free(w.waiters);
 	return ok;
 }

@@ -10,6 +10,7 @@
 
 #include "base/snapshot.h"
 #include "layout/asyncio_layout.h"
+#include "layout/await_layout.h"
 #include "layout/py_layout.h"
 #include "process/remote_mem.h"
 
@@ -19,6 +20,7 @@ struct pf_task_walk_input {
 	const struct pf_asyncio_layout *asyncio;
 	uint64_t coro_type;      /* PyCoro_Type, 0 when unknown */
 	uint64_t gen_type;       /* PyGen_Type, 0 when unknown */
+	const struct pf_await_layout *awaits;  /* NULL: none followed */
 };
 
 /* Fills snap->tasks; snap must hold a walk of the same stopped target

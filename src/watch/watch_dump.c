@@ -320,6 +320,9 @@ void watch_dump(struct watch *w, struct process *p,
 		    !pf_task_collect(&p->target, &mem, &task_source, &snap,
 				     task_note, sizeof task_note))
 			fprintf(stderr, "pyfault-watch: out of memory\n");
+		if (st == PF_OK && w->opt->common.current_thread_only &&
+		    !pf_task_keep_current(&snap))
+			fprintf(stderr, "pyfault-watch: out of memory\n");
 	} else if (p) {
 		st = pf_fail(&err, PF_ERR_INTERNAL, "out of memory");
 	}

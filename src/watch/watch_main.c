@@ -1,7 +1,6 @@
 /* pyfault-watch: run a program under ptrace and print faulthandler's
  * traceback when it crashes, runs past a timeout, or on request, with the
  * program's fate and exit status left as they would have been. */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,12 +68,9 @@ int main(int argc, char **argv)
 	if (early >= 0)
 		return early;
 
-	FILE *out = stderr;
-	if (opt.common.output &&
-	    (out = pf_cli_open_output(opt.common.output)) == NULL) {
-		pf_cli_output_error("pyfault-watch", opt.common.output, errno);
+	FILE *out = pf_cli_output("pyfault-watch", opt.common.output, stderr);
+	if (out == NULL)
 		return PF_ERR_INTERNAL;
-	}
 	struct pf_watch_outcome outcome = {0};
 	struct pf_error err = {0};
 	if (pf_watch_run(&opt, out, &outcome, &err) != PF_OK) {

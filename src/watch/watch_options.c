@@ -24,22 +24,41 @@ bool watch_parse_timeout(const char *s, double *seconds,
 	return true;
 }
 
-int watch_parse_signal(const char *s)
+/* Names kill(1) and the shells know besides glibc's abbreviations:
+ * sigabbrev_np() calls SIGIO "POLL" where bash says "IO"; "IOT" and "CLD"
+ * are the old names of SIGABRT and SIGCHLD. */
+static const struct {
+	const char *name;
+	int sig;
+} signal_aliases[] = {
+	{"IO", SIGIO},
+	{"IOT", SIGIOT},
+	{"CLD", SIGCLD},
+};
+
+int watch_signal_number(const char *s)
 {
 	if (strncmp(s, "SIG", 3) == 0)
 		s += 3;
 	char *end;
 	long n = strtol(s, &end, 10);
-	int sig = 0;
-	if (end != s && *end == '\0') {
-		sig = n > 0 && n < NSIG ? (int)n : 0;
-	} else {
-		for (int i = 1; i < NSIG && sig == 0; i++) {
-			const char *abbrev = sigabbrev_np(i);
-			if (abbrev && strcmp(abbrev, s) == 0)
-				sig = i;
-		}
+	if (end != s && *end == '\0')
+		return n > 0 && n < NSIG ? (int)n : 0;
+	for (int i = 1; i < NSIG; i++) {
+		const char *abbrev = sigabbrev_np(i);
+		if (abbrev && strcmp(abbrev, s) == 0)
+			return i;
 	}
+	for (size_t i = 0;
+	     i < sizeof signal_aliases / sizeof signal_aliases[0]; i++)
+		if (strcmp(signal_aliases[i].name, s) == 0)
+			return signal_aliases[i].sig;
+	return 0;
+}
+
+int watch_parse_signal(const char *s)
+{
+	int sig = watch_signal_number(s);
 	switch (sig) {
 	case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGSEGV: case SIGFPE:
 	case SIGABRT: case SIGBUS: case SIGILL:
@@ -75,6 +94,12 @@ static bool watch_option(int c, const char *arg, void *ctx, char *why,
 		break;
 	case OPT_SIGNAL: {
 		int sig = watch_parse_signal(arg);
+		if (watch_signal_number(arg) == 0) {
+			snprintf(why, why_size,
+				 "unknown signal '%s' (a name of kill -l, or "
+				 "a number)", arg);
+			return false;
+		}
 		if (sig == 0) {
 			snprintf(why, why_size,
 				 "cannot dump on signal '%s'", arg);
@@ -110,20 +135,11 @@ bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 	opt->follow = true;
 	int first;
 	/* The options end at the command, whose own options are its own. */
-	switch (pf_cli_parse(argc, argv, PF_CLI_OPTSTRING("t:"), longopts,
-			     &opt->common, watch_option, opt, &first, why,
-			     why_size)) {
-	case PF_CLI_DONE:
-		return true;
-	case PF_CLI_ERROR:
-		return false;
-	case PF_CLI_OPERANDS:
-		break;
-	}
-	if (first >= argc) {
-		snprintf(why, why_size, "missing command");
-		return false;
-	}
+	enum pf_cli_result parsed = pf_cli_parse(
+		argc, argv, PF_CLI_OPTSTRING("t:"), longopts, &opt->common,
+		watch_option, opt, "command", &first, why, why_size);
+	if (parsed != PF_CLI_OPERANDS)
+		return parsed == PF_CLI_DONE;
 	if ((opt->repeat || opt->exit_after_timeout) && opt->timeout_us == 0) {
 		snprintf(why, why_size, "--repeat and --exit need --timeout");
 		return false;

@@ -25,9 +25,12 @@ struct watch_options {
 bool watch_parse_args(int argc, char **argv, struct watch_options *opt,
 		      char *why, size_t why_size);
 
-/* A signal by name ("USR2", "SIGUSR2") or number.  Returns 0 when s names
- * none, or one pyfault-watch cannot take over (KILL, STOP, the fatal
- * signals it always handles, CHLD). */
+/* A signal by name ("USR2", "SIGUSR2", glibc's or kill(1)'s: "POLL" and
+ * "IO") or number; 0 when s names none. */
+int watch_signal_number(const char *s);
+
+/* watch_signal_number(s), but 0 also for a signal pyfault-watch cannot
+ * take over (KILL, STOP, the fatal signals it always handles, CHLD). */
 int watch_parse_signal(const char *s);
 
 /* SECONDS as faulthandler.dump_traceback_later() takes it: a positive

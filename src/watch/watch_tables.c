@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,18 +48,26 @@ struct process *watch_add_process(struct watch *w, pid_t pid)
 	return p;
 }
 
+/* Whether tid is a thread of the group tgid: signal 0 sends nothing, and
+ * tgkill checks just that, for a system call where a lookup in /proc
+ * costs five.  False too when signalling it is not permitted. */
+static bool in_group(pid_t tgid, pid_t tid)
+{
+	return syscall(SYS_tgkill, (long)tgid, (long)tid, 0L) == 0;
+}
+
 pid_t watch_process_of(const struct watch *w, pid_t tid)
 {
-	char path[64], line[128];
-	/* Most often a new thread of a process known already: one lookup
-	 * of /proc/PID/task/TID, which exists only for a thread of PID, is
-	 * far cheaper than the whole status file. */
-	for (size_t i = 0; i < w->nprocs; i++) {
-		snprintf(path, sizeof path, "/proc/%d/task/%d",
-			 (int)w->procs[i].pid, (int)tid);
-		if (access(path, F_OK) == 0)
+	/* Most often a new thread of a process known already, or a new
+	 * process, which leads its own group. */
+	for (size_t i = 0; i < w->nprocs; i++)
+		if (in_group(w->procs[i].pid, tid))
 			return w->procs[i].pid;
-	}
+	if (in_group(tid, tid))
+		return tid;
+	/* A thread of a process not known yet, or one pyfault may not
+	 * signal: its status says. */
+	char path[64], line[128];
 	long tgid = tid;
 	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
 	FILE *f = fopen(path, "re");

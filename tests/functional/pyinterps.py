@@ -1,6 +1,6 @@
 """Interpreters and bookkeeping shared by the functional test drivers.
 
-test_attach.py and test_watch.py both run against every CPython found on the
+The suites (suite_main) run against every CPython found on the
 machine (Debian's /usr/bin/python3*, pyenv's versions, and every interpreter
 listed in $PYFAULT_TEST_PYTHONS, colon-separated), print the table of
 interpreters at the start and at the end, release every process and
@@ -14,6 +14,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -328,17 +329,49 @@ def task_states(pid):
     return states
 
 
-def setup(binary):
-    """Finds and lists the interpreters, and checks the binary under test.
-    Returns (interps, notes, full, unsupported), or None after printing
-    why the suite cannot run, with its failing tally."""
+def proc_stat(pid):
+    """(state, ppid) of pid, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def end_watched(res, target):
+    """Ends the program under pyfault-watch (res's first process), which
+    a tracer's death would leave running: SIGTERM to pyfault-watch is
+    passed on to it; SIGKILL for it too once its pid (target.pid) is
+    known.  Then releases res."""
+    watcher = res.procs[0] if res.procs else None
+    if watcher is not None and watcher.poll() is None:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            watcher.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    if target is not None:
+        try:
+            os.kill(target.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    res.release()
+
+
+def setup(*binaries):
+    """Finds and lists the interpreters, and checks the binaries under
+    test.  Returns (interps, notes, full, unsupported), or None after
+    printing why the suite cannot run, with its failing tally."""
     interps, notes = discover()
     print_table(interps, notes, "interpreters found")
     full = [i for i in interps if i.mode == "full"]
     unsupported = [i for i in interps if i.mode == "unsupported"]
     problem = None
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        problem = "%s is not an executable file" % binary
+    unusable = [b for b in binaries
+                if not (os.path.isfile(b) and os.access(b, os.X_OK))]
+    if unusable:
+        problem = "%s is not an executable file" % unusable[0]
     elif not full:
         problem = "no CPython 2.7 or 3.6+ interpreter found"
     else:
@@ -347,10 +380,14 @@ def setup(binary):
             problem = "cannot use %s (listed in $%s): %s" % (
                 missing[0].path, EXTRA_ENV, missing[0].reason)
     if problem:
-        print("FAIL setup: " + problem)
-        print("0 passed, 1 failed")
+        setup_failed(problem)
         return None
     return interps, notes, full, unsupported
+
+
+def setup_failed(problem):
+    print("FAIL setup: " + problem)
+    print("0 passed, 1 failed")
 
 
 def end_by_signal(proc, signo, pid=None):
@@ -504,39 +541,109 @@ def run_quiet(cmd, what):
     return proc.stdout
 
 
-def suite_main(doc, tmp_prefix, make_tests, reason_of=None):
-    """The command line (--attach, --watch, --keep, --only), the table of
-    interpreters and the run of a suite of both commands.
-    make_tests(full, attach, watch, tmpdir) gives its tests; reason_of
-    (interp) why a version is skipped, or None.  Returns the exit
+class Suite:
+    """What suite_main gives a suite's make_tests: opts (its parsed
+    command line), attach, watch and core (the absolute paths of the
+    commands; None where not given), interps, full and unsupported (as
+    setup gives them) and tmpdir, its temporary directory."""
+
+    def __init__(self, opts, found, tmpdir):
+        for name in ("attach", "watch", "core"):
+            path = getattr(opts, name, None)
+            setattr(self, name, os.path.abspath(path) if path else None)
+        self.opts = opts
+        self.interps, _, self.full, self.unsupported = found
+        self.tmpdir = tmpdir
+
+
+def suite_main(doc, tmp_prefix, make_tests, reason_of=None,
+               commands=("attach", "watch"), optional=(), options=None,
+               keep=True, cleanup=None):
+    """The command line, the table of interpreters and the run of a suite.
+    Its options: --COMMAND for each of commands (required) and optional
+    (pyfault-COMMAND; by default $PYFAULT_COMMAND), --keep (the temporary
+    directory is left; none where keep is false), --only (repeated: the
+    tests whose name holds one of them), and what options(parser) adds.
+    reason_of(interp) says why a version is skipped, or None.
+    make_tests(Suite) gives the (name, func, interp) list of its tests, or
+    raises Fail where the suite cannot run; cleanup() runs after the tests
+    and the removal of the temporary directory.  Returns the exit
     status."""
-    parser = argparse.ArgumentParser(description=doc.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
+    parser = argparse.ArgumentParser(
+        description=" ".join(doc.strip().split("\n\n")[0].split()))
+    for name in commands + optional:
+        parser.add_argument("--" + name, metavar="PATH",
+                            default=os.environ.get("PYFAULT_" + name.upper()),
+                            help="pyfault-%s (default: $PYFAULT_%s)%s" % (
+                                name, name.upper(),
+                                "" if name in commands else ", optional"))
+    if keep:
+        parser.add_argument("--keep", action="store_true",
+                            help="keep the temporary directory")
+    parser.add_argument("--only", action="append", default=[],
+                        metavar="SUBSTRING", help="run only the tests whose "
+                        "name holds SUBSTRING (repeatable)")
+    if options:
+        options(parser)
     opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
-    attach = os.path.abspath(opts.attach)
-    found = setup(attach)
+    if not all(getattr(opts, name) for name in commands):
+        parser.error("give %s, or set %s" % (
+            " and ".join("--%s PATH" % name for name in commands),
+            " and ".join("PYFAULT_" + name.upper() for name in commands)))
+    found = setup(*[os.path.abspath(getattr(opts, name))
+                    for name in commands])
     if found is None:
         return 1
     interps, notes, full, _ = found
     if reason_of:
         skip_versions(full, reason_of)
     tmpdir = tempfile.mkdtemp(prefix=tmp_prefix)
+    problem = None
     try:
-        tests = make_tests(full, attach, os.path.abspath(opts.watch), tmpdir)
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
+        try:
+            tests = make_tests(Suite(opts, found, tmpdir))
+        except Fail as exc:
+            problem = str(exc)
+        else:
+            passed, failed, skipped, failures = run_tests(tests, interps,
+                                                          opts.only)
     finally:
-        if opts.keep:
+        if keep and opts.keep:
             print("kept %s" % tmpdir)
         else:
             shutil.rmtree(tmpdir, ignore_errors=True)
+        if cleanup:
+            cleanup()
+    if problem:
+        setup_failed(problem)
+        return 1
     return report(interps, notes, passed, failed, skipped, failures)
+
+
+class OracleTarget:
+    """script run by interp, under cmd_prefix (pyfault-watch ... --) if
+    given, with --ready-fd and --oracle a file named stem-LABEL-N in
+    tmpdir: ready once it has written b"r" (its oracle written), it ends
+    when its stdin closes (end)."""
+
+    def __init__(self, res, interp, script, tmpdir, stem, cmd_prefix=()):
+        self.oracle_path = os.path.join(tmpdir, "%s-%s-%d" % (
+            stem, interp.label, len(os.listdir(tmpdir))))
+        rfd, wfd = res.pipe()
+        cmd = list(cmd_prefix) + [interp.path, script, "--ready-fd",
+                                  str(wfd), "--oracle", self.oracle_path]
+        self.proc = res.popen(cmd, pass_fds=[wfd], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+        res.close(wfd)
+        expect_byte(rfd, b"r", "the target to be ready")
+
+    def end(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Fail("target did not exit once its stdin closed")
 
 
 def read_until(stream, done, what):
@@ -555,8 +662,8 @@ def read_until(stream, done, what):
     return data
 
 
-def per_interp(full, named_tests):
-    """The run_tests list of each (name, func(interp)) for every
-    interpreter of full."""
-    return [("%s %s" % (i.label, name), (lambda f=func, i=i: f(i)), i)
-            for i in full for name, func in named_tests]
+def per_interp(full, named_tests, interp_of=lambda interp: interp):
+    """The run_tests list of each (name, func(item)) for every item of full:
+    interpreters, or objects of one each, which interp_of gives."""
+    return [("%s %s" % (interp_of(x).label, name), (lambda f=func, x=x: f(x)),
+             interp_of(x)) for x in full for name, func in named_tests]

@@ -4,11 +4,15 @@ Parks asyncio tasks in one scenario, then writes what the interpreter
 itself says of them (the oracle) to a file, one JSON document per event
 loop, and a byte on the ready pipe once every loop is parked:
   * every task of asyncio.all_tasks(loop): id, name, the loop and thread,
-    its await chain from the task's coroutine down through cr_await and
-    gi_yieldfrom (file, name and f_lineno of each frame, outermost first)
-    and the object the chain ends at, and the tasks awaiting it: 3.14's
-    _asyncio_awaited_by, or before 3.14 the tasks whose _fut_waiter is
-    this task or a gather (its _children) holding it;
+    its await chain from the task's coroutine down through cr_await,
+    gi_yieldfrom and ag_await (file, name and f_lineno of each frame,
+    outermost first; an async generator's asend or athrow object to the
+    generator, as gc.get_referents gives it) and the object the chain ends
+    at (a FutureIter's future, the same way; and, as "unfollowed", the
+    chain that stops at asend, athrow and FutureIter), and the tasks
+    awaiting it:
+    3.14's _asyncio_awaited_by, or before 3.14 the tasks whose _fut_waiter
+    is this task or a gather (its _children) holding it;
   * the task that computes the oracle is named "oracle" and left out: it
     runs while it writes.
 Nothing moves after that: every task waits on something that never comes
@@ -22,7 +26,8 @@ environment, _asyncio is imported from that directory.
 A READY_FD of -1 ends the program by SIGSEGV instead (under pyfault-watch),
 from a callback of the loop, outside any task.
 Scenarios: gather taskgroup awaits_task primitives asyncgen eager threads
-deadlock many deep.  Runs until killed.
+busy deadlock many deep; busy is threads whose last loop to report then
+runs a callback that never ends (its thread holds the GIL).  Runs until killed.
 """
 import os
 import sys
@@ -32,6 +37,7 @@ if os.environ.get("TASKS_TARGET_ASYNCIO_DIR"):
     # A copy of _asyncio without its DWARF, imported instead.
     sys.path.insert(0, os.environ["TASKS_TARGET_ASYNCIO_DIR"])
 import asyncio  # noqa: E402
+import gc
 import json
 import signal
 import threading
@@ -40,14 +46,36 @@ import types
 PARK = 3600.0
 
 
-def chain_of(task):
+ASYNC_GEN_RUNNERS = ("async_generator_asend", "async_generator_athrow")
+
+
+def referent(obj, kind):
+    """What obj holds of kind, as the interpreter's own traversal of it
+    (gc.get_referents) gives it: Python has no attribute for it."""
+    found = [r for r in gc.get_referents(obj) if isinstance(r, kind)]
+    return found[0] if len(found) == 1 else None
+
+
+def chain_of(task, through=True):
+    """The frames of task's await chain and what it ends at; through=False
+    stops at an async generator's asend or athrow object and at a
+    FutureIter, as a reader that cannot look inside them does."""
     frames, coro, awaits = [], task.get_coro(), None
     while coro is not None:
         if isinstance(coro, types.CoroutineType):
             frame, nxt = coro.cr_frame, coro.cr_await
         elif isinstance(coro, types.GeneratorType):
             frame, nxt = coro.gi_frame, coro.gi_yieldfrom
+        elif isinstance(coro, types.AsyncGeneratorType):
+            frame, nxt = coro.ag_frame, coro.ag_await
+        elif through and type(coro).__name__ in ASYNC_GEN_RUNNERS:
+            # An `async for`, anext() or aclose() runs the generator.
+            coro = referent(coro, types.AsyncGeneratorType)
+            continue
         else:
+            if through and type(coro).__name__ == "FutureIter":
+                # `await future`: what it waits on is the future.
+                coro = referent(coro, asyncio.Future) or coro
             awaits = [type(coro).__name__, "0x%x" % id(coro)]
             break
         if frame is None:
@@ -82,6 +110,7 @@ def oracle(loop):
         if t is me:
             continue
         frames, awaits = chain_of(t)
+        named_frames, named = chain_of(t, through=False)
         if waiting is not None:
             t_by = waiting[id(t)]
         else:
@@ -90,6 +119,7 @@ def oracle(loop):
             "id": "0x%x" % id(t), "name": t.get_name(),
             "loop": "0x%x" % id(loop), "thread_id": threading.get_ident(),
             "frames": frames, "awaits": awaits,
+            "unfollowed": {"frames": named_frames, "awaits": named},
             "awaited_by": sorted("0x%x" % id(p) for p in t_by),
         })
     return {"loop": "0x%x" % id(loop), "thread_id": threading.get_ident(),
@@ -104,8 +134,8 @@ async def settle():
 
 
 class Run:
-    def __init__(self, path, ready_fd, loops):
-        self.path, self.ready_fd = path, ready_fd
+    def __init__(self, path, ready_fd, loops, spin=False):
+        self.path, self.ready_fd, self.spin = path, ready_fd, spin
         self.lock = threading.Lock()
         self.docs, self.loops = [], loops
 
@@ -126,6 +156,8 @@ class Run:
                 else:
                     asyncio.get_running_loop().call_soon(
                         os.write, self.ready_fd, b"r")
+                if self.spin:
+                    asyncio.get_running_loop().call_soon(spin)
         await asyncio.get_running_loop().create_future()
 
 
@@ -186,6 +218,11 @@ async def s_primitives(run):
     asyncio.create_task(queue.get(), name="on-queue")
     asyncio.create_task(asyncio.sleep(PARK), name="on-sleep")
     asyncio.create_task(waiter(), name="on-condition")
+
+    async def on_future(fut):
+        await fut
+    asyncio.create_task(on_future(asyncio.get_running_loop().create_future()),
+                        name="on-future")
     asyncio.create_task(run.report(), name="oracle")
     await ev.wait()
 
@@ -194,6 +231,18 @@ async def ticker(ev):
     yield 1
     await ev.wait()
     yield 2
+
+
+async def late_ticker(ev):
+    await ev.wait()
+    yield 1
+
+
+async def closing(ev):
+    try:
+        yield 1
+    finally:
+        await ev.wait()
 
 
 def gen_step(ev):
@@ -214,7 +263,24 @@ async def s_asyncgen(run):
 
     async def through_generator():
         await Awaitable()
+    async def consume_nested():
+        async def outer_gen():
+            async for v in ticker(ev):
+                yield v
+        async for _ in outer_gen():
+            pass
+
+    async def next_of():
+        await anext(late_ticker(ev))
+
+    async def close_it():
+        agen = closing(ev)
+        await agen.__anext__()
+        await agen.aclose()
     asyncio.create_task(consume(), name="async-for")
+    asyncio.create_task(consume_nested(), name="async-for-nested")
+    asyncio.create_task(next_of(), name="anext")
+    asyncio.create_task(close_it(), name="aclose")
     asyncio.create_task(through_generator(), name="yield-from")
     asyncio.create_task(run.report(), name="oracle")
     await ev.wait()
@@ -236,6 +302,18 @@ async def s_threads(run):
         asyncio.run(s_gather(run), debug=False)
     threading.Thread(target=other, name="second-loop", daemon=True).start()
     await s_gather(run)
+
+
+def spin():
+    # A callback of the loop, not a task: it holds the GIL for good, and
+    # every task stays as the oracle saw it.  One line: every dump of it
+    # is the same.
+    while True: pass  # noqa: E701
+
+
+async def s_busy(run):
+    # s_threads whose last loop to report then runs Python code.
+    await s_threads(run)
 
 
 async def s_deadlock(run):
@@ -288,6 +366,7 @@ SCENARIOS = {
     "gather": s_gather, "taskgroup": s_taskgroup,
     "awaits_task": s_awaits_task, "primitives": s_primitives,
     "asyncgen": s_asyncgen, "eager": s_eager, "threads": s_threads,
+    "busy": s_busy,
     "deadlock": s_deadlock, "many": s_many, "deep": s_deep,
 }
 
@@ -295,7 +374,8 @@ SCENARIOS = {
 def main():
     scenario, path, ready_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
     scenario = scenario[:-3] if scenario.endswith("-py") else scenario
-    run = Run(path, ready_fd, 2 if scenario == "threads" else 1)
+    run = Run(path, ready_fd, 2 if scenario in ("threads", "busy") else 1,
+              spin=scenario == "busy")
     asyncio.run(SCENARIOS[scenario](run))
 
 

@@ -24,7 +24,6 @@ Options:
 Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed, N skipped"; the exit status is 1 on any failure.
 """
-import argparse
 import itertools
 import os
 import random
@@ -33,14 +32,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import exit_race
 import json_check
 import pyinterps
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, read_log,
-                       report, run_tests, setup, task_states)
+                       task_states)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "target_threads.py")
@@ -786,38 +784,28 @@ def t_permission(python):
 # ------------------------------------------------------------------ main ----
 
 
-def main():
-    global ATTACH, OPTS, RECORD, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    # make check passes the binary through the environment.
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
+def race_options(parser):
     parser.add_argument("--race-iterations", type=int, default=308)
-    OPTS = parser.parse_args()
-    if not OPTS.attach:
-        parser.error("give --attach PATH or set PYFAULT_ATTACH")
+
+
+def make_tests(suite):
+    global ATTACH, OPTS, RECORD, TMPDIR
     signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
-    ATTACH = os.path.abspath(OPTS.attach)
+    ATTACH, OPTS, TMPDIR = suite.attach, suite.opts, suite.tmpdir
     RECORD = os.path.join(os.path.dirname(ATTACH), "pyfault-record")
-
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, unsupported = found
+    # The offset cache goes with the other temporary files, not in the
+    # user's ~/.cache.
+    os.environ["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
+    full = suite.full
     debian = next((i for i in full if i.path == "/usr/bin/python3"), full[0])
-
     tests = []
     for interp in full:
-        per_interp = PER_INTERP + (PER_INTERP_BEFORE_37
-                                   if interp.version < (3, 7) else [])
-        for name, func in per_interp:
-            tests.append(("%s %s" % (interp.label, name),
-                          (lambda f=func, i=interp: f(i)), interp))
-    for interp in unsupported:
+        tests += pyinterps.per_interp([interp], PER_INTERP + (
+            PER_INTERP_BEFORE_37 if interp.version < (3, 7) else []))
+    for interp in suite.unsupported:
         tests.append(("%s unsupported-version" % interp.label,
                       (lambda i=interp: t_unsupported(i)), interp))
-    tests += [
+    return tests + [
         ("error not-python", t_not_python, None),
         ("error no-such-process", t_no_such_process, None),
         ("error zombie", t_zombie, None),
@@ -831,19 +819,10 @@ def main():
         ("usage --help --version", t_help_version, None),
     ]
 
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-functional-")
-    # The offset cache goes with the other temporary files, not in the
-    # user's ~/.cache.
-    os.environ["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      OPTS.only)
-    finally:
-        if OPTS.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-functional-", make_tests,
+                                commands=("attach",), options=race_options)
 
 
 if __name__ == "__main__":

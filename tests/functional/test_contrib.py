@@ -29,7 +29,6 @@ completion, the systemd unit, JSON Lines and the dump summary of contrib/.
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import json
 import os
 import re
@@ -42,11 +41,10 @@ import struct
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 
 import pyinterps
-from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte, run_tests
+from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -225,10 +223,10 @@ def t_completion_signals():
     if refused:
         raise Fail("completion offers signals pyfault-watch refuses: %s" %
                    " ".join(refused))
-    # Every signal Python knows by name that pyfault-watch takes.
-    names = sorted({s.name[3:] for s in signal.Signals
-                    if not s.name.startswith("SIG_")
-                    and "RTM" not in s.name})
+    # Every signal Python knows by name, aliases (IO and POLL) included,
+    # that pyfault-watch takes.
+    names = sorted({name[3:] for name in signal.Signals.__members__
+                    if not name.startswith("SIG_") and "RTM" not in name})
     missing = [n for n in names if watch_takes_signal(n)
                and n not in offered]
     if missing:
@@ -717,26 +715,12 @@ def t_containerfile():
 
 # ------------------------------------------------------------------ main ----
 
-def main():
+def make_tests(suite):
     global ATTACH, WATCH, CORE, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--core", default=os.environ.get("PYFAULT_CORE"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
-    ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-    CORE = os.path.abspath(opts.core) if opts.core else None
-    found = pyinterps.setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
-    tests = [
+    ATTACH, WATCH, CORE = suite.attach, suite.watch, suite.core
+    TMPDIR = suite.tmpdir
+    full = suite.full
+    return [
         ("--help fits one screen", t_help_one_screen, None),
         ("completion loaded by name", t_completion_loaded, None),
         ("completion of pyfault-core's files", t_completion_core_files,
@@ -752,19 +736,13 @@ def main():
         ("Containerfile of kubectl debug", t_containerfile, None),
         ("fleet: JSON Lines and pyfault-summary",
          lambda: t_fleet_summary(full), None),
-    ] + [("%s pyfault-watch JSON Lines" % i.label,
-          (lambda i=i: t_watch_json_lines(i)), i) for i in full]
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-contrib-")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return pyinterps.report(interps, notes, passed, failed, skipped,
-                            failures)
+    ] + pyinterps.per_interp(full, [("pyfault-watch JSON Lines",
+                                     t_watch_json_lines)])
+
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-contrib-", make_tests,
+                                optional=("core",))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ stderr and its documented exit status.
 Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import json
 import os
 import re
@@ -59,8 +58,7 @@ import tempfile
 import json_check
 import pyinterps
 import test_namespaces
-from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, report,
-                       run_tests, setup)
+from pyinterps import TIMEOUT, Fail, Skip, Resources
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WATCH_TARGET = os.path.join(HERE, "watch_targets.py")
@@ -80,7 +78,6 @@ VERSION_WARNING = re.compile(rb"^pyfault-core: warning: process \d+ runs "
 
 CORE = None
 ATTACH = None
-OPTS = None
 TMPDIR = None
 # Why cores cannot be made here, or None.
 NO_CORES = None
@@ -765,22 +762,10 @@ def for_interp(name, func, interp):
     return lambda: func(interp)
 
 
-def main():
-    global CORE, ATTACH, OPTS, TMPDIR, NO_CORES, UNSHARE_PROBLEM
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--core", default=os.environ.get("PYFAULT_CORE"))
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    OPTS = parser.parse_args()
-    if not OPTS.core:
-        parser.error("give --core PATH or set PYFAULT_CORE")
-    CORE = os.path.abspath(OPTS.core)
-    ATTACH = os.path.abspath(OPTS.attach) if OPTS.attach else None
-    found = setup(CORE)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
+def make_tests(suite):
+    global CORE, ATTACH, TMPDIR, NO_CORES, UNSHARE_PROBLEM
+    CORE, ATTACH, TMPDIR = suite.core, suite.attach, suite.tmpdir
+    CHILD_ENV["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
     NO_CORES = core_pattern_problem()
     test_namespaces.TOOLS["unshare"] = shutil.which("unshare")
     if os.geteuid() == 0:
@@ -792,26 +777,21 @@ def main():
     print("3.14+: the names of threads other than the main one are not in "
           "a core file; they are taken out of the oracle")
     tests = []
-    for interp in full:
+    for interp in suite.full:
         for name, func in PER_INTERP:
             tests.append(("%s %s" % (interp.label, name),
                           for_interp(name, func, interp), interp))
-    tests += [
+    return tests + [
         ("not a core (15), missing file (2)", t_not_a_core, None),
         ("core of a program that is not Python (5)", t_not_python, None),
         ("usage errors (2)", t_usage, None),
     ]
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-core-functional-")
-    CHILD_ENV["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      OPTS.only)
-    finally:
-        if OPTS.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-core-functional-",
+                                make_tests, commands=("core",),
+                                optional=("attach",))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ pyfault-watch finds the offsets before the program runs any Python.
 Stdlib only; Python 3.8+.  The last line is "N passed, N failed[, N
 skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import copy
 import glob
 import http.server
@@ -39,7 +38,7 @@ import threading
 
 import pyinterps
 import test_attach
-from pyinterps import TIMEOUT, Fail, Skip, Resources, report, run_tests, setup
+from pyinterps import TIMEOUT, Fail, Skip, Resources
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WATCH = None
@@ -637,25 +636,16 @@ def skip_no_pyenv():
                "with its DWARF inside")
 
 
-def main():
+def make_tests(suite):
     global WATCH, TMPDIR, EMPTY
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
     signal.pthread_sigmask(signal.SIG_BLOCK, {test_attach.READY_SIG})
-    test_attach.ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-
-    found = setup(test_attach.ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
+    test_attach.ATTACH, WATCH = suite.attach, suite.watch
+    TMPDIR = test_attach.TMPDIR = suite.tmpdir
+    EMPTY = os.path.join(TMPDIR, "empty-debug-dir")
+    os.mkdir(EMPTY)
+    # Never the user's own cache: every test names its own.
+    os.environ["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "default-cache")
+    full = suite.full
     pyenv = [i for i in full if i.origin.startswith("pyenv")]
     # The tables describe release builds: python3.11d is not one; nor are
     # builds of one's own ($PYFAULT_TEST_PYTHONS).
@@ -663,51 +653,29 @@ def main():
               and not i.debug]
     # The cache holds offsets read from DWARF.
     dwarf = [i for i in full if test_attach.dwarf_offsets_expected(i)]
-
-    tests = []
-    for interp in full:
-        tests.append(("%s watch-offsets-before-python" % interp.label,
-                      (lambda i=interp: t_watch_early(i)), interp))
-    for interp in dwarf:
-        tests.append(("%s cache-second-dump" % interp.label,
-                      (lambda i=interp: t_cache_second_dump(i)), interp))
-    for interp in pyenv:
-        for name, func in (("debuginfo-paths", t_pyenv_paths),
-                           ("debuginfod", t_pyenv_debuginfod)):
-            tests.append(("%s %s" % (interp.label, name),
-                          (lambda f=func, i=interp: f(i)), interp))
-    for interp in debian:
-        for name, func in (("debian-without-dbg", t_debian_without_dbg),
-                           ("debian-with-dbg", t_debian_with_dbg),
-                           ("debian-dbg-file-layouts", t_debian_copies),
-                           ("debian-debuginfod", t_debian_debuginfod)):
-            tests.append(("%s %s" % (interp.label, name),
-                          (lambda f=func, i=interp: f(i)), interp))
+    tests = (
+        pyinterps.per_interp(full, [("watch-offsets-before-python",
+                                     t_watch_early)]) +
+        pyinterps.per_interp(dwarf, [("cache-second-dump",
+                                      t_cache_second_dump)]) +
+        pyinterps.per_interp(pyenv, [("debuginfo-paths", t_pyenv_paths),
+                                     ("debuginfod", t_pyenv_debuginfod)]) +
+        pyinterps.per_interp(debian, [
+            ("debian-without-dbg", t_debian_without_dbg),
+            ("debian-with-dbg", t_debian_with_dbg),
+            ("debian-dbg-file-layouts", t_debian_copies),
+            ("debian-debuginfod", t_debian_debuginfod)]))
     if not pyenv:
         tests.append(("debuginfo-paths (pyenv)", skip_no_pyenv, None))
-    one = dwarf[-1]
-    for name, func in (("cache-corrupt-entry", t_cache_corrupt),
-                       ("cache-unwritable", t_cache_unwritable),
-                       ("cache-planted-link", t_cache_planted_link),
-                       ("no-cache", t_no_cache)):
-        tests.append(("%s %s" % (one.label, name),
-                      (lambda f=func: f(one)), one))
+    return tests + pyinterps.per_interp([dwarf[-1]], [
+        ("cache-corrupt-entry", t_cache_corrupt),
+        ("cache-unwritable", t_cache_unwritable),
+        ("cache-planted-link", t_cache_planted_link),
+        ("no-cache", t_no_cache)])
 
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-debuginfo-")
-    test_attach.TMPDIR = TMPDIR
-    EMPTY = os.path.join(TMPDIR, "empty-debug-dir")
-    os.mkdir(EMPTY)
-    # Never the user's own cache: every test names its own.
-    os.environ["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "default-cache")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-debuginfo-", make_tests)
 
 
 if __name__ == "__main__":

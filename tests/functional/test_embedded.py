@@ -26,17 +26,15 @@ without a shared libpython are listed as skipped, with the reason.  Needs a C
 compiler (cc, or $CC).  Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import os
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 import pyinterps
-from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte, run_tests
+from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte
 import test_attach
 import test_watch
 
@@ -266,27 +264,17 @@ def t_two_libpythons(builds):
 
 # ------------------------------------------------------------------ main ----
 
-def main():
+def make_tests(suite):
     global TMPDIR, CC
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
     signal.pthread_sigmask(signal.SIG_BLOCK, {test_attach.READY_SIG})
-    test_attach.ATTACH = os.path.abspath(opts.attach)
-    test_watch.WATCH = os.path.abspath(opts.watch)
+    test_attach.ATTACH, test_watch.WATCH = suite.attach, suite.watch
+    TMPDIR = test_attach.TMPDIR = test_watch.TMPDIR = suite.tmpdir
+    test_watch.SCRATCH = os.path.join(TMPDIR, "cwd")
+    os.mkdir(test_watch.SCRATCH)
+    test_watch.SUBREAPER = test_watch.become_subreaper()
+    test_watch.CORE_LIMIT = test_watch.core_limit()
     CC = shutil.which(os.environ.get("CC") or "cc")
-
-    found = pyinterps.setup(test_attach.ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
-    builds = [Build(i) for i in full]
+    builds = [Build(i) for i in suite.full]
     print("C compiler: %s" % (CC or "none found"))
     for build in builds:
         print("  %s: %s; python-config %s" % (
@@ -297,32 +285,12 @@ def main():
              if build.shared_lib else ""),
             build.config if os.path.exists(build.config) else "missing"))
     sys.stdout.flush()
+    return pyinterps.per_interp(builds, PER_BUILD, lambda b: b.interp) + [
+        ("two libpythons refused", lambda: t_two_libpythons(builds), None)]
 
-    tests = []
-    for build in builds:
-        for name, func in PER_BUILD:
-            tests.append(("%s %s" % (build.interp.label, name),
-                          (lambda f=func, b=build: f(b)), build.interp))
-    tests.append(("two libpythons refused",
-                  lambda: t_two_libpythons(builds), None))
 
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-embedded-")
-    test_attach.TMPDIR = TMPDIR
-    test_watch.TMPDIR = TMPDIR
-    test_watch.SCRATCH = os.path.join(TMPDIR, "cwd")
-    os.mkdir(test_watch.SCRATCH)
-    test_watch.SUBREAPER = test_watch.become_subreaper()
-    test_watch.CORE_LIMIT = test_watch.core_limit()
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return pyinterps.report(interps, notes, passed, failed, skipped,
-                            failures)
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-embedded-", make_tests)
 
 
 if __name__ == "__main__":

@@ -272,18 +272,7 @@ def t_watch(interp, api):
             raise Fail("pyfault-watch: sections out of place:\n%s" %
                        err.decode("utf-8", "replace"))
     finally:
-        if target is not None and target.proc.poll() is None:
-            target.proc.send_signal(signal.SIGTERM)
-            try:
-                target.proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-        if target is not None:
-            try:
-                os.kill(target.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        res.release()
+        pyinterps.end_watched(res, target)
 
 
 def apis(interp):
@@ -294,11 +283,11 @@ def apis(interp):
         ["public", "pool"] if interp.version >= (3, 14) else [])
 
 
-def make_tests(full, attach, watch, tmpdir):
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
     tests = []
-    for i in full:
+    for i in suite.full:
         for api in apis(i):
             tests.append(("%s attach-%s" % (i.label, api),
                           (lambda i=i, a=api: t_attach(i, a)), i))

@@ -21,13 +21,12 @@ Stdlib only; Python 3.8+.  The last line of output is
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import json_check
 import pyinterps
-from pyinterps import (run_quiet, TIMEOUT, Fail, Resources, expect_byte)
+from pyinterps import run_quiet, TIMEOUT, Fail, Resources
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "locals_target.py")
@@ -36,18 +35,9 @@ READ_NR = 0             # x86_64 read(), the only architecture pyfault reads
 ATTACH = WATCH = TMPDIR = None
 
 
-class Target:
+class Target(pyinterps.OracleTarget):
     def __init__(self, res, interp, cmd_prefix=()):
-        self.oracle_path = os.path.join(TMPDIR, "locals-%s-%d.txt" % (
-            interp.label, len(os.listdir(TMPDIR))))
-        rfd, wfd = res.pipe()
-        cmd = list(cmd_prefix) + [interp.path, TARGET, "--ready-fd",
-                                  str(wfd), "--oracle", self.oracle_path]
-        self.proc = res.popen(cmd, pass_fds=[wfd], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
-        res.close(wfd)
-        expect_byte(rfd, b"r", "the target to be ready")
+        super().__init__(res, interp, TARGET, TMPDIR, "locals", cmd_prefix)
         with open(self.oracle_path, "rb") as f:
             self.oracle = f.read()
         with open(self.oracle_path + ".pid") as f:
@@ -68,13 +58,6 @@ class Target:
             if time.monotonic() > deadline:
                 raise Fail("the target never slept in read()")
             time.sleep(0.001)
-
-    def end(self):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise Fail("target did not exit once its stdin closed")
 
 
 def body(out, what):
@@ -155,11 +138,11 @@ def t_watch(interp):
         res.release()
 
 
-def make_tests(full, attach, watch, tmpdir):
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
-    return pyinterps.per_interp(full, [("attach-locals", t_attach),
-                                       ("watch-locals", t_watch)])
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
+    return pyinterps.per_interp(suite.full, [("attach-locals", t_attach),
+                                             ("watch-locals", t_watch)])
 
 
 def main():

@@ -52,7 +52,6 @@ them they are skipped with the reason.  Stdlib only; Python 3.8+.  The
 last line of output is "N passed, N failed[, N skipped]"; the exit status
 is 1 on any failure.
 """
-import argparse
 import os
 import re
 import shutil
@@ -60,10 +59,9 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 
 import pyinterps
-from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte, run_tests
+from pyinterps import TIMEOUT, Fail, Skip, Resources, expect_byte
 import test_attach
 import test_watch
 from test_attach import (check_error_line, check_same, check_status,
@@ -460,28 +458,14 @@ def probe_unshare():
     return None
 
 
-def main():
+def make_tests(suite):
     global UNSHARE_PROBLEM, MAP_FILES_PROBLEM, WATCH
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach:
-        parser.error("give --attach PATH or set PYFAULT_ATTACH")
-    test_attach.ATTACH = os.path.abspath(opts.attach)
-    if opts.watch:
-        WATCH = os.path.abspath(opts.watch)
+    test_attach.ATTACH, WATCH = suite.attach, suite.watch
+    test_attach.TMPDIR = suite.tmpdir
+    test_watch.SCRATCH = os.path.join(suite.tmpdir, "cwd")
+    os.mkdir(test_watch.SCRATCH)
+    test_watch.SUBREAPER = test_watch.become_subreaper()
     signal.pthread_sigmask(signal.SIG_BLOCK, {test_attach.READY_SIG})
-
-    found = pyinterps.setup(test_attach.ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
-    pyinterps.skip_versions(full, lambda i: i.version < (3,) and (
-        "the namespace targets are Python 3 programs and the oracle is "
-        "Python 3's faulthandler"))
     for tool in ("unshare", "nsenter", "setpriv"):
         TOOLS[tool] = shutil.which(tool)
     if os.geteuid() == 0 and TOOLS["unshare"]:
@@ -494,32 +478,21 @@ def main():
         UNSHARE_PROBLEM or ("usable" if os.geteuid() == 0 and
                             TOOLS["unshare"] else "not tried"),
         MAP_FILES_PROBLEM or "map_files openable"))
-    builds = [Build(i) for i in full]
+    builds = [Build(i) for i in suite.full]
     for build in builds:
         print("  %s: object %s" % (build.interp.label,
                                    build.mapped or build.interp.real))
     sys.stdout.flush()
+    return pyinterps.per_interp(builds, PER_BUILD, lambda b: b.interp)
 
-    tests = []
-    for build in builds:
-        for name, func in PER_BUILD:
-            tests.append(("%s %s" % (build.interp.label, name),
-                          (lambda f=func, b=build: f(b)), build.interp))
 
-    test_attach.TMPDIR = tempfile.mkdtemp(prefix="pyfault-namespaces-")
-    test_watch.SCRATCH = os.path.join(test_attach.TMPDIR, "cwd")
-    os.mkdir(test_watch.SCRATCH)
-    test_watch.SUBREAPER = test_watch.become_subreaper()
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % test_attach.TMPDIR)
-        else:
-            shutil.rmtree(test_attach.TMPDIR, ignore_errors=True)
-    return pyinterps.report(interps, notes, passed, failed, skipped,
-                            failures)
+def main():
+    return pyinterps.suite_main(
+        __doc__, "pyfault-namespaces-", make_tests,
+        lambda i: i.version < (3,) and (
+            "the namespace targets are Python 3 programs and the oracle is "
+            "Python 3's faulthandler"), commands=("attach",),
+        optional=("watch",))
 
 
 if __name__ == "__main__":

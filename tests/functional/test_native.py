@@ -28,6 +28,10 @@ noinline.  A program calls it from py_outer() -> py_inner().
                  target's own faulthandler dump (SIGUSR1, taken afterwards);
                  every thread has a C stack with a libc frame; merged, every
                  thread is merged and keeps its Python frames in order.
+                 With libunwind unloadable (an empty libunwind-x86_64.so.8
+                 first in LD_LIBRARY_PATH), --native still prints that
+                 Python section, exits 0 and says in one line on stderr
+                 which package to install.
 Thread ids differ between the pyfault and oracle runs of the crash program
 and are replaced by a placeholder before comparing.  Waits are on pipes and
 process exits only (and, for the blocked target, on /proc thread states).
@@ -35,7 +39,6 @@ process exits only (and, for the blocked target, on /proc thread states).
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import glob
 import itertools
 import os
@@ -44,13 +47,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
-import tempfile
 import time
 
 import pyinterps
 from pyinterps import (TIMEOUT, Fail, Skip, Resources, check_same,
-                       expect_byte, read_log, report, run_tests, setup)
+                       expect_byte, read_log)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "target_threads.py")
@@ -125,11 +126,11 @@ def tmp_path(stem):
     return os.path.join(TMPDIR, "%03d-%s" % (next(_counter), stem))
 
 
-def run(cmd, what):
+def run(cmd, what, env=None):
     try:
         return subprocess.run(cmd, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              timeout=TIMEOUT)
+                              timeout=TIMEOUT, env=env)
     except subprocess.TimeoutExpired:
         raise Fail("%s: `%s` hung" % (what, " ".join(cmd)))
 
@@ -327,6 +328,18 @@ def split_sections(out):
     return python, stacks
 
 
+def without_libunwind():
+    """An environment where the libunwind that pyfault-attach loads for
+    --native cannot be loaded: an empty file first in the search path."""
+    libdir = tmp_path("no-libunwind")
+    os.makedirs(libdir, exist_ok=True)
+    open(os.path.join(libdir, "libunwind-x86_64.so.8"), "wb").close()
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = libdir + (
+        ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    return env
+
+
 def t_attach_blocked(interp):
     res = Resources()
     try:
@@ -345,6 +358,9 @@ def t_attach_blocked(interp):
         section = run([ATTACH, "--native", str(proc.pid)], "attach --native")
         merged = run([ATTACH, "--native=merged", str(proc.pid)],
                      "attach --native=merged")
+        unloadable = run([ATTACH, "--native", str(proc.pid)],
+                         "attach --native without libunwind",
+                         env=without_libunwind())
         os.kill(proc.pid, signal.SIGUSR1)
         expect_byte(rfd, b"d", "faulthandler's dump (SIGUSR1)", log)
         if pyinterps.end_by_signal(proc, signal.SIGUSR2) != 0:
@@ -362,6 +378,15 @@ def t_attach_blocked(interp):
         python, stacks = split_sections(section.stdout)
         check_same(oracle, python, "attach --native, Python section",
                    "pyfault-attach --native")
+        errors = unloadable.stderr.decode(errors="replace").splitlines()
+        if (unloadable.returncode != 0 or len(errors) != 1 or
+                "libunwind8" not in errors[0]):
+            raise Fail("attach --native without libunwind: expected status "
+                       "0 and one line naming libunwind8, got %d %r" % (
+                           unloadable.returncode, unloadable.stderr))
+        check_same(oracle, split_sections(unloadable.stdout)[0],
+                   "attach --native without libunwind, Python section",
+                   "pyfault-attach --native, libunwind unloadable")
         threads = re.findall(rb"^Thread (0x[0-9a-f]{16})", oracle, re.M)
         if sorted(stacks) != sorted(threads):
             raise Fail("C stack sections for %r, threads are %r" % (
@@ -414,46 +439,29 @@ def t_usage():
 
 # ------------------------------------------------------------------ main ----
 
-def main():
+def make_tests(suite):
     global WATCH, ATTACH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.watch or not opts.attach:
-        parser.error("give --watch and --attach, or set PYFAULT_WATCH and "
-                     "PYFAULT_ATTACH")
-    WATCH = os.path.abspath(opts.watch)
-    ATTACH = os.path.abspath(opts.attach)
-    found = setup(WATCH)
-    if found is None:
-        return 1
-    interps, notes, full, unsupported = found
-    for interp in unsupported:
+    WATCH, ATTACH, TMPDIR = suite.watch, suite.attach, suite.tmpdir
+    for interp in suite.unsupported:
         interp.mode = "skip"
         interp.reason = "pyfault does not read Python %d.%d" % \
             interp.version[:2]
-    pyinterps.skip_versions(full, lambda i: i.version < (3,) and (
-        "no faulthandler oracle and no Python 3 C API for the crashing "
-        "extension on 2.7"))
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-native-")
     tests = [("usage", t_usage, None)]
-    for interp in full:
+    for interp in suite.full:
         for name, func in (("crash-merged", t_crash_merged),
                            ("crash-section", t_crash_section),
                            ("attach-blocked", t_attach_blocked)):
             tests.append(("%s-%s" % (name, interp.label),
-                          (lambda f, i: lambda: f(i))(func, interp), interp))
-    try:
-        results = run_tests(tests, interps, opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, *results)
+                          (lambda f=func, i=interp: f(i)), interp))
+    return tests
+
+
+def main():
+    return pyinterps.suite_main(
+        __doc__, "pyfault-native-", make_tests,
+        lambda i: i.version < (3,) and (
+            "no faulthandler oracle and no Python 3 C API for the crashing "
+            "extension on 2.7"), commands=("watch", "attach"))
 
 
 if __name__ == "__main__":

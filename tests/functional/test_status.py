@@ -28,21 +28,17 @@ Checked, per interpreter:
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, read_log, report,
-                       run_tests, setup)
+from pyinterps import TIMEOUT, Fail, Resources, read_log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "status_target.py")
@@ -295,41 +291,15 @@ def t_watch_status(interp):
     target = None
     try:
         target = Target(res, interp, [WATCH, "--status", "--"])
-        watcher = target.proc
-        watcher.send_signal(signal.SIGUSR1)
-        err = b""
-        deadline = time.monotonic() + TIMEOUT
+        target.proc.send_signal(signal.SIGUSR1)
         # The dump ends with the main thread's frames, the oldest thread.
-        while not err.endswith(b" in <module>\n"):
-            ready, _, _ = select.select([watcher.stderr], [], [],
-                                        max(0, deadline - time.monotonic()))
-            chunk = os.read(watcher.stderr.fileno(), 65536) if ready else b""
-            if not chunk:
-                raise Fail("no complete dump from pyfault-watch: %r" % err)
-            err += chunk
+        err = pyinterps.read_until(
+            target.proc.stderr, lambda err: err.endswith(b" in <module>\n"),
+            "no complete dump from pyfault-watch")
         header, _ = split_status(err, "pyfault-watch --status")
         check_header(target, header, "pyfault-watch --status")
     finally:
-        end_watched(res, target)
-
-
-def end_watched(res, target):
-    """Ends the program under pyfault-watch, which a tracer's death would
-    leave running: SIGTERM to pyfault-watch is passed on to it; SIGKILL
-    for it too once its pid is known."""
-    watcher = res.procs[0] if res.procs else None
-    if watcher is not None and watcher.poll() is None:
-        watcher.send_signal(signal.SIGTERM)
-        try:
-            watcher.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pass
-    if target is not None:
-        try:
-            os.kill(target.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    res.release()
+        pyinterps.end_watched(res, target)
 
 
 PER_INTERP = [
@@ -339,44 +309,22 @@ PER_INTERP = [
 ]
 
 
-def main():
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
     signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
-    ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
+    return pyinterps.per_interp(suite.full, PER_INTERP)
+
+
+def main():
     # 2.7 lacks the signal API the target parks its threads with; 3.6's
     # GIL is a static of ceval.c that no layout source reaches, so a GIL
     # wait there shows as "in futex()".
-    pyinterps.skip_versions(full, lambda i: (
-        "the target needs signal.pthread_sigmask and sigwait (3.3+)"
-        if i.version < (3,) else
+    return pyinterps.suite_main(__doc__, "pyfault-status-", make_tests, (
+        lambda i: "the target needs signal.pthread_sigmask and sigwait "
+        "(3.3+)" if i.version < (3,) else
         "its GIL state is a static of ceval.c, out of reach: a GIL wait "
         "shows as in futex()" if i.version[:2] == (3, 6) else None))
-    tests = [("%s %s" % (i.label, name), (lambda f=func, i=i: f(i)), i)
-             for i in full for name, func in PER_INTERP]
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-status-")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,6 @@ read-only and makes no ptrace request that writes or runs anything.
 Stdlib only; Python 3.8+.  The last line is "N passed, N failed[, N
 skipped]".
 """
-import argparse
 import ctypes
 import fcntl
 import os
@@ -71,9 +70,10 @@ import tempfile
 import time
 
 import exit_race
+import pyinterps
 from test_attach import wait_all_sleeping
-from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte, report,
-                       run_tests, setup)
+from pyinterps import (TIMEOUT, Fail, Skip, Resources, expect_byte,
+                       proc_stat)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STRESS_TARGET = os.path.join(HERE, "stress_target.py")
@@ -441,15 +441,6 @@ def t_interrupt_inject(interp):
 
 
 # -------------------------------------------------------- watch, pressure --
-
-def proc_stat(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
 
 def orphans(ignore=()):
     """Processes this driver inherited as subreaper, and its children but
@@ -1290,12 +1281,7 @@ def t_read_only(interp):
 
 # ------------------------------------------------------------------ main ----
 
-def main():
-    global ATTACH, WATCH, OPTS, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--only", action="append", default=[])
+def stress_options(parser):
     parser.add_argument("--cycles", type=int, default=300)
     parser.add_argument("--interrupts", type=int, default=200)
     parser.add_argument("--inject-stride", type=int, default=2,
@@ -1312,59 +1298,44 @@ def main():
     parser.add_argument("--all-interpreters", action="store_true",
                         help="stress and interrupt every interpreter, not "
                         "only Debian's python3")
-    OPTS = parser.parse_args()
-    if not OPTS.attach or not OPTS.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
-    ATTACH = os.path.abspath(OPTS.attach)
-    WATCH = os.path.abspath(OPTS.watch)
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
-    if not os.access(WATCH, os.X_OK):
-        print("FAIL setup: %s is not executable\n0 passed, 1 failed" % WATCH)
-        return 1
+
+
+def make_tests(suite):
+    global ATTACH, WATCH, OPTS, TMPDIR
+    ATTACH, WATCH, OPTS = suite.attach, suite.watch, suite.opts
+    TMPDIR = suite.tmpdir
+    os.chmod(TMPDIR, 0o755)     # nobody must reach the shared directory
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        print("FAIL setup: cannot become a child subreaper\n0 passed, "
-              "1 failed")
-        return 1
+        raise Fail("cannot become a child subreaper")
+    full = suite.full
     main_interp = stress_interp(full)
     stressed = full if OPTS.all_interpreters else [main_interp]
     print("stress, interruption and watch tests on %s; security tests on %s"
           % (", ".join(i.label for i in stressed), main_interp.label))
 
-    tests = []
-    for interp in stressed:
-        for name, func in (("stress attach/dump/detach cycles", t_stress),
-                           ("stress self-test: EINTR is seen",
-                            t_stress_control),
-                           ("interrupt at random points", t_interrupt_random),
-                           ("interrupt at every system call (strace)",
-                            t_interrupt_inject),
-                           ("watch program killed by SIGKILL",
-                            t_watch_program_killed),
-                           ("watch dump requests until it ends",
-                            t_watch_requests_at_end),
-                           ("watch watcher killed by SIGKILL", t_watch_killed),
-                           ("watch watcher killed at every system call "
-                            "(strace)", t_watch_killed_inject),
-                           ("watch %d forks" % OPTS.forks, t_watch_forks)):
-            tests.append(("%s %s" % (interp.label, name),
-                          (lambda f=func, i=interp: f(i)), interp))
+    tests = pyinterps.per_interp(stressed, [
+        ("stress attach/dump/detach cycles", t_stress),
+        ("stress self-test: EINTR is seen", t_stress_control),
+        ("interrupt at random points", t_interrupt_random),
+        ("interrupt at every system call (strace)", t_interrupt_inject),
+        ("watch program killed by SIGKILL", t_watch_program_killed),
+        ("watch dump requests until it ends", t_watch_requests_at_end),
+        ("watch watcher killed by SIGKILL", t_watch_killed),
+        ("watch watcher killed at every system call (strace)",
+         t_watch_killed_inject),
+        ("watch %d forks" % OPTS.forks, t_watch_forks)])
     # The loader maps libpython only for an interpreter linking it, not
     # Debian's python3.
     loading = full if OPTS.all_interpreters else [
         next((x for x in full if links_libpython(x)), main_interp)]
-    for interp in loading:
-        tests.append(("%s watch watcher killed while the loader runs "
-                      "(strace)" % interp.label,
-                      (lambda i=interp: t_watch_killed_loading(i)), interp))
+    tests += pyinterps.per_interp(loading, [
+        ("watch watcher killed while the loader runs (strace)",
+         t_watch_killed_loading)])
     tests.append(("watch program ends during dumps",
                   lambda: t_watch_exit_race(full), None))
     i = main_interp
-    tests += [
+    return tests + [
         ("stopped process stays stopped", lambda: t_stopped_target(i), i),
         ("security traced by strace", lambda: t_traced_by(i, "strace"), i),
         ("security traced by gdb", lambda: t_traced_by(i, "gdb"), i),
@@ -1377,18 +1348,19 @@ def main():
         ("security output 0600, appended", lambda: t_output_mode(i), i),
         ("security only reads the target", lambda: t_read_only(i), i),
     ]
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-stress-")
-    os.chmod(TMPDIR, 0o755)     # nobody must reach the shared directory
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      OPTS.only)
-    finally:
-        shutil.rmtree(TMPDIR, ignore_errors=True)
-        reap_leftovers()
+
+
+def print_figures():
+    reap_leftovers()
     print("== figures ==")
     for what, value in FIGURES:
         print("  %s: %s" % (what, value))
-    return report(interps, notes, passed, failed, skipped, failures)
+
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-stress-", make_tests,
+                                options=stress_options, keep=False,
+                                cleanup=print_figures)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,12 @@ pipe.  The driver then attaches and checks, per scenario:
   * on 3.14+: `python -m asyncio ps PID`, CPython's own remote reader,
     lists the same tasks, names and awaiters (scenarios without cycles,
     which its table rejects).
+--current-thread-only --tasks: the tasks of the busy scenario's current
+thread (the loop thread that runs Python code), as the full dump has them,
+after that thread's stack; none on a free-threaded build (no GIL holder).
 pyfault-watch --tasks: the fatal-error dump of a program that ends by
-SIGSEGV once its tasks are parked holds the same tasks (JSON), and its
+SIGSEGV once its tasks are parked holds the same tasks (JSON; and with
+--current-thread-only, its one thread being the faulting one), and its
 text has the section after faulthandler's.
 Every scenario runs on each 3.11+ interpreter (eager tasks from 3.12),
 and five of them again on 3.11-3.13 without the _asyncio accelerator
@@ -45,6 +49,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,10 +69,12 @@ SCENARIOS += ["gather-py", "taskgroup-py", "awaits_task-py", "deadlock-py",
               "threads-py"]
 # CPython's own reader rejects cycles, and lists the tasks of only one of
 # two threads' loops (3.14.7); the others it lists.
-PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager"}
+PS_SCENARIOS = {"gather", "taskgroup", "awaits_task", "primitives", "eager",
+                "asyncgen"}
 ORACLE_TASK = "oracle"
 # x86_64 system calls an idle event loop sleeps in (its selector's).
 SELECTOR_CALLS = {"232", "281", "441", "23", "270", "7", "271"}
+FUTEX = "202"
 ATTACH = WATCH = TMPDIR = None
 
 
@@ -80,10 +87,21 @@ def scenario_skip(interp, scenario):
     return None
 
 
+def oracle_tasks(loops, follow):
+    """The oracle's tasks by id; follow=False: each with the chain that
+    stops at asend, athrow and FutureIter, what a dump without their
+    offsets (no DWARF for them) shows."""
+    tasks = {t["id"]: t for loop in loops for t in loop["tasks"]}
+    if not follow:
+        for t in tasks.values():
+            t.update(t["unfollowed"])
+    return tasks
+
+
 class Target:
     """tasks_target.py in one scenario, parked, with its oracle read."""
 
-    def __init__(self, res, interp, scenario, env=None):
+    def __init__(self, res, interp, scenario, env=None, follow=True):
         self.path = os.path.join(TMPDIR, "oracle-%s-%s.json" % (
             interp.label, scenario))
         log = os.path.join(TMPDIR, "target-%s-%s.log" % (interp.label,
@@ -96,18 +114,24 @@ class Target:
         res.close(wfd)
         expect_byte(rfd, b"r", "the %s scenario to park" % scenario, log)
         self.pid = self.proc.pid
-        self._wait_loops_asleep(scenario)
+        self.scenario = scenario
+        self.settle()
         with open(self.path) as f:
             self.loops = json.load(f)
-        self.tasks = {t["id"]: t for loop in self.loops
-                      for t in loop["tasks"]}
+        self.tasks = oracle_tasks(self.loops, follow)
 
+    def settle(self):
+        self._wait_loops_asleep(self.scenario)
 
     def _wait_loops_asleep(self, scenario):
         """The byte is written by a callback of the loop, which then goes
         back to its selector: the threads' stacks are those of the
         dump once every thread sleeps there (its system call, from
-        /proc)."""
+        /proc); in the busy scenario, every thread but the one that
+        runs Python code for good, once it holds the GIL again (not in
+        a futex wait: each attach wakes the sleeping threads, which take
+        the GIL a moment)."""
+        busy = 1 if scenario == "busy" else 0
         deadline = time.monotonic() + TIMEOUT
         while True:
             calls = []
@@ -117,7 +141,8 @@ class Target:
                         calls.append(f.read().split()[0])
                 except (OSError, IndexError):
                     calls.append("?")
-            if calls and all(c in SELECTOR_CALLS for c in calls):
+            running = [c for c in calls if c not in SELECTOR_CALLS]
+            if calls and len(running) == busy and FUTEX not in running:
                 return
             if time.monotonic() > deadline:
                 raise Fail("the %s scenario's threads never all slept in "
@@ -287,12 +312,102 @@ def t_scenario(interp, scenario, load=False, args=()):
     try:
         if load:
             start_cpu_load(res)
-        target = Target(res, interp, scenario)
+        # Without DWARF, asend, athrow and FutureIter end the chain.
+        target = Target(res, interp, scenario,
+                        follow="--offsets=table" not in args)
         doc = json_tasks(target, args)
         check_json(target, doc, interp)
         check_text(target, doc, args)
         if scenario in PS_SCENARIOS and interp.version[:2] >= (3, 14):
             check_ps(interp, target, doc)
+    finally:
+        res.release()
+
+
+# Dumps of the busy scenario tried before one finds the GIL held: each
+# attach wakes the sleeping loop thread, which takes the GIL a moment.
+CURRENT_TRIES = 20
+
+
+def current_only_json(target):
+    """A --current-thread-only --tasks document: with no current thread,
+    no task either."""
+    doc = json.loads(run([ATTACH, "--current-thread-only", "--tasks",
+                          "--format", "json", str(target.pid)],
+                         "--current-thread-only json").stdout)
+    target.settle()
+    if not doc["threads"] and "tasks" in doc:
+        raise Fail("no current thread, yet tasks %r" % doc["tasks"])
+    return doc
+
+
+def current_only_text(target, mine):
+    """The --current-thread-only --tasks text, or None when either dump
+    found no current thread: the current thread's stack as without
+    --tasks, then the section with mine."""
+    plain = run([ATTACH, "--current-thread-only", str(target.pid)],
+                "--current-thread-only").stdout
+    target.settle()
+    out = run([ATTACH, "--current-thread-only", "--tasks", str(target.pid)],
+              "--current-thread-only --tasks").stdout
+    target.settle()
+    if not plain or not out.startswith(b"Stack"):
+        if out.startswith(b"Stack") or b"Asyncio tasks" in out:
+            raise Fail("no current thread, yet %r" % out[:2000])
+        return None
+    section = out[len(plain):]
+    if not out.startswith(plain) or not section.startswith(
+            b"\nAsyncio tasks (%d):\n" % len(mine)):
+        raise Fail("--current-thread-only --tasks: %r" % out[-3000:])
+    for t in mine:
+        if text_block(t) not in section:
+            raise Fail("the section lacks\n%s" % text_block(t))
+    return out
+
+
+def t_current_only(interp):
+    """--current-thread-only --tasks: the tasks and loop of the current
+    thread (the GIL holder, the loop thread that runs Python code), as
+    the dump of all tasks (checked against the oracle) has them; none,
+    and no section, where no thread is current (a free-threaded build, or
+    the GIL in transit)."""
+    res = Resources()
+    try:
+        target = Target(res, interp, "busy")
+        full = json_tasks(target)
+        check_json(target, full, interp)
+        target.settle()
+        if interp.free_threaded:
+            doc = current_only_json(target)
+            out = run([ATTACH, "--current-thread-only", "--tasks",
+                       str(target.pid)], "--current-thread-only --tasks")
+            if doc["threads"] or out.stdout or \
+                    b"no thread holds the GIL" not in out.stderr:
+                raise Fail("no GIL, yet a current thread: %r, %r" % (
+                    out.stdout[:2000], out.stderr))
+            return
+        for _ in range(CURRENT_TRIES):
+            doc = current_only_json(target)
+            if doc["threads"]:
+                break
+        else:
+            raise Fail("no dump of %d found the GIL held" % CURRENT_TRIES)
+        current, = [t["thread_id"] for t in doc["threads"]]
+        mine = [t for t in full["tasks"] if t["thread_id"] == current]
+        if not mine or len(mine) == len(full["tasks"]):
+            raise Fail("the busy thread %x has %d of %d tasks" % (
+                current, len(mine), len(full["tasks"])))
+        if doc["tasks"] != mine or doc["event_loops"] != [
+                lp for lp in full["event_loops"]
+                if lp["thread_id"] == current]:
+            raise Fail("--current-thread-only tasks %r\nloops %r,\nnot "
+                       "%r" % (doc["tasks"], doc["event_loops"], mine))
+        for _ in range(CURRENT_TRIES):
+            if current_only_text(target, mine) is not None:
+                break
+        else:
+            raise Fail("no text dump of %d found the GIL held" %
+                       CURRENT_TRIES)
     finally:
         res.release()
 
@@ -303,8 +418,7 @@ class Oracle:
     def __init__(self, path):
         with open(path) as f:
             self.loops = json.load(f)
-        self.tasks = {t["id"]: t for loop in self.loops
-                      for t in loop["tasks"]}
+        self.tasks = oracle_tasks(self.loops, True)
 
 
 def t_table(interp, scenario):
@@ -317,8 +431,11 @@ def t_table(interp, scenario):
         target = Target(res, interp, scenario)
         err = run([ATTACH, "--tasks", "-v", "--offsets=table",
                    str(target.pid)], "--tasks -v --offsets=table").stderr
-        if b"asyncio task offsets from the table row of " not in err:
-            raise Fail("TaskObj not from the table: %r" % err[-1500:])
+        if b"asyncio task offsets from the table row of " not in err or \
+                b"awaited futures in await chains are not followed: DWARF " \
+                b"not allowed" not in err:
+            raise Fail("TaskObj not from the table, or no note on the "
+                       "await chains: %r" % err[-1500:])
     finally:
         res.release()
 
@@ -348,7 +465,10 @@ def t_stripped(interp, so):
         copy = os.path.join(where, os.path.basename(so))
         run(["strip", "--strip-debug", "-o", copy, so], "strip")
         env = dict(os.environ, TASKS_TARGET_ASYNCIO_DIR=where)
-        target = Target(res, interp, "gather", env=env)
+        # No FutureIter offset: the chains end at the FutureIter (gather
+        # has no async generator, whose offsets the interpreter's DWARF
+        # would give).
+        target = Target(res, interp, "gather", env=env, follow=False)
         maps = open("/proc/%d/maps" % target.pid).read()
         if copy not in maps:
             raise Fail("the target did not load %s" % copy)
@@ -356,8 +476,10 @@ def t_stripped(interp, so):
         check_json(target, doc, interp)
         err = run([ATTACH, "--tasks", "-v", str(target.pid)],
                   "--tasks -v").stderr
-        if b"asyncio task offsets from the table row of " not in err:
-            raise Fail("TaskObj not from the table: %r" % err[-1500:])
+        if b"asyncio task offsets from the table row of " not in err or \
+                b"awaited futures are not followed: " not in err:
+            raise Fail("TaskObj not from the table, or no note on the "
+                       "awaited futures: %r" % err[-1500:])
         plain = run([ATTACH, "--offsets=dwarf", str(target.pid)],
                     "attach --offsets=dwarf").stdout
         out = run([ATTACH, "--tasks", "--offsets=dwarf", str(target.pid)],
@@ -375,39 +497,61 @@ def t_stripped(interp, so):
         res.release()
 
 
-def t_watch(interp):
+def watch_run(interp, kind, extra):
+    """The output of pyfault-watch --tasks over the gather scenario that
+    ends by SIGSEGV.  A pyfault-watch that does not end leaves its
+    program running when killed (as documented): the program is ended
+    through it too, not left parked for an hour."""
+    fmt = "text" if kind == "text" else "json"
+    path = os.path.join(TMPDIR, "oracle-watch-%s-%s.json" % (interp.label,
+                                                             kind))
+    out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, kind))
     res = Resources()
     try:
-        docs = {}
-        for fmt in ("json", "text"):
-            path = os.path.join(TMPDIR, "oracle-watch-%s-%s.json" % (
-                interp.label, fmt))
-            out = os.path.join(TMPDIR, "watch-%s.%s" % (interp.label, fmt))
-            proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out,
-                              "--", interp.path, TARGET, "gather", path,
-                              "-1"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+        proc = res.popen([WATCH, "--tasks", "--format", fmt, "-o", out] +
+                         extra + ["--", interp.path, TARGET, "gather", path,
+                                  "-1"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+        try:
+            _, err = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # SIGTERM is passed on to the program; then its stderr (a
+            # traceback of the target, say) tells why it never faulted.
+            proc.send_signal(signal.SIGTERM)
             try:
                 _, err = proc.communicate(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
-                raise Fail("pyfault-watch did not end in %d s" % TIMEOUT)
-            if proc.returncode != -11:  # as the program ended
-                raise Fail("pyfault-watch exit %d, stderr %r" % (
-                    proc.returncode, err[-2000:]))
-            with open(out, "rb") as f:
-                docs[fmt] = f.read()
-        try:
-            doc, = json_check.documents(docs["json"], "pyfault-watch")
-        except (ValueError, json_check.SchemaError) as exc:
-            raise Fail("pyfault-watch --tasks --format json: %s" % exc)
-        check_json(Oracle(path.replace("-text.json", "-json.json")), doc,
-                   interp)
-        text = docs["text"]
-        if not text.startswith(b"Fatal Python error: Segmentation fault") \
-                or b"\nAsyncio tasks (%d):\n" % len(doc["tasks"]) not in text:
-            raise Fail("pyfault-watch --tasks: %r" % text[-3000:])
+                err = b""
+            raise Fail("pyfault-watch did not end in %d s; stderr %r" % (
+                TIMEOUT, err[-2000:]))
+        if proc.returncode != -11:  # as the program ended
+            raise Fail("pyfault-watch exit %d, stderr %r" % (
+                proc.returncode, err[-2000:]))
+        with open(out, "rb") as f:
+            return f.read()
     finally:
-        res.release()
+        pyinterps.end_watched(res, None)
+
+
+def t_watch(interp):
+    # The program's one thread faults: --current-thread-only keeps every
+    # task.
+    runs = {"json": [], "text": [], "current": ["--current-thread-only"]}
+    docs = {kind: watch_run(interp, kind, extra)
+            for kind, extra in runs.items()}
+    for kind in ("json", "current"):
+        try:
+            doc, = json_check.documents(docs[kind], "pyfault-watch")
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("pyfault-watch --tasks --format json (%s): %s" % (
+                kind, exc))
+        check_json(Oracle(os.path.join(TMPDIR, "oracle-watch-%s-%s.json"
+                                       % (interp.label, kind))), doc,
+                   interp)
+    text = docs["text"]
+    if not text.startswith(b"Fatal Python error: Segmentation fault") \
+            or b"\nAsyncio tasks (%d):\n" % len(doc["tasks"]) not in text:
+        raise Fail("pyfault-watch --tasks: %r" % text[-3000:])
 
 
 def t_no_asyncio(interp):
@@ -465,7 +609,7 @@ def main():
             tests.append(("%s %s" % (i.label, s),
                           (lambda i=i, s=s: t_scenario(i, s)), i))
         if not i.debug and (3, 11) <= i.version[:2] <= (3, 13):
-            for s in ("gather", "deadlock"):
+            for s in ("gather", "deadlock", "asyncgen"):
                 tests.append(("%s %s-table" % (i.label, s),
                               (lambda i=i, s=s: t_table(i, s)), i))
             so = asyncio_with_dwarf(i)
@@ -477,6 +621,8 @@ def main():
                       "DWARF of its own to strip" % i.label)
         tests.append(("%s gather-under-load" % i.label,
                       lambda i=i: t_scenario(i, "gather", True), i))
+        tests.append(("%s current-thread-only" % i.label,
+                      lambda i=i: t_current_only(i), i))
         tests.append(("%s watch-fatal" % i.label,
                       lambda i=i: t_watch(i), i))
         tests.append(("%s no-asyncio" % i.label,

@@ -28,12 +28,11 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 
 import json_check
 import pyinterps
-from pyinterps import (run_quiet, TIMEOUT, Fail, Resources, expect_byte)
+from pyinterps import run_quiet, Fail, Resources
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "names_target.py")
@@ -55,30 +54,14 @@ def escaped(name):
                        "ascii")
 
 
-class Target:
+class Target(pyinterps.OracleTarget):
     def __init__(self, res, interp, cmd_prefix=()):
-        self.oracle_path = os.path.join(TMPDIR, "names-%s-%d.json" % (
-            interp.label, len(os.listdir(TMPDIR))))
-        rfd, wfd = res.pipe()
-        cmd = list(cmd_prefix) + [interp.path, TARGET, "--ready-fd",
-                                  str(wfd), "--oracle", self.oracle_path]
-        self.proc = res.popen(cmd, pass_fds=[wfd], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
-        res.close(wfd)
-        expect_byte(rfd, b"r", "the target to be ready")
+        super().__init__(res, interp, TARGET, TMPDIR, "names", cmd_prefix)
         with open(self.oracle_path) as f:
             self.names = dict((int(k), v) for k, v in json.load(f).items())
         if len(self.names) != 4:
             raise Fail("oracle: expected 4 threads, got %r" % self.names)
         self.pid = self.proc.pid
-
-    def end(self):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise Fail("target did not exit once its stdin closed")
 
 
 def check_lines(pattern, out, names, what, group=2):
@@ -152,11 +135,11 @@ def t_watch(interp):
         res.release()
 
 
-def make_tests(full, attach, watch, tmpdir):
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    ATTACH, WATCH, TMPDIR = attach, watch, tmpdir
-    return pyinterps.per_interp(full, [("attach-names", t_attach),
-                                       ("watch-names", t_watch)])
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
+    return pyinterps.per_interp(suite.full, [("attach-names", t_attach),
+                                             ("watch-names", t_watch)])
 
 
 def main():

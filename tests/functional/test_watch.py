@@ -94,24 +94,20 @@ Options:
 Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import ctypes
 import glob
 import os
 import re
 import select
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, Skip, report, run_tests,
-                       setup)
+from pyinterps import TIMEOUT, Fail, Resources, Skip, proc_stat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "watch_targets.py")
@@ -134,7 +130,6 @@ PR_SET_CHILD_SUBREAPER = 36
 READY_SIG = signal.SIGRTMIN + 2
 
 WATCH = None
-OPTS = None
 TMPDIR = None
 SCRATCH = None          # cwd of the watched programs; must stay free of cores
 SUBREAPER = False       # programs orphaned by pyfault-watch come to us
@@ -240,16 +235,6 @@ class Child:
             time.sleep(0.005)
         self.returncode = self.proc.wait(timeout=TIMEOUT)
         return self.returncode
-
-
-def proc_stat(pid):
-    """(state, ppid) of pid, or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def cmdline(pid):
@@ -1039,6 +1024,22 @@ def job_command(interp, watched, code):
     return " ".join(shlex.quote(c) for c in cmd).encode()
 
 
+def fg_to_end(term, named, watched, seen):
+    """fg (the shell's echo of the job matching named), then "go" to the
+    program, which ends: seen with its status, once pyfault-watch is
+    known to have written nothing in the terminal."""
+    term.run(b"fg")
+    term.expect(named, "fg naming the job")
+    term.send(b"go\n")
+    term.expect(rb"target: got 'go'\r\n", "the program to resume")
+    seen["status at the end"] = term.status()
+    term.close()
+    if watched and b"pyfault-watch:" in term.buf:
+        raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
+            bytes(term.buf).decode("utf-8", "backslashreplace")))
+    return seen
+
+
 def ctrl_z_fg(interp, watched):
     """Ctrl-Z, then fg, in an interactive shell: what the shell and /proc
     show, the same with and without pyfault-watch."""
@@ -1064,16 +1065,7 @@ def ctrl_z_fg(interp, watched):
                 raise Fail("the program's parent is not pyfault-watch: %s"
                            % cmdline(st[1]))
         seen["status after Ctrl-Z"] = term.status()
-        term.run(b"fg")
-        term.expect(rb"tty 3\r\n", "fg naming the job")
-        term.send(b"go\n")
-        term.expect(rb"target: got 'go'\r\n", "the program to resume")
-        seen["status at the end"] = term.status()
-        term.close()
-        if watched and b"pyfault-watch:" in term.buf:
-            raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
-                bytes(term.buf).decode("utf-8", "backslashreplace")))
-        return seen
+        return fg_to_end(term, rb"tty 3\r\n", watched, seen)
     finally:
         res.release()
 
@@ -1165,16 +1157,8 @@ def ctrl_z_bg_fg(interp, watched):
         term.run(b"jobs")
         seen["jobs"] = term.expect(rb"\[\d+\]\+\s+(Stopped[^\r\n]*?)\s{2}",
                                    "jobs").group(1)
-        term.run(b"fg")
-        term.expect(re.escape(fifo.encode()) + rb"\r\n", "fg naming the job")
-        term.send(b"go\n")
-        term.expect(rb"target: got 'go'\r\n", "the program to resume")
-        seen["status at the end"] = term.status()
-        term.close()
-        if watched and b"pyfault-watch:" in term.buf:
-            raise Fail("pyfault-watch wrote in the terminal:\n%s" % (
-                bytes(term.buf).decode("utf-8", "backslashreplace")))
-        return seen
+        return fg_to_end(term, re.escape(fifo.encode()) + rb"\r\n",
+                         watched, seen)
     finally:
         res.release()
 
@@ -1387,6 +1371,35 @@ def t_usage():
             raise Fail("%s: the command ran anyway" % what)
 
 
+def t_signal_names():
+    """--signal takes every name of a signal the driver's Python knows
+    (from the C library's headers, aliases such as SIGIO's POLL, SIGABRT's
+    IOT and SIGCHLD's CLD included), with or without SIG, and refuses an
+    alias exactly when it refuses the signal's own name."""
+    refused = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGSEGV,
+               signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, signal.SIGILL}
+    names = [(n, v) for n, v in signal.Signals.__members__.items()
+             if "RTM" not in n]
+    for name, value in names:
+        for spelling in (name, name[3:]):
+            out = run_watch(["--signal", spelling, "--", "sh", "-c",
+                             "echo ran"])
+            want = (b"cannot dump on signal '%s'" % spelling.encode()
+                    if value in refused else None)
+            if (out.returncode != (2 if want else 0) or
+                    (want or b"") not in out.stderr or
+                    (not want and out.stdout != b"ran\n")):
+                raise Fail("--signal %s (%d): expected %s; status %d, "
+                           "stdout %r, stderr %r" % (
+                               spelling, value, "refused" if want else
+                               "taken", out.returncode, out.stdout,
+                               out.stderr))
+    out = run_watch(["--signal", "NOPE", "--", "sh", "-c", "echo ran"])
+    if out.returncode != 2 or b"unknown signal 'NOPE'" not in out.stderr:
+        raise Fail("--signal NOPE: status %d, stderr %r" % (
+            out.returncode, out.stderr))
+
+
 def t_help_version():
     for opt in ("--help", "--version"):
         out = run_watch([opt])
@@ -1469,6 +1482,11 @@ PER_INTERP += [
     ("signal-usr2-current-thread-only-in-thread", lambda i: t_signal(
         i, "USR2", ["SIGUSR2", "--handler", "--in-thread"],
         current_only=True, ran=0)),
+    # SIGIO by bash's name and by glibc's.
+    ("signal-io", lambda i: t_signal(
+        i, "IO", ["SIGIO", "--handler"], ran=0)),
+    ("signal-poll", lambda i: t_signal(
+        i, "--signal=POLL", ["SIGPOLL", "--handler"], ran=0)),
     # SIGUSR1 to pyfault-watch: a dump now, the GIL holder current.
     ("sigusr1-request-gil-holder", t_request),
     ("sigusr1-request-all-blocked", lambda i: t_request(i, blocked=True)),
@@ -1492,7 +1510,7 @@ PY27_SKIPPED = [
                  "2.7 lacks (the 2.7 dump format is checked on fatal "
                  "signals, and by test_attach.py; the backport's timeout "
                  "header by tests/unit/test_format)"),
-    ("^signal-usr2", "the oracle is faulthandler.register, which 2.7 lacks"),
+    ("^signal-", "the oracle is faulthandler.register, which 2.7 lacks"),
     ("^sigusr1-request", "the oracle is faulthandler.register, which 2.7 "
                         "lacks (test_attach.py covers that dump on 2.7)"),
     ("^mp-", "multiprocessing.get_context() is Python 3.4+"),
@@ -1543,24 +1561,18 @@ def watch_ready_signal():
     WAKE_FD = rfd
 
 
-def main():
-    global WATCH, OPTS, TMPDIR, SCRATCH, SUBREAPER, CORE_LIMIT, JSON_PASS
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    # make check passes the binary through the environment.
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
+def json_option(parser):
     parser.add_argument("--json", action="store_true")
-    OPTS = parser.parse_args()
-    if not OPTS.watch:
-        parser.error("give --watch PATH or set PYFAULT_WATCH")
-    WATCH = os.path.abspath(OPTS.watch)
-    JSON_PASS = OPTS.json
 
-    found = setup(WATCH)
-    if found is None:
-        return 1
-    interps, notes, full, unsupported = found
+
+def make_tests(suite):
+    global WATCH, TMPDIR, SCRATCH, SUBREAPER, CORE_LIMIT, JSON_PASS
+    WATCH, TMPDIR, JSON_PASS = suite.watch, suite.tmpdir, suite.opts.json
+    SCRATCH = os.path.join(TMPDIR, "cwd")
+    os.mkdir(SCRATCH)
+    # The offset cache goes with the other temporary files, not in the
+    # user's ~/.cache.
+    CHILD_ENV["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
     SUBREAPER = become_subreaper()
     CORE_LIMIT = core_limit()
     # Started in the background by a shell without job control, this
@@ -1582,55 +1594,45 @@ def main():
     no_dump = {name for name, _, _, _ in FIDELITY}
     # Nor for the one about "Process PID:", a line JSON does not have.
     no_dump.add("sigsegv-after-children-under-load")
-    for interp in full:
+    for interp in suite.full:
         for name, func in PER_INTERP:
             if JSON_PASS and name in no_dump:
                 continue
             tests.append(("%s %s" % (interp.label, name),
                           for_interp(name, func, interp), interp))
-    for interp in unsupported:
+    for interp in suite.unsupported:
         tests.append(("%s unsupported-version" % interp.label,
                       (lambda i=interp: t_unsupported(i)), interp))
     # The rest does not depend on the output format.
     if JSON_PASS:
         print("JSON pass: every scenario with --format json")
-    else:
-        # Job control in a pseudo-terminal: Debian's python3 only.
-        debian = debian_python(interps)
-        for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
-                           ("job-control-ctrl-z-bg-ttin-fg",
-                            t_job_control_bg),
-                           ("job-control-ctrl-c", t_job_control_interrupt)):
-            if debian:
-                tests.append(("%s %s (/usr/bin/python3 only)" % (
-                    debian.label, name), (lambda f=func: f(debian)), debian))
-            else:
-                tests.append(("%s (/usr/bin/python3 only)" % name,
-                              skip_no_debian, None))
-        tests += [
-            ("command not found (127)", t_not_found, None),
-            ("command not executable (126)", t_not_executable, None),
-            ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
-             None),
-            ("usage errors (2)", t_usage, None),
-            ("usage --help --version", t_help_version, None),
-        ]
-
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-watch-functional-")
-    SCRATCH = os.path.join(TMPDIR, "cwd")
-    os.mkdir(SCRATCH)
-    # The offset cache goes with the other temporary files, not in the
-    # user's ~/.cache.
-    CHILD_ENV["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      OPTS.only)
-    finally:
-        if OPTS.keep:
-            print("kept %s" % TMPDIR)
+        return tests
+    # Job control in a pseudo-terminal: Debian's python3 only.
+    debian = debian_python(suite.interps)
+    for name, func in (("job-control-ctrl-z-fg", t_job_control_stop),
+                       ("job-control-ctrl-z-bg-ttin-fg", t_job_control_bg),
+                       ("job-control-ctrl-c", t_job_control_interrupt)):
+        if debian:
+            tests.append(("%s %s (/usr/bin/python3 only)" % (
+                debian.label, name), (lambda f=func: f(debian)), debian))
         else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+            tests.append(("%s (/usr/bin/python3 only)" % name,
+                          skip_no_debian, None))
+    return tests + [
+        ("command not found (127)", t_not_found, None),
+        ("command not executable (126)", t_not_executable, None),
+        ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
+         None),
+        ("usage errors (2)", t_usage, None),
+        ("usage --signal names, kill(1)'s aliases", t_signal_names, None),
+        ("usage --help --version", t_help_version, None),
+    ]
+
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-watch-functional-",
+                                make_tests, commands=("watch",),
+                                options=json_option)
 
 
 if __name__ == "__main__":

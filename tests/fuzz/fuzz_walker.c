@@ -53,7 +53,8 @@ static void walk_tasks(const struct pf_image *img, struct pf_mem *mem,
 		       struct pf_snapshot *snap)
 {
 	struct pf_task_source source = {.found = PF_ASYNCIO_FOUND,
-					.layout = img->asyncio};
+					.layout = img->asyncio,
+					.awaits = img->awaits};
 	if (img->has_asyncio) {
 		char note[320];
 		pf_task_collect(target, mem, &source, snap, note,

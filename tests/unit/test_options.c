@@ -176,6 +176,17 @@ START_TEST(test_signal_names)
 	ck_assert_int_eq(watch_parse_signal("NOPE"), 0);
 	ck_assert_int_eq(watch_parse_signal("0"), 0);
 	ck_assert_int_eq(watch_parse_signal("999"), 0);
+	/* kill(1)'s names besides glibc's, and the old names of refused
+	 * signals, refused too. */
+	ck_assert_int_eq(watch_parse_signal("IO"), SIGIO);
+	ck_assert_int_eq(watch_parse_signal("SIGIO"), SIGIO);
+	ck_assert_int_eq(watch_parse_signal("POLL"), SIGIO);
+	ck_assert_int_eq(watch_signal_number("IOT"), SIGABRT);
+	ck_assert_int_eq(watch_parse_signal("IOT"), 0);
+	ck_assert_int_eq(watch_signal_number("SIGCLD"), SIGCHLD);
+	ck_assert_int_eq(watch_parse_signal("CLD"), 0);
+	ck_assert_int_eq(watch_signal_number("NOPE"), 0);
+	ck_assert_int_eq(watch_signal_number("io"), 0);
 }
 END_TEST
 
