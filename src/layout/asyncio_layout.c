@@ -149,32 +149,40 @@ enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
 					   char *detail, size_t detail_size,
 					   struct pf_error *err)
 {
-	static const char *const members[] = {
-		"task_loop", "task_state", "task_fut_waiter", "task_coro",
-		"task_name",
+	/* task_state is an enum; the rest pointers. */
+	struct pf_dwarf_member m[] = {
+		{"TaskObj", "task_loop", true, PF_NO_OFFSET, 0, 0},
+		{"TaskObj", "task_state", false, PF_NO_OFFSET, 0, 0},
+		{"TaskObj", "task_fut_waiter", true, PF_NO_OFFSET, 0, 0},
+		{"TaskObj", "task_coro", true, PF_NO_OFFSET, 0, 0},
+		{"TaskObj", "task_name", true, PF_NO_OFFSET, 0, 0},
 	};
 	int64_t *const dst[] = {
 		&out->ctask.loop, &out->ctask.state, &out->ctask.fut_waiter,
 		&out->ctask.coro, &out->ctask.name,
 	};
-	int64_t offsets[sizeof members / sizeof *members], size;
-	enum pf_status st = pf_dwarf_struct_offsets(
-		elf_path, debuginfo_path, "TaskObj", members, sizeof members / sizeof *members,
-		offsets, &size, detail, detail_size, err);
+	const size_t n = sizeof m / sizeof *m;
+	enum pf_status st = pf_dwarf_unit_members(
+		elf_path, debuginfo_path, "_asynciomodule.c", m, n, detail,
+		detail_size, err);
 	if (st != PF_OK)
 		return st;
-	for (size_t i = 0; i < sizeof members / sizeof *members; i++) {
-		/* task_state is an enum; the rest pointers. */
-		int64_t width = i == 1 ? 4 : 8;
-		if (offsets[i] < 0 || offsets[i] > size - width)
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].offset == PF_NO_OFFSET)
 			return pf_fail(err, PF_ERR_NO_OFFSETS,
-				       "TaskObj.%s (%lld) lies outside its "
-				       "struct of %lld bytes in %s",
-				       members[i], (long long)offsets[i],
-				       (long long)size, detail);
-		*dst[i] = offsets[i];
+				       "the DWARF in %s has no TaskObj.%s", detail,
+				       m[i].member);
+		if (m[i].width != (m[i].pointer ? 8 : 4) || m[i].offset < 0 ||
+		    m[i].offset > m[i].struct_size - m[i].width)
+			return pf_fail(err, PF_ERR_NO_OFFSETS,
+				       "TaskObj.%s (%lld, %lld bytes) lies "
+				       "outside its struct of %lld bytes in %s",
+				       m[i].member, (long long)m[i].offset,
+				       (long long)m[i].width,
+				       (long long)m[i].struct_size, detail);
+		*dst[i] = m[i].offset;
 	}
-	out->ctask.size = size;
+	out->ctask.size = m[0].struct_size;
 	return PF_OK;
 }
 

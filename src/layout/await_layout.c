@@ -18,11 +18,11 @@ void pf_await_layout_find(const struct pf_target *t, const char *asyncio_path,
 			  size_t note_size)
 {
 	struct pf_dwarf_member gen[] = {
-		{"PyAsyncGenASend", "ags_gen", PF_NO_OFFSET},
-		{"PyAsyncGenAThrow", "agt_gen", PF_NO_OFFSET},
+		{"PyAsyncGenASend", "ags_gen", true, PF_NO_OFFSET, 0, 0},
+		{"PyAsyncGenAThrow", "agt_gen", true, PF_NO_OFFSET, 0, 0},
 	};
 	struct pf_dwarf_member future[] = {
-		{"futureiterobject", "future", PF_NO_OFFSET},
+		{"futureiterobject", "future", true, PF_NO_OFFSET, 0, 0},
 	};
 	struct pf_error err = {PF_OK, ""};
 	if (note != NULL && note_size > 0)
@@ -38,14 +38,14 @@ void pf_await_layout_find(const struct pf_target *t, const char *asyncio_path,
 		return;
 	}
 	if (pf_dwarf_unit_members(t->file.read_path, t->debuginfo_path,
-				  "Objects/genobject.c", gen, 2,
+				  "Objects/genobject.c", gen, 2, NULL, 0,
 				  &err) != PF_OK)
 		why_not(note, note_size, "async generators in await chains",
 			&err);
 	err = (struct pf_error){PF_OK, ""};
 	if (asyncio_path != NULL &&
 	    pf_dwarf_unit_members(asyncio_path, t->debuginfo_path,
-				  "_asynciomodule.c", future, 1,
+				  "_asynciomodule.c", future, 1, NULL, 0,
 				  &err) != PF_OK)
 		why_not(note, note_size, "awaited futures", &err);
 	out->asend_gen = gen[0].offset;

@@ -755,49 +755,6 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 	return PF_OK;
 }
 
-enum pf_status pf_dwarf_struct_offsets(const char *elf_path,
-				       const char *debuginfo_path,
-				       const char *type_name,
-				       const char *const *members, size_t n,
-				       int64_t *offsets, int64_t *size,
-				       char *detail, size_t detail_size,
-				       struct pf_error *err)
-{
-	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, debuginfo_path,
-						    err);
-	if (di == NULL)
-		return err->status;
-	Dwarf *dw = pf_debuginfo_dwarf(di, NULL);
-	const char *path = pf_debuginfo_path(di);
-	const struct want one[2] = {[1] = {NULL, type_name, 0, 99, ANY_MODEL,
-					   false}};
-	struct search s;
-	memset(&s, 0, sizeof s);
-	s.wants = one;
-	s.count = 2;
-	s.wanted[1] = true;
-	s.left = 1;
-	Dwarf *alt = dwarf_getalt(dw);
-	if (alt != NULL)
-		scan(alt, &s);
-	scan(dw, &s);
-	enum pf_status st = PF_OK;
-	Dwarf_Die type;
-	if (!s.found[1] || !type_size(&s.die[1], size))
-		st = pf_fail(err, PF_ERR_NO_OFFSETS,
-			     "the DWARF in %s does not define %s", path,
-			     type_name);
-	for (size_t i = 0; st == PF_OK && i < n; i++)
-		if (!resolve_path(&s.die[1], members[i], strlen(members[i]),
-				  &offsets[i], &type))
-			st = pf_fail(err, PF_ERR_NO_OFFSETS,
-				     "the DWARF in %s has no %s.%s", path,
-				     type_name, members[i]);
-	snprintf(detail, detail_size, "%s", path);
-	pf_debuginfo_close(di);
-	return st;
-}
-
 /* The typedef or struct called name among the top-level DIEs of cu, as
  * its definition. */
 static bool unit_struct(Dwarf_Die *cu, const char *name, Dwarf_Die *def)
@@ -824,10 +781,27 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* Reads m in the struct def: its offset, width and the struct's size;
+ * a member whose kind (pointer or not) is not the wanted one is not. */
+static void read_member(Dwarf_Die *def, struct pf_dwarf_member *m)
+{
+	Dwarf_Die member, type;
+	int64_t offset, width, size;
+	if (find_member(def, m->member, strlen(m->member), &offset, &member) &&
+	    type_of(&member, &type) && type_size(&type, &width) &&
+	    type_size(def, &size) && strip_type(&type) &&
+	    (dwarf_tag(&type) == DW_TAG_pointer_type) == m->pointer) {
+		m->offset = offset;
+		m->width = width;
+		m->struct_size = size;
+	}
+}
+
 enum pf_status pf_dwarf_unit_members(const char *elf_path,
 				     const char *debuginfo_path,
 				     const char *unit_suffix,
 				     struct pf_dwarf_member *members, size_t n,
+				     char *where, size_t where_size,
 				     struct pf_error *err)
 {
 	for (size_t i = 0; i < n; i++)
@@ -837,6 +811,8 @@ enum pf_status pf_dwarf_unit_members(const char *elf_path,
 	if (di == NULL)
 		return err->status;
 	Dwarf *dw = pf_debuginfo_dwarf(di, NULL);
+	if (where != NULL)
+		snprintf(where, where_size, "%s", pf_debuginfo_path(di));
 	Dwarf_CU *cu = NULL, *next;
 	Dwarf_Half version;
 	uint8_t unit_type;
@@ -852,15 +828,9 @@ enum pf_status pf_dwarf_unit_members(const char *elf_path,
 			continue;
 		unit_found = true;
 		for (size_t i = 0; i < n; i++) {
-			Dwarf_Die def, member, type;
-			const char *m = members[i].member;
-			int64_t offset;
-			/* Only a pointer member: what is read there is one. */
-			if (unit_struct(&cudie, members[i].type_name, &def) &&
-			    find_member(&def, m, strlen(m), &offset, &member) &&
-			    type_of(&member, &type) && strip_type(&type) &&
-			    dwarf_tag(&type) == DW_TAG_pointer_type)
-				members[i].offset = offset;
+			Dwarf_Die def;
+			if (unit_struct(&cudie, members[i].type_name, &def))
+				read_member(&def, &members[i]);
 		}
 	}
 	enum pf_status st =

@@ -2,6 +2,7 @@
 #ifndef PYFAULT_LAYOUT_DWARF_H
 #define PYFAULT_LAYOUT_DWARF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,36 +22,30 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 				    const char *debuginfo_path,
 				    struct pf_error *err);
 
-/* The offsets of members[0..n) (dotted paths) in the struct typedef'd
- * type_name, and its size, from the DWARF of elf_path (found as
- * pf_debuginfo_open finds it along debuginfo_path): the structs of an extension module such as
- * _asyncio's TaskObj.  detail receives the file the DWARF came from.
- * PF_ERR_NO_OFFSETS names what is missing. */
-enum pf_status pf_dwarf_struct_offsets(const char *elf_path,
-				       const char *debuginfo_path,
-				       const char *type_name,
-				       const char *const *members, size_t n,
-				       int64_t *offsets, int64_t *size,
-				       char *detail, size_t detail_size,
-				       struct pf_error *err);
-
-/* One pointer member of a struct defined in a source file of the build. */
+/* One member of a struct defined in a source file of the build. */
 struct pf_dwarf_member {
 	const char *type_name;    /* typedef or struct tag */
 	const char *member;
+	bool pointer;             /* whether it must be a pointer (or must
+				     not): what is read there is one */
 	int64_t offset;           /* out: PF_NO_OFFSET when not found */
+	int64_t width;            /* out: its size in bytes */
+	int64_t struct_size;      /* out: the struct's size */
 };
 
 /* The offsets of members[0..n) in the structs that the compile unit of
  * elf_path's DWARF whose name ends with unit_suffix ("Objects/genobject.c")
- * defines: the few offsets of structs private to one source file, which
- * neither _Py_DebugOffsets nor the layout tables hold.  Only that unit is
- * read.  PF_ERR_NO_OFFSETS when there is no DWARF or no such unit; a
- * member not found is left PF_NO_OFFSET. */
+ * defines: the structs private to one source file, which neither
+ * _Py_DebugOffsets nor the layout tables hold (asend and athrow objects,
+ * FutureIter, 3.11-3.13's TaskObj).  Only that unit is read.  where (when
+ * not NULL) gets the file the DWARF came from.  PF_ERR_NO_OFFSETS when
+ * there is no DWARF or no such unit; a member not found is left
+ * PF_NO_OFFSET. */
 enum pf_status pf_dwarf_unit_members(const char *elf_path,
 				     const char *debuginfo_path,
 				     const char *unit_suffix,
 				     struct pf_dwarf_member *members, size_t n,
+				     char *where, size_t where_size,
 				     struct pf_error *err);
 
 #endif
