@@ -248,9 +248,10 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 			pf_target_status_layout(&target);
 		/* libunwind is loaded before the target is held, not by the
 		 * first unwinding; a failure is told by pf_collect_native. */
-		char ignored[512];
-		if (native != PF_NATIVE_NONE)
+		if (native != PF_NATIVE_NONE) {
+			char ignored[512];
 			pf_unwind_lib(ignored, sizeof ignored);
+		}
 		const struct pf_object_types *locals_types =
 			opt->common.locals
 				? pf_locals_types("pyfault-attach", &target)

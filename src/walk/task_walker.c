@@ -817,20 +817,20 @@ static bool add_awaited_tasks(struct pf_task_list *list,
 				   : SIZE_MAX;
 		if (p == SIZE_MAX)
 			continue;
-		struct pf_task *awaited = &list->tasks[p];
+		struct pf_task *target = &list->tasks[p];
 		size_t k = 0;
-		while (k < awaited->nawaiter_ids &&
-		       awaited->awaiter_ids[k] != t->id)
+		while (k < target->nawaiter_ids &&
+		       target->awaiter_ids[k] != t->id)
 			k++;
-		if (k < awaited->nawaiter_ids)
+		if (k < target->nawaiter_ids)
 			continue;
-		uint64_t *by = realloc(awaited->awaiter_ids,
+		uint64_t *by = realloc(target->awaiter_ids,
 				       (k + 1) * sizeof *by);
 		if (by == NULL)
 			return false;
 		by[k] = t->id;
-		awaited->awaiter_ids = by;
-		awaited->nawaiter_ids = k + 1;
+		target->awaiter_ids = by;
+		target->nawaiter_ids = k + 1;
 	}
 	return true;
 }

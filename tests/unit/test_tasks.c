@@ -277,14 +277,15 @@ START_TEST(test_asyncio_rows)
 	size_t count;
 	const struct pf_asyncio_table_row *rows = pf_asyncio_table_rows(&count);
 	for (unsigned minor = 11; minor <= 13; minor++) {
-		const struct pf_asyncio_table_row *r = NULL;
+		size_t found = count;
 		for (size_t i = 0; i < count; i++)
 			if (rows[i].major == 3 && rows[i].minor == minor) {
-				ck_assert_msg(r == NULL, "two rows for 3.%u",
-					      minor);
-				r = &rows[i];
+				ck_assert_msg(found == count,
+					      "two rows for 3.%u", minor);
+				found = i;
 			}
-		ck_assert_msg(r != NULL, "no TaskObj row for 3.%u", minor);
+		ck_assert_msg(found < count, "no TaskObj row for 3.%u", minor);
+		const struct pf_asyncio_table_row *r = &rows[found];
 		const int64_t fields[] = {r->loop, r->fut_waiter, r->coro,
 					  r->name};
 		for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
@@ -346,11 +347,13 @@ START_TEST(test_ctask_dwarf_matches_table)
 		      "%s", err.message);
 	size_t count;
 	const struct pf_asyncio_table_row *rows = pf_asyncio_table_rows(&count);
-	const struct pf_asyncio_table_row *r = NULL;
+	size_t found = count;
 	for (size_t i = 0; i < count; i++)
 		if (rows[i].major == major && rows[i].minor == minor)
-			r = &rows[i];
-	ck_assert_msg(r != NULL, "no TaskObj row for %u.%u", major, minor);
+			found = i;
+	ck_assert_msg(found < count, "no TaskObj row for %u.%u", major,
+		      minor);
+	const struct pf_asyncio_table_row *r = &rows[found];
 	ck_assert_int_eq(a.ctask.size, r->size);
 	ck_assert_int_eq(a.ctask.loop, r->loop);
 	ck_assert_int_eq(a.ctask.state, r->state);
