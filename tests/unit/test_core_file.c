@@ -15,6 +15,7 @@
 #include "corefile/core_file.h"
 #include "corefile/core_input.h"
 #include "corefile/core_modules.h"
+#include "check_run.h"
 
 #define CORE PF_TEST_DATA "/core/seed/tiny-segv.core"
 #define ROOT PF_TEST_DATA "/core/root"
@@ -207,9 +208,5 @@ int main(void)
 	tcase_add_test(tc, test_not_a_core);
 	tcase_add_test(tc, test_input_plain);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(s);
 }

@@ -10,6 +10,7 @@
 #include "layout/layout_debug_offsets.h"
 #include "layout/layout_tables.h"
 #include "layout/py_layout.h"
+#include "check_run.h"
 
 struct recorded {
 	const char *file;
@@ -275,9 +276,5 @@ static Suite *debug_offsets_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(debug_offsets_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(debug_offsets_suite());
 }

@@ -6,6 +6,7 @@
 #include <gelf.h>
 
 #include "elf/elf_symbols.h"
+#include "check_run.h"
 
 START_TEST(exported_symbols_are_where_the_loader_put_them)
 {
@@ -44,9 +45,5 @@ int main(void)
 	TCase *tc = tcase_create("loaded");
 	tcase_add_test(tc, exported_symbols_are_where_the_loader_put_them);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pf_check_run(s);
 }

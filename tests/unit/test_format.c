@@ -6,6 +6,7 @@
 
 #include "format/fh_format.h"
 #include "output_capture.h"
+#include "check_run.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -392,9 +393,5 @@ static Suite *format_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(format_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(format_suite());
 }

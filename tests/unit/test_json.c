@@ -14,6 +14,7 @@
 #include "format/status_format.h"
 #include "format/syscall_names.h"
 #include "output_capture.h"
+#include "check_run.h"
 
 static const struct pf_json_process process = {
 	.pid = 4242,
@@ -403,9 +404,5 @@ static Suite *json_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(json_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(json_suite());
 }

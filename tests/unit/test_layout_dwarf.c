@@ -11,6 +11,7 @@
 #include "layout/layout_dwarf.h"
 #include "layout/layout_tables.h"
 #include "layout/py_layout.h"
+#include "check_run.h"
 
 /* Marks the bit positions so a test can tell DWARF really set them. */
 #define SHIFT_SENTINEL 99u
@@ -221,9 +222,5 @@ static Suite *layout_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(layout_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(layout_suite());
 }

@@ -4,6 +4,7 @@
 
 #include "walk/linetable.h"
 #include "linetable_vectors.h"
+#include "check_run.h"
 
 #define NVECTORS (sizeof linetable_vectors / sizeof linetable_vectors[0])
 
@@ -125,9 +126,5 @@ static Suite *linetable_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(linetable_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(linetable_suite());
 }

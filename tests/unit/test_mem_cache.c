@@ -12,6 +12,7 @@
 
 #include "process/mem_cache.h"
 #include "process/remote_mem.h"
+#include "check_run.h"
 
 #define PAGES 8
 #define HOLE 5   /* the page unmapped in the child and here */
@@ -171,9 +172,5 @@ int main(void)
 	tcase_add_test(tc, prefetch_skips_what_it_cannot_read);
 	tcase_add_test(tc, a_new_walk_reads_again);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pf_check_run(s);
 }

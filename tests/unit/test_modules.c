@@ -11,6 +11,7 @@
 #include "layout/layout_tables.h"
 #include "walk/py_modules.h"
 #include "layout/py_target.h"
+#include "check_run.h"
 
 #define BASE 0x100000ull
 #define ARENA (1u << 20)
@@ -525,9 +526,5 @@ static Suite *modules_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(modules_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(modules_suite());
 }

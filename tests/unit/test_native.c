@@ -9,6 +9,7 @@
 #include "native/native_merge.h"
 #include "dump/target_dump.h"
 #include "output_capture.h"
+#include "check_run.h"
 
 #define LIBPYTHON "/usr/lib/libpython3.12.so.1.0"
 #define LIBC "/usr/lib/libc.so.6"
@@ -364,9 +365,5 @@ static Suite *native_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(native_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(native_suite());
 }

@@ -14,6 +14,7 @@
 #include "layout/layout_tables.h"
 #include "layout/offset_cache.h"
 #include "layout/py_layout.h"
+#include "check_run.h"
 
 #define BUILD_ID "0123456789abcdef0123456789abcdef01234567"
 
@@ -373,9 +374,5 @@ static Suite *cache_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cache_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(cache_suite());
 }

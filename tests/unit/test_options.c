@@ -5,6 +5,7 @@
 
 #include "attach/attach_options.h"
 #include "watch/watch_options.h"
+#include "check_run.h"
 
 static bool parse(struct attach_options *opt, pid_t *pids, char *why,
 		  int argc, char **argv)
@@ -204,9 +205,5 @@ int main(void)
 	tcase_add_test(watch, test_signal_names);
 	tcase_add_test(watch, test_native_views);
 	suite_add_tcase(s, watch);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(s);
 }

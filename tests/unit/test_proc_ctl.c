@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "process/proc_ctl.h"
+#include "check_run.h"
 
 #define WORKERS 3
 
@@ -327,9 +328,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_ends_while_stopping);
 	tcase_add_test(tc, test_leader_ends_alone);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(s);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "process/proc_maps.h"
+#include "check_run.h"
 
 static const struct pf_mapping *containing(const struct pf_maps *maps,
 					   const void *p)
@@ -89,9 +90,5 @@ int main(void)
 	TCase *tc = tcase_create("self");
 	tcase_add_test(tc, a_file_mapped_at_an_offset_then_deleted);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pf_check_run(s);
 }

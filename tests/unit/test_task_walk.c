@@ -13,6 +13,7 @@
 #include "image/mem_image.h"
 
 #include "output_capture.h"
+#include "check_run.h"
 
 #define IMAGE PF_TEST_DATA "/py3.14.7-asyncio-built.img"
 
@@ -205,9 +206,5 @@ static Suite *task_walk_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(task_walk_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(task_walk_suite());
 }

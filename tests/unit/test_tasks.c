@@ -16,6 +16,7 @@
 #include "walk/task_walker.h"
 
 #include "output_capture.h"
+#include "check_run.h"
 
 /* The sections of real 3.14.7 and 3.14.7t builds' _asyncio modules. */
 static const uint64_t words_314[PF_ASYNCIO_BLOB_WORDS] = {
@@ -386,9 +387,5 @@ static Suite *tasks_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tasks_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(tasks_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "process/trace_refusal.h"
+#include "check_run.h"
 
 static struct pf_trace_facts plain(void)
 {
@@ -121,9 +122,5 @@ int main(void)
 	tcase_add_test(tc, test_changed_ids);
 	tcase_add_test(tc, test_other_user);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(s);
 }

@@ -9,6 +9,7 @@
 #include "layout/layout_tables.h"
 #include "layout/py_layout.h"
 #include "walk/walker.h"
+#include "check_run.h"
 
 #define BASE 0x10000ull
 #define INTERP (BASE + 0x100)
@@ -136,9 +137,5 @@ int main(void)
 	tcase_add_test(tc, test_faulting_thread_without_state);
 	tcase_add_test(tc, test_looping_list_refused);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pf_check_run(s);
 }
