@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "attach/attach_options.h"
+#include "base/clock.h"
 #include "base/errors.h"
 #include "native/native_stack.h"
 #include "native/unwind_lib.h"
@@ -46,13 +46,6 @@ static const char usage_text[] =
 	"9 unreadable state, 10 starting or finalizing, 11 already traced, 12 yama\n"
 	"ptrace_scope, 13 changed IDs, 14 interpreter file replaced.\n"
 	"Example: pyfault-attach $(pgrep -f myserver).  Manual: man pyfault-attach\n";
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Signals that would kill or stop pyfault are held back while the target
  * is stopped, so that it is always released first; they act right after
@@ -100,9 +93,9 @@ static enum pf_status stop_and_walk(struct pf_target *target,
 {
 	struct pf_stopped stopped;
 	hold_fatal_signals(true);
-	double t0 = now_ms();
+	double t0 = pf_now_ms();
 	enum pf_status st = pf_proc_stop_all(&stopped, target->pid, err);
-	times->stopping_ms = now_ms() - t0;
+	times->stopping_ms = pf_now_ms() - t0;
 	unsigned long reads_before = mem->reads;
 	if (st == PF_OK) {
 		struct pf_walk_input in = {
@@ -120,7 +113,7 @@ static enum pf_status stop_and_walk(struct pf_target *target,
 			.locals_types = locals_types,
 		};
 		st = pf_walk(&in, snap, err);
-		double t1 = now_ms();
+		double t1 = pf_now_ms();
 		/* Without C stacks the Python ones are still worth
 		 * printing. */
 		struct pf_error native_err = {0};
@@ -129,20 +122,20 @@ static enum pf_status stop_and_walk(struct pf_target *target,
 				      &native_err) != PF_OK)
 			fprintf(stderr, "pyfault-attach: %s\n",
 				native_err.message);
-		times->native_ms = now_ms() - t1;
-		double t2 = now_ms();
+		times->native_ms = pf_now_ms() - t1;
+		double t2 = pf_now_ms();
 		if (st == PF_OK && tasks->source &&
 		    !pf_task_collect(target, mem, tasks->source, snap,
 				     tasks->note, sizeof tasks->note))
 			st = pf_fail(err, PF_ERR_INTERNAL, "out of memory");
-		times->tasks_ms = now_ms() - t2;
+		times->tasks_ms = pf_now_ms() - t2;
 		if (st == PF_OK &&
 		    (collect_status || native == PF_NATIVE_MERGED))
 			pf_dump_python_names("pyfault-attach", mem, target,
 					     snap);
 		pf_proc_resume_all(&stopped);
 	}
-	times->stopped_ms = now_ms() - t0;
+	times->stopped_ms = pf_now_ms() - t0;
 	times->reads = mem->reads - reads_before;
 	hold_fatal_signals(false);
 	/* The names need not be read while the target is held. */
@@ -193,7 +186,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 			       FILE *out, bool with_header, bool after_another,
 			       struct pf_error *err)
 {
-	double t0 = now_ms();
+	double t0 = pf_now_ms();
 	/* Seizing itself is refused; in a new PID namespace pyfault-attach
 	 * may well be PID 1. */
 	if (pid == getpid())
@@ -311,7 +304,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		st = pf_fail(err, PF_ERR_INTERNAL, "cannot write the dump: %s",
 			     strerror(errno));
 	if (opt->common.verbose)
-		print_details(&target, &snap, &times, reads, now_ms() - t0);
+		print_details(&target, &snap, &times, reads, pf_now_ms() - t0);
 	if (opt->common.verbose && tasks.note[0] != '\0')
 		fprintf(stderr, "pyfault-attach: %s\n", tasks.note);
 	else if (opt->common.verbose && tasks.source &&

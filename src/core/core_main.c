@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/errors.h"
 #include "core/core_options.h"
 #include "corefile/core_file.h"
@@ -48,13 +48,6 @@ static const char usage_text[] =
 	"6 unsupported version, 7 no offsets, 9 unreadable state, 10 starting or\n"
 	"finalizing, 14 mapped file missing, 15 not a core, 16 other build-id.\n"
 	"Example: coredumpctl dump 1234 | pyfault-core -.  Manual: man pyfault-core\n";
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* The signals faulthandler.enable() handles: a core they wrote is a fatal
  * error; any other (SIGQUIT, gcore's none) shows every thread. */
@@ -332,7 +325,7 @@ static enum pf_status write_dump(struct core_dump *d,
 static enum pf_status dump_core(const struct core_options *opt, FILE *out,
 				struct pf_error *err)
 {
-	double t0 = now_ms();
+	double t0 = pf_now_ms();
 	struct core_dump d;
 	memset(&d, 0, sizeof d);
 	d.core.fd = -1;
@@ -364,7 +357,7 @@ static enum pf_status dump_core(const struct core_options *opt, FILE *out,
 				     "cannot write the dump: %s",
 				     strerror(errno));
 		if (opt->common.verbose)
-			print_details(&d, now_ms() - t0);
+			print_details(&d, pf_now_ms() - t0);
 		pf_snapshot_free(&d.snap);
 	}
 	if (d.dwfl)

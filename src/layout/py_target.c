@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "elf/elf_symbols.h"
 #include "layout/interp_scan.h"
 #include "layout/layout_debug_offsets.h"
@@ -337,13 +337,6 @@ static enum pf_status choose_layout(struct pf_target *t,
 		       t->major, t->minor, t->object_path, why);
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Where the walker starts: the interpreter list's head pointer, and for
  * builds without a GIL struct the pointer to the running thread state. */
 static enum pf_status find_anchors(struct pf_target *t,
@@ -488,7 +481,7 @@ enum pf_status pf_target_open_view(struct pf_target *t,
 		pf_elf_build_id(elf, t->build_id, sizeof t->build_id);
 		st = find_version(t, syms, bias, mem, err);
 		find_object_types(elf, bias, t->major == 2, &t->types);
-		double start = now_ms();
+		double start = pf_now_ms();
 		if (st == PF_OK)
 			st = choose_layout(
 				t,
@@ -496,7 +489,7 @@ enum pf_status pf_target_open_view(struct pf_target *t,
 						       elf_path,
 						       t->debug_build},
 				t->sources, err);
-		t->offsets_ms = now_ms() - start;
+		t->offsets_ms = pf_now_ms() - start;
 		if (st == PF_OK)
 			st = find_anchors(
 				t, syms, v->maps, mem,

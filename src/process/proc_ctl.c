@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "process/trace_refusal.h"
 
 static bool is_held(const struct pf_stopped *s, pid_t tid)
@@ -88,13 +89,6 @@ static bool ended_state(char state)
 	return state == 'Z' || state == 'X' || state == 0;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* One look at a thread, without waiting. */
 static void poll_thread(pid_t pid, struct pf_wait *w, bool until_reaped)
 {
@@ -131,7 +125,7 @@ static void poll_thread(pid_t pid, struct pf_wait *w, bool until_reaped)
 size_t pf_proc_wait_threads(pid_t pid, struct pf_wait *list, size_t n,
 			    bool until_reaped)
 {
-	double deadline = now_ms() + PF_PROC_WAIT_MS;
+	double deadline = pf_now_ms() + PF_PROC_WAIT_MS;
 	/* Threads stop within microseconds and end within milliseconds
 	 * unless the machine is loaded: short pauses first. */
 	long pause_ns = 20000;
@@ -141,7 +135,7 @@ size_t pf_proc_wait_threads(pid_t pid, struct pf_wait *list, size_t n,
 			poll_thread(pid, &list[i], until_reaped);
 			pending += !list[i].reported;
 		}
-		if (pending == 0 || now_ms() >= deadline)
+		if (pending == 0 || pf_now_ms() >= deadline)
 			return pending;
 		struct timespec pause = {0, pause_ns};
 		nanosleep(&pause, NULL);
