@@ -43,12 +43,10 @@ and says it was cut.
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
 """
-import argparse
 import glob
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -57,8 +55,8 @@ import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, expect_byte, report,
-                       run_tests, setup, start_cpu_load)
+from pyinterps import (TIMEOUT, Fail, Resources, expect_byte,
+                       start_cpu_load)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "tasks_target.py")
@@ -579,28 +577,11 @@ def t_no_asyncio(interp):
         res.release()
 
 
-def main():
+def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--attach", default=os.environ.get("PYFAULT_ATTACH"))
-    parser.add_argument("--watch", default=os.environ.get("PYFAULT_WATCH"))
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--only", action="append", default=[])
-    opts = parser.parse_args()
-    if not opts.attach or not opts.watch:
-        parser.error("give --attach and --watch, or set PYFAULT_ATTACH and "
-                     "PYFAULT_WATCH")
-    ATTACH = os.path.abspath(opts.attach)
-    WATCH = os.path.abspath(opts.watch)
-    found = setup(ATTACH)
-    if found is None:
-        return 1
-    interps, notes, full, _ = found
-    pyinterps.skip_versions(full, lambda i: (
-        "asyncio tasks exist from 3.11 on in the form --tasks reads"
-        if i.version < (3, 11) else None))
+    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
     tests = []
-    for i in full:
+    for i in suite.full:
         for s in SCENARIOS:
             why = scenario_skip(i, s)
             if why:
@@ -627,17 +608,15 @@ def main():
                       lambda i=i: t_watch(i), i))
         tests.append(("%s no-asyncio" % i.label,
                       lambda i=i: t_no_asyncio(i), i))
-    TMPDIR = tempfile.mkdtemp(prefix="pyfault-tasks-")
-    try:
-        passed, failed, skipped, failures = run_tests(tests, interps,
-                                                      opts.only)
-    finally:
-        if opts.keep:
-            print("kept %s" % TMPDIR)
-        else:
-            shutil.rmtree(TMPDIR, ignore_errors=True)
-    return report(interps, notes, passed, failed, skipped, failures)
+    return tests
 
+
+def main():
+    return pyinterps.suite_main(__doc__, "pyfault-tasks-", make_tests,
+                                lambda i: (
+                                    "asyncio tasks exist from 3.11 on in "
+                                    "the form --tasks reads"
+                                    if i.version < (3, 11) else None))
 
 if __name__ == "__main__":
     sys.exit(main())
