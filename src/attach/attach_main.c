@@ -230,7 +230,7 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		st = pf_trace_refusal(pid, err);
 	}
 	if (st == PF_OK && opt->common.tasks != PF_TASKS_NONE) {
-		pf_task_source_find(&target, &mem, &task_source);
+		pf_task_source_find(&target, NULL, &mem, &task_source);
 		tasks.source = &task_source;
 	}
 	if (st == PF_OK) {

@@ -36,7 +36,7 @@ static const char usage_text[] =
 	"      --native[=merged], --no-native  C stacks (merged: into one), or none\n"
 	"      --status            a line per thread first: id, name, system call\n"
 	"      --format=FORMAT     text (faulthandler's) or json\n"
-	"      --tasks[=tree]      then every asyncio task and its await chain (3.14+)\n"
+	"      --tasks[=tree]      then every asyncio task and its await chain (3.11+)\n"
 	"      --sysroot=DIR       the files the process mapped are under DIR\n"
 	"  -v, --verbose           signal, Python version, offsets source on stderr\n"
 	"      --offsets=SOURCE    debug-offsets, dwarf, table or auto (the default)\n"
@@ -82,6 +82,7 @@ struct core_dump {
 	struct pf_core core;
 	Dwfl *dwfl;
 	struct pf_mem mem;
+	struct pf_target_view view;  /* the core's mappings and files */
 	struct pf_target target;
 	struct pf_snapshot snap;
 	struct pf_dump_reason reason;
@@ -93,7 +94,7 @@ static void collect_tasks(struct core_dump *d, const struct core_options *opt)
 {
 	struct pf_task_source source;
 	char note[320];
-	pf_task_source_find(&d->target, &d->mem, &source);
+	pf_task_source_find(&d->target, &d->view, &d->mem, &source);
 	if (!pf_task_collect(&d->target, &d->mem, &source, &d->snap, note,
 			     sizeof note))
 		fprintf(stderr, "pyfault-core: out of memory\n");
@@ -204,7 +205,7 @@ static enum pf_status open_core(struct core_dump *d,
 	if (st != PF_OK)
 		return st;
 	pf_mem_open_core(&d->mem, core);
-	struct pf_target_view view = {
+	d->view = (struct pf_target_view){
 		.pid = core->pid,
 		.maps = &core->maps,
 		.executable = core->executable[0] ? core->executable : NULL,
@@ -212,7 +213,7 @@ static enum pf_status open_core(struct core_dump *d,
 		.find_file = find_core_file,
 		.ctx = core,
 	};
-	pf_fail(&view.exe_err, PF_ERR_NOT_PYTHON,
+	pf_fail(&d->view.exe_err, PF_ERR_NOT_PYTHON,
 		"%s names no executable (no AT_PHDR in its NT_AUXV note)",
 		core->name);
 	const struct pf_offsets_config config = {
@@ -220,7 +221,8 @@ static enum pf_status open_core(struct core_dump *d,
 		.debuginfo_path = opt->common.debuginfo_path,
 		.no_cache = opt->common.no_cache,
 	};
-	return pf_target_open_view(&d->target, &view, &d->mem, &config, err);
+	return pf_target_open_view(&d->target, &d->view, &d->mem, &config,
+				   err);
 }
 
 /* The C stacks the view shows; without them the Python ones are still

@@ -7,13 +7,14 @@
 #include "walk/task_filter.h"
 #include "walk/task_walker.h"
 
-void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
+void pf_task_source_find(struct pf_target *t,
+			 const struct pf_target_view *view, struct pf_mem *mem,
 			 struct pf_task_source *source)
 {
 	memset(source, 0, sizeof *source);
 	source->awaits = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
 						  PF_NO_OFFSET};
-	source->found = pf_asyncio_layout_find(t, mem, &source->layout,
+	source->found = pf_asyncio_layout_find(t, view, mem, &source->layout,
 					       source->note,
 					       sizeof source->note);
 	if (source->found != PF_ASYNCIO_FOUND)

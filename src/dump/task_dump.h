@@ -27,7 +27,8 @@ struct pf_task_source {
 /* Before the target is stopped: where its tasks are, and the set layout
  * that the awaited_by sets need (from DWARF, as the "Extension modules"
  * line takes it). */
-void pf_task_source_find(struct pf_target *t, struct pf_mem *mem,
+void pf_task_source_find(struct pf_target *t,
+			 const struct pf_target_view *view, struct pf_mem *mem,
 			 struct pf_task_source *source);
 
 /* While the target is stopped, after pf_walk filled snap: its tasks into

@@ -122,6 +122,7 @@ static bool is_asyncio_module(const char *path)
  * object has no such section.  *builtin tells whether the object holds
  * the _asyncio module itself; read_path gets where the object is read. */
 static uint64_t section_address(const struct pf_target *t,
+				const struct pf_target_view *view,
 				const struct pf_mapping *m, uint64_t *size,
 				bool *builtin, char *read_path,
 				size_t path_size)
@@ -130,7 +131,8 @@ static uint64_t section_address(const struct pf_target *t,
 	struct pf_error ignored = {0};
 	uint64_t addr = 0, init;
 	*builtin = false;
-	if (pf_target_file_find(&file, t->pid, m, &ignored) != PF_OK)
+	if ((view ? view->find_file(view, m, &file, &ignored)
+		  : pf_target_file_find(&file, t->pid, m, &ignored)) != PF_OK)
 		return 0;
 	snprintf(read_path, path_size, "%s", file.read_path);
 	struct pf_elf *elf = pf_elf_open(file.read_path);
@@ -247,19 +249,21 @@ static enum pf_asyncio_found registry_layout(const struct pf_target *t,
 }
 
 enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
+					     const struct pf_target_view *view,
 					     struct pf_mem *mem,
 					     struct pf_asyncio_layout *out,
 					     char *note, size_t note_size)
 {
-	struct pf_maps maps;
+	struct pf_maps live = {0};
 	memset(out, 0, sizeof *out);
-	if (pf_maps_read(&maps, t->pid) != 0) {
+	if (view == NULL && pf_maps_read(&live, t->pid) != 0) {
 		snprintf(note, note_size,
 			 "asyncio tasks not shown: cannot read the mappings "
 			 "of process %d",
 			 (int)t->pid);
 		return PF_ASYNCIO_UNKNOWN;
 	}
+	const struct pf_maps maps = view ? *view->maps : live;
 	/* An extension module is mapped only once asyncio is imported; a
 	 * built-in one is there from the start. */
 	const struct pf_mapping *module = NULL, *interp = NULL;
@@ -276,7 +280,7 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 	bool builtin = false;
 	const struct pf_mapping *holder = module ? module : interp;
 	if (holder)
-		addr = section_address(t, holder, &size, &builtin,
+		addr = section_address(t, view, holder, &size, &builtin,
 				       out->read_path, sizeof out->read_path);
 	enum pf_asyncio_found found = PF_ASYNCIO_FOUND;
 	uint64_t blob[BLOB_WORDS];
@@ -326,6 +330,6 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 		snprintf(out->source_detail, sizeof out->source_detail,
 			 "_AsyncioDebug in %s", holder->path);
 	}
-	pf_maps_free(&maps);
+	pf_maps_free(&live);
 	return found;
 }

@@ -68,10 +68,12 @@ enum pf_asyncio_found {
 };
 
 /* Finds the _asyncio module of t (an extension module, or built into the
- * interpreter) and reads its offsets, each checked against the size of its
- * struct.  The target may be running.  note receives one line saying why
- * when the result is not PF_ASYNCIO_FOUND. */
+ * interpreter) among view's mappings (NULL: the live process's) and reads
+ * its offsets, each checked against the size of its struct.  The target
+ * may be running.  note receives one line saying why when the result is
+ * not PF_ASYNCIO_FOUND. */
 enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
+					     const struct pf_target_view *view,
 					     struct pf_mem *mem,
 					     struct pf_asyncio_layout *out,
 					     char *note, size_t note_size);

@@ -120,7 +120,7 @@ static enum pf_status record(pid_t pid, const char *note, const char *path,
 	struct pf_task_source tasks = {.found = PF_ASYNCIO_ABSENT};
 	enum pf_status st = pf_target_open(&target, pid, &mem, &config, err);
 	if (st == PF_OK) {
-		pf_task_source_find(&target, &mem, &tasks);
+		pf_task_source_find(&target, NULL, &mem, &tasks);
 		tasks.exact_reads = true;
 		st = walk_stopped(&target, &mem, &tasks, &snap, err);
 	}

@@ -296,7 +296,7 @@ void watch_dump(struct watch *w, struct process *p,
 	struct pf_task_source task_source;
 	char task_note[320] = "";
 	if (w->opt->common.tasks != PF_TASKS_NONE)
-		pf_task_source_find(&p->target, &mem, &task_source);
+		pf_task_source_find(&p->target, NULL, &mem, &task_source);
 	struct held *held = calloc(w->ntracees + 1, sizeof *held);
 	pid_t pid = p->pid;
 	size_t nheld = held ? watch_hold_threads(w, pid, signal_tid, held) : 0;

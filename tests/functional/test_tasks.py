@@ -47,6 +47,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,7 +56,7 @@ import time
 
 import json_check
 import pyinterps
-from pyinterps import (TIMEOUT, Fail, Resources, expect_byte,
+from pyinterps import (TIMEOUT, Fail, Resources, Skip, expect_byte,
                        start_cpu_load)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,7 +74,7 @@ ORACLE_TASK = "oracle"
 # x86_64 system calls an idle event loop sleeps in (its selector's).
 SELECTOR_CALLS = {"232", "281", "441", "23", "270", "7", "271"}
 FUTEX = "202"
-ATTACH = WATCH = TMPDIR = None
+ATTACH = WATCH = CORE = TMPDIR = None
 
 
 def scenario_skip(interp, scenario):
@@ -577,9 +578,55 @@ def t_no_asyncio(interp):
         res.release()
 
 
+def t_core(interp):
+    """pyfault-core --tasks reads the tasks from a gcore of the target,
+    once the target is gone, as pyfault-attach --tasks read them from the
+    process: the same section, and the interpreter's own oracle."""
+    if CORE is None:
+        raise Skip("no pyfault-core given (--core or $PYFAULT_CORE)")
+    if shutil.which("gcore") is None:
+        raise Skip("gcore (Debian package gdb) is not installed")
+    res = Resources()
+    try:
+        target = Target(res, interp, "gather")
+        attached = run([ATTACH, "--tasks", str(target.pid)], "--tasks").stdout
+        prefix = os.path.join(TMPDIR, "core-%s" % interp.label)
+        try:
+            made = subprocess.run(["gcore", "-o", prefix, str(target.pid)],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE,
+                                  timeout=TIMEOUT * 4)
+        except subprocess.TimeoutExpired:
+            raise Fail("gcore hung")
+        if made.returncode != 0:
+            raise Fail("gcore failed: %r" % made.stderr[-2000:])
+        core = "%s.%d" % (prefix, target.pid)
+        # What is read must come from the core alone.
+        target.proc.kill()
+        target.proc.wait()
+        doc = run([CORE, "--tasks", "--format", "json", core],
+                  "pyfault-core --tasks --format json").stdout
+        try:
+            docs = json_check.documents(doc, "pyfault-core")
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("pyfault-core --tasks --format json: %s" % exc)
+        check_json(target, docs[0], interp)
+        text = run([CORE, "--tasks", core], "pyfault-core --tasks").stdout
+        section = attached[attached.index(b"\nAsyncio tasks"):]
+        if not text.endswith(section):
+            raise Fail("pyfault-core's task section differs from "
+                       "pyfault-attach's:\n%s\n---\n%s" % (
+                           text.decode(errors="replace"),
+                           section.decode(errors="replace")))
+        os.unlink(core)
+    finally:
+        res.release()
+
+
 def make_tests(suite):
-    global ATTACH, WATCH, TMPDIR
-    ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
+    global ATTACH, WATCH, CORE, TMPDIR
+    ATTACH, WATCH, CORE = suite.attach, suite.watch, suite.core
+    TMPDIR = suite.tmpdir
     tests = []
     for i in suite.full:
         for s in SCENARIOS:
@@ -608,15 +655,17 @@ def make_tests(suite):
                       lambda i=i: t_watch(i), i))
         tests.append(("%s no-asyncio" % i.label,
                       lambda i=i: t_no_asyncio(i), i))
+        tests.append(("%s core" % i.label, lambda i=i: t_core(i), i))
     return tests
 
 
 def main():
     return pyinterps.suite_main(__doc__, "pyfault-tasks-", make_tests,
-                                lambda i: (
+                                optional=("core",), reason_of=lambda i: (
                                     "asyncio tasks exist from 3.11 on in "
                                     "the form --tasks reads"
                                     if i.version < (3, 11) else None))
+
 
 if __name__ == "__main__":
     sys.exit(main())
