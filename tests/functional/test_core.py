@@ -108,6 +108,13 @@ def unlimited_core():
                        (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
+def quit_dumps_core():
+    """A core on SIGQUIT, which a driver started in the background by a
+    shell without job control has ignored, for its programs to inherit."""
+    unlimited_core()
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def no_core_but_allowed():
     import resource
     resource.setrlimit(resource.RLIMIT_CORE, (0, resource.RLIM_INFINITY))
@@ -638,7 +645,8 @@ def t_not_python():
     cwd = new_dir("sleep")
     res = Resources()
     try:
-        proc = res.popen(["sleep", "60"], cwd=cwd, preexec_fn=unlimited_core)
+        proc = res.popen(["sleep", "60"], cwd=cwd,
+                         preexec_fn=quit_dumps_core)
         os.kill(proc.pid, signal.SIGQUIT)
         proc.wait(timeout=TIMEOUT)
         check_error(run_core([the_core(cwd, "sleep")]), 5,
