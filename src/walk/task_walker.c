@@ -822,15 +822,8 @@ static bool add_awaited_tasks(struct pf_task_list *list,
 		while (k < target->nawaiter_ids &&
 		       target->awaiter_ids[k] != t->id)
 			k++;
-		if (k < target->nawaiter_ids)
-			continue;
-		uint64_t *by = realloc(target->awaiter_ids,
-				       (k + 1) * sizeof *by);
-		if (by == NULL)
+		if (k == target->nawaiter_ids && !add_awaiter(target, t->id))
 			return false;
-		by[k] = t->id;
-		target->awaiter_ids = by;
-		target->nawaiter_ids = k + 1;
 	}
 	return true;
 }
