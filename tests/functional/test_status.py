@@ -10,10 +10,12 @@ names: the main thread spinning with the GIL, a thread waiting for the GIL
 it holds, threads asleep in read() and in select().  The target tells its
 threads' OS ids on a pipe and signals the driver (READY_SIG) once its main
 thread spins; the driver then waits, polling /proc (no primitive tells it),
-until the waiting thread sleeps in futex(), where take_gil() parks it, and
-until the main thread's user time grows: the signal reaches the driver
-while the main thread is still in kill(), and only its spin, after it,
-runs in user space.
+until the waiting thread sleeps in futex(), where take_gil() parks it,
+until the reader and selector sleep in read() and select() (on a loaded
+machine a thread that let the GIL go may still be in drop_gil(), where it
+reads as waiting for the GIL), and until the main thread's user time
+grows: the signal reaches the driver while the main thread is still in
+kill(), and only its spin, after it, runs in user space.
 
 Checked, per interpreter:
   * pyfault-attach --status: one line per thread with its OS id, its name
@@ -43,7 +45,10 @@ from pyinterps import TIMEOUT, Fail, Resources, read_log
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "status_target.py")
 READY_SIG = signal.SIGRTMIN + 2
-FUTEX_NR = 202          # x86_64 futex(), the only architecture pyfault reads
+# x86_64 system call numbers, the only architecture pyfault reads.
+FUTEX_NR = 202
+BLOCKING_CALLS = {"reader": {0},             # read
+                  "selector": {23, 270}}     # select, pselect6
 STATUS_LINE = re.compile(
     rb'^  Thread (0x[0-9a-f]{16}): tid (\d+|\?) "(.*?)"'
     rb'(?:, Python name "(.*?)")?: (.*)$')
@@ -118,7 +123,9 @@ class Target:
             self._wait_in_user_space(self.ids["waiter"],
                                      utime(self.pid, self.ids["waiter"]))
         else:
-            self._wait_waiter_in_futex()
+            self._wait_in_syscall("waiter", {FUTEX_NR})
+        for role, calls in BLOCKING_CALLS.items():
+            self._wait_in_syscall(role, calls)
         self._wait_in_user_space(self.pid, user_ticks)
 
     def _read_ids(self, rfd):
@@ -159,12 +166,14 @@ class Target:
                 raise Fail("thread %d never ran in user space" % tid)
             time.sleep(0.001)
 
-    def _wait_waiter_in_futex(self):
+    def _wait_in_syscall(self, role, calls):
         deadline = time.monotonic() + TIMEOUT
-        while syscall_nr(self.pid, self.ids["waiter"]) != str(FUTEX_NR):
+        while syscall_nr(self.pid, self.ids[role]) not in {
+                str(nr) for nr in calls}:
             if time.monotonic() > deadline:
-                raise Fail("the waiter thread never slept in futex(): %r" %
-                           syscall_nr(self.pid, self.ids["waiter"]))
+                raise Fail("the %s thread never slept in system call %s: "
+                           "%r" % (role, sorted(calls),
+                                   syscall_nr(self.pid, self.ids[role])))
             time.sleep(0.001)
 
 
