@@ -19,17 +19,6 @@ static bool same_text(const struct pf_text *a, const struct pf_text *b)
 	       memcmp(a->chars, b->chars, a->length * sizeof *a->chars) == 0;
 }
 
-static bool text_is_ascii(const struct pf_text *t, const char *s)
-{
-	size_t n = strlen(s);
-	if (!t->present || t->truncated || t->length != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (t->chars[i] != (unsigned char)s[i])
-			return false;
-	return true;
-}
-
 /* sys.stdlib_module_names as _Py_DumpExtensionModules finds it: the first
  * str key of interp->sysdict equal to "stdlib_module_names", kept only when
  * its value is a frozenset.  0 when there is none: nothing is excluded. */
@@ -51,7 +40,7 @@ static uint64_t find_stdlib_names(struct pf_reader *r, uint64_t interp,
 			*oom = true;
 			return 0;
 		}
-		bool found = text_is_ascii(&name, STDLIB_NAMES_KEY);
+		bool found = pf_text_is_ascii(&name, STDLIB_NAMES_KEY);
 		pf_text_free(&name);
 		if (found)
 			return pf_is_instance(r, value, frozenset_type) ? value

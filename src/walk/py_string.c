@@ -125,6 +125,17 @@ void pf_text_free(struct pf_text *text)
 	memset(text, 0, sizeof *text);
 }
 
+bool pf_text_is_ascii(const struct pf_text *text, const char *s)
+{
+	size_t n = strlen(s);
+	if (!text->present || text->truncated || text->length != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (text->chars[i] != (unsigned char)s[i])
+			return false;
+	return true;
+}
+
 bool pf_text_equal(struct pf_mem *mem, const struct pf_layout *l, uint64_t a,
 		   uint64_t b)
 {

@@ -26,6 +26,9 @@ bool pf_read_text_max(struct pf_mem *mem, const struct pf_layout *layout,
 
 void pf_text_free(struct pf_text *text);
 
+/* text, read whole, is the ASCII string s. */
+bool pf_text_is_ascii(const struct pf_text *text, const char *s);
+
 /* The longest strs pf_text_equal compares; longer ones differ. */
 #define PF_TEXT_EQUAL_MAX 1024
 

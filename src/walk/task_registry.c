@@ -102,6 +102,12 @@ bool pf_task_registry_read(const struct pf_reader *r, uint64_t interp,
 			 "cannot read the dict of module asyncio.tasks");
 		return true;
 	}
+	uint64_t groups = pf_dict_get(r, modules, "asyncio.taskgroups"),
+		 groups_dict;
+	if (groups != 0 &&
+	    pf_mem_read_u64(r->mem, groups + (uint64_t)l->module.md_dict,
+			    &groups_dict))
+		reg->taskgroup_type = pf_dict_get(r, groups_dict, "TaskGroup");
 	reg->ctask_type = pf_dict_get(r, dict, "_CTask");
 	reg->pytask_type = pf_dict_get(r, dict, "_PyTask");
 	scheduled = pf_dict_get(r, dict, "_scheduled_tasks");

@@ -17,6 +17,8 @@ struct pf_task_registry {
 	uint64_t ctask_type;    /* asyncio.tasks._CTask (_asyncio.Task), 0
 	                           without the accelerator */
 	uint64_t pytask_type;   /* asyncio.tasks._PyTask */
+	uint64_t taskgroup_type; /* asyncio.taskgroups.TaskGroup, 0 when
+	                           that module is not loaded */
 	size_t ntasks;          /* the objects of both sets, sorted, once
 	                           each: tasks, or anything else a
 	                           corrupt set holds */

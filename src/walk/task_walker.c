@@ -46,6 +46,13 @@ struct type_name {
 	char name[64];
 };
 
+/* What 3.11-3.13 keep of a task's awaits besides its chain. */
+struct registry_links {
+	uint64_t fut_waiter;          /* task_fut_waiter, _fut_waiter */
+	uint64_t group;               /* the TaskGroup whose __aexit__ the
+	                                 task's chain is in, or 0 */
+};
+
 struct tw {
 	const struct pf_task_walk_input *in;
 	const struct pf_layout *l;
@@ -64,9 +71,9 @@ struct tw {
 	/* Where a generator keeps its frame and state: 3.14's debug
 	 * offsets, or 3.11-3.13's DWARF. */
 	int64_t gi_iframe, gi_frame_state, tp_name;
+	size_t nlinks;                /* of the last chain walked */
 	struct pf_reader r;
-	uint64_t *waiters;            /* 3.11-3.13: each task's
-	                                 task_fut_waiter, by index */
+	struct registry_links *links; /* 3.11-3.13: by task index */
 };
 
 static void note(struct tw *w, const char *fmt, ...)
@@ -447,16 +454,20 @@ static bool walk_chain(struct tw *w, uint64_t coro, struct pf_task *t)
 		type_name(w, type, t->awaits_type, sizeof t->awaits_type);
 		break;
 	}
+	w->nlinks = n;
 	return keep_innermost(w, n, cut, t);
 }
 
 /* The keys of the set at addr: every entry whose key is set (a dummy's
  * too; pf_walk_tasks keeps only the keys that are tasks). */
-static bool read_set_keys(struct tw *w, uint64_t addr, struct pf_task *t)
+static bool set_keys(struct tw *w, uint64_t addr, uint64_t **out,
+		     size_t *nout)
 {
 	const struct pf_layout *l = w->l;
 	int64_t mask;
 	uint64_t table;
+	*out = NULL;
+	*nout = 0;
 	if (l->set.mask == PF_NO_OFFSET || l->set.table == PF_NO_OFFSET ||
 	    l->set_entry.key == PF_NO_OFFSET ||
 	    l->set_entry.size == PF_NO_OFFSET) {
@@ -481,16 +492,22 @@ static bool read_set_keys(struct tw *w, uint64_t addr, struct pf_task *t)
 			uint64_t key = pf_field_u64(entries + i * esize,
 						    l->set_entry.key);
 			if (key != 0)
-				keys[t->nawaiter_ids++] = key;
+				keys[(*nout)++] = key;
 		}
 	}
 	free(entries);
-	if (ok && t->nawaiter_ids > 0) {
-		t->awaiter_ids = keys;
+	if (ok && *nout > 0) {
+		*out = keys;
 		return true;
 	}
+	*nout = 0;
 	free(keys);
 	return ok;
+}
+
+static bool read_set_keys(struct tw *w, uint64_t addr, struct pf_task *t)
+{
+	return set_keys(w, addr, &t->awaiter_ids, &t->nawaiter_ids);
 }
 
 static bool read_awaited_by(struct tw *w, const uint8_t *task,
@@ -700,6 +717,32 @@ static bool registry_loop(struct tw *w, uint64_t loop,
 	return true;
 }
 
+/* The TaskGroup whose `async with` the task at task is leaving, as found
+ * in the chain just walked: an __aexit__ frame whose first local (self)
+ * is a TaskGroup of that parent task.  3.14 links a group's children to
+ * its parent itself; 3.11-3.13 keep no such link. */
+static uint64_t group_exited(struct tw *w, uint64_t group_type,
+			     uint64_t task)
+{
+	const struct pf_layout *l = w->l;
+	if (group_type == 0)
+		return 0;
+	for (size_t k = w->nlinks; k-- > 0;) {
+		uint64_t self;
+		if (w->chain[k].name == NULL ||
+		    !pf_text_is_ascii(w->chain[k].name, "__aexit__") ||
+		    !read_u64(w, w->coros[k] + (uint64_t)w->gi_iframe +
+					 (uint64_t)l->locals.localsplus,
+			      &self))
+			continue;
+		self &= ~l->code_tag_mask;
+		if (self != 0 && pf_is_instance(&w->r, self, group_type) &&
+		    pf_instance_attr(&w->r, self, "_parent_task") == task)
+			return self;
+	}
+	return 0;
+}
+
 /* Reads the pending task at addr: an _asyncio.Task by its TaskObj, a
  * pure-Python Task through its instance dict.  Others are left out. */
 static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
@@ -736,13 +779,12 @@ static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
 	}
 	size_t index = w->list->count;
 	struct pf_task *t = new_task(w);
-	uint64_t *waiters = t ? realloc(w->waiters,
-					w->capacity * sizeof *waiters)
-			      : NULL;
-	if (waiters == NULL)
+	struct registry_links *links =
+		t ? realloc(w->links, w->capacity * sizeof *links) : NULL;
+	if (links == NULL)
 		return false;
-	w->waiters = waiters;
-	waiters[index] = waiter;
+	w->links = links;
+	links[index] = (struct registry_links){waiter, 0};
 	t->id = addr;
 	t->state = PF_TASK_PENDING;
 	t->loop = loop;
@@ -750,7 +792,10 @@ static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
 	if (loop != 0 && !registry_loop(w, loop, &l))
 		return false;
 	t->thread_id = l ? l->thread_id : 0;
-	return read_name(w, name, &t->name) && walk_chain(w, coro, t);
+	if (!read_name(w, name, &t->name) || !walk_chain(w, coro, t))
+		return false;
+	links[index].group = group_exited(w, reg->taskgroup_type, addr);
+	return true;
 }
 
 static bool add_awaiter(struct pf_task *t, uint64_t awaiter)
@@ -764,15 +809,42 @@ static bool add_awaiter(struct pf_task *t, uint64_t awaiter)
 	return true;
 }
 
+/* A task leaving a TaskGroup awaits each task the group still holds
+ * (its _tasks set). */
+static bool group_awaiters(struct tw *w, const struct id_index *ids,
+			   size_t parent)
+{
+	struct pf_task_list *list = w->list;
+	uint64_t set = pf_instance_attr(&w->r, w->links[parent].group,
+					"_tasks"),
+		 *keys;
+	size_t n;
+	if (set == 0)
+		return true;
+	if (!set_keys(w, set, &keys, &n))
+		return false;
+	bool ok = true;
+	for (size_t c = 0; ok && c < n; c++) {
+		size_t k = find_task(ids, list->count, keys[c]);
+		if (k != SIZE_MAX)
+			ok = add_awaiter(&list->tasks[k],
+					 list->tasks[parent].id);
+	}
+	free(keys);
+	return ok;
+}
+
 /* awaited_by from the other end: a task awaits the task in its
  * task_fut_waiter, or every child of the gather (a _GatheringFuture's
- * _children) there. */
+ * _children) there, or every task of the TaskGroup it is leaving. */
 static bool registry_awaiters(struct tw *w, const struct id_index *ids)
 {
 	const struct pf_layout *l = w->l;
 	struct pf_task_list *list = w->list;
 	for (size_t i = 0; i < list->count; i++) {
-		uint64_t waiter = w->waiters[i], children, items;
+		uint64_t waiter = w->links[i].fut_waiter, children, items;
+		if (w->links[i].group != 0 && !group_awaiters(w, ids, i))
+			return false;
 		int64_t n;
 		if (waiter == 0)
 			continue;
@@ -962,7 +1034,7 @@ static bool analyse(struct tw *w)
 		ids[i] = (struct id_index){list->tasks[i].id, i};
 	qsort(ids, n, sizeof *ids, compare_ids);
 	bool ok = mark_running(list, ids) &&
-		  (w->waiters == NULL || registry_awaiters(w, ids)) &&
+		  (w->links == NULL || registry_awaiters(w, ids)) &&
 		  add_awaited_tasks(list, ids) && link_awaiters(list, ids) &&
 		  find_cycles(list);
 	free(ids);
@@ -1010,6 +1082,6 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 	free(w.task_buf);
 	free(w.chain);
 	free(w.coros);
-	free(w.waiters);
+	free(w.links);
 	return ok;
 }

@@ -12,7 +12,9 @@ loop, and a byte on the ready pipe once every loop is parked:
     chain that stops at asend, athrow and FutureIter), and the tasks
     awaiting it:
     3.14's _asyncio_awaited_by, or before 3.14 the tasks whose _fut_waiter
-    is this task or a gather (its _children) holding it;
+    is this task or a gather (its _children) holding it, and the task
+    leaving a TaskGroup (an __aexit__ frame of its chain whose self is
+    the group) that holds it (_tasks);
   * the task that computes the oracle is named "oracle" and left out: it
     runs while it writes.
 Nothing moves after that: every task waits on something that never comes
@@ -86,15 +88,34 @@ def chain_of(task, through=True):
     return frames, awaits
 
 
+def group_exited(task):
+    """The TaskGroup whose `async with` task is leaving: the self of an
+    __aexit__ frame of its await chain, a group whose parent task it is."""
+    coro = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(
+            coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        me = frame.f_locals.get("self") if frame is not None and \
+            frame.f_code.co_name == "__aexit__" else None
+        if isinstance(me, asyncio.TaskGroup) and me._parent_task is task:
+            return me
+        coro = getattr(coro, "cr_await", None) or getattr(
+            coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
+    return None
+
+
 def waiter_awaiters(tasks):
     """Before 3.14 a task records only what it waits on (_fut_waiter):
-    a task, or a gather's future with its _children."""
+    a task, or a gather's future with its _children; a task leaving a
+    TaskGroup awaits the group's tasks (3.14 links these itself)."""
     by = {id(t): [] for t in tasks}
     for parent in tasks:
         waiter = parent._fut_waiter
-        if waiter is None:
-            continue
-        awaited = [waiter] + list(getattr(waiter, "_children", ()) or ())
+        awaited = [] if waiter is None else [waiter] + list(
+            getattr(waiter, "_children", ()) or ())
+        group = group_exited(parent)
+        if group is not None:
+            awaited += list(group._tasks)
         for t in awaited:
             if id(t) in by:
                 by[id(t)].append(parent)

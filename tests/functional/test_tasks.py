@@ -31,7 +31,8 @@ Every scenario runs on each 3.11+ interpreter (eager tasks from 3.12),
 and five of them again on 3.11-3.13 without the _asyncio accelerator
 (pure-Python tasks).  Before 3.14 the oracle's awaited_by is derived
 from each task's _fut_waiter (a task, or a gather's _children), which is
-all those versions keep.
+all those versions keep, and from the TaskGroup whose __aexit__ a
+parent task is in (its _tasks).
 Stripped builds (3.11-3.13 release builds): --offsets=table gives the
 same tasks from the shipped rows; a copy of _asyncio without its DWARF,
 imported by the target, gets TaskObj from the shipped row (-v says so),
