@@ -19,7 +19,25 @@ void pf_task_source_find(struct pf_target *t,
 					       sizeof source->note);
 	if (source->found != PF_ASYNCIO_FOUND)
 		return;
-	pf_target_modules_layout(t);
+	if (source->layout.model == PF_ASYNCIO_REGISTRY)
+		pf_target_registry_layout(t);
+	else
+		pf_target_modules_layout(t);
+	const char *missing;
+	if (source->layout.model == PF_ASYNCIO_REGISTRY &&
+	    t->layout.coro.gi_iframe != PF_NO_OFFSET &&
+	    !pf_task_layout_complete(&t->layout, PF_ASYNCIO_REGISTRY,
+				     &missing)) {
+		/* 3.14+ without _asyncio: asyncio may well not be imported,
+		 * which only a registry that cannot be read would tell. */
+		snprintf(source->note, sizeof source->note,
+			 "no asyncio task section: process %d has not "
+			 "loaded _asyncio, and its pure-Python tasks, if any, "
+			 "need DWARF (no %s)",
+			 (int)t->pid, missing);
+		source->found = PF_ASYNCIO_ABSENT;
+		return;
+	}
 	pf_await_layout_find(t,
 			     source->layout.read_path[0] ? source->layout.read_path
 							 : NULL,

@@ -527,7 +527,7 @@ void pf_image_target(const struct pf_image *img, struct pf_target *t)
 	t->frozenset_type = img->frozenset_type;
 	t->coro_type = img->coro_type;
 	t->gen_type = img->gen_type;
-	t->modules_layout_tried = true;
+	t->dwarf_fill_tried = true;
 	t->layout = img->layout;
 	/* Images hold 3.7+ interpreters, found through _PyRuntime. */
 	if (img->layout.runtime.interpreters_head != PF_NO_OFFSET)

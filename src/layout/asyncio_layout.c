@@ -287,9 +287,10 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 	char why[160];
 	const bool registry = t->major == 3 && t->minor >= 11 &&
 			      t->minor <= 13;
-	if (module == NULL && !builtin && registry) {
+	if (module == NULL && !builtin && t->major == 3 && t->minor >= 11) {
 		/* Asyncio without its accelerator (or not imported, which
-		 * the registry tells): pure-Python tasks only. */
+		 * the registry tells): pure-Python tasks only, in
+		 * asyncio.tasks' registry on 3.14 too. */
 		out->model = PF_ASYNCIO_REGISTRY;
 		out->read_path[0] = '\0';
 		snprintf(out->source_detail, sizeof out->source_detail,

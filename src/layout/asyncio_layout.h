@@ -16,9 +16,10 @@
 enum pf_asyncio_model {
 	PF_ASYNCIO_TASK_LISTS,  /* 3.14+: per-thread and per-interpreter
 	                           linked lists of TaskObj */
-	PF_ASYNCIO_REGISTRY,    /* 3.11-3.13: asyncio.tasks' WeakSet of
-	                           scheduled tasks, its eager tasks set and
-	                           its current_tasks dict */
+	PF_ASYNCIO_REGISTRY,    /* 3.11-3.13, and 3.14+ without _asyncio:
+	                           asyncio.tasks' WeakSet of scheduled
+	                           tasks, its eager tasks set and its
+	                           current_tasks dict */
 };
 
 struct pf_asyncio_layout {

@@ -114,9 +114,10 @@ static const struct want wants[W_COUNT] = {
 	[W_LIST] = {NULL, "PyListObject", 6, 99, ANY_MODEL, true},
 	[W_FLOAT] = {NULL, "PyFloatObject", 6, 99, ANY_MODEL, true},
 	[W_CELL] = {NULL, "PyCellObject", 6, 99, ANY_MODEL, true},
-	/* What --tasks reads on 3.11-3.13. */
+	/* What --tasks reads in asyncio.tasks' registry: 3.11-3.13, and
+	 * 3.14+ without _asyncio (whose debug offsets give generators). */
 	[W_GEN] = {NULL, "PyGenObject", 11, 13, ANY_MODEL, true},
-	[W_WEAKREF] = {"_PyWeakReference", "PyWeakReference", 11, 13,
+	[W_WEAKREF] = {"_PyWeakReference", "PyWeakReference", 11, 99,
 		       ANY_MODEL, true},
 };
 

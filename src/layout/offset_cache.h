@@ -13,7 +13,7 @@
 #include "layout/py_layout.h"
 
 /* Bump when the entries' lines or their meaning change. */
-#define PF_OFFSET_CACHE_FORMAT 1
+#define PF_OFFSET_CACHE_FORMAT 2
 
 enum pf_cache_lookup {
 	PF_CACHE_HIT,

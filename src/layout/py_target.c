@@ -551,20 +551,18 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 	return st;
 }
 
-void pf_target_modules_layout(struct pf_target *t)
+/* Fills the gaps the debug offsets leave from the target's DWARF, once. */
+static void fill_from_dwarf(struct pf_target *t)
 {
 	struct pf_layout *l = &t->layout, d;
-	const char *missing = NULL;
-	if (t->modules_layout_tried)
+	if (t->dwarf_fill_tried)
 		return;
-	t->modules_layout_tried = true;
+	t->dwarf_fill_tried = true;
 	/* Only the debug offsets leave gaps to fill: a DWARF layout holds
 	 * all the DWARF has, and the shipped table describes another build,
 	 * so it may not fill in for this one. */
 	if (l->source != PF_SOURCE_DEBUG_OFFSETS ||
 	    !(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)) ||
-	    (pf_layout_modules_complete(l, &missing) &&
-	     pf_layout_names_complete(l, &missing)) ||
 	    !pf_layout_init_version(&d, t->major, t->minor, t->micro) ||
 	    dwarf_layout(t, &d, t->file.read_path, NULL) != PF_OK)
 		return;
@@ -590,4 +588,17 @@ void pf_target_modules_layout(struct pf_target *t)
 	size_t used = strlen(l->source_detail);
 	snprintf(l->source_detail + used, sizeof l->source_detail - used,
 		 ", the rest from DWARF in %s", d.source_detail);
+}
+
+void pf_target_modules_layout(struct pf_target *t)
+{
+	const char *missing = NULL;
+	if (!pf_layout_modules_complete(&t->layout, &missing) ||
+	    !pf_layout_names_complete(&t->layout, &missing))
+		fill_from_dwarf(t);
+}
+
+void pf_target_registry_layout(struct pf_target *t)
+{
+	fill_from_dwarf(t);
 }

@@ -74,7 +74,8 @@ struct pf_target {
 	/* Why the offset cache could not be read or written, for -v; the
 	 * dump goes on without it. */
 	char cache_note[512];
-	bool modules_layout_tried; /* pf_target_modules_layout has run */
+	bool dwarf_fill_tried;    /* pf_target_modules_layout or
+	                             pf_target_registry_layout read DWARF */
 	struct pf_layout layout;
 };
 
@@ -130,5 +131,10 @@ bool pf_is_libpython(const char *path);
  * target, on first use: dumps that never print the line do not pay for
  * reading DWARF. */
 void pf_target_modules_layout(struct pf_target *target);
+
+/* The same for asyncio.tasks' registry (--tasks on 3.11-3.13, and on
+ * 3.14+ without _asyncio): weak references, sets, generators' frames,
+ * which no debug offset describes. */
+void pf_target_registry_layout(struct pf_target *target);
 
 #endif

@@ -1,4 +1,5 @@
-/* The asyncio task registry of CPython 3.11-3.13, read as all_tasks() and
+/* The asyncio task registry of CPython 3.11-3.13 (and of 3.14+ without
+ * _asyncio, whose tasks are pure-Python ones), read as all_tasks() and
  * current_task() read it: the module asyncio.tasks of sys.modules holds
  * the WeakSet of scheduled tasks (_all_tasks in 3.11, _scheduled_tasks
  * from 3.12), the set of eager tasks (3.12+) and the dict of the task each

@@ -72,6 +72,8 @@ struct tw {
 	 * offsets, or 3.11-3.13's DWARF. */
 	int64_t gi_iframe, gi_frame_state, tp_name;
 	size_t nlinks;                /* of the last chain walked */
+	bool debug_offsets;           /* 3.14+: the generator's offsets
+	                                 are _Py_DebugOffsets' */
 	struct pf_reader r;
 	struct registry_links *links; /* 3.11-3.13: by task index */
 };
@@ -128,13 +130,29 @@ bool pf_task_layout_complete(const struct pf_layout *l,
 			     enum pf_asyncio_model model, const char **missing)
 {
 	if (model == PF_ASYNCIO_REGISTRY) {
+		/* 3.14 (pure-Python tasks) has the generator's offsets and
+		 * the stack pointer among its debug offsets. */
+		const bool debug_offsets = l->coro.gi_iframe != PF_NO_OFFSET;
 		const struct need fields[] = {
-			{"PyGenObject.gi_iframe", l->gen.gi_iframe},
-			{"PyGenObject.gi_frame_state", l->gen.gi_frame_state},
-			{"_PyInterpreterFrame.stacktop", l->frame.stacktop},
+			{"PyGenObject.gi_iframe", debug_offsets
+							  ? l->coro.gi_iframe
+							  : l->gen.gi_iframe},
+			{"PyGenObject.gi_frame_state",
+			 debug_offsets ? l->coro.gi_frame_state
+				       : l->gen.gi_frame_state},
+			{debug_offsets ? "_PyInterpreterFrame.stackpointer"
+				       : "_PyInterpreterFrame.stacktop",
+			 debug_offsets ? l->coro.stackpointer
+				       : l->frame.stacktop},
 			{"_PyInterpreterFrame.localsplus", l->locals.localsplus},
-			{"_PyInterpreterFrame.prev_instr", l->frame.instr},
-			{"PyTypeObject.tp_name", l->type_name.tp_name},
+			/* Only 3.11 and 3.12 tell a yield from by the next
+			 * instruction. */
+			{"_PyInterpreterFrame.prev_instr",
+			 l->frame_suspended_yield_from != 0 ? 0
+							    : l->frame.instr},
+			{"PyTypeObject.tp_name", debug_offsets
+							 ? l->coro.tp_name
+							 : l->type_name.tp_name},
 			{"PyWeakReference.wr_object", l->weakref.wr_object},
 			{"PyInterpreterState.modules", l->interp.modules},
 			{"PyModuleObject.md_dict", l->module.md_dict},
@@ -794,8 +812,19 @@ static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
 	t->thread_id = l ? l->thread_id : 0;
 	if (!read_name(w, name, &t->name) || !walk_chain(w, coro, t))
 		return false;
-	links[index].group = group_exited(w, reg->taskgroup_type, addr);
-	return true;
+	if (!w->debug_offsets) {
+		links[index].group = group_exited(w, reg->taskgroup_type, addr);
+		return true;
+	}
+	/* 3.14 keeps the tasks awaiting a pure-Python future in its
+	 * __asyncio_awaited_by set (None until one does). */
+	links[index].fut_waiter = 0;
+	uint64_t by = pf_instance_attr(&w->r, addr,
+				       "_Future__asyncio_awaited_by"),
+		 type;
+	return by == 0 ||
+	       !read_u64(w, by + (uint64_t)w->l->object.ob_type, &type) ||
+	       !builtin_type(w, type, "set") || read_set_keys(w, by, t);
 }
 
 static bool add_awaiter(struct pf_task *t, uint64_t awaiter)
@@ -1047,16 +1076,20 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 	const struct pf_asyncio_layout *a = in->asyncio;
 	const struct pf_layout *l = in->layout;
 	const bool registry = a->model == PF_ASYNCIO_REGISTRY;
+	const bool debug_offsets = l->coro.gi_iframe != PF_NO_OFFSET;
 	struct tw w = {
 		.in = in,
 		.l = l,
 		.a = a,
 		.mem = in->mem,
 		.list = &snap->tasks,
-		.gi_iframe = registry ? l->gen.gi_iframe : l->coro.gi_iframe,
-		.gi_frame_state = registry ? l->gen.gi_frame_state
-					   : l->coro.gi_frame_state,
-		.tp_name = registry ? l->type_name.tp_name : l->coro.tp_name,
+		.gi_iframe = debug_offsets ? l->coro.gi_iframe
+					   : l->gen.gi_iframe,
+		.gi_frame_state = debug_offsets ? l->coro.gi_frame_state
+						: l->gen.gi_frame_state,
+		.tp_name = debug_offsets ? l->coro.tp_name
+					 : l->type_name.tp_name,
+		.debug_offsets = debug_offsets,
 		.r = {in->mem, l},
 	};
 	pf_task_list_free(&snap->tasks);

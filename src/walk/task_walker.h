@@ -1,7 +1,8 @@
 /* Walks the asyncio tasks of a stopped CPython 3.11+ process, as
  * asyncio.all_tasks() and `python -m asyncio ps` see them: the task list of
  * every thread and of the interpreter (3.14+) or asyncio.tasks' registry
- * (3.11-3.13), each task's await chain and the tasks awaiting it; then
+ * (3.11-3.13, and 3.14+ without _asyncio), each task's await chain and the
+ * tasks awaiting it; then
  * links awaiters to awaited and names the cycles. */
 #ifndef PYFAULT_TASK_WALKER_H
 #define PYFAULT_TASK_WALKER_H

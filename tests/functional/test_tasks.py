@@ -28,8 +28,9 @@ SIGSEGV once its tasks are parked holds the same tasks (JSON; and with
 --current-thread-only, its one thread being the faulting one), and its
 text has the section after faulthandler's.
 Every scenario runs on each 3.11+ interpreter (eager tasks from 3.12),
-and five of them again on 3.11-3.13 without the _asyncio accelerator
-(pure-Python tasks).  Before 3.14 the oracle's awaited_by is derived
+and five of them again without the _asyncio accelerator (pure-Python
+tasks; on 3.14+ also with --offsets=debug-offsets, which gives no
+section for want of DWARF).  Before 3.14 the oracle's awaited_by is derived
 from each task's _fut_waiter (a task, or a gather's _children), which is
 all those versions keep, and from the TaskGroup whose __aexit__ a
 parent task is in (its _tasks).
@@ -82,8 +83,6 @@ def scenario_skip(interp, scenario):
     """Why scenario cannot run on interp, or None."""
     if scenario == "eager" and interp.version[:2] < (3, 12):
         return "eager tasks exist from 3.12 on"
-    if scenario.endswith("-py") and interp.version[:2] >= (3, 14):
-        return "pure-Python tasks are read on 3.11-3.13 only"
     return None
 
 
@@ -583,6 +582,25 @@ def t_no_asyncio(interp):
         res.release()
 
 
+def t_pure_python_no_dwarf(interp):
+    """3.14+ without _asyncio reads its pure-Python tasks with offsets
+    from DWARF that no debug offset gives: with --offsets=debug-offsets,
+    no section (asyncio may as well not be imported), and -v says why."""
+    res = Resources()
+    try:
+        target = Target(res, interp, "gather-py")
+        only = "--offsets=debug-offsets"
+        plain = run([ATTACH, only, str(target.pid)], "attach").stdout
+        out = run([ATTACH, only, "--tasks", "-v", str(target.pid)],
+                  "--tasks -v")
+        if out.stdout != plain:
+            raise Fail("--tasks %s: %r, not %r" % (only, out.stdout, plain))
+        if b"pure-Python tasks, if any, need DWARF" not in out.stderr:
+            raise Fail("no -v note: %r" % out.stderr)
+    finally:
+        res.release()
+
+
 def t_core(interp):
     """pyfault-core --tasks reads the tasks from a gcore of the target,
     once the target is gone, as pyfault-attach --tasks read them from the
@@ -660,6 +678,9 @@ def make_tests(suite):
                       lambda i=i: t_watch(i), i))
         tests.append(("%s no-asyncio" % i.label,
                       lambda i=i: t_no_asyncio(i), i))
+        if i.version[:2] >= (3, 14):
+            tests.append(("%s pure-python-no-dwarf" % i.label,
+                          lambda i=i: t_pure_python_no_dwarf(i), i))
         tests.append(("%s core" % i.label, lambda i=i: t_core(i), i))
     return tests
 
