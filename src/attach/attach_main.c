@@ -312,6 +312,10 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		fprintf(stderr, "pyfault-attach: asyncio task offsets from %s\n",
 			tasks.source->layout.source_detail);
 	if (opt->common.verbose && tasks.source &&
+	    tasks.source->awaits_detail[0] != '\0')
+		fprintf(stderr, "pyfault-attach: await chain offsets: %s\n",
+			tasks.source->awaits_detail);
+	if (opt->common.verbose && tasks.source &&
 	    tasks.source->awaits_note[0] != '\0')
 		fprintf(stderr, "pyfault-attach: %s\n",
 			tasks.source->awaits_note);

@@ -23,8 +23,10 @@ void pf_task_source_find(struct pf_target *t,
 	pf_await_layout_find(t,
 			     source->layout.read_path[0] ? source->layout.read_path
 							 : NULL,
-			     &source->awaits,
-			     source->awaits_note, sizeof source->awaits_note);
+			     source->layout.build_id, &source->awaits,
+			     source->awaits_detail,
+			     sizeof source->awaits_detail, source->awaits_note,
+			     sizeof source->awaits_note);
 }
 
 bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,

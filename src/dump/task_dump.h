@@ -19,6 +19,7 @@ struct pf_task_source {
 	struct pf_await_layout awaits;
 	char awaits_note[sizeof ((struct pf_error *)0)->message + 64];
 	                    /* for -v: why awaitables are not followed */
+	char awaits_detail[700]; /* for -v: where their offsets came from */
 	/* Read only the bytes the walk uses, not whole pages: for recording
 	 * images, which must hold no more of the target than that. */
 	bool exact_reads;
