@@ -378,16 +378,17 @@ static void format_member(struct text *t, const struct pf_dwarf_member *m)
 }
 
 /* The line of m, as format_member writes it, with numbers that fit one
- * struct; m's outputs are set only when it is one. */
+ * struct; m's outputs are set only when it is one.  why says which. */
 static bool parse_member(const char *line, size_t len,
-			 struct pf_dwarf_member *m)
+			 struct pf_dwarf_member *m, char *why, size_t why_size)
 {
 	char name[300], value[64];
 	int n = snprintf(name, sizeof name, "%s.%s %s", m->type_name,
 			 m->member, m->pointer ? "pointer" : "value");
 	if (n < 0 || (size_t)n >= sizeof name ||
 	    !value_of(line, len, name, value, sizeof value))
-		return false;
+		return set_why(why, why_size, "entry lacks %s.%s",
+			       m->type_name, m->member);
 	if (strcmp(value, NO_OFFSET_TEXT) == 0) {
 		m->offset = PF_NO_OFFSET;
 		return true;
@@ -398,7 +399,9 @@ static bool parse_member(const char *line, size_t len,
 	    !parse_int(off, 0, MAX_OFFSET, &o) ||
 	    !parse_int(width, 1, MAX_OFFSET, &w) ||
 	    !parse_int(size, 1, MAX_OFFSET, &sz) || o > sz - w)
-		return false;
+		return set_why(why, why_size,
+			       "entry has %s.%s outside its struct",
+			       m->type_name, m->member);
 	m->offset = o;
 	m->width = w;
 	m->struct_size = sz;
@@ -436,11 +439,12 @@ static enum pf_cache_lookup parse_members(const char *data, size_t size,
 	struct pf_dwarf_member m[n > 0 ? n : 1];
 	for (size_t i = 0; i < n; i++) {
 		m[i] = members[i];
-		if (!next_line(&p, end, &line, &len) ||
-		    !parse_member(line, len, &m[i]))
+		if (!next_line(&p, end, &line, &len))
 			return set_why(why, why_size, "entry lacks %s.%s",
 				       m[i].type_name, m[i].member),
 			       PF_CACHE_INVALID;
+		if (!parse_member(line, len, &m[i], why, why_size))
+			return PF_CACHE_INVALID;
 	}
 	if (p != end)
 		return set_why(why, why_size, "entry has extra lines"),
