@@ -29,6 +29,19 @@ void pf_task_source_find(struct pf_target *t,
 			     sizeof source->awaits_note);
 }
 
+void pf_task_source_report(FILE *out, const char *prog,
+			   const struct pf_task_source *source)
+{
+	if (source->found == PF_ASYNCIO_FOUND)
+		fprintf(out, "%s: asyncio task offsets from %s\n", prog,
+			source->layout.source_detail);
+	if (source->awaits_detail[0] != '\0')
+		fprintf(out, "%s: await chain offsets: %s\n", prog,
+			source->awaits_detail);
+	if (source->awaits_note[0] != '\0')
+		fprintf(out, "%s: %s\n", prog, source->awaits_note);
+}
+
 bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,
 		     const struct pf_task_source *source,
 		     struct pf_snapshot *snap, char *verbose_note,
