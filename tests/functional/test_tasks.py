@@ -478,24 +478,26 @@ def t_stripped(interp, so):
         maps = open("/proc/%d/maps" % target.pid).read()
         if copy not in maps:
             raise Fail("the target did not load %s" % copy)
-        doc = json_tasks(target)
+        # The copy keeps the build-id of the original, whose offsets
+        # the cache may hold from another case: none is read here.
+        doc = json_tasks(target, ["--no-cache"])
         check_json(target, doc, interp)
-        err = run([ATTACH, "--tasks", "-v", str(target.pid)],
+        err = run([ATTACH, "--tasks", "-v", "--no-cache", str(target.pid)],
                   "--tasks -v").stderr
         if b"asyncio task offsets from the table row of " not in err or \
                 b"awaited futures are not followed: " not in err:
             raise Fail("TaskObj not from the table, or no note on the "
                        "awaited futures: %r" % err[-1500:])
-        plain = run([ATTACH, "--offsets=dwarf", str(target.pid)],
-                    "attach --offsets=dwarf").stdout
-        out = run([ATTACH, "--tasks", "--offsets=dwarf", str(target.pid)],
-                  "--tasks --offsets=dwarf").stdout
+        plain = run([ATTACH, "--offsets=dwarf", "--no-cache",
+                     str(target.pid)], "attach --offsets=dwarf").stdout
+        out = run([ATTACH, "--tasks", "--offsets=dwarf", "--no-cache",
+                   str(target.pid)], "--tasks --offsets=dwarf").stdout
         rest = out[len(plain):]
         if not out.startswith(plain) or not re.match(
                 rb"^\nAsyncio tasks \(0\):\n\nNote: asyncio tasks not "
                 rb"shown: [^\n]*TaskObj[^\n]*\n$", rest):
             raise Fail("expected one note line after the dump: %r" % rest)
-        doc = json_tasks(target, ["--offsets=dwarf"])
+        doc = json_tasks(target, ["--offsets=dwarf", "--no-cache"])
         if doc["tasks"] or not doc["tasks_note"]:
             raise Fail("JSON: tasks %r, note %r" % (doc["tasks"][:2],
                                                     doc["tasks_note"]))
