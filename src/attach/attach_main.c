@@ -307,14 +307,8 @@ static enum pf_status dump_pid(pid_t pid, const struct attach_options *opt,
 		print_details(&target, &snap, &times, reads, pf_now_ms() - t0);
 	if (opt->common.verbose && tasks.note[0] != '\0')
 		fprintf(stderr, "pyfault-attach: %s\n", tasks.note);
-	else if (opt->common.verbose && tasks.source &&
-		 tasks.source->found == PF_ASYNCIO_FOUND)
-		fprintf(stderr, "pyfault-attach: asyncio task offsets from %s\n",
-			tasks.source->layout.source_detail);
-	if (opt->common.verbose && tasks.source &&
-	    tasks.source->awaits_note[0] != '\0')
-		fprintf(stderr, "pyfault-attach: %s\n",
-			tasks.source->awaits_note);
+	else if (opt->common.verbose && tasks.source)
+		pf_task_source_report(stderr, "pyfault-attach", tasks.source);
 	pf_snapshot_free(&snap);
 	return st;
 }

@@ -100,6 +100,8 @@ static void collect_tasks(struct core_dump *d, const struct core_options *opt)
 		fprintf(stderr, "pyfault-core: out of memory\n");
 	else if (opt->common.verbose && note[0] != '\0')
 		fprintf(stderr, "pyfault-core: %s\n", note);
+	else if (opt->common.verbose)
+		pf_task_source_report(stderr, "pyfault-core", &source);
 }
 
 static enum pf_status walk_core(struct core_dump *d,

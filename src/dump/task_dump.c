@@ -41,8 +41,23 @@ void pf_task_source_find(struct pf_target *t,
 	pf_await_layout_find(t,
 			     source->layout.read_path[0] ? source->layout.read_path
 							 : NULL,
-			     &source->awaits,
-			     source->awaits_note, sizeof source->awaits_note);
+			     source->layout.build_id, &source->awaits,
+			     source->awaits_detail,
+			     sizeof source->awaits_detail, source->awaits_note,
+			     sizeof source->awaits_note);
+}
+
+void pf_task_source_report(FILE *out, const char *prog,
+			   const struct pf_task_source *source)
+{
+	if (source->found == PF_ASYNCIO_FOUND)
+		fprintf(out, "%s: asyncio task offsets from %s\n", prog,
+			source->layout.source_detail);
+	if (source->awaits_detail[0] != '\0')
+		fprintf(out, "%s: await chain offsets: %s\n", prog,
+			source->awaits_detail);
+	if (source->awaits_note[0] != '\0')
+		fprintf(out, "%s: %s\n", prog, source->awaits_note);
 }
 
 bool pf_task_collect(const struct pf_target *t, struct pf_mem *mem,

@@ -5,6 +5,7 @@
 #define PYFAULT_TASK_DUMP_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "base/snapshot.h"
 #include "layout/asyncio_layout.h"
@@ -19,6 +20,7 @@ struct pf_task_source {
 	struct pf_await_layout awaits;
 	char awaits_note[sizeof ((struct pf_error *)0)->message + 64];
 	                    /* for -v: why awaitables are not followed */
+	char awaits_detail[700]; /* for -v: where their offsets came from */
 	/* Read only the bytes the walk uses, not whole pages: for recording
 	 * images, which must hold no more of the target than that. */
 	bool exact_reads;
@@ -30,6 +32,12 @@ struct pf_task_source {
 void pf_task_source_find(struct pf_target *t,
 			 const struct pf_target_view *view, struct pf_mem *mem,
 			 struct pf_task_source *source);
+
+/* For -v: where the task and await chain offsets came from (DWARF, the
+ * offset cache, a shipped row, _AsyncioDebug), and why those of the await
+ * chains are unknown, one line each, after "PROG: ". */
+void pf_task_source_report(FILE *out, const char *prog,
+			   const struct pf_task_source *source);
 
 /* While the target is stopped, after pf_walk filled snap: its tasks into
  * snap->tasks.  An unknown layout is a note in the section; no asyncio (or

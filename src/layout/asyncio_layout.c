@@ -120,12 +120,12 @@ static bool is_asyncio_module(const char *path)
 
 /* The section's run-time address in the object mapped at m; 0 when the
  * object has no such section.  *builtin tells whether the object holds
- * the _asyncio module itself; read_path gets where the object is read. */
+ * the _asyncio module itself; out's read_path and build_id get where the
+ * object is read and its build-id. */
 static uint64_t section_address(const struct pf_target *t,
 				const struct pf_target_view *view,
 				const struct pf_mapping *m, uint64_t *size,
-				bool *builtin, char *read_path,
-				size_t path_size)
+				bool *builtin, struct pf_asyncio_layout *out)
 {
 	struct pf_target_file file;
 	struct pf_error ignored = {0};
@@ -134,8 +134,10 @@ static uint64_t section_address(const struct pf_target *t,
 	if ((view ? view->find_file(view, m, &file, &ignored)
 		  : pf_target_file_find(&file, t->pid, m, &ignored)) != PF_OK)
 		return 0;
-	snprintf(read_path, path_size, "%s", file.read_path);
+	snprintf(out->read_path, sizeof out->read_path, "%s", file.read_path);
 	struct pf_elf *elf = pf_elf_open(file.read_path);
+	if (elf)
+		pf_elf_build_id(elf, out->build_id, sizeof out->build_id);
 	if (elf && pf_elf_section(elf, SECTION, &addr, size) && addr != 0)
 		addr += m->start - pf_elf_load_vaddr(elf);
 	else
@@ -145,11 +147,13 @@ static uint64_t section_address(const struct pf_target *t,
 	return addr;
 }
 
-enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
-					   const char *debuginfo_path,
-					   struct pf_asyncio_layout *out,
-					   char *detail, size_t detail_size,
-					   struct pf_error *err)
+/* TaskObj from the DWARF of elf_path: through t's offset cache under the
+ * build-id build_id, or, without t, straight from debuginfo_path's. */
+static enum pf_status read_ctask(struct pf_target *t, const char *elf_path,
+				 const char *build_id,
+				 const char *debuginfo_path,
+				 struct pf_asyncio_layout *out, char *detail,
+				 size_t detail_size, struct pf_error *err)
 {
 	/* task_state is an enum; the rest pointers. */
 	struct pf_dwarf_member m[] = {
@@ -164,9 +168,12 @@ enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
 		&out->ctask.coro, &out->ctask.name,
 	};
 	const size_t n = sizeof m / sizeof *m;
-	enum pf_status st = pf_dwarf_unit_members(
-		elf_path, debuginfo_path, "_asynciomodule.c", m, n, detail,
-		detail_size, err);
+	const char *unit = "_asynciomodule.c";
+	enum pf_status st =
+		t ? pf_target_unit_members(t, elf_path, build_id, "task", unit,
+					   m, n, detail, detail_size, err)
+		  : pf_dwarf_unit_members(elf_path, debuginfo_path, unit, m, n,
+					  detail, detail_size, err);
 	if (st != PF_OK)
 		return st;
 	for (size_t i = 0; i < n; i++) {
@@ -186,6 +193,16 @@ enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
 	}
 	out->ctask.size = m[0].struct_size;
 	return PF_OK;
+}
+
+enum pf_status pf_asyncio_ctask_from_dwarf(const char *elf_path,
+					   const char *debuginfo_path,
+					   struct pf_asyncio_layout *out,
+					   char *detail, size_t detail_size,
+					   struct pf_error *err)
+{
+	return read_ctask(NULL, elf_path, "", debuginfo_path, out, detail,
+			  detail_size, err);
 }
 
 /* The shipped row of TaskObj for t's version, generated from the DWARF
@@ -213,23 +230,22 @@ static bool ctask_from_table(const struct pf_target *t,
 }
 
 /* TaskObj of a 3.11-3.13 _asyncio: from its DWARF (the -dbg package's
- * build-id file on Debian), else from the shipped table, as the thread
- * offsets, in the order of trust the user allows. */
-static enum pf_asyncio_found registry_layout(const struct pf_target *t,
+ * build-id file on Debian) or the cache of it, else from the shipped
+ * table, as the thread offsets, in the order of trust the user allows. */
+static enum pf_asyncio_found registry_layout(struct pf_target *t,
 					     const struct pf_mapping *module,
 					     struct pf_asyncio_layout *out,
 					     char *note, size_t note_size)
 {
 	struct pf_target_file file;
 	struct pf_error err = {0};
-	char path[200];
+	char path[sizeof out->source_detail - 16];
 	out->model = PF_ASYNCIO_REGISTRY;
 	if (!(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)))
 		pf_fail(&err, PF_ERR_NO_OFFSETS, "DWARF not allowed");
 	else if (pf_target_file_find(&file, t->pid, module, &err) == PF_OK &&
-		 pf_asyncio_ctask_from_dwarf(file.read_path, t->debuginfo_path,
-					     out, path, sizeof path,
-					     &err) == PF_OK) {
+		 read_ctask(t, file.read_path, out->build_id, NULL, out, path,
+			    sizeof path, &err) == PF_OK) {
 		snprintf(out->source_detail, sizeof out->source_detail,
 			 "the DWARF in %s", path);
 		return PF_ASYNCIO_FOUND;
@@ -248,7 +264,7 @@ static enum pf_asyncio_found registry_layout(const struct pf_target *t,
 	return PF_ASYNCIO_UNKNOWN;
 }
 
-enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
+enum pf_asyncio_found pf_asyncio_layout_find(struct pf_target *t,
 					     const struct pf_target_view *view,
 					     struct pf_mem *mem,
 					     struct pf_asyncio_layout *out,
@@ -281,7 +297,7 @@ enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
 	const struct pf_mapping *holder = module ? module : interp;
 	if (holder)
 		addr = section_address(t, view, holder, &size, &builtin,
-				       out->read_path, sizeof out->read_path);
+				       out);
 	enum pf_asyncio_found found = PF_ASYNCIO_FOUND;
 	uint64_t blob[BLOB_WORDS];
 	char why[160];

@@ -60,6 +60,8 @@ struct pf_asyncio_layout {
 	char read_path[4200];            /* where pyfault reads the object
 	                                    that holds _asyncio; "" when
 	                                    none is loaded (3.11-3.13) */
+	char build_id[129];              /* that object's, hex; "" if none:
+	                                    keys its offset cache entries */
 };
 
 enum pf_asyncio_found {
@@ -70,10 +72,11 @@ enum pf_asyncio_found {
 
 /* Finds the _asyncio module of t (an extension module, or built into the
  * interpreter) among view's mappings (NULL: the live process's) and reads
- * its offsets, each checked against the size of its struct.  The target
+ * its offsets, each checked against the size of its struct; those from
+ * DWARF go through the offset cache (pf_target_unit_members).  The target
  * may be running.  note receives one line saying why when the result is
  * not PF_ASYNCIO_FOUND. */
-enum pf_asyncio_found pf_asyncio_layout_find(const struct pf_target *t,
+enum pf_asyncio_found pf_asyncio_layout_find(struct pf_target *t,
 					     const struct pf_target_view *view,
 					     struct pf_mem *mem,
 					     struct pf_asyncio_layout *out,

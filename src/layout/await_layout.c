@@ -1,6 +1,7 @@
 #include "layout/await_layout.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "layout/layout_dwarf.h"
 
@@ -8,14 +9,42 @@
 static void why_not(char *note, size_t size, const char *what,
 		    const struct pf_error *err)
 {
-	if (note != NULL && note[0] == '\0')
+	if (note[0] == '\0')
 		snprintf(note, size, "%s are not followed: %s", what,
 			 err->message);
 }
 
-void pf_await_layout_find(const struct pf_target *t, const char *asyncio_path,
-			  struct pf_await_layout *out, char *note,
-			  size_t note_size)
+/* The members of one unit, through t's offset cache, each a pointer inside
+ * its struct (from the cache as from DWARF); one that is not is left
+ * PF_NO_OFFSET.  where gets the file they came from. */
+static enum pf_status read_pointers(struct pf_target *t, const char *path,
+				    const char *build_id, const char *kind,
+				    const char *unit,
+				    struct pf_dwarf_member *m, size_t n,
+				    char *where, size_t where_size,
+				    struct pf_error *err)
+{
+	enum pf_status st = pf_target_unit_members(
+		t, path, build_id, kind, unit, m, n, where, where_size, err);
+	for (size_t i = 0; st == PF_OK && i < n; i++)
+		if (m[i].offset != PF_NO_OFFSET &&
+		    (m[i].width != 8 || m[i].offset < 0 ||
+		     m[i].offset > m[i].struct_size - 8)) {
+			pf_fail(err, PF_ERR_NO_OFFSETS,
+				"%s.%s (%lld, %lld bytes) lies outside its "
+				"struct of %lld bytes in %s",
+				m[i].type_name, m[i].member,
+				(long long)m[i].offset, (long long)m[i].width,
+				(long long)m[i].struct_size, where);
+			m[i].offset = PF_NO_OFFSET;
+		}
+	return st;
+}
+
+void pf_await_layout_find(struct pf_target *t, const char *asyncio_path,
+			  const char *asyncio_build_id,
+			  struct pf_await_layout *out, char *detail,
+			  size_t detail_size, char *note, size_t note_size)
 {
 	struct pf_dwarf_member gen[] = {
 		{"PyAsyncGenASend", "ags_gen", true, PF_NO_OFFSET, 0, 0},
@@ -25,28 +54,36 @@ void pf_await_layout_find(const struct pf_target *t, const char *asyncio_path,
 		{"futureiterobject", "future", true, PF_NO_OFFSET, 0, 0},
 	};
 	struct pf_error err = {PF_OK, ""};
-	if (note != NULL && note_size > 0)
-		note[0] = '\0';
+	note[0] = detail[0] = '\0';
 	/* Only DWARF has them: --offsets without it leaves them out. */
 	if (!(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF))) {
 		pf_fail(&err, PF_ERR_NO_OFFSETS, "DWARF not allowed");
 		why_not(note, note_size,
 			"async generators and awaited futures in await chains",
 			&err);
-		*out = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
-						PF_NO_OFFSET};
+		out->asend_gen = out->athrow_gen = out->futureiter_future =
+			PF_NO_OFFSET;
 		return;
 	}
-	if (pf_dwarf_unit_members(t->file.read_path, t->debuginfo_path,
-				  "Objects/genobject.c", gen, 2, NULL, 0,
-				  &err) != PF_OK)
+	char where[300];
+	if (read_pointers(t, t->file.read_path, t->build_id, "asyncgen",
+			  "Objects/genobject.c", gen, 2, where, sizeof where,
+			  &err) == PF_OK)
+		snprintf(detail, detail_size, "async generators from %s",
+			 where);
+	if (err.status != PF_OK)
 		why_not(note, note_size, "async generators in await chains",
 			&err);
 	err = (struct pf_error){PF_OK, ""};
 	if (asyncio_path != NULL &&
-	    pf_dwarf_unit_members(asyncio_path, t->debuginfo_path,
-				  "_asynciomodule.c", future, 1, NULL, 0,
-				  &err) != PF_OK)
+	    read_pointers(t, asyncio_path, asyncio_build_id, "futureiter",
+			  "_asynciomodule.c", future, 1, where, sizeof where,
+			  &err) == PF_OK) {
+		size_t used = strlen(detail);
+		snprintf(detail + used, detail_size - used,
+			 "%sawaited futures from %s", used ? "; " : "", where);
+	}
+	if (err.status != PF_OK)
 		why_not(note, note_size, "awaited futures", &err);
 	out->asend_gen = gen[0].offset;
 	out->athrow_gen = gen[1].offset;

@@ -22,10 +22,14 @@ struct pf_await_layout {
 /* Fills out from the DWARF of t's interpreter and of asyncio_path (the
  * object that holds _asyncio: its extension module, or the interpreter;
  * NULL when no _asyncio is loaded, as for 3.11-3.13's pure-Python
- * tasks), looked for as t's own, when t's sources allow DWARF.  What cannot be found stays PF_NO_OFFSET, and
- * note (when not NULL) says why, for -v. */
-void pf_await_layout_find(const struct pf_target *t, const char *asyncio_path,
-			  struct pf_await_layout *out, char *note,
-			  size_t note_size);
+ * tasks; asyncio_build_id its build-id), looked for as t's own, when t's
+ * sources allow DWARF, through the offset cache as t's layout.  Each must
+ * be a pointer inside its struct.  What cannot be found stays
+ * PF_NO_OFFSET; for -v, detail says where the others came from and note
+ * why those are unknown. */
+void pf_await_layout_find(struct pf_target *t, const char *asyncio_path,
+			  const char *asyncio_build_id,
+			  struct pf_await_layout *out, char *detail,
+			  size_t detail_size, char *note, size_t note_size);
 
 #endif

@@ -15,6 +15,7 @@
 #define MAX_ENTRY 16384
 
 #define MAGIC "pyfault-offsets"
+#define MEMBERS_MAGIC "pyfault-members"
 #define NO_OFFSET_TEXT "-"
 
 /* FNV-1a: detects a torn or edited entry; nothing here defends against a
@@ -122,12 +123,15 @@ static int open_dir(const char *dir, bool create, char *why, size_t why_size)
 	return fd;
 }
 
-static bool entry_name(const char *build_id, char *name, size_t size)
+/* BUILD_ID.SUFFIX: "offsets" for a layout, the kind for members. */
+static bool entry_name(const char *build_id, const char *suffix, char *name,
+		       size_t size)
 {
-	size_t len = strlen(build_id);
-	if (len == 0 || strspn(build_id, "0123456789abcdef") != len)
+	size_t len = strlen(build_id), slen = strlen(suffix);
+	if (len == 0 || strspn(build_id, "0123456789abcdef") != len ||
+	    slen == 0 || strspn(suffix, "abcdefghijklmnopqrstuvwxyz") != slen)
 		return false;
-	int n = snprintf(name, size, "%s.offsets", build_id);
+	int n = snprintf(name, size, "%s.%s", build_id, suffix);
 	return n > 0 && (size_t)n < size;
 }
 
@@ -154,18 +158,32 @@ static void add(struct text *t, const char *fmt, ...)
 		t->used += (size_t)n;
 }
 
+/* The lines every entry starts with; detail has its newlines replaced. */
+static void add_header(struct text *t, const char *magic,
+		       const char *build_id, const char *what_name,
+		       const char *what, const char *detail)
+{
+	add(t, "%s %d\nbuild-id %s\n%s %s\ndetail ", magic,
+	    PF_OFFSET_CACHE_FORMAT, build_id, what_name, what);
+	for (const char *c = detail; *c; c++)
+		add(t, "%c", *c == '\n' ? '?' : *c);
+	add(t, "\n");
+}
+
+static bool seal(struct text *t)
+{
+	add(t, "checksum %016" PRIx64 "\n", checksum(t->buf, t->used));
+	return !t->overflow;
+}
+
 /* One line per field, named as in PF_LAYOUT_OFFSET_FIELDS, so an entry
  * says what it holds and a reordered list cannot be misread. */
 static bool format_entry(const char *build_id, const struct pf_layout *l,
 			 struct text *t)
 {
-	char detail[sizeof l->source_detail];
-	snprintf(detail, sizeof detail, "%s", l->source_detail);
-	for (char *c = detail; *c; c++)
-		if (*c == '\n')
-			*c = '?';
-	add(t, "%s %d\nbuild-id %s\npython %u.%u\ndetail %s\n", MAGIC,
-	    PF_OFFSET_CACHE_FORMAT, build_id, l->major, l->minor, detail);
+	char python[32];
+	snprintf(python, sizeof python, "%u.%u", l->major, l->minor);
+	add_header(t, MAGIC, build_id, "python", python, l->source_detail);
 #define ADD_OFFSET_(g, f)                                                     \
 	if (l->g.f == PF_NO_OFFSET)                                          \
 		add(t, #g "." #f " " NO_OFFSET_TEXT "\n");                   \
@@ -176,8 +194,7 @@ static bool format_entry(const char *build_id, const struct pf_layout *l,
 #define ADD_SHIFT_(g, f) add(t, #g "." #f " %u\n", l->g.f);
 	PF_LAYOUT_SHIFT_FIELDS(ADD_SHIFT_)
 #undef ADD_SHIFT_
-	add(t, "checksum %016" PRIx64 "\n", checksum(t->buf, t->used));
-	return !t->overflow;
+	return seal(t);
 }
 
 /* The next line of [*p, end) without its newline; false at the end or on
@@ -230,22 +247,29 @@ static bool parse_offset(const char *s, int64_t *v)
 	return parse_int(s, 0, MAX_OFFSET, v);
 }
 
-static enum pf_cache_lookup parse_entry(const char *data, size_t size,
-					const char *build_id,
-					struct pf_layout *layout, char *why,
-					size_t why_size)
+/* The entry's header checked (magic, format, checksum, build-id and the
+ * line what_name, which must say what): *p is then at the first field, *end
+ * at the checksum line, and detail holds the detail line. */
+static enum pf_cache_lookup open_entry(const char *data, size_t size,
+				       const char *magic, const char *build_id,
+				       const char *what_name, const char *what,
+				       const char **p, const char **end,
+				       char *detail, size_t detail_size,
+				       char *why, size_t why_size)
 {
-	const char *p = data, *end = data + size, *line;
+	const char *line;
 	size_t len;
-	char value[sizeof layout->source_detail + 1];
+	char value[300];
 	int64_t format;
 
+	*p = data;
+	*end = data + size;
 	/* The version first: another format may lay out even its checksum
 	 * differently. */
-	if (!next_line(&p, end, &line, &len) ||
-	    !value_of(line, len, MAGIC, value, sizeof value) ||
+	if (!next_line(p, *end, &line, &len) ||
+	    !value_of(line, len, magic, value, sizeof value) ||
 	    !parse_int(value, 0, INT32_MAX, &format))
-		return set_why(why, why_size, "not a pyfault offsets entry"),
+		return set_why(why, why_size, "not a %s entry", magic),
 		       PF_CACHE_INVALID;
 	if (format != PF_OFFSET_CACHE_FORMAT)
 		return set_why(why, why_size, "entry of format %" PRId64
@@ -255,17 +279,17 @@ static enum pf_cache_lookup parse_entry(const char *data, size_t size,
 
 	/* The checksum line is the last one and covers all before it. */
 	const char *sum_line = NULL;
-	for (const char *q = data; q < end;) {
+	for (const char *q = data; q < *end;) {
 		const char *l;
 		size_t n;
-		if (!next_line(&q, end, &l, &n))
+		if (!next_line(&q, *end, &l, &n))
 			break;
-		if (q == end)
+		if (q == *end)
 			sum_line = l;
 	}
 	char want[32];
 	if (sum_line == NULL ||
-	    !value_of(sum_line, (size_t)(end - sum_line) - 1, "checksum", want,
+	    !value_of(sum_line, (size_t)(*end - sum_line) - 1, "checksum", want,
 		      sizeof want))
 		return set_why(why, why_size, "entry truncated"),
 		       PF_CACHE_INVALID;
@@ -276,26 +300,44 @@ static enum pf_cache_lookup parse_entry(const char *data, size_t size,
 		return set_why(why, why_size, "entry corrupt (checksum %s, "
 			       "content sums to %s)", want, got),
 		       PF_CACHE_INVALID;
-	end = sum_line;
+	*end = sum_line;
 
-	struct pf_layout l = *layout;
-	char python[32];
-	snprintf(python, sizeof python, "%u.%u", l.major, l.minor);
-	if (!next_line(&p, end, &line, &len) ||
+	if (!next_line(p, *end, &line, &len) ||
 	    !value_of(line, len, "build-id", value, sizeof value) ||
 	    strcmp(value, build_id) != 0)
 		return set_why(why, why_size, "entry for another build-id"),
 		       PF_CACHE_INVALID;
-	if (!next_line(&p, end, &line, &len) ||
-	    !value_of(line, len, "python", value, sizeof value) ||
-	    strcmp(value, python) != 0)
-		return set_why(why, why_size, "entry not for Python %s", python),
+	if (!next_line(p, *end, &line, &len) ||
+	    !value_of(line, len, what_name, value, sizeof value) ||
+	    strcmp(value, what) != 0)
+		return set_why(why, why_size, "entry not for %s %s", what_name,
+			       what),
 		       PF_CACHE_INVALID;
-	if (!next_line(&p, end, &line, &len) ||
-	    !value_of(line, len, "detail", l.source_detail,
-		      sizeof l.source_detail))
+	if (!next_line(p, *end, &line, &len) ||
+	    !value_of(line, len, "detail", detail, detail_size))
 		return set_why(why, why_size, "entry lacks its detail line"),
 		       PF_CACHE_INVALID;
+	return PF_CACHE_HIT;
+}
+
+static enum pf_cache_lookup parse_entry(const char *data, size_t size,
+					const char *build_id,
+					struct pf_layout *layout, char *why,
+					size_t why_size)
+{
+	const char *p, *end, *line;
+	size_t len;
+	char value[64];
+	struct pf_layout l = *layout;
+	char python[32];
+	snprintf(python, sizeof python, "%u.%u", l.major, l.minor);
+	enum pf_cache_lookup r = open_entry(data, size, MAGIC, build_id,
+					    "python", python, &p, &end,
+					    l.source_detail,
+					    sizeof l.source_detail, why,
+					    why_size);
+	if (r != PF_CACHE_HIT)
+		return r;
 	int64_t shift;
 #define READ_OFFSET_(g, f)                                                    \
 	if (!next_line(&p, end, &line, &len) ||                              \
@@ -322,17 +364,106 @@ static enum pf_cache_lookup parse_entry(const char *data, size_t size,
 	return PF_CACHE_HIT;
 }
 
-/* ------------------------------------------------------------------ files */
+/* A member's line: "TYPE.MEMBER pointer|value OFFSET WIDTH STRUCT_SIZE",
+ * or "... -" when the DWARF has no such member of that kind. */
+static void format_member(struct text *t, const struct pf_dwarf_member *m)
+{
+	add(t, "%s.%s %s ", m->type_name, m->member,
+	    m->pointer ? "pointer" : "value");
+	if (m->offset == PF_NO_OFFSET)
+		add(t, NO_OFFSET_TEXT "\n");
+	else
+		add(t, "%" PRId64 " %" PRId64 " %" PRId64 "\n", m->offset,
+		    m->width, m->struct_size);
+}
 
-enum pf_cache_lookup pf_offset_cache_load(const char *dir,
+/* The line of m, as format_member writes it, with numbers that fit one
+ * struct; m's outputs are set only when it is one.  why says which. */
+static bool parse_member(const char *line, size_t len,
+			 struct pf_dwarf_member *m, char *why, size_t why_size)
+{
+	char name[300], value[64];
+	int n = snprintf(name, sizeof name, "%s.%s %s", m->type_name,
+			 m->member, m->pointer ? "pointer" : "value");
+	if (n < 0 || (size_t)n >= sizeof name ||
+	    !value_of(line, len, name, value, sizeof value))
+		return set_why(why, why_size, "entry lacks %s.%s",
+			       m->type_name, m->member);
+	if (strcmp(value, NO_OFFSET_TEXT) == 0) {
+		m->offset = PF_NO_OFFSET;
+		return true;
+	}
+	char off[24], width[24], size[24], extra;
+	int64_t o, w, sz;
+	if (sscanf(value, "%23s %23s %23s %c", off, width, size, &extra) != 3 ||
+	    !parse_int(off, 0, MAX_OFFSET, &o) ||
+	    !parse_int(width, 1, MAX_OFFSET, &w) ||
+	    !parse_int(size, 1, MAX_OFFSET, &sz) || o > sz - w)
+		return set_why(why, why_size,
+			       "entry has %s.%s outside its struct",
+			       m->type_name, m->member);
+	m->offset = o;
+	m->width = w;
+	m->struct_size = sz;
+	return true;
+}
+
+static bool format_members(const char *build_id, const char *unit_suffix,
+			   const struct pf_dwarf_member *m, size_t n,
+			   const char *where, struct text *t)
+{
+	add_header(t, MEMBERS_MAGIC, build_id, "unit", unit_suffix, where);
+	for (size_t i = 0; i < n; i++)
+		format_member(t, &m[i]);
+	return seal(t);
+}
+
+static enum pf_cache_lookup parse_members(const char *data, size_t size,
 					  const char *build_id,
-					  struct pf_layout *layout, char *why,
+					  const char *unit_suffix,
+					  struct pf_dwarf_member *members,
+					  size_t n, char *where,
+					  size_t where_size, char *why,
 					  size_t why_size)
 {
-	char name[160];
-	if (!entry_name(build_id, name, sizeof name))
-		return set_why(why, why_size, "no usable build-id"),
+	const char *p, *end, *line;
+	size_t len;
+	char detail[4200];
+	enum pf_cache_lookup r = open_entry(data, size, MEMBERS_MAGIC,
+					    build_id, "unit", unit_suffix, &p,
+					    &end, detail, sizeof detail, why,
+					    why_size);
+	if (r != PF_CACHE_HIT)
+		return r;
+	/* Filled aside: members stay as they were on a bad line. */
+	struct pf_dwarf_member m[n > 0 ? n : 1];
+	for (size_t i = 0; i < n; i++) {
+		m[i] = members[i];
+		if (!next_line(&p, end, &line, &len))
+			return set_why(why, why_size, "entry lacks %s.%s",
+				       m[i].type_name, m[i].member),
+			       PF_CACHE_INVALID;
+		if (!parse_member(line, len, &m[i], why, why_size))
+			return PF_CACHE_INVALID;
+	}
+	if (p != end)
+		return set_why(why, why_size, "entry has extra lines"),
 		       PF_CACHE_INVALID;
+	memcpy(members, m, n * sizeof *m);
+	if (where != NULL)
+		snprintf(where, where_size, "%s", detail);
+	return PF_CACHE_HIT;
+}
+
+/* ------------------------------------------------------------------ files */
+
+/* The bytes of dir/name (malloc'ed in *data) when it is a file of ours
+ * that no one else may write, of a plausible size. */
+static enum pf_cache_lookup read_entry(const char *dir, const char *name,
+				       char **data, size_t *size, char *why,
+				       size_t why_size)
+{
+	*data = NULL;
 	int dfd = open_dir(dir, false, why, why_size);
 	/* No directory there (yet): storing will say whether one can be. */
 	if (dfd < 0)
@@ -349,7 +480,6 @@ enum pf_cache_lookup pf_offset_cache_load(const char *dir,
 		       PF_CACHE_INVALID;
 	}
 	struct stat st;
-	char *data = NULL;
 	enum pf_cache_lookup result = PF_CACHE_INVALID;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !owned_by_us(&st) ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
@@ -357,16 +487,60 @@ enum pf_cache_lookup pf_offset_cache_load(const char *dir,
 			"%s/%s is not a file of uid %u writable by it alone",
 			dir, name, (unsigned)geteuid());
 	} else if (st.st_size <= 0 || st.st_size > MAX_ENTRY ||
-		   (data = malloc((size_t)st.st_size)) == NULL ||
-		   read(fd, data, (size_t)st.st_size) != st.st_size) {
+		   (*data = malloc((size_t)st.st_size)) == NULL ||
+		   read(fd, *data, (size_t)st.st_size) != st.st_size) {
 		set_why(why, why_size, "cannot read %s/%s", dir, name);
 	} else {
-		result = parse_entry(data, (size_t)st.st_size, build_id,
-				     layout, why, why_size);
+		*size = (size_t)st.st_size;
+		result = PF_CACHE_HIT;
 	}
-	free(data);
+	if (result != PF_CACHE_HIT) {
+		free(*data);
+		*data = NULL;
+	}
 	close(fd);
 	return result;
+}
+
+enum pf_cache_lookup pf_offset_cache_load(const char *dir,
+					  const char *build_id,
+					  struct pf_layout *layout, char *why,
+					  size_t why_size)
+{
+	char name[160], *data;
+	size_t size;
+	if (!entry_name(build_id, "offsets", name, sizeof name))
+		return set_why(why, why_size, "no usable build-id"),
+		       PF_CACHE_INVALID;
+	enum pf_cache_lookup r =
+		read_entry(dir, name, &data, &size, why, why_size);
+	if (r == PF_CACHE_HIT)
+		r = parse_entry(data, size, build_id, layout, why, why_size);
+	free(data);
+	return r;
+}
+
+enum pf_cache_lookup pf_member_cache_load(const char *dir,
+					  const char *build_id,
+					  const char *kind,
+					  const char *unit_suffix,
+					  struct pf_dwarf_member *members,
+					  size_t n, char *where,
+					  size_t where_size, char *why,
+					  size_t why_size)
+{
+	char name[160], *data;
+	size_t size;
+	if (!entry_name(build_id, kind, name, sizeof name))
+		return set_why(why, why_size, "no usable build-id"),
+		       PF_CACHE_INVALID;
+	enum pf_cache_lookup r =
+		read_entry(dir, name, &data, &size, why, why_size);
+	if (r == PF_CACHE_HIT)
+		r = parse_members(data, size, build_id, unit_suffix, members,
+				  n, where, where_size, why, why_size);
+	free(data);
+	return r;
 }
 
 static bool write_all(int fd, const char *data, size_t len)
@@ -383,17 +557,11 @@ static bool write_all(int fd, const char *data, size_t len)
 	return true;
 }
 
-bool pf_offset_cache_store(const char *dir, const char *build_id,
-			   const struct pf_layout *layout, char *why,
-			   size_t why_size)
+/* Writes data as dir/name, creating dir. */
+static bool write_entry(const char *dir, const char *name, const char *data,
+			size_t len, char *why, size_t why_size)
 {
-	char name[160], tmp[192];
-	char buf[MAX_ENTRY];
-	struct text t = {buf, 0, sizeof buf, false};
-	if (!entry_name(build_id, name, sizeof name))
-		return set_why(why, why_size, "no usable build-id");
-	if (!format_entry(build_id, layout, &t))
-		return set_why(why, why_size, "entry too large");
+	char tmp[192];
 	int dfd = open_dir(dir, true, why, why_size);
 	if (dfd < 0)
 		return false;
@@ -405,7 +573,7 @@ bool pf_offset_cache_store(const char *dir, const char *build_id,
 	int fd = openat(dfd, tmp,
 			O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			0600);
-	bool ok = fd >= 0 && write_all(fd, buf, t.used);
+	bool ok = fd >= 0 && write_all(fd, data, len);
 	int e = errno;
 	if (fd >= 0 && close(fd) != 0 && ok) {
 		ok = false;
@@ -423,4 +591,33 @@ bool pf_offset_cache_store(const char *dir, const char *build_id,
 	}
 	close(dfd);
 	return ok;
+}
+
+bool pf_offset_cache_store(const char *dir, const char *build_id,
+			   const struct pf_layout *layout, char *why,
+			   size_t why_size)
+{
+	char name[160];
+	char buf[MAX_ENTRY];
+	struct text t = {buf, 0, sizeof buf, false};
+	if (!entry_name(build_id, "offsets", name, sizeof name))
+		return set_why(why, why_size, "no usable build-id");
+	if (!format_entry(build_id, layout, &t))
+		return set_why(why, why_size, "entry too large");
+	return write_entry(dir, name, buf, t.used, why, why_size);
+}
+
+bool pf_member_cache_store(const char *dir, const char *build_id,
+			   const char *kind, const char *unit_suffix,
+			   const struct pf_dwarf_member *members, size_t n,
+			   const char *where, char *why, size_t why_size)
+{
+	char name[160];
+	char buf[MAX_ENTRY];
+	struct text t = {buf, 0, sizeof buf, false};
+	if (!entry_name(build_id, kind, name, sizeof name))
+		return set_why(why, why_size, "no usable build-id");
+	if (!format_members(build_id, unit_suffix, members, n, where, &t))
+		return set_why(why, why_size, "entry too large");
+	return write_entry(dir, name, buf, t.used, why, why_size);
 }

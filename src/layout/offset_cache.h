@@ -1,15 +1,19 @@
 /* Structure offsets derived from DWARF, kept per build-id under the user's
  * cache directory, so that the next dump of the same interpreter does not
- * parse its DWARF again.  One small text file per build, written whole to a
- * temporary file and renamed into place, with a format version and a
- * checksum: an entry that is torn, corrupt or from another pyfault format
- * is ignored and written again. */
+ * parse its DWARF again: the interpreter's layout, and the members of the
+ * structs private to one source file that --tasks reads (keyed by the
+ * build-id of the object whose DWARF holds them: _asyncio's TaskObj and
+ * FutureIter, the interpreter's asend and athrow objects).  One small text
+ * file per build and kind, written whole to a temporary file and renamed
+ * into place, with a format version and a checksum: an entry that is torn,
+ * corrupt or from another pyfault format is ignored and written again. */
 #ifndef PYFAULT_OFFSET_CACHE_H
 #define PYFAULT_OFFSET_CACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "layout/layout_dwarf.h"
 #include "layout/py_layout.h"
 
 /* Bump when the entries' lines or their meaning change. */
@@ -45,5 +49,27 @@ enum pf_cache_lookup pf_offset_cache_load(const char *dir,
 bool pf_offset_cache_store(const char *dir, const char *build_id,
 			   const struct pf_layout *layout, char *why,
 			   size_t why_size);
+
+/* The members that pf_dwarf_unit_members read for unit_suffix from the
+ * DWARF of the object with build_id, kept as kind (a lowercase word, one
+ * per set of members a caller reads).  Fills each member's offset, width
+ * and struct_size, and where (when not NULL) with the file the DWARF came
+ * from, only when the entry holds exactly these members (type, name,
+ * pointer or not, in this order) for this unit, each inside its struct;
+ * the callers check them further as they check DWARF's. */
+enum pf_cache_lookup pf_member_cache_load(const char *dir,
+					  const char *build_id,
+					  const char *kind,
+					  const char *unit_suffix,
+					  struct pf_dwarf_member *members,
+					  size_t n, char *where,
+					  size_t where_size, char *why,
+					  size_t why_size);
+
+/* Writes that entry, as pf_offset_cache_store does. */
+bool pf_member_cache_store(const char *dir, const char *build_id,
+			   const char *kind, const char *unit_suffix,
+			   const struct pf_dwarf_member *members, size_t n,
+			   const char *where, char *why, size_t why_size);
 
 #endif

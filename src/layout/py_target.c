@@ -186,6 +186,34 @@ static void cache_note(struct pf_target *t, const char *what, const char *why)
 			 why);
 }
 
+/* The cache directory for the entries of the object with build_id, when
+ * the cache may and can be used. */
+static bool cache_dir(struct pf_target *t, const char *build_id, char *dir,
+		      size_t size)
+{
+	char why[400];
+	if (t->no_cache)
+		return false;
+	if (build_id[0] == '\0') {
+		cache_note(t, "offset cache not used", "the ELF has no build-id");
+		return false;
+	}
+	if (!pf_offset_cache_dir(dir, size, why, sizeof why)) {
+		cache_note(t, "offset cache not used", why);
+		return false;
+	}
+	return true;
+}
+
+/* ", from the cache in DIR" after detail; a long cache path is only cut in
+ * -v's note. */
+static void say_cached(char *detail, size_t size, const char *dir)
+{
+	char note[4200];
+	snprintf(note, sizeof note, ", from the cache in %.4096s", dir);
+	strncat(detail, note, size - strlen(detail) - 1);
+}
+
 /* DWARF through the offset cache: this build's entry gives the offsets at
  * once; otherwise they are derived and the entry written for next time.
  * A cache that cannot be used costs only the note. */
@@ -193,15 +221,7 @@ static enum pf_status dwarf_layout(struct pf_target *t, struct pf_layout *l,
 				   const char *elf_path, struct pf_error *err)
 {
 	char dir[4096], why[400];
-	bool cache = !t->no_cache;
-	if (cache && t->build_id[0] == '\0') {
-		cache_note(t, "offset cache not used", "the ELF has no build-id");
-		cache = false;
-	}
-	if (cache && !pf_offset_cache_dir(dir, sizeof dir, why, sizeof why)) {
-		cache_note(t, "offset cache not used", why);
-		cache = false;
-	}
+	bool cache = cache_dir(t, t->build_id, dir, sizeof dir);
 	if (cache) {
 		struct pf_layout cached = *l;
 		const char *missing = NULL;
@@ -209,14 +229,8 @@ static enum pf_status dwarf_layout(struct pf_target *t, struct pf_layout *l,
 					     sizeof why)) {
 		case PF_CACHE_HIT:
 			if (pf_layout_complete(&cached, &missing)) {
-				/* A long cache path is only cut in -v's note. */
-				char note[sizeof dir + 32];
-				snprintf(note, sizeof note,
-					 ", from the cache in %s", dir);
-				strncat(cached.source_detail, note,
-					sizeof cached.source_detail -
-						strlen(cached.source_detail) -
-						1);
+				say_cached(cached.source_detail,
+					   sizeof cached.source_detail, dir);
 				*l = cached;
 				return PF_OK;
 			}
@@ -236,6 +250,46 @@ static enum pf_status dwarf_layout(struct pf_target *t, struct pf_layout *l,
 	/* The entry outlives this process: no /proc/PID/root in it. */
 	strip_root_prefix(t, l->source_detail);
 	if (cache && !pf_offset_cache_store(dir, t->build_id, l, why,
+					    sizeof why))
+		cache_note(t, "offset cache not written", why);
+	return PF_OK;
+}
+
+enum pf_status pf_target_unit_members(struct pf_target *t,
+				      const char *elf_path,
+				      const char *build_id, const char *kind,
+				      const char *unit_suffix,
+				      struct pf_dwarf_member *members, size_t n,
+				      char *where, size_t where_size,
+				      struct pf_error *err)
+{
+	char dir[4096], why[400], found[4200];
+	bool cache = cache_dir(t, build_id, dir, sizeof dir);
+	if (cache) {
+		switch (pf_member_cache_load(dir, build_id, kind, unit_suffix,
+					     members, n, found, sizeof found,
+					     why, sizeof why)) {
+		case PF_CACHE_HIT:
+			snprintf(where, where_size, "%s", found);
+			say_cached(where, where_size, dir);
+			return PF_OK;
+		case PF_CACHE_INVALID:
+			cache_note(t, "offset cache entry ignored", why);
+			break;
+		case PF_CACHE_MISS:
+			break;
+		}
+	}
+	enum pf_status st =
+		pf_dwarf_unit_members(elf_path, t->debuginfo_path, unit_suffix,
+				      members, n, found, sizeof found, err);
+	if (st != PF_OK)
+		return st;
+	/* The entry outlives this process: no /proc/PID/root in it. */
+	strip_root_prefix(t, found);
+	snprintf(where, where_size, "%s", found);
+	if (cache && !pf_member_cache_store(dir, build_id, kind, unit_suffix,
+					    members, n, found, why,
 					    sizeof why))
 		cache_note(t, "offset cache not written", why);
 	return PF_OK;

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "base/errors.h"
+#include "layout/layout_dwarf.h"
 #include "layout/py_layout.h"
 #include "process/remote_mem.h"
 #include "process/target_file.h"
@@ -136,5 +137,19 @@ void pf_target_modules_layout(struct pf_target *target);
  * 3.14+ without _asyncio): weak references, sets, generators' frames,
  * which no debug offset describes. */
 void pf_target_registry_layout(struct pf_target *target);
+
+/* pf_dwarf_unit_members for target t of the object at elf_path whose
+ * build-id is build_id ("": none), through the offset cache under kind
+ * (see pf_member_cache_load) as t's own layout: an entry gives the members
+ * without reading DWARF, else they are read and the entry written.  where
+ * gets the file the DWARF came from, and ", from the cache in DIR" when it
+ * came from there; why the cache went unused goes to t->cache_note. */
+enum pf_status pf_target_unit_members(struct pf_target *t,
+				      const char *elf_path,
+				      const char *build_id, const char *kind,
+				      const char *unit_suffix,
+				      struct pf_dwarf_member *members, size_t n,
+				      char *where, size_t where_size,
+				      struct pf_error *err);
 
 #endif

@@ -351,6 +351,9 @@ void watch_dump(struct watch *w, struct process *p,
 		return;
 	if (w->opt->common.verbose && task_note[0] != '\0')
 		fprintf(stderr, "pyfault-watch: %s\n", task_note);
+	else if (w->opt->common.verbose &&
+		 w->opt->common.tasks != PF_TASKS_NONE)
+		pf_task_source_report(stderr, "pyfault-watch", &task_source);
 	write_dump(w, p, reason, native, &snap);
 	pf_snapshot_free(&snap);
 }

@@ -38,6 +38,9 @@ Stripped builds (3.11-3.13 release builds): --offsets=table gives the
 same tasks from the shipped rows; a copy of _asyncio without its DWARF,
 imported by the target, gets TaskObj from the shipped row (-v says so),
 and with --offsets=dwarf one note line instead.
+The offset cache: a second --tasks takes the offsets that came from
+DWARF (TaskObj, asend, athrow, FutureIter) from the cache, as -v says,
+and prints the same; corrupt or torn entries are ignored and rewritten.
 Bad input: a process without asyncio gets no section (and a -v note); an
 await chain longer than faulthandler's 100 frames keeps the 100 innermost
 and says it was cut.
@@ -149,9 +152,9 @@ class Target:
             time.sleep(0.001)
 
 
-def run(cmd, what, check=True):
+def run(cmd, what, check=True, env=None):
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         timeout=TIMEOUT)
+                         timeout=TIMEOUT, env=env)
     if check and out.returncode != 0:
         raise Fail("%s: exit %d, stderr %r" % (what, out.returncode,
                                               out.stderr[-2000:]))
@@ -180,9 +183,9 @@ def oracle_cycles(tasks):
     return {i for i in tasks if reaches(i, i)}
 
 
-def json_tasks(target, args=()):
+def json_tasks(target, args=(), env=None):
     out = run([ATTACH, "--tasks", "--format", "json"] + list(args) +
-              [str(target.pid)], "--tasks --format json")
+              [str(target.pid)], "--tasks --format json", env=env)
     try:
         docs = json_check.documents(out.stdout, "pyfault-attach")
     except (ValueError, json_check.SchemaError) as exc:
@@ -475,27 +478,133 @@ def t_stripped(interp, so):
         maps = open("/proc/%d/maps" % target.pid).read()
         if copy not in maps:
             raise Fail("the target did not load %s" % copy)
-        doc = json_tasks(target)
+        # The copy keeps the build-id of the original, whose offsets
+        # the cache may hold from another case: none is read here.
+        doc = json_tasks(target, ["--no-cache"])
         check_json(target, doc, interp)
-        err = run([ATTACH, "--tasks", "-v", str(target.pid)],
+        err = run([ATTACH, "--tasks", "-v", "--no-cache", str(target.pid)],
                   "--tasks -v").stderr
         if b"asyncio task offsets from the table row of " not in err or \
                 b"awaited futures are not followed: " not in err:
             raise Fail("TaskObj not from the table, or no note on the "
                        "awaited futures: %r" % err[-1500:])
-        plain = run([ATTACH, "--offsets=dwarf", str(target.pid)],
-                    "attach --offsets=dwarf").stdout
-        out = run([ATTACH, "--tasks", "--offsets=dwarf", str(target.pid)],
-                  "--tasks --offsets=dwarf").stdout
+        plain = run([ATTACH, "--offsets=dwarf", "--no-cache",
+                     str(target.pid)], "attach --offsets=dwarf").stdout
+        out = run([ATTACH, "--tasks", "--offsets=dwarf", "--no-cache",
+                   str(target.pid)], "--tasks --offsets=dwarf").stdout
         rest = out[len(plain):]
         if not out.startswith(plain) or not re.match(
                 rb"^\nAsyncio tasks \(0\):\n\nNote: asyncio tasks not "
                 rb"shown: [^\n]*TaskObj[^\n]*\n$", rest):
             raise Fail("expected one note line after the dump: %r" % rest)
-        doc = json_tasks(target, ["--offsets=dwarf"])
+        doc = json_tasks(target, ["--offsets=dwarf", "--no-cache"])
         if doc["tasks"] or not doc["tasks_note"]:
             raise Fail("JSON: tasks %r, note %r" % (doc["tasks"][:2],
                                                     doc["tasks_note"]))
+    finally:
+        res.release()
+
+
+def cache_sources(err, cache):
+    """From --tasks -v: where the TaskObj offsets came from ("dwarf",
+    "table" or "debug": 3.14's _AsyncioDebug) and whether from the cache
+    in cache; the same for the await chain offsets, and the cache's
+    notes."""
+    task = re.search(rb"^pyfault-attach: asyncio task offsets from (.*)$",
+                     err, re.M)
+    awaits = re.search(rb"^pyfault-attach: await chain offsets: (.*)$",
+                       err, re.M)
+    if not task:
+        raise Fail("-v does not say where the task offsets came from: %r"
+                   % err[-1500:])
+    where = task.group(1)
+    kind = ("dwarf" if where.startswith(b"the DWARF in ") else
+            "table" if where.startswith(b"the table row of ") else
+            "debug" if where.startswith(b"_AsyncioDebug in ") else None)
+    if kind is None:
+        raise Fail("unexpected task offsets source %r" % where)
+    said = b", from the cache in " + cache.encode()
+    parts = awaits.group(1).split(b"; ") if awaits else []
+    return {"task": kind, "task_cached": said in where,
+            "awaits": len(parts),
+            "awaits_cached": sum(said in p for p in parts),
+            "notes": re.findall(rb"^pyfault-attach: (offset cache [^\n]*)$",
+                                err, re.M)}
+
+
+def t_cache(interp):
+    """The task offsets that come from DWARF (3.11-3.13's TaskObj, the
+    asend, athrow and FutureIter offsets) are kept in the offset cache:
+    with a fresh cache, the first --tasks reads DWARF and writes one entry
+    per build-id and kind, the second takes them all from the cache (-v
+    says so) and prints the same; entries corrupted or torn are ignored
+    (-v says why), the tasks are the interpreter's all the same, and the
+    entries are written again."""
+    res = Resources()
+    try:
+        cache = tempfile.mkdtemp(prefix="cache-", dir=TMPDIR)
+        env = dict(os.environ, XDG_CACHE_HOME=cache)
+        cache = os.path.join(cache, "pyfault")
+        target = Target(res, interp, "asyncgen")
+        cmd = [ATTACH, "--tasks", "-v", str(target.pid)]
+        first = run(cmd, "--tasks -v, fresh cache", env=env)
+        was = cache_sources(first.stderr, cache)
+        kinds = sorted(n.split(".")[1] for n in os.listdir(cache)
+                       if not n.endswith(".offsets"))
+        want = sorted((["task"] if was["task"] == "dwarf" else []) +
+                      (["asyncgen", "futureiter"] if was["awaits"] else []))
+        if was["task_cached"] or was["awaits_cached"] or kinds != want \
+                or was["notes"]:
+            raise Fail("fresh cache: %r, entries %r (want %r): %r" % (
+                was, kinds, want, first.stderr[-1500:]))
+        if interp.version[:2] >= (3, 14) and (was["task"], was["awaits"]) \
+                != ("debug", 2):
+            raise Fail("3.14+: task offsets from %s, await offsets from %d"
+                       " objects' DWARF" % (was["task"], was["awaits"]))
+        if not want:
+            raise Skip("no DWARF for the task offsets here (task offsets "
+                       "from %s): nothing to cache" % was["task"])
+        second = run(cmd, "--tasks -v, warm cache", env=env)
+        now = cache_sources(second.stderr, cache)
+        if now["task_cached"] != (was["task"] == "dwarf") or \
+                now["awaits_cached"] != now["awaits"] or \
+                now["awaits"] != was["awaits"] or now["notes"]:
+            raise Fail("warm cache: %r: %r" % (now, second.stderr[-1500:]))
+        if second.stdout != first.stdout:
+            raise Fail("the dump from the cache differs:\n%s\n---\n%s" % (
+                first.stdout.decode(errors="replace"),
+                second.stdout.decode(errors="replace")))
+        check_json(target, json_tasks(target, env=env), interp)
+
+        # Corrupt entries (one digit changed) and a torn one.
+        entries = [os.path.join(cache, n) for n in sorted(os.listdir(cache))
+                   if not n.endswith(".offsets")]
+        for i, path in enumerate(entries):
+            with open(path, "rb") as f:
+                data = f.read()
+            if i == 0:
+                data = data[:len(data) // 2]
+            else:
+                data = re.sub(rb"(pointer )(\d)", lambda m: m.group(1) + (
+                    b"1" if m.group(2) != b"1" else b"2"), data, count=1)
+            with open(path, "wb") as f:
+                f.write(data)
+        third = run(cmd, "--tasks -v, corrupt cache", env=env)
+        now = cache_sources(third.stderr, cache)
+        if now["task_cached"] or now["awaits_cached"] or \
+                not now["notes"] or not re.match(
+                    rb"offset cache entry ignored: entry (corrupt|"
+                    rb"truncated)", now["notes"][0]):
+            raise Fail("corrupt cache: %r: %r" % (now,
+                                                 third.stderr[-1500:]))
+        if third.stdout != first.stdout:
+            raise Fail("the dump with a corrupt cache differs")
+        check_json(target, json_tasks(target, env=env), interp)
+        fourth = cache_sources(run(cmd, "--tasks -v, rewritten cache",
+                                   env=env).stderr, cache)
+        if fourth["awaits_cached"] != fourth["awaits"] or \
+                fourth["task_cached"] != (was["task"] == "dwarf"):
+            raise Fail("the entries were not written again: %r" % fourth)
     finally:
         res.release()
 
@@ -650,6 +759,9 @@ def make_tests(suite):
     global ATTACH, WATCH, CORE, TMPDIR
     ATTACH, WATCH, CORE = suite.attach, suite.watch, suite.core
     TMPDIR = suite.tmpdir
+    # The offset cache goes with the other temporary files, not in the
+    # user's ~/.cache.
+    os.environ["XDG_CACHE_HOME"] = os.path.join(TMPDIR, "cache")
     tests = []
     for i in suite.full:
         for s in SCENARIOS:
@@ -676,6 +788,7 @@ def make_tests(suite):
                       lambda i=i: t_current_only(i), i))
         tests.append(("%s watch-fatal" % i.label,
                       lambda i=i: t_watch(i), i))
+        tests.append(("%s cache" % i.label, lambda i=i: t_cache(i), i))
         tests.append(("%s no-asyncio" % i.label,
                       lambda i=i: t_no_asyncio(i), i))
         if i.version[:2] >= (3, 14):

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +178,7 @@ START_TEST(test_corrupt)
 	assert_refused("corrupt");
 
 	write_entry("\x7f" "ELF garbage\n", 12);
-	assert_refused("not a pyfault offsets entry");
+	assert_refused("not a pyfault-offsets entry");
 }
 END_TEST
 
@@ -352,6 +353,194 @@ START_TEST(test_directory_choice)
 }
 END_TEST
 
+/* ------------------------------------------------------- members entries */
+
+#define WHERE "/usr/lib/debug/.build-id/e5/4de4.debug"
+#define UNIT "_asynciomodule.c"
+
+/* TaskObj as pf_dwarf_unit_members reads it, before (fresh) or after
+ * (read: one member the DWARF lacks). */
+static void task_members(struct pf_dwarf_member m[3], bool read)
+{
+	const struct pf_dwarf_member fresh[3] = {
+		{"TaskObj", "task_loop", true, PF_NO_OFFSET, 0, 0},
+		{"TaskObj", "task_state", false, PF_NO_OFFSET, 0, 0},
+		{"TaskObj", "task_gone", true, PF_NO_OFFSET, 0, 0},
+	};
+	memcpy(m, fresh, sizeof fresh);
+	if (read) {
+		m[0].offset = 16, m[0].width = 8, m[0].struct_size = 176;
+		m[1].offset = 88, m[1].width = 4, m[1].struct_size = 176;
+	}
+}
+
+static void member_entry(char *path, size_t size, const char *build_id,
+			 const char *kind)
+{
+	snprintf(path, size, "%s/%s.%s", dir, build_id, kind);
+}
+
+static void store_members(const struct pf_dwarf_member *m, size_t n)
+{
+	char why[512] = "";
+	ck_assert_msg(pf_member_cache_store(dir, BUILD_ID, "task", UNIT, m, n,
+					    WHERE, why, sizeof why),
+		      "%s", why);
+}
+
+/* Field by field: the structs' padding is not set. */
+static void assert_same_members(const struct pf_dwarf_member *a,
+				const struct pf_dwarf_member *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(a[i].offset, b[i].offset);
+		if (b[i].offset == PF_NO_OFFSET)
+			continue;
+		ck_assert_int_eq(a[i].width, b[i].width);
+		ck_assert_int_eq(a[i].struct_size, b[i].struct_size);
+	}
+}
+
+/* Loading m (n members of unit) must be refused with why naming the
+ * problem, and leave m as it was. */
+static void assert_members_refused(struct pf_dwarf_member *m, size_t n,
+				   const char *unit, const char *why_part)
+{
+	struct pf_dwarf_member before[8];
+	char why[512] = "", where[256] = "unchanged";
+	ck_assert_uint_le(n, 8);
+	memcpy(before, m, n * sizeof *m);
+	ck_assert_int_eq(pf_member_cache_load(dir, BUILD_ID, "task", unit, m,
+					      n, where, sizeof where, why,
+					      sizeof why),
+			 PF_CACHE_INVALID);
+	ck_assert_msg(strstr(why, why_part) != NULL, "why '%s' lacks '%s'",
+		      why, why_part);
+	assert_same_members(m, before, n);
+	ck_assert_str_eq(where, "unchanged");
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[16384];
+	FILE *f = fopen(from, "rb");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	f = fopen(to, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(to, 0600), 0);
+}
+
+START_TEST(test_members_round_trip)
+{
+	struct pf_dwarf_member stored[3], loaded[3];
+	char why[512] = "", where[256] = "", path[256];
+	task_members(stored, true);
+	store_members(stored, 3);
+	/* The interpreter's layout lives beside it, under its own name. */
+	store_sample();
+	task_members(loaded, false);
+	ck_assert_int_eq(pf_member_cache_load(dir, BUILD_ID, "task", UNIT,
+					      loaded, 3, where, sizeof where,
+					      why, sizeof why),
+			 PF_CACHE_HIT);
+	assert_same_members(loaded, stored, 3);
+	ck_assert_str_eq(where, WHERE);
+	struct pf_layout l;
+	ck_assert_int_eq(load(11, &l, why, sizeof why), PF_CACHE_HIT);
+
+	struct stat st;
+	member_entry(path, sizeof path, BUILD_ID, "task");
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	/* Another kind of the same build is another entry. */
+	task_members(loaded, false);
+	ck_assert_int_eq(pf_member_cache_load(dir, BUILD_ID, "futureiter",
+					      UNIT, loaded, 3, where,
+					      sizeof where, why, sizeof why),
+			 PF_CACHE_MISS);
+}
+END_TEST
+
+START_TEST(test_members_refused)
+{
+	struct pf_dwarf_member m[4], stored[3];
+	char buf[16384], path[256], other[256], why[512] = "";
+	task_members(stored, true);
+	store_members(stored, 3);
+	member_entry(path, sizeof path, BUILD_ID, "task");
+
+	/* Asked for other members than the entry holds: a pyfault whose
+	 * caller reads one more, one fewer, or one of another kind. */
+	task_members(m, false);
+	m[3] = (struct pf_dwarf_member){"TaskObj", "task_name", true,
+					PF_NO_OFFSET, 0, 0};
+	assert_members_refused(m, 4, UNIT, "lacks TaskObj.task_name");
+	assert_members_refused(m, 2, UNIT, "extra lines");
+	m[1].pointer = true;
+	assert_members_refused(m, 3, UNIT, "lacks TaskObj.task_state");
+	task_members(m, false);
+	assert_members_refused(m, 3, "Objects/genobject.c", "unit");
+
+	/* Torn and corrupt. */
+	FILE *f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	f = fopen(path, "wb");
+	ck_assert_uint_eq(fwrite(buf, 1, n / 2, f), n / 2);
+	fclose(f);
+	assert_members_refused(m, 3, UNIT, "truncated");
+	char *digit = strstr(buf, "task_state value ");
+	ck_assert_ptr_nonnull(digit);
+	digit += strlen("task_state value ");
+	*digit = *digit == '9' ? '8' : (char)(*digit + 1);
+	f = fopen(path, "wb");
+	ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+	fclose(f);
+	assert_members_refused(m, 3, UNIT, "corrupt");
+
+	/* Foreign: a layout entry where a members entry goes, and the other
+	 * way round; an entry of another build-id. */
+	store_sample();
+	copy_file(entry, path);
+	assert_members_refused(m, 3, UNIT, "not a pyfault-members entry");
+	store_members(stored, 3);
+	copy_file(path, entry);
+	assert_refused("not a pyfault-offsets entry");
+	member_entry(other, sizeof other, BUILD_ID "89", "task");
+	copy_file(path, other);
+	ck_assert_int_eq(pf_member_cache_load(dir, BUILD_ID "89", "task", UNIT,
+					      m, 3, NULL, 0, why, sizeof why),
+			 PF_CACHE_INVALID);
+	ck_assert_ptr_nonnull(strstr(why, "another build-id"));
+
+	/* Well-formed, but a member that does not fit its struct. */
+	stored[1].offset = 174;
+	store_members(stored, 3);
+	assert_members_refused(m, 3, UNIT, "task_state outside its struct");
+}
+END_TEST
+
+START_TEST(test_members_bad_names)
+{
+	struct pf_dwarf_member m[3];
+	char why[512] = "";
+	task_members(m, true);
+	ck_assert(!pf_member_cache_store(dir, BUILD_ID, "../task", UNIT, m, 3,
+					 WHERE, why, sizeof why));
+	ck_assert(!pf_member_cache_store(dir, BUILD_ID, "", UNIT, m, 3, WHERE,
+					 why, sizeof why));
+	ck_assert(!pf_member_cache_store(dir, "", "task", UNIT, m, 3, WHERE,
+					 why, sizeof why));
+	ck_assert_int_eq(access(dir, F_OK), -1);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("offset_cache");
@@ -368,6 +557,9 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, test_unwritable);
 	tcase_add_test(tc, test_bad_build_id);
 	tcase_add_test(tc, test_directory_choice);
+	tcase_add_test(tc, test_members_round_trip);
+	tcase_add_test(tc, test_members_refused);
+	tcase_add_test(tc, test_members_bad_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
