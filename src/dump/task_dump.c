@@ -12,8 +12,7 @@ void pf_task_source_find(struct pf_target *t,
 			 struct pf_task_source *source)
 {
 	memset(source, 0, sizeof *source);
-	source->awaits = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
-						  PF_NO_OFFSET};
+	source->awaits = PF_AWAIT_LAYOUT_NONE;
 	source->found = pf_asyncio_layout_find(t, view, mem, &source->layout,
 					       source->note,
 					       sizeof source->note);

@@ -85,6 +85,8 @@ static void set_value(struct pf_image *img, const char *key, int64_t v)
 		img->awaits.asend_gen = v;
 	else if (strcmp(key, "awaits.athrow_gen") == 0)
 		img->awaits.athrow_gen = v;
+	else if (strcmp(key, "awaits.wrapper_coro") == 0)
+		img->awaits.wrapper_coro = v;
 	else if (strcmp(key, "awaits.futureiter_future") == 0)
 		img->awaits.futureiter_future = v;
 	else if (strncmp(key, "asyncio.", 8) == 0)
@@ -232,8 +234,7 @@ enum pf_status pf_image_parse(struct pf_image *img, const uint8_t *data,
 			      size_t len, struct pf_error *err)
 {
 	memset(img, 0, sizeof *img);
-	img->awaits = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
-					       PF_NO_OFFSET};
+	img->awaits = PF_AWAIT_LAYOUT_NONE;
 	struct cursor c = {data, data + len};
 	const uint8_t *magic;
 	uint32_t version;
@@ -373,6 +374,7 @@ static void put_values(FILE *out, const struct pf_image *img)
 	} awaits[] = {
 		{"awaits.asend_gen", img->awaits.asend_gen},
 		{"awaits.athrow_gen", img->awaits.athrow_gen},
+		{"awaits.wrapper_coro", img->awaits.wrapper_coro},
 		{"awaits.futureiter_future", img->awaits.futureiter_future},
 	};
 	for (size_t i = 0; img->has_asyncio && i < 3; i++)

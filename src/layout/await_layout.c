@@ -49,6 +49,7 @@ void pf_await_layout_find(struct pf_target *t, const char *asyncio_path,
 	struct pf_dwarf_member gen[] = {
 		{"PyAsyncGenASend", "ags_gen", true, PF_NO_OFFSET, 0, 0},
 		{"PyAsyncGenAThrow", "agt_gen", true, PF_NO_OFFSET, 0, 0},
+		{"PyCoroWrapper", "cw_coroutine", true, PF_NO_OFFSET, 0, 0},
 	};
 	struct pf_dwarf_member future[] = {
 		{"futureiterobject", "future", true, PF_NO_OFFSET, 0, 0},
@@ -59,20 +60,23 @@ void pf_await_layout_find(struct pf_target *t, const char *asyncio_path,
 	if (!(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF))) {
 		pf_fail(&err, PF_ERR_NO_OFFSETS, "DWARF not allowed");
 		why_not(note, note_size,
-			"async generators and awaited futures in await chains",
+			"async generators, coroutine wrappers and awaited "
+			"futures in await chains",
 			&err);
-		out->asend_gen = out->athrow_gen = out->futureiter_future =
-			PF_NO_OFFSET;
+		*out = PF_AWAIT_LAYOUT_NONE;
 		return;
 	}
 	char where[300];
-	if (read_pointers(t, t->file.read_path, t->build_id, "asyncgen",
-			  "Objects/genobject.c", gen, 2, where, sizeof where,
+	if (read_pointers(t, t->file.read_path, t->build_id, "genobject",
+			  "Objects/genobject.c", gen, 3, where, sizeof where,
 			  &err) == PF_OK)
-		snprintf(detail, detail_size, "async generators from %s",
+		snprintf(detail, detail_size,
+			 "async generators and coroutine wrappers from %s",
 			 where);
 	if (err.status != PF_OK)
-		why_not(note, note_size, "async generators in await chains",
+		why_not(note, note_size,
+			"async generators and coroutine wrappers in await "
+			"chains",
 			&err);
 	err = (struct pf_error){PF_OK, ""};
 	if (asyncio_path != NULL &&
@@ -87,5 +91,6 @@ void pf_await_layout_find(struct pf_target *t, const char *asyncio_path,
 		why_not(note, note_size, "awaited futures", &err);
 	out->asend_gen = gen[0].offset;
 	out->athrow_gen = gen[1].offset;
+	out->wrapper_coro = gen[2].offset;
 	out->futureiter_future = future[0].offset;
 }

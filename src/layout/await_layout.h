@@ -1,8 +1,9 @@
 /* Where the awaitables that are neither coroutines nor generators keep
  * what they await, for the task walk to go on through them: an async
- * generator's asend and athrow objects their generator (structs private
- * to Objects/genobject.c) and _asyncio's FutureIter its future (private
- * to Modules/_asynciomodule.c).  No _Py_DebugOffsets or _AsyncioDebug
+ * generator's asend and athrow objects their generator, a coroutine's
+ * __await__() wrapper its coroutine (structs private to
+ * Objects/genobject.c) and _asyncio's FutureIter its future (private to
+ * Modules/_asynciomodule.c).  No _Py_DebugOffsets or _AsyncioDebug
  * field gives them: they come from the DWARF of the objects that define
  * them, or stay unknown and the chain ends at the awaitable. */
 #ifndef PYFAULT_AWAIT_LAYOUT_H
@@ -16,8 +17,14 @@
 struct pf_await_layout {
 	int64_t asend_gen;          /* PyAsyncGenASend.ags_gen */
 	int64_t athrow_gen;         /* PyAsyncGenAThrow.agt_gen */
+	int64_t wrapper_coro;       /* PyCoroWrapper.cw_coroutine */
 	int64_t futureiter_future;  /* futureiterobject.future */
 };
+
+/* Every offset unknown: no chain goes through those objects. */
+#define PF_AWAIT_LAYOUT_NONE                                                  \
+	((struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET, PF_NO_OFFSET,   \
+				  PF_NO_OFFSET})
 
 /* Fills out from the DWARF of t's interpreter and of asyncio_path (the
  * object that holds _asyncio: its extension module, or the interpreter;

@@ -388,11 +388,28 @@ static uint64_t async_gen_of(struct tw *w, uint64_t obj, uint64_t type,
 	return gen;
 }
 
+/* The coroutine whose __await__() gave the coroutine_wrapper obj (of
+ * type type); 0 when obj is not one or the offset is unknown. */
+static uint64_t wrapped_coro(struct tw *w, uint64_t obj, uint64_t type,
+			     int64_t offset)
+{
+	uint64_t coro, coro_type;
+	if (offset == PF_NO_OFFSET || w->in->coro_type == 0 ||
+	    !builtin_type(w, type, "coroutine_wrapper") ||
+	    !read_u64(w, obj + (uint64_t)offset, &coro) || coro == 0 ||
+	    !read_u64(w, coro + (uint64_t)w->l->object.ob_type, &coro_type) ||
+	    coro_type != w->in->coro_type)
+		return 0;
+	return coro;
+}
+
 /* What the awaitable obj that is not a coroutine stands for: the async
  * generator an `async for` or anext() (asend) or aclose() (athrow) runs,
- * whose frame the chain goes on through (*is_gen), or the future that
- * `await future` (FutureIter) waits on.  0 when it is none of those, or
- * this build's DWARF did not say where they keep it. */
+ * or the coroutine whose __await__() a `yield from` or an __await__
+ * method returned (coroutine_wrapper), whose frame the chain goes on
+ * through (*is_gen), or the future that `await future` (FutureIter) waits
+ * on.  0 when it is none of those, or this build's DWARF did not say
+ * where they keep it. */
 static uint64_t look_through(struct tw *w, uint64_t obj, uint64_t type,
 			     bool *is_gen)
 {
@@ -405,7 +422,8 @@ static uint64_t look_through(struct tw *w, uint64_t obj, uint64_t type,
 	if ((inner = async_gen_of(w, obj, type, "async_generator_asend",
 				  o->asend_gen)) != 0 ||
 	    (inner = async_gen_of(w, obj, type, "async_generator_athrow",
-				  o->athrow_gen)) != 0)
+				  o->athrow_gen)) != 0 ||
+	    (inner = wrapped_coro(w, obj, type, o->wrapper_coro)) != 0)
 		return inner;
 	*is_gen = false;
 	/* A heap type of _asyncio: a class's tp_name has no module part. */

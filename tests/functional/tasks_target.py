@@ -7,9 +7,10 @@ loop, and a byte on the ready pipe once every loop is parked:
     its await chain from the task's coroutine down through cr_await,
     gi_yieldfrom and ag_await (file, name and f_lineno of each frame,
     outermost first; an async generator's asend or athrow object to the
-    generator, as gc.get_referents gives it) and the object the chain ends
-    at (a FutureIter's future, the same way; and, as "unfollowed", the
-    chain that stops at asend, athrow and FutureIter), and the tasks
+    generator, a coroutine_wrapper to its coroutine, as gc.get_referents
+    gives them) and the object the chain ends at (a FutureIter's future,
+    the same way; and, as "unfollowed", the chain that stops at asend,
+    athrow, coroutine_wrapper and FutureIter), and the tasks
     awaiting it:
     3.14's _asyncio_awaited_by, or before 3.14 the tasks whose _fut_waiter
     is this task or a gather (its _children) holding it, and the task
@@ -60,8 +61,9 @@ def referent(obj, kind):
 
 def chain_of(task, through=True):
     """The frames of task's await chain and what it ends at; through=False
-    stops at an async generator's asend or athrow object and at a
-    FutureIter, as a reader that cannot look inside them does."""
+    stops at an async generator's asend or athrow object, at a coroutine's
+    __await__() wrapper and at a FutureIter, as a reader that cannot look
+    inside them does."""
     frames, coro, awaits = [], task.get_coro(), None
     while coro is not None:
         if isinstance(coro, types.CoroutineType):
@@ -73,6 +75,10 @@ def chain_of(task, through=True):
         elif through and type(coro).__name__ in ASYNC_GEN_RUNNERS:
             # An `async for`, anext() or aclose() runs the generator.
             coro = referent(coro, types.AsyncGeneratorType)
+            continue
+        elif through and type(coro).__name__ == "coroutine_wrapper":
+            # coro.__await__(), which a yield from or an __await__ runs.
+            coro = referent(coro, types.CoroutineType)
             continue
         else:
             if through and type(coro).__name__ == "FutureIter":
@@ -267,7 +273,8 @@ async def closing(ev):
 
 
 def gen_step(ev):
-    # A generator-based awaitable: the chain goes through gi_yieldfrom.
+    # A generator-based awaitable: the chain goes through gi_yieldfrom,
+    # then through the coroutine_wrapper that __await__() returns.
     yield from ev.wait().__await__()
 
 

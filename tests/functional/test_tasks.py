@@ -552,7 +552,7 @@ def t_cache(interp):
         kinds = sorted(n.split(".")[1] for n in os.listdir(cache)
                        if not n.endswith(".offsets"))
         want = sorted((["task"] if was["task"] == "dwarf" else []) +
-                      (["asyncgen", "futureiter"] if was["awaits"] else []))
+                      (["futureiter", "genobject"] if was["awaits"] else []))
         if was["task_cached"] or was["awaits_cached"] or kinds != want \
                 or was["notes"]:
             raise Fail("fresh cache: %r, entries %r (want %r): %r" % (

@@ -172,8 +172,7 @@ END_TEST
 START_TEST(test_awaitables_unknown)
 {
 	load();
-	img.awaits = (struct pf_await_layout){PF_NO_OFFSET, PF_NO_OFFSET,
-					      PF_NO_OFFSET};
+	img.awaits = PF_AWAIT_LAYOUT_NONE;
 	const char *s = section();
 	ck_assert_msg(strstr(s, "line 49 in consume\n  awaits "
 				"async_generator_asend object at ") != NULL,
