@@ -229,22 +229,25 @@ static bool ctask_from_table(const struct pf_target *t,
 	return false;
 }
 
-/* TaskObj of a 3.11-3.13 _asyncio: from its DWARF (the -dbg package's
- * build-id file on Debian) or the cache of it, else from the shipped
- * table, as the thread offsets, in the order of trust the user allows. */
+/* TaskObj of a 3.11-3.13 _asyncio, whose file section_address found
+ * (out->read_path, the live process's or the core's): from its DWARF (the
+ * -dbg package's build-id file on Debian) or the cache of it, else from
+ * the shipped table, as the thread offsets, in the order of trust the
+ * user allows. */
 static enum pf_asyncio_found registry_layout(struct pf_target *t,
 					     const struct pf_mapping *module,
 					     struct pf_asyncio_layout *out,
 					     char *note, size_t note_size)
 {
-	struct pf_target_file file;
 	struct pf_error err = {0};
 	char path[sizeof out->source_detail - 16];
 	out->model = PF_ASYNCIO_REGISTRY;
 	if (!(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF)))
 		pf_fail(&err, PF_ERR_NO_OFFSETS, "DWARF not allowed");
-	else if (pf_target_file_find(&file, t->pid, module, &err) == PF_OK &&
-		 read_ctask(t, file.read_path, out->build_id, NULL, out, path,
+	else if (out->read_path[0] == '\0')
+		pf_fail(&err, PF_ERR_NO_OFFSETS, "%s cannot be opened",
+			module->path);
+	else if (read_ctask(t, out->read_path, out->build_id, NULL, out, path,
 			    sizeof path, &err) == PF_OK) {
 		snprintf(out->source_detail, sizeof out->source_detail,
 			 "the DWARF in %s", path);
