@@ -203,6 +203,7 @@ static bool layout_safe(const struct pf_layout *l)
 		     within(l->frame.lineno, 4, fs) &&
 		     within(l->frame.instr, 8, fs) &&
 		     within(l->frame.owner, 1, fs) &&
+		     within(l->frame.is_entry, 1, fs) &&
 		     within(l->ft.tlbc_index, 4, fs) &&
 		     within(l->coro.stackpointer, 8, fs);
 	bool code = within(l->code.filename, 8, cs) &&

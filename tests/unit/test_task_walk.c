@@ -326,8 +326,8 @@ START_TEST(test_registry_referent_gone)
 END_TEST
 
 /* A set whose mask says a trillion slots, and one just under the
- * registry's limit whose slots run past the recorded memory: a note,
- * no task, and no read of the whole claimed table. */
+ * registry's limit whose slots run past the recorded memory: a note
+ * naming the set, and no task. */
 START_TEST(test_registry_set_huge)
 {
 	static const uint64_t masks[] = {1ull << 40, (1ull << 22) - 1};
