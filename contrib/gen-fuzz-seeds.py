@@ -45,8 +45,9 @@ def linetable_seeds():
 
 
 def layout_rows():
-    with open(os.path.join(TOP, "src", "layout_tables.inc")) as f:
-        text = f.read()
+    with open(os.path.join(TOP, "src", "layout", "layout_tables.inc")) as f:
+        # The thread layouts' table, not the asyncio one after it.
+        text = f.read().split("pf_asyncio_table[]")[0]
     for body in re.findall(r"\{\s*\.major = 3(.*?)\n\}", text, re.S):
         row = dict(re.findall(r"\.(\w+) = (-?\d+)", body))
         yield {k: int(v) for k, v in row.items()}
@@ -56,6 +57,8 @@ def string_seeds():
     """Objects laid out at the fuzz target's OBJECT (0x100000)."""
     for row in layout_rows():
         minor = row["minor"]
+        if not 8 <= minor <= 13:
+            continue    # the fuzz target's layouts are those of 3.8-3.13
         size = row["unicode_compact_size"] + 8
         for label, kind, compact, ascii, chars in (
                 ("ascii", 1, 1, 1, "worker.py"),

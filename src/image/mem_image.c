@@ -41,6 +41,24 @@ static bool take_u64(struct cursor *c, uint64_t *v)
 	return true;
 }
 
+/* The TaskObj words of a 3.11-3.13 registry walk, as "asyncio." keys,
+ * and the width the walker reads at each (the size first). */
+#define CTASK_WORDS 6
+static const char *const ctask_words[CTASK_WORDS] = {
+	"ctask.size", "ctask.loop", "ctask.state",
+	"ctask.fut_waiter", "ctask.coro", "ctask.name",
+};
+static const int64_t ctask_widths[CTASK_WORDS] = {0, 8, 4, 8, 8, 8};
+
+static int64_t *ctask_field(struct pf_asyncio_layout *a, size_t i)
+{
+	int64_t *const fields[CTASK_WORDS] = {
+		&a->ctask.size,       &a->ctask.loop, &a->ctask.state,
+		&a->ctask.fut_waiter, &a->ctask.coro, &a->ctask.name,
+	};
+	return fields[i];
+}
+
 /* Sets one "VALS" key; unknown keys are skipped. */
 static void set_value(struct pf_image *img, const char *key, int64_t v)
 {
@@ -89,25 +107,58 @@ static void set_value(struct pf_image *img, const char *key, int64_t v)
 		img->awaits.wrapper_coro = v;
 	else if (strcmp(key, "awaits.futureiter_future") == 0)
 		img->awaits.futureiter_future = v;
-	else if (strncmp(key, "asyncio.", 8) == 0)
+	else if (strcmp(key, "asyncio.model") == 0)
+		img->asyncio.model = (enum pf_asyncio_model)v;
+	else if (strncmp(key, "asyncio.", 8) == 0) {
 		for (size_t i = 0; i < PF_ASYNCIO_BLOB_WORDS; i++)
 			if (strcmp(key + 8, pf_asyncio_word_names[i]) == 0) {
 				*pf_asyncio_layout_field(&img->asyncio, i) = v;
 				img->has_asyncio = true;
 			}
+		for (size_t i = 0; i < CTASK_WORDS; i++)
+			if (strcmp(key + 8, ctask_words[i]) == 0) {
+				*ctask_field(&img->asyncio, i) = v;
+				img->has_asyncio = true;
+			}
+	}
 }
 
-/* The task walk's offsets, checked as the live section's are: an image
- * whose offsets fail keeps its threads and loses its tasks. */
+static bool within(int64_t offset, int64_t width, int64_t size)
+{
+	return offset == PF_NO_OFFSET ||
+	       (offset >= 0 && size >= width && offset <= size - width);
+}
+
+/* TaskObj as DWARF gives it: every field inside the struct; a size of 0
+ * (no _asyncio: pure-Python tasks only) leaves the fields unread. */
+static bool ctask_safe(struct pf_asyncio_layout *a)
+{
+	const int64_t size = a->ctask.size;
+	if (size < 0 || size > MAX_STRUCT_READ)
+		return false;
+	for (size_t i = 1; size > 0 && i < CTASK_WORDS; i++)
+		if (*ctask_field(a, i) == PF_NO_OFFSET ||
+		    !within(*ctask_field(a, i), ctask_widths[i], size))
+			return false;
+	return true;
+}
+
+/* The task walk's offsets, checked as the live section's or the DWARF's
+ * are: an image whose offsets fail keeps its threads and loses its
+ * tasks.  Images without "asyncio.model" are of 3.14's task lists. */
 static void check_asyncio(struct pf_image *img)
 {
 	uint64_t words[PF_ASYNCIO_BLOB_WORDS];
 	char note[160];
 	for (size_t i = 0; i < PF_ASYNCIO_BLOB_WORDS; i++)
 		words[i] = (uint64_t)*pf_asyncio_layout_field(&img->asyncio, i);
-	if (img->has_asyncio &&
-	    !pf_asyncio_layout_from_blob(&img->asyncio, words, sizeof words,
-					 note, sizeof note))
+	if (!img->has_asyncio)
+		return;
+	if (img->asyncio.model == PF_ASYNCIO_REGISTRY)
+		img->has_asyncio = ctask_safe(&img->asyncio);
+	else if (img->asyncio.model != PF_ASYNCIO_TASK_LISTS ||
+		 !pf_asyncio_layout_from_blob(&img->asyncio, words,
+					      sizeof words, note, sizeof note))
 		img->has_asyncio = false;
 }
 
@@ -139,12 +190,6 @@ static void set_version(struct pf_image *img, const char *key, int64_t v)
 		img->micro = (unsigned)v;
 }
 
-static bool within(int64_t offset, int64_t width, int64_t size)
-{
-	return offset == PF_NO_OFFSET ||
-	       (offset >= 0 && size >= width && offset <= size - width);
-}
-
 /* What the walker and the modules reader take on trust from a layout: the
  * fields they pick out of a copied struct lie inside it, and every
  * model is one they know.  Layouts from DWARF or the debug offsets satisfy
@@ -160,6 +205,7 @@ static bool layout_safe(const struct pf_layout *l)
 		     within(l->frame.lineno, 4, fs) &&
 		     within(l->frame.instr, 8, fs) &&
 		     within(l->frame.owner, 1, fs) &&
+		     within(l->frame.is_entry, 1, fs) &&
 		     within(l->ft.tlbc_index, 4, fs) &&
 		     within(l->coro.stackpointer, 8, fs);
 	bool code = within(l->code.filename, 8, cs) &&
@@ -361,12 +407,23 @@ static void put_values(FILE *out, const struct pf_image *img)
 	put_value(out, "frozenset_type", (int64_t)img->frozenset_type);
 	put_value(out, "coro_type", (int64_t)img->coro_type);
 	put_value(out, "gen_type", (int64_t)img->gen_type);
-	for (size_t i = 0; img->has_asyncio && i < PF_ASYNCIO_BLOB_WORDS; i++) {
+	/* Each model its own words: 3.14's from _AsyncioDebug, 3.11-3.13's
+	 * TaskObj. */
+	struct pf_asyncio_layout a = img->asyncio;
+	const bool registry = a.model == PF_ASYNCIO_REGISTRY;
+	if (img->has_asyncio)
+		put_value(out, "asyncio.model", a.model);
+	for (size_t i = 0;
+	     img->has_asyncio && !registry && i < PF_ASYNCIO_BLOB_WORDS; i++) {
 		char key[64];
 		snprintf(key, sizeof key, "asyncio.%s", pf_asyncio_word_names[i]);
-		put_value(out, key,
-			  *pf_asyncio_layout_field(
-				  (struct pf_asyncio_layout *)&img->asyncio, i));
+		put_value(out, key, *pf_asyncio_layout_field(&a, i));
+	}
+	for (size_t i = 0; img->has_asyncio && registry && i < CTASK_WORDS;
+	     i++) {
+		char key[64];
+		snprintf(key, sizeof key, "asyncio.%s", ctask_words[i]);
+		put_value(out, key, *ctask_field(&a, i));
 	}
 	const struct {
 		const char *key;

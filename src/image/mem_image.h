@@ -14,8 +14,12 @@
  *   "VALS"  records of  u8 key length, key, i64 value:
  *             pid, runtime, version.major, version.minor, version.micro,
  *             micro_known, debug_build, module_type, frozenset_type,
- *             coro_type, gen_type, asyncio.GROUP.FIELD for each word of
- *             the _AsyncioDebug section when the tasks were walked, and
+ *             coro_type, gen_type; when the tasks were walked,
+ *             asyncio.model (enum pf_asyncio_model; absent in images of
+ *             3.14 recorded before 3.11-3.13 ones were: the task lists)
+ *             and asyncio.GROUP.FIELD for each word of the _AsyncioDebug
+ *             section (3.14+) or of TaskObj (asyncio.ctask.FIELD,
+ *             3.11-3.13: size 0 when there is no _asyncio), and
  *             layout.GROUP.FIELD for every field of PF_LAYOUT_OFFSET_FIELDS
  *             and PF_LAYOUT_SHIFT_FIELDS, layout.NAME for the scalars of
  *             PF_IMAGE_LAYOUT_SCALARS.  An absent offset is PF_NO_OFFSET; an
@@ -102,8 +106,9 @@ struct pf_image {
 	uint64_t module_type, frozenset_type;
 	uint64_t coro_type, gen_type;
 	struct pf_layout layout;
-	/* The _AsyncioDebug offsets the task walk used (--tasks); the text
-	 * then holds the task section. */
+	/* The asyncio layout the task walk used (--tasks): _AsyncioDebug's
+	 * offsets, or TaskObj's and the registry model; the text then holds
+	 * the task section. */
 	bool has_asyncio;
 	struct pf_asyncio_layout asyncio;
 	/* Where asend, athrow and FutureIter objects keep what they run

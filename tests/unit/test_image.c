@@ -59,10 +59,11 @@ START_TEST(test_replay)
 END_TEST
 
 /* Each supported version has a recorded image, 3.14 from a real 3.14.7
- * build with and without the GIL. */
+ * build with and without the GIL; each from 3.11 one with asyncio tasks
+ * (3.11-3.13 through the registry, 3.14 through the task lists). */
 START_TEST(test_every_version_recorded)
 {
-	bool seen[15] = {false}, seen_314t = false;
+	bool seen[15] = {false}, seen_314t = false, tasks[15] = {false};
 	for (int i = 0; i < nimages; i++) {
 		struct pf_image img;
 		struct pf_error err = {0};
@@ -72,8 +73,18 @@ START_TEST(test_every_version_recorded)
 			seen[img.minor] = true;
 		seen_314t |= img.major == 3 && img.minor == 14 &&
 			     img.layout.free_threaded;
+		if (img.major == 3 && img.minor <= 14 && img.has_asyncio &&
+		    img.asyncio.model == (img.minor >= 14
+						  ? PF_ASYNCIO_TASK_LISTS
+						  : PF_ASYNCIO_REGISTRY) &&
+		    memmem(img.text, img.text_len, "\nAsyncio tasks (", 16))
+			tasks[img.minor] = true;
 		pf_image_free(&img);
 	}
+	for (unsigned minor = 11; minor <= 14; minor++)
+		ck_assert_msg(tasks[minor],
+			      "no image of Python 3.%u with asyncio tasks in %s",
+			      minor, PF_TEST_DATA);
 	for (unsigned minor = 8; minor <= 14; minor++)
 		ck_assert_msg(seen[minor], "no image of Python 3.%u in %s",
 			      minor, PF_TEST_DATA);
@@ -140,26 +151,68 @@ START_TEST(test_recorder_merges)
 }
 END_TEST
 
-/* What pf_image_write writes, pf_image_parse reads back. */
+/* img written out and parsed back into back (from *buf, to free). */
+static void rewrite(const struct pf_image *img, struct pf_image *back,
+		    char **buf)
+{
+	struct pf_error err = {0};
+	size_t len = 0;
+	FILE *out = open_memstream(buf, &len);
+	ck_assert(pf_image_write(out, img));
+	fclose(out);
+	ck_assert_msg(pf_image_parse(back, (uint8_t *)*buf, len, &err) ==
+			      PF_OK,
+		      "%s", err.message);
+}
+
+/* What pf_image_write writes, pf_image_parse reads back, the asyncio
+ * layout of either model too. */
 START_TEST(test_round_trip)
 {
-	ck_assert_int_gt(nimages, 0);
 	struct pf_image img, back;
 	struct pf_error err = {0};
-	ck_assert(pf_image_load(&img, images[0], &err) == PF_OK);
 	char *buf = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&buf, &len);
-	ck_assert(pf_image_write(out, &img));
-	fclose(out);
-	ck_assert_msg(pf_image_parse(&back, (uint8_t *)buf, len, &err) == PF_OK,
-		      "%s", err.message);
+	ck_assert(pf_image_load(&img, images[_i], &err) == PF_OK);
+	rewrite(&img, &back, &buf);
 	ck_assert(memcmp(&back.layout, &img.layout, sizeof img.layout) == 0);
 	ck_assert_uint_eq(back.runtime, img.runtime);
 	ck_assert_int_eq(back.nranges, img.nranges);
 	ck_assert_int_eq(back.text_len, img.text_len);
+	ck_assert_int_eq(back.has_asyncio, img.has_asyncio);
+	ck_assert(memcmp(&back.asyncio, &img.asyncio, sizeof img.asyncio) ==
+		  0);
+	ck_assert(memcmp(&back.awaits, &img.awaits, sizeof img.awaits) == 0);
 	pf_image_free(&back);
 	free(buf);
+	pf_image_free(&img);
+}
+END_TEST
+
+/* A 3.11-3.13 image whose TaskObj field lies outside the struct, or
+ * whose model is unknown, keeps its threads and loses its tasks, as an
+ * _AsyncioDebug section that fails its checks does. */
+START_TEST(test_bad_task_layout_dropped)
+{
+	struct pf_image img, back;
+	struct pf_error err = {0};
+	ck_assert(pf_image_load(&img, PF_TEST_DATA
+				"/py3.12.1-asyncio-pyenv.img", &err) == PF_OK);
+	ck_assert(img.has_asyncio);
+	const struct pf_asyncio_layout good = img.asyncio;
+	for (int bad = 0; bad < 3; bad++) {
+		char *buf = NULL;
+		img.asyncio = good;
+		if (bad == 0)
+			img.asyncio.ctask.coro = good.ctask.size - 4;
+		else if (bad == 1)
+			img.asyncio.ctask.state = -8;
+		else
+			img.asyncio.model = 7;
+		rewrite(&img, &back, &buf);
+		ck_assert_msg(!back.has_asyncio, "bad layout %d kept", bad);
+		pf_image_free(&back);
+		free(buf);
+	}
 	pf_image_free(&img);
 }
 END_TEST
@@ -195,7 +248,8 @@ int main(void)
 	tcase_add_test(tc, test_every_version_recorded);
 	tcase_add_test(tc, test_reads_outside_fail);
 	tcase_add_test(tc, test_recorder_merges);
-	tcase_add_test(tc, test_round_trip);
+	tcase_add_loop_test(tc, test_round_trip, 0, nimages);
+	tcase_add_test(tc, test_bad_task_layout_dropped);
 	tcase_add_test(tc, test_bad_files_refused);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
