@@ -434,7 +434,8 @@ static void put_values(FILE *out, const struct pf_image *img)
 		{"awaits.wrapper_coro", img->awaits.wrapper_coro},
 		{"awaits.futureiter_future", img->awaits.futureiter_future},
 	};
-	for (size_t i = 0; img->has_asyncio && i < 3; i++)
+	for (size_t i = 0;
+	     img->has_asyncio && i < sizeof awaits / sizeof *awaits; i++)
 		if (awaits[i].offset != PF_NO_OFFSET)
 			put_value(out, awaits[i].key, awaits[i].offset);
 #define OFFSET_(g, f)                                                         \
