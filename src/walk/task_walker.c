@@ -72,8 +72,8 @@ struct tw {
 	 * offsets, or 3.11-3.13's DWARF. */
 	int64_t gi_iframe, gi_frame_state, tp_name;
 	size_t nlinks;                /* of the last chain walked */
-	bool debug_offsets;           /* 3.14+: the generator's offsets
-	                                 are _Py_DebugOffsets' */
+	bool awaited_by_kept;         /* 3.14+: a future keeps the tasks
+	                                 awaiting it */
 	struct pf_reader r;
 	struct registry_links *links; /* 3.11-3.13: by task index */
 };
@@ -830,7 +830,7 @@ static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
 	t->thread_id = l ? l->thread_id : 0;
 	if (!read_name(w, name, &t->name) || !walk_chain(w, coro, t))
 		return false;
-	if (!w->debug_offsets) {
+	if (!w->awaited_by_kept) {
 		links[index].group = group_exited(w, reg->taskgroup_type, addr);
 		return true;
 	}
@@ -1094,6 +1094,8 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 	const struct pf_asyncio_layout *a = in->asyncio;
 	const struct pf_layout *l = in->layout;
 	const bool registry = a->model == PF_ASYNCIO_REGISTRY;
+	/* 3.14+'s _Py_DebugOffsets describe generators, 3.11-3.13's DWARF
+	 * does. */
 	const bool debug_offsets = l->coro.gi_iframe != PF_NO_OFFSET;
 	struct tw w = {
 		.in = in,
@@ -1107,7 +1109,7 @@ bool pf_walk_tasks(const struct pf_task_walk_input *in,
 						: l->gen.gi_frame_state,
 		.tp_name = debug_offsets ? l->coro.tp_name
 					 : l->type_name.tp_name,
-		.debug_offsets = debug_offsets,
+		.awaited_by_kept = l->major == 3 && l->minor >= 14,
 		.r = {in->mem, l},
 	};
 	pf_task_list_free(&snap->tasks);
