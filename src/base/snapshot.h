@@ -138,6 +138,8 @@ struct pf_task {
 	                                (the one running it when running);
 	                                0: a thread that has ended */
 	uint64_t loop;               /* that thread's running loop, 0 if none */
+	bool loop_stopped;           /* 3.11-3.13, thread_id 0: its loop is
+	                                not running, no thread ended */
 	/* The await chain, innermost awaitable first, the task's own
 	 * coroutine last, in faulthandler's frame format. */
 	size_t nframes;

@@ -41,7 +41,8 @@ static void format_where(FILE *out, const struct pf_task *t)
 	if (t->thread_id != 0)
 		fprintf(out, ", thread 0x%016" PRIx64, t->thread_id);
 	else
-		fputs(", thread ended", out);
+		fputs(t->loop_stopped ? ", loop not running" : ", thread ended",
+		      out);
 }
 
 static void format_relations(FILE *out, const struct pf_task_list *list,

@@ -828,6 +828,7 @@ static bool registry_task(struct tw *w, const struct pf_task_registry *reg,
 	if (loop != 0 && !registry_loop(w, loop, &l))
 		return false;
 	t->thread_id = l ? l->thread_id : 0;
+	t->loop_stopped = loop != 0 && l == NULL;
 	if (!read_name(w, name, &t->name) || !walk_chain(w, coro, t))
 		return false;
 	if (!w->awaited_by_kept) {
