@@ -12,8 +12,10 @@ loop, and a byte on the ready pipe once every loop is parked:
     the same way; and, as "unfollowed", the chain that stops at asend,
     athrow, coroutine_wrapper and FutureIter), and the tasks
     awaiting it:
-    3.14's _asyncio_awaited_by, or before 3.14 the tasks whose _fut_waiter
-    is this task or a gather (its _children) holding it, and the task
+    3.14's _asyncio_awaited_by (and, as "call_graph", what 3.14's
+    asyncio.capture_call_graph says), or before 3.14 the tasks whose
+    _fut_waiter is this task or a gather (its _children) holding it, and
+    the task
     leaving a TaskGroup (an __aexit__ frame of its chain whose self is
     the group) that holds it (_tasks);
   * the task that computes the oracle is named "oracle" and left out: it
@@ -128,6 +130,23 @@ def waiter_awaiters(tasks):
     return by
 
 
+def call_graph(task):
+    """3.14's own asyncio.capture_call_graph(task): the frames of its
+    coroutines, outermost first (it stops at the first awaitable that is
+    not a coroutine), and the tasks awaiting it; None before 3.14, and
+    where it recurses for ever (a cycle of tasks awaiting each other)."""
+    if not hasattr(asyncio, "capture_call_graph"):
+        return None
+    try:
+        graph = asyncio.capture_call_graph(task)
+    except RecursionError:
+        return None
+    return {"frames": [[e.frame.f_code.co_filename, e.frame.f_code.co_name,
+                        e.frame.f_lineno] for e in reversed(graph.call_stack)],
+            "awaited_by": sorted("0x%x" % id(p.future)
+                                 for p in graph.awaited_by)}
+
+
 def oracle(loop):
     me = asyncio.current_task()
     tasks = []
@@ -148,6 +167,7 @@ def oracle(loop):
             "frames": frames, "awaits": awaits,
             "unfollowed": {"frames": named_frames, "awaits": named},
             "awaited_by": sorted("0x%x" % id(p) for p in t_by),
+            "call_graph": call_graph(t),
         })
     return {"loop": "0x%x" % id(loop), "thread_id": threading.get_ident(),
             "tasks": tasks}

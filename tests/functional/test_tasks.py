@@ -19,7 +19,10 @@ pipe.  The driver then attaches and checks, per scenario:
   * --tasks=tree: every task drawn once;
   * on 3.14+: `python -m asyncio ps PID`, CPython's own remote reader,
     lists the same tasks, names and awaiters (scenarios without cycles,
-    which its table rejects).
+    which its table rejects); and asyncio.capture_call_graph, run in the
+    target for each task, gives the same awaiters and the outermost
+    frames (its stack stops at the first awaitable that is no coroutine;
+    it recurses for ever on a cycle, so deadlocked tasks are left out).
 --current-thread-only --tasks: the tasks of the busy scenario's current
 thread (the loop thread that runs Python code), as the full dump has them,
 after that thread's stack; none on a free-threaded build (no GIL holder).
@@ -236,6 +239,12 @@ def check_json(target, doc, interp):
             problems.append("awaited by %r and awaiting %r, not %r and %r"
                             % (t["awaited_by"], t["awaiting"],
                                want["awaited_by"], awaiting))
+        graph = want.get("call_graph")
+        if graph is not None and (
+                sorted(t["awaited_by"]) != graph["awaited_by"] or
+                not truncated and
+                frames[::-1][:len(graph["frames"])] != graph["frames"]):
+            problems.append("capture_call_graph says %r" % graph)
         if (t["deadlock_cycle"] is not None) != (i in cycles):
             problems.append("deadlock_cycle %r" % t["deadlock_cycle"])
         if problems:
