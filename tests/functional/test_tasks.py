@@ -29,7 +29,8 @@ after that thread's stack; none on a free-threaded build (no GIL holder).
 pyfault-watch --tasks: the fatal-error dump of a program that ends by
 SIGSEGV once its tasks are parked holds the same tasks (JSON; and with
 --current-thread-only, its one thread being the faulting one), and its
-text has the section after faulthandler's.
+text has the section after faulthandler's; so does the dump SIGUSR1 asks
+of a parked program, which goes on.
 Every scenario runs on each 3.11+ interpreter (eager tasks from 3.12),
 and five of them again without the _asyncio accelerator (pure-Python
 tasks; on 3.14+ also with --offsets=debug-offsets, which gives no
@@ -103,10 +104,22 @@ def oracle_tasks(loops, follow):
     return tasks
 
 
-class Target:
-    """tasks_target.py in one scenario, parked, with its oracle read."""
+def child_of(pid):
+    """The one child process of pid (a tracer's program)."""
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        children = f.read().split()
+    if len(children) != 1:
+        raise Fail("process %d has children %r, not one" % (pid, children))
+    return int(children[0])
 
-    def __init__(self, res, interp, scenario, env=None, follow=True):
+
+class Target:
+    """tasks_target.py in one scenario, parked, with its oracle read;
+    under the command prefix (pyfault-watch ... --) when given, whose
+    standard error is then self.proc.stderr."""
+
+    def __init__(self, res, interp, scenario, env=None, follow=True,
+                 prefix=()):
         self.path = os.path.join(TMPDIR, "oracle-%s-%s.json" % (
             interp.label, scenario))
         log = os.path.join(TMPDIR, "target-%s-%s.log" % (interp.label,
@@ -114,11 +127,13 @@ class Target:
         rfd, wfd = res.pipe()
         with open(log, "wb") as logf:
             self.proc = res.popen(
+                list(prefix) +
                 [interp.path, TARGET, scenario, self.path, str(wfd)],
-                stdout=logf, stderr=logf, pass_fds=(wfd,), env=env)
+                stdout=logf, stderr=subprocess.PIPE if prefix else logf,
+                pass_fds=(wfd,), env=env)
         res.close(wfd)
         expect_byte(rfd, b"r", "the %s scenario to park" % scenario, log)
-        self.pid = self.proc.pid
+        self.pid = child_of(self.proc.pid) if prefix else self.proc.pid
         self.scenario = scenario
         self.settle()
         with open(self.path) as f:
@@ -675,6 +690,31 @@ def t_watch(interp):
         raise Fail("pyfault-watch --tasks: %r" % text[-3000:])
 
 
+def t_watch_request(interp):
+    """pyfault-watch --tasks asked for a dump by SIGUSR1 while its program
+    runs: the tasks the interpreter has, in a JSON document on standard
+    error; the program goes on."""
+    res = Resources()
+    target = None
+    try:
+        target = Target(res, interp, "gather", prefix=[
+            WATCH, "--tasks", "--format", "json", "--"])
+        target.proc.send_signal(signal.SIGUSR1)
+        err = pyinterps.read_until(
+            target.proc.stderr, lambda err: err.endswith(b"}\n"),
+            "no complete document from pyfault-watch")
+        try:
+            doc, = json_check.documents(err, "pyfault-watch")
+        except (ValueError, json_check.SchemaError) as exc:
+            raise Fail("pyfault-watch --tasks on request: %s" % exc)
+        check_json(target, doc, interp)
+        if target.proc.poll() is not None:
+            raise Fail("pyfault-watch ended after the dump (status %r)"
+                       % target.proc.returncode)
+    finally:
+        pyinterps.end_watched(res, target)
+
+
 def t_no_asyncio(interp):
     res = Resources()
     try:
@@ -798,6 +838,8 @@ def make_tests(suite):
         tests.append(("%s watch-fatal" % i.label,
                       lambda i=i: t_watch(i), i))
         tests.append(("%s cache" % i.label, lambda i=i: t_cache(i), i))
+        tests.append(("%s watch-request" % i.label,
+                      lambda i=i: t_watch_request(i), i))
         tests.append(("%s no-asyncio" % i.label,
                       lambda i=i: t_no_asyncio(i), i))
         if i.version[:2] >= (3, 14):
