@@ -16,10 +16,19 @@
 # bash-completion gives pkg-config its completions directory and loads the
 # completion in its test; debhelper and lintian build and check the Debian
 # package (contrib/build-deb.sh).
+# Another apt-get at work (a shared machine, unattended upgrades) is waited
+# for, up to five minutes, instead of failing on its lock at once: install
+# waits for dpkg's lock itself; update, which has no such option for the
+# lock of the package lists, is tried again.
 set -e
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
+tries=0
+until apt-get update -qq; do
+	tries=$((tries + 1))
+	[ $tries -lt 30 ] || exit 1
+	sleep 10
+done
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libelf-dev libdw-dev libdebuginfod1 libunwind-dev libjson-c-dev check \
 	libzstd-dev liblzma-dev liblz4-dev zstd xz-utils lz4 \

@@ -56,7 +56,7 @@ static int64_t *ctask_field(struct pf_asyncio_layout *a, size_t i)
 		&a->ctask.size,       &a->ctask.loop, &a->ctask.state,
 		&a->ctask.fut_waiter, &a->ctask.coro, &a->ctask.name,
 	};
-	return fields[i];
+	return i < CTASK_WORDS ? fields[i] : NULL;
 }
 
 /* Sets one "VALS" key; unknown keys are skipped. */

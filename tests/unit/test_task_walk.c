@@ -312,9 +312,9 @@ START_TEST(test_registry_referent_gone)
 	uint64_t none = pf_instance_attr(&r, loop, "_thread_id");
 	ck_assert_uint_ne(none, 0);
 	uint64_t set = scheduled_set();
-	const uint64_t at = (uint64_t)img.layout.weakref.wr_object;
-	put(set_key(set, 0) + at, none);
-	put(set_key(set, 1) + at, 0x10);
+	const uint64_t referent = (uint64_t)img.layout.weakref.wr_object;
+	put(set_key(set, 0) + referent, none);
+	put(set_key(set, 1) + referent, 0x10);
 	s = section();
 	ck_assert_msg(strstr(s, "\nAsyncio tasks (6):\n") != NULL, "%s", s);
 	ck_assert_uint_eq(count(s, "\nTask \""), 6);
