@@ -28,16 +28,8 @@ static enum pf_status read_pointers(struct pf_target *t, const char *path,
 		t, path, build_id, kind, unit, m, n, where, where_size, err);
 	for (size_t i = 0; st == PF_OK && i < n; i++)
 		if (m[i].offset != PF_NO_OFFSET &&
-		    (m[i].width != 8 || m[i].offset < 0 ||
-		     m[i].offset > m[i].struct_size - 8)) {
-			pf_fail(err, PF_ERR_NO_OFFSETS,
-				"%s.%s (%lld, %lld bytes) lies outside its "
-				"struct of %lld bytes in %s",
-				m[i].type_name, m[i].member,
-				(long long)m[i].offset, (long long)m[i].width,
-				(long long)m[i].struct_size, where);
+		    pf_dwarf_member_check(&m[i], 8, where, err) != PF_OK)
 			m[i].offset = PF_NO_OFFSET;
-		}
 	return st;
 }
 

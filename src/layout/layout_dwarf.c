@@ -842,3 +842,17 @@ enum pf_status pf_dwarf_unit_members(const char *elf_path,
 	pf_debuginfo_close(di);
 	return st;
 }
+
+enum pf_status pf_dwarf_member_check(const struct pf_dwarf_member *m,
+				     int64_t width, const char *where,
+				     struct pf_error *err)
+{
+	if (m->width == width && m->offset >= 0 &&
+	    m->offset <= m->struct_size - width)
+		return PF_OK;
+	return pf_fail(err, PF_ERR_NO_OFFSETS,
+		       "%s.%s (%lld, %lld bytes) lies outside its struct of "
+		       "%lld bytes in %s",
+		       m->type_name, m->member, (long long)m->offset,
+		       (long long)m->width, (long long)m->struct_size, where);
+}

@@ -48,4 +48,11 @@ enum pf_status pf_dwarf_unit_members(const char *elf_path,
 				     char *where, size_t where_size,
 				     struct pf_error *err);
 
+/* Whether the found member m is width bytes wide and lies inside its
+ * struct, as the reader of the struct's bytes takes it on trust;
+ * PF_ERR_NO_OFFSETS saying so (where: the file it came from) if not. */
+enum pf_status pf_dwarf_member_check(const struct pf_dwarf_member *m,
+				     int64_t width, const char *where,
+				     struct pf_error *err);
+
 #endif
