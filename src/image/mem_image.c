@@ -41,24 +41,6 @@ static bool take_u64(struct cursor *c, uint64_t *v)
 	return true;
 }
 
-/* The TaskObj words of a 3.11-3.13 registry walk, as "asyncio." keys,
- * and the width the walker reads at each (the size first). */
-#define CTASK_WORDS 6
-static const char *const ctask_words[CTASK_WORDS] = {
-	"ctask.size", "ctask.loop", "ctask.state",
-	"ctask.fut_waiter", "ctask.coro", "ctask.name",
-};
-static const int64_t ctask_widths[CTASK_WORDS] = {0, 8, 4, 8, 8, 8};
-
-static int64_t *ctask_field(struct pf_asyncio_layout *a, size_t i)
-{
-	int64_t *const fields[CTASK_WORDS] = {
-		&a->ctask.size,       &a->ctask.loop, &a->ctask.state,
-		&a->ctask.fut_waiter, &a->ctask.coro, &a->ctask.name,
-	};
-	return i < CTASK_WORDS ? fields[i] : NULL;
-}
-
 /* Sets one "VALS" key; unknown keys are skipped. */
 static void set_value(struct pf_image *img, const char *key, int64_t v)
 {
@@ -115,9 +97,10 @@ static void set_value(struct pf_image *img, const char *key, int64_t v)
 				*pf_asyncio_layout_field(&img->asyncio, i) = v;
 				img->has_asyncio = true;
 			}
-		for (size_t i = 0; i < CTASK_WORDS; i++)
-			if (strcmp(key + 8, ctask_words[i]) == 0) {
-				*ctask_field(&img->asyncio, i) = v;
+		for (size_t i = 0; i < PF_ASYNCIO_CTASK_WORDS; i++)
+			if (strcmp(key + 8,
+				   pf_asyncio_ctask_word_names[i]) == 0) {
+				*pf_asyncio_ctask_field(&img->asyncio, i) = v;
 				img->has_asyncio = true;
 			}
 	}
@@ -136,10 +119,12 @@ static bool ctask_safe(struct pf_asyncio_layout *a)
 	const int64_t size = a->ctask.size;
 	if (size < 0 || size > MAX_STRUCT_READ)
 		return false;
-	for (size_t i = 1; size > 0 && i < CTASK_WORDS; i++)
-		if (*ctask_field(a, i) == PF_NO_OFFSET ||
-		    !within(*ctask_field(a, i), ctask_widths[i], size))
+	for (size_t i = 1; size > 0 && i < PF_ASYNCIO_CTASK_WORDS; i++) {
+		const int64_t offset = *pf_asyncio_ctask_field(a, i);
+		if (offset == PF_NO_OFFSET ||
+		    !within(offset, pf_asyncio_ctask_widths[i], size))
 			return false;
+	}
 	return true;
 }
 
@@ -419,11 +404,12 @@ static void put_values(FILE *out, const struct pf_image *img)
 		snprintf(key, sizeof key, "asyncio.%s", pf_asyncio_word_names[i]);
 		put_value(out, key, *pf_asyncio_layout_field(&a, i));
 	}
-	for (size_t i = 0; img->has_asyncio && registry && i < CTASK_WORDS;
-	     i++) {
+	for (size_t i = 0;
+	     img->has_asyncio && registry && i < PF_ASYNCIO_CTASK_WORDS; i++) {
 		char key[64];
-		snprintf(key, sizeof key, "asyncio.%s", ctask_words[i]);
-		put_value(out, key, *ctask_field(&a, i));
+		snprintf(key, sizeof key, "asyncio.%s",
+			 pf_asyncio_ctask_word_names[i]);
+		put_value(out, key, *pf_asyncio_ctask_field(&a, i));
 	}
 	const struct {
 		const char *key;

@@ -62,6 +62,24 @@ static bool check_group(const uint64_t *w, unsigned size_index,
 	return true;
 }
 
+const char *const pf_asyncio_ctask_word_names[PF_ASYNCIO_CTASK_WORDS] = {
+	"ctask.size", "ctask.loop", "ctask.state",
+	"ctask.fut_waiter", "ctask.coro", "ctask.name",
+};
+/* task_state is an enum; the rest pointers. */
+const int64_t pf_asyncio_ctask_widths[PF_ASYNCIO_CTASK_WORDS] = {
+	0, 8, 4, 8, 8, 8,
+};
+
+int64_t *pf_asyncio_ctask_field(struct pf_asyncio_layout *a, size_t i)
+{
+	int64_t *const fields[PF_ASYNCIO_CTASK_WORDS] = {
+		&a->ctask.size,       &a->ctask.loop, &a->ctask.state,
+		&a->ctask.fut_waiter, &a->ctask.coro, &a->ctask.name,
+	};
+	return i < PF_ASYNCIO_CTASK_WORDS ? fields[i] : NULL;
+}
+
 const char *const pf_asyncio_word_names[PF_ASYNCIO_BLOB_WORDS] = {
 	"task.size",         "task.name",        "task.awaited_by",
 	"task.is_task",      "task.awaited_by_is_set", "task.coro",
@@ -155,17 +173,13 @@ static enum pf_status read_ctask(struct pf_target *t, const char *elf_path,
 				 struct pf_asyncio_layout *out, char *detail,
 				 size_t detail_size, struct pf_error *err)
 {
-	/* task_state is an enum; the rest pointers. */
+	/* TaskObj's words after its size, in order. */
 	struct pf_dwarf_member m[] = {
 		{"TaskObj", "task_loop", true, PF_NO_OFFSET, 0, 0},
 		{"TaskObj", "task_state", false, PF_NO_OFFSET, 0, 0},
 		{"TaskObj", "task_fut_waiter", true, PF_NO_OFFSET, 0, 0},
 		{"TaskObj", "task_coro", true, PF_NO_OFFSET, 0, 0},
 		{"TaskObj", "task_name", true, PF_NO_OFFSET, 0, 0},
-	};
-	int64_t *const dst[] = {
-		&out->ctask.loop, &out->ctask.state, &out->ctask.fut_waiter,
-		&out->ctask.coro, &out->ctask.name,
 	};
 	const size_t n = sizeof m / sizeof *m;
 	const char *unit = "_asynciomodule.c";
@@ -181,15 +195,10 @@ static enum pf_status read_ctask(struct pf_target *t, const char *elf_path,
 			return pf_fail(err, PF_ERR_NO_OFFSETS,
 				       "the DWARF in %s has no TaskObj.%s", detail,
 				       m[i].member);
-		if (m[i].width != (m[i].pointer ? 8 : 4) || m[i].offset < 0 ||
-		    m[i].offset > m[i].struct_size - m[i].width)
-			return pf_fail(err, PF_ERR_NO_OFFSETS,
-				       "TaskObj.%s (%lld, %lld bytes) lies "
-				       "outside its struct of %lld bytes in %s",
-				       m[i].member, (long long)m[i].offset,
-				       (long long)m[i].width,
-				       (long long)m[i].struct_size, detail);
-		*dst[i] = m[i].offset;
+		if (pf_dwarf_member_check(&m[i], pf_asyncio_ctask_widths[i + 1],
+					  detail, err) != PF_OK)
+			return err->status;
+		*pf_asyncio_ctask_field(out, i + 1) = m[i].offset;
 	}
 	out->ctask.size = m[0].struct_size;
 	return PF_OK;

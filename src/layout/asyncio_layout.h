@@ -100,6 +100,13 @@ extern const char *const pf_asyncio_word_names[PF_ASYNCIO_BLOB_WORDS];
 /* The member of layout that holds the section's i-th word. */
 int64_t *pf_asyncio_layout_field(struct pf_asyncio_layout *layout, size_t i);
 
+/* The same for TaskObj (3.11-3.13): its words' names ("ctask.size" first)
+ * and the width the walker reads at each (0 for the size). */
+#define PF_ASYNCIO_CTASK_WORDS 6
+extern const char *const pf_asyncio_ctask_word_names[PF_ASYNCIO_CTASK_WORDS];
+extern const int64_t pf_asyncio_ctask_widths[PF_ASYNCIO_CTASK_WORDS];
+int64_t *pf_asyncio_ctask_field(struct pf_asyncio_layout *layout, size_t i);
+
 /* The same from a copy of the section (len bytes); false with the first
  * field outside its struct named in note. */
 bool pf_asyncio_layout_from_blob(struct pf_asyncio_layout *out,

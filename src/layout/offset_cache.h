@@ -3,7 +3,8 @@
  * parse its DWARF again: the interpreter's layout, and the members of the
  * structs private to one source file that --tasks reads (keyed by the
  * build-id of the object whose DWARF holds them: _asyncio's TaskObj and
- * FutureIter, the interpreter's asend and athrow objects).  One small text
+ * FutureIter, the interpreter's asend, athrow and coroutine_wrapper
+ * objects).  One small text
  * file per build and kind, written whole to a temporary file and renamed
  * into place, with a format version and a checksum: an entry that is torn,
  * corrupt or from another pyfault format is ignored and written again. */
