@@ -97,6 +97,10 @@ static enum pf_status stop_and_walk(struct pf_target *target,
 	enum pf_status st = pf_proc_stop_all(&stopped, target->pid, err);
 	times->stopping_ms = pf_now_ms() - t0;
 	unsigned long reads_before = mem->reads;
+	if (st == PF_OK &&
+	    (collect_status || native != PF_NATIVE_NONE ||
+	     target->layout.thread_names))
+		pf_proc_read_thread_ids(&stopped);
 	if (st == PF_OK) {
 		struct pf_walk_input in = {
 			.pid = target->pid,

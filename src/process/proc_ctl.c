@@ -36,13 +36,6 @@ static int add_thread(struct pf_stopped *s, pid_t tid)
 	return 0;
 }
 
-static void read_pthread_id(struct pf_thread *t)
-{
-	struct user_regs_struct regs;
-	if (ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) == 0)
-		t->pthread_id = regs.fs_base;
-}
-
 /* Seizes and interrupts one thread without waiting for it to stop, so
  * that all threads stop in parallel.  Returns 0, 1 when the thread vanished
  * first, or -errno. */
@@ -178,7 +171,6 @@ static enum pf_status wait_all_stopped(struct pf_stopped *s, size_t first,
 			 * detach. */
 			if (event == 0 && sig != SIGTRAP)
 				t.pending_signal = sig;
-			read_pthread_id(&t);
 			++*added;
 		}
 		s->threads[kept++] = t;
@@ -267,6 +259,11 @@ static enum pf_status seize_listed(struct pf_stopped *s, size_t *added,
 				     (int)tid, (int)s->pid, strerror(-rc));
 	}
 	closedir(dir);
+	/* A pass that held nobody new has nothing to wait for: the usual
+	 * second pass, which only confirms the list. */
+	*added = 0;
+	if (s->count == first_new)
+		return st;
 	enum pf_status waited = wait_all_stopped(s, first_new, added, err);
 	return st != PF_OK ? st : waited;
 }
@@ -315,8 +312,20 @@ void pf_proc_resume_all(struct pf_stopped *s)
 	s->leader_to_reap = false;
 }
 
+void pf_proc_read_thread_ids(struct pf_stopped *s)
+{
+	for (size_t i = 0; i < s->count; i++) {
+		struct user_regs_struct regs;
+		if (ptrace(PTRACE_GETREGS, s->threads[i].tid, NULL, &regs) ==
+		    0)
+			s->threads[i].pthread_id = regs.fs_base;
+	}
+}
+
 pid_t pf_proc_tid_of(const struct pf_stopped *s, uint64_t pthread_id)
 {
+	if (pthread_id == 0)
+		return 0;
 	for (size_t i = 0; i < s->count; i++)
 		if (s->threads[i].pthread_id == pthread_id)
 			return s->threads[i].tid;

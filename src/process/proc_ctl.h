@@ -14,7 +14,8 @@
 struct pf_thread {
 	pid_t tid;
 	uint64_t pthread_id;   /* fs_base: pthread_self() of the thread, the
-	                          value CPython keeps in tstate->thread_id */
+	                          value CPython keeps in tstate->thread_id;
+	                          0 until pf_proc_read_thread_ids */
 	int pending_signal;    /* caught while stopping; re-sent at detach */
 };
 
@@ -82,6 +83,11 @@ enum pf_status pf_proc_exit_explains(pid_t pid, enum pf_status st,
  * (the last NSpid field); pid when that is ours or it cannot be told.
  * pyfault names processes and threads by their ids in its own namespace. */
 pid_t pf_proc_ns_pid(pid_t pid);
+
+/* Fills each held thread's pthread_id, a system call per thread: only a
+ * dump that names OS threads (--status, JSON, C stacks, 3.14's thread
+ * names) needs them. */
+void pf_proc_read_thread_ids(struct pf_stopped *stopped);
 
 /* The OS thread whose pthread_self() is pthread_id, or 0. */
 pid_t pf_proc_tid_of(const struct pf_stopped *stopped, uint64_t pthread_id);

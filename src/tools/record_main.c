@@ -36,6 +36,7 @@ static enum pf_status walk_stopped(struct pf_target *target,
 	enum pf_status st = pf_proc_stop_all(&stopped, target->pid, err);
 	if (st != PF_OK)
 		return st;
+	pf_proc_read_thread_ids(&stopped);
 	struct pf_walk_input in = {
 		.pid = target->pid,
 		.mem = mem,
