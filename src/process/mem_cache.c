@@ -9,7 +9,7 @@
 
 #include "process/remote_mem.h"
 
-#define PAGE 4096u
+#define PAGE PF_MEM_PAGE
 /* 64 MiB: far more than a dump reads; past it, reads go uncached. */
 #define MAX_PAGES 16384u
 /* A read over more pages than this (a long line table) goes uncached;

@@ -13,6 +13,9 @@
 
 struct pf_mem;
 
+/* The cache's unit: a page of the target. */
+#define PF_MEM_PAGE 4096u
+
 /* Starts caching mem's reads (a live backend only; others read as before,
  * being no process).  Only while the target cannot change: end it before
  * the target runs again.  Out of memory, reads go uncached. */

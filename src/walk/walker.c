@@ -547,12 +547,14 @@ static size_t pointer_fields_span(const int64_t *offsets, size_t n)
 
 /* The walks of the threads are independent, and each starts with a read
  * of its own (3.11-3.12's cframe on the thread's C stack, then its newest
- * frame): those pages are read for every thread at once. */
+ * frame): those pages are read for every thread at once.  From 3.11 on, a
+ * thread's older frames lie below its newest in the same data-stack chunk,
+ * so the page below comes with it: a deep stack spans two pages. */
 static void prefetch_starts(struct walk *w, uint64_t tstate_addr,
 			    size_t tstate_size)
 {
 	const struct pf_layout *l = w->l;
-	uint64_t tstates[PF_MAX_NTHREADS], starts[PF_MAX_NTHREADS] = {0};
+	uint64_t tstates[PF_MAX_NTHREADS], starts[2 * PF_MAX_NTHREADS] = {0};
 	uint8_t tstate[tstate_size];
 	size_t n = 0;
 	for (; tstate_addr != 0 && n < PF_MAX_NTHREADS; n++) {
@@ -571,7 +573,12 @@ static void prefetch_starts(struct walk *w, uint64_t tstate_addr,
 		starts[i] = pf_mem_read(w->mem, tstates[i], tstate, tstate_size)
 				    ? newest_frame(w, tstate)
 				    : 0;
-	pf_mem_prefetch(w->mem, starts, n);
+	size_t wanted = n;
+	for (size_t i = 0; l->frame_model == PF_FRAMES_INTERPRETER && i < n;
+	     i++)
+		if (starts[i] >= 2 * PF_MEM_PAGE)
+			starts[wanted++] = starts[i] - PF_MEM_PAGE;
+	pf_mem_prefetch(w->mem, starts, wanted);
 }
 
 /* One thread state, read into tstate, into t. */
