@@ -331,6 +331,7 @@ int main(int argc, char **argv)
 	FILE *out = pf_cli_output("pyfault-attach", opt.common.output, stdout);
 	if (out == NULL)
 		return PF_ERR_INTERNAL;
+	pf_cli_buffer_output(out);
 
 	int status = 0;
 	bool dumped = false;

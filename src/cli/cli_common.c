@@ -178,6 +178,14 @@ FILE *pf_cli_output(const char *prog, const char *path, FILE *dflt)
 	return NULL;
 }
 
+void pf_cli_buffer_output(FILE *out)
+{
+	if (!isatty(fileno(out))) {
+		static char buffer[1 << 16];
+		setvbuf(out, buffer, _IOFBF, sizeof buffer);
+	}
+}
+
 bool pf_cli_parse_offsets(const char *arg, unsigned *sources, char *why,
 			  size_t why_size)
 {

@@ -106,6 +106,11 @@ int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
  * stderr. */
 FILE *pf_cli_output(const char *prog, const char *path, FILE *dflt);
 
+/* Gives out, when it is no terminal, a buffer that holds a large dump
+ * whole: a few writes instead of one per 4 KiB.  A terminal keeps its
+ * line buffering. */
+void pf_cli_buffer_output(FILE *out);
+
 /* --offsets=SOURCE of pyfault-attach and pyfault-core into *sources;
  * false with why filled for an unknown source. */
 bool pf_cli_parse_offsets(const char *arg, unsigned *sources, char *why,

@@ -404,6 +404,7 @@ int main(int argc, char **argv)
 	FILE *out = pf_cli_output("pyfault-core", opt.common.output, stdout);
 	if (out == NULL)
 		return PF_ERR_INTERNAL;
+	pf_cli_buffer_output(out);
 	struct pf_error err = {0};
 	enum pf_status st = dump_core(&opt, out, &err);
 	if (st != PF_OK) {

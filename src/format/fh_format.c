@@ -2,13 +2,14 @@
 
 #include <math.h>
 #include <signal.h>
+#include <string.h>
 
 /* A line built in memory and written with one call: a dump of thousands
  * of frames costs thousands of stdio calls otherwise. */
 struct line {
 	FILE *out;
 	size_t used;
-	char buf[1024];
+	char buf[4096];
 };
 
 static void line_flush(struct line *l)
@@ -27,29 +28,45 @@ static char *line_room(struct line *l, size_t n)
 
 static void line_puts(struct line *l, const char *s)
 {
-	for (; *s; s++)
-		*line_room(l, 1) = *s, l->used++;
+	size_t n = strlen(s);
+	if (l->used + n > sizeof l->buf)
+		line_flush(l);
+	if (n > sizeof l->buf) {
+		fwrite(s, 1, n, l->out);
+		return;
+	}
+	memcpy(l->buf + l->used, s, n);
+	l->used += n;
 }
 
 /* _Py_DumpASCII's escaping; quoted (--locals' str values) also escapes
  * '"' and '\'. */
+static bool plain_char(uint32_t ch, bool quoted)
+{
+	return ch >= ' ' && ch <= 126 &&
+	       !(quoted && (ch == '"' || ch == '\\'));
+}
+
 static void line_text(struct line *l, const struct pf_text *text, bool quoted)
 {
-	for (uint32_t i = 0; i < text->length; i++) {
-		uint32_t ch = text->chars[i];
+	const uint32_t *ch = text->chars, *end = ch + text->length;
+	while (ch < end) {
 		char *at = line_room(l, 16);
-		if (ch >= ' ' && ch <= 126 &&
-		    !(quoted && (ch == '"' || ch == '\\'))) {
-			*at = (char)ch;
-			l->used++;
-		} else {
-			l->used += (size_t)snprintf(
-				at, 16,
-				ch <= 0xff     ? "\\x%02x"
-				: ch <= 0xffff ? "\\u%04x"
-					       : "\\U%08x",
-				(unsigned)ch);
-		}
+		/* A run of plain characters, as far as the room goes, with
+		 * one check each. */
+		char *room_end = l->buf + sizeof l->buf;
+		while (ch < end && at < room_end && plain_char(*ch, quoted))
+			*at++ = (char)*ch++;
+		l->used = (size_t)(at - l->buf);
+		if (ch == end || plain_char(*ch, quoted))
+			continue;
+		at = line_room(l, 16);
+		l->used += (size_t)snprintf(at, 16,
+					    *ch <= 0xff     ? "\\x%02x"
+					    : *ch <= 0xffff ? "\\u%04x"
+							    : "\\U%08x",
+					    (unsigned)*ch);
+		ch++;
 	}
 	if (text->truncated)
 		line_puts(l, "...");
@@ -99,28 +116,34 @@ static void format_locals(FILE *out, const struct pf_frame *f)
 		fputs("    <more locals not shown>\n", out);
 }
 
+/* "  File ..., line N in NAME\n" into l. */
+static void frame_line(struct line *l, const struct pf_frame *f)
+{
+	line_puts(l, "  File ");
+	if (f->filename->present) {
+		line_puts(l, "\"");
+		line_text(l, f->filename, false);
+		line_puts(l, "\"");
+	} else {
+		line_puts(l, "???");
+	}
+	line_puts(l, ", line ");
+	if (f->lineno >= 0)
+		line_number(l, f->lineno);
+	else
+		line_puts(l, "???");
+	line_puts(l, " in ");
+	if (f->name->present)
+		line_text(l, f->name, false);
+	else
+		line_puts(l, "???");
+	line_puts(l, "\n");
+}
+
 void pf_format_frame(FILE *out, const struct pf_frame *f)
 {
 	struct line l = {.out = out};
-	line_puts(&l, "  File ");
-	if (f->filename->present) {
-		line_puts(&l, "\"");
-		line_text(&l, f->filename, false);
-		line_puts(&l, "\"");
-	} else {
-		line_puts(&l, "???");
-	}
-	line_puts(&l, ", line ");
-	if (f->lineno >= 0)
-		line_number(&l, f->lineno);
-	else
-		line_puts(&l, "???");
-	line_puts(&l, " in ");
-	if (f->name->present)
-		line_text(&l, f->name, false);
-	else
-		line_puts(&l, "???");
-	line_puts(&l, "\n");
+	frame_line(&l, f);
 	line_flush(&l);
 }
 
@@ -134,11 +157,16 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 			      out);
 		return;
 	}
+	/* A write per buffer-full of frames, not per frame. */
+	struct line l = {.out = out};
 	for (size_t i = 0; i < t->nframes; i++) {
-		pf_format_frame(out, &t->frames[i]);
-		if (style->locals)
+		frame_line(&l, &t->frames[i]);
+		if (style->locals) {
+			line_flush(&l);
 			format_locals(out, &t->frames[i]);
+		}
 	}
+	line_flush(&l);
 	if (t->invalid_frame)
 		fputs("  <invalid frame>\n", out);
 	if (t->frames_truncated && style->frame_limit_marker)
