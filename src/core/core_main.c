@@ -15,6 +15,7 @@
 #include "corefile/core_modules.h"
 #include "dump/target_dump.h"
 #include "dump/task_dump.h"
+#include "elf/dw_lib.h"
 #include "format/task_format.h"
 #include "format/status_format.h"
 #include "layout/py_target.h"
@@ -365,7 +366,7 @@ static enum pf_status dump_core(const struct core_options *opt, FILE *out,
 		pf_snapshot_free(&d.snap);
 	}
 	if (d.dwfl)
-		dwfl_end(d.dwfl);
+		pf_dw.dwfl_end(d.dwfl);
 	pf_core_close(&d.core);
 	pf_core_input_close(&d.input);
 	return st;

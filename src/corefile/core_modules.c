@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "elf/dw_lib.h"
 #include "elf/elf_symbols.h"
 
 /* The core whose modules are being found: dwfl's callbacks get no
@@ -31,7 +32,7 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
 	(void)base;
 	*elfp = NULL;
 	Dwarf_Addr start;
-	dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+	pf_dw.dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
 	const char *mapped = reporting ? mapped_path(reporting, start) : NULL;
 	if (mapped == NULL)
 		return -1;
@@ -45,32 +46,40 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
 
 static char *debuginfo_path_storage;
 
-static Dwfl_Callbacks callbacks = {
-	.find_elf = find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-	.debuginfo_path = &debuginfo_path_storage,
-};
+/* Set once libdw is loaded. */
+static Dwfl_Callbacks callbacks;
 
 Dwfl *pf_core_dwfl(struct pf_core *core, const char *debuginfo_path,
 		   struct pf_error *err)
 {
+	char why[512];
+	if (!pf_dw_load(why, sizeof why)) {
+		pf_fail(err, PF_ERR_INTERNAL, "%s", why);
+		return NULL;
+	}
 	reporting = core;
 	debuginfo_path_storage = (char *)debuginfo_path;
-	Dwfl *dwfl = dwfl_begin(&callbacks);
+	callbacks = (Dwfl_Callbacks){
+		.find_elf = find_elf,
+		.find_debuginfo = pf_dw.dwfl_standard_find_debuginfo,
+		.debuginfo_path = &debuginfo_path_storage,
+	};
+	Dwfl *dwfl = pf_dw.dwfl_begin(&callbacks);
 	if (dwfl == NULL) {
-		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s", dwfl_errmsg(-1));
+		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s",
+			pf_dw.dwfl_errmsg(-1));
 		return NULL;
 	}
 	char exe[4200];
 	pf_core_host_path(core, core->executable, exe, sizeof exe);
-	dwfl_report_begin(dwfl);
-	int n = dwfl_core_file_report(dwfl, core->elf,
-				      core->executable[0] ? exe : NULL);
-	if (dwfl_report_end(dwfl, NULL, NULL) != 0 || n < 0) {
+	pf_dw.dwfl_report_begin(dwfl);
+	int n = pf_dw.dwfl_core_file_report(dwfl, core->elf,
+					    core->executable[0] ? exe : NULL);
+	if (pf_dw.dwfl_report_end(dwfl, NULL, NULL) != 0 || n < 0) {
 		pf_fail(err, PF_ERR_BAD_CORE,
 			"%s: libdwfl finds no objects in the core: %s",
-			core->name, dwfl_errmsg(-1));
-		dwfl_end(dwfl);
+			core->name, pf_dw.dwfl_errmsg(-1));
+		pf_dw.dwfl_end(dwfl);
 		return NULL;
 	}
 	return dwfl;
@@ -98,7 +107,7 @@ static int check_module(Dwfl_Module *mod, void **userdata, const char *soname,
 	struct check *c = arg;
 	const unsigned char *bits;
 	GElf_Addr vaddr;
-	int len = dwfl_module_build_id(mod, &bits, &vaddr);
+	int len = pf_dw.dwfl_module_build_id(mod, &bits, &vaddr);
 	const char *name = mapped_path(c->core, start);
 	if (len <= 0 || name == NULL)
 		return DWARF_CB_OK;
@@ -126,6 +135,6 @@ enum pf_status pf_core_check_build_ids(Dwfl *dwfl, struct pf_core *core,
 				       struct pf_error *err)
 {
 	struct check c = {core, err, PF_OK};
-	dwfl_getmodules(dwfl, check_module, &c, 0);
+	pf_dw.dwfl_getmodules(dwfl, check_module, &c, 0);
 	return c.status;
 }

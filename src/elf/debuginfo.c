@@ -1,7 +1,5 @@
 #include "elf/debuginfo.h"
 
-#include <elfutils/libdwelf.h>
-#include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -11,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "elf/dw_lib.h"
 #include "process/proc_maps.h"
 
 /* elfutils' default search path, spelled out for messages. */
@@ -76,7 +75,7 @@ static Dwarf *open_debug_file(struct pf_debuginfo *di)
 		shdr.sh_type = SHT_NOBITS;
 		gelf_update_shdr(scn, &shdr);
 	}
-	di->own_dwarf = dwarf_begin_elf(di->debug_elf, DWARF_C_READ, NULL);
+	di->own_dwarf = pf_dw.dwarf_begin_elf(di->debug_elf, DWARF_C_READ, NULL);
 	return di->own_dwarf;
 }
 
@@ -109,7 +108,7 @@ static void hex_build_id(struct pf_debuginfo *di)
 {
 	const unsigned char *bits = NULL;
 	GElf_Addr vaddr;
-	int len = dwfl_module_build_id(di->mod, &bits, &vaddr);
+	int len = pf_dw.dwfl_module_build_id(di->mod, &bits, &vaddr);
 
 	di->build_id[0] = '\0';
 	if (len <= 0 || (size_t)len * 2 >= sizeof di->build_id)
@@ -133,9 +132,9 @@ static void fail_not_found(const struct pf_debuginfo *di, const char *elf_path,
 			 di->build_id + 2);
 
 	GElf_Addr bias;
-	Elf *elf = dwfl_module_getelf(di->mod, &bias);
+	Elf *elf = pf_dw.dwfl_module_getelf(di->mod, &bias);
 	GElf_Word crc;
-	const char *link = elf ? dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
+	const char *link = elf ? pf_dw.dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
 	if (link != NULL)
 		snprintf(by_link, sizeof by_link, ", .gnu_debuglink %s",
 			 link);
@@ -158,7 +157,11 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 	 * /usr/lib/debug in that root first (root as a debug directory means
 	 * "the file's own directory under root"), then along our path, where
 	 * a debug file is accepted only if its build-id (or CRC) matches. */
-	char name[4096], root[64];
+	char name[4096], root[64], why[512];
+	if (!pf_dw_load(why, sizeof why)) {
+		pf_fail(err, PF_ERR_NO_OFFSETS, "%s", why);
+		return NULL;
+	}
 	bool other_view = in_target_view(elf_path, name, sizeof name, root,
 					 sizeof root);
 	const char *path = debuginfo_path ? debuginfo_path
@@ -184,14 +187,15 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 	 * (next to the file, in relative directories, and under absolute
 	 * ones by the file's own directory), then debuginfod. */
 	di->callbacks = (Dwfl_Callbacks){
-		.find_elf = dwfl_build_id_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-		.section_address = dwfl_offline_section_address,
+		.find_elf = pf_dw.dwfl_build_id_find_elf,
+		.find_debuginfo = pf_dw.dwfl_standard_find_debuginfo,
+		.section_address = pf_dw.dwfl_offline_section_address,
 		.debuginfo_path = &di->search_path,
 	};
-	di->dwfl = dwfl_begin(&di->callbacks);
+	di->dwfl = pf_dw.dwfl_begin(&di->callbacks);
 	if (di->dwfl == NULL) {
-		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s", dwfl_errmsg(-1));
+		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s",
+			pf_dw.dwfl_errmsg(-1));
 		pf_debuginfo_close(di);
 		return NULL;
 	}
@@ -207,14 +211,14 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 		pf_debuginfo_close(di);
 		return NULL;
 	}
-	dwfl_report_begin(di->dwfl);
+	pf_dw.dwfl_report_begin(di->dwfl);
 	/* Takes fd over. */
-	di->mod = dwfl_report_offline(di->dwfl,
-				      file_base ? file_base + 1 : file_name,
-				      file_name, fd);
-	if (di->mod == NULL || dwfl_report_end(di->dwfl, NULL, NULL) != 0) {
+	di->mod = pf_dw.dwfl_report_offline(
+		di->dwfl, file_base ? file_base + 1 : file_name, file_name, fd);
+	if (di->mod == NULL ||
+	    pf_dw.dwfl_report_end(di->dwfl, NULL, NULL) != 0) {
 		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot read ELF file %s: %s",
-			elf_path, dwfl_errmsg(-1));
+			elf_path, pf_dw.dwfl_errmsg(-1));
 		pf_debuginfo_close(di);
 		return NULL;
 	}
@@ -222,12 +226,13 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 
 	/* The file's own DWARF: libdwfl reads it as it is. */
 	GElf_Addr bias;
-	Elf *main_elf = dwfl_module_getelf(di->mod, &bias);
-	Dwarf *own = main_elf ? dwarf_begin_elf(main_elf, DWARF_C_READ, NULL)
+	Elf *main_elf = pf_dw.dwfl_module_getelf(di->mod, &bias);
+	Dwarf *own = main_elf ? pf_dw.dwarf_begin_elf(main_elf, DWARF_C_READ,
+						      NULL)
 			      : NULL;
 	if (own != NULL) {
-		dwarf_end(own);
-		di->dwarf = dwfl_module_getdwarf(di->mod, &di->bias);
+		pf_dw.dwarf_end(own);
+		di->dwarf = pf_dw.dwfl_module_getdwarf(di->mod, &di->bias);
 		di->path = elf_path;
 		if (di->dwarf != NULL)
 			return di;
@@ -243,12 +248,12 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 	const char *modname = NULL, *mainfile = NULL;
 	Dwarf_Addr base = 0;
 	void **userdata = NULL;
-	modname = dwfl_module_info(di->mod, &userdata, &base, NULL, NULL,
-				   NULL, &mainfile, NULL);
+	modname = pf_dw.dwfl_module_info(di->mod, &userdata, &base, NULL, NULL,
+					 NULL, &mainfile, NULL);
 	GElf_Word crc = 0;
-	const char *link = main_elf ? dwelf_elf_gnu_debuglink(main_elf, &crc)
-				    : NULL;
-	di->debug_fd = dwfl_standard_find_debuginfo(
+	const char *link =
+		main_elf ? pf_dw.dwelf_elf_gnu_debuglink(main_elf, &crc) : NULL;
+	di->debug_fd = pf_dw.dwfl_standard_find_debuginfo(
 		di->mod, userdata, modname, base, mainfile ? mainfile : elf_path,
 		link, crc, &di->debug_name);
 	if (di->debug_fd < 0) {
@@ -261,7 +266,7 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 	if (di->dwarf == NULL) {
 		pf_fail(err, PF_ERR_NO_OFFSETS, "cannot read the DWARF of %s: %s",
 			di->debug_name ? di->debug_name : elf_path,
-			dwarf_errmsg(-1));
+			pf_dw.dwarf_errmsg(-1));
 		pf_debuginfo_close(di);
 		return NULL;
 	}
@@ -295,14 +300,14 @@ void pf_debuginfo_close(struct pf_debuginfo *di)
 	if (di == NULL)
 		return;
 	if (di->own_dwarf != NULL)
-		dwarf_end(di->own_dwarf);
+		pf_dw.dwarf_end(di->own_dwarf);
 	if (di->debug_elf != NULL)
 		elf_end(di->debug_elf);
 	if (di->debug_fd >= 0)
 		close(di->debug_fd);
 	free(di->debug_name);
 	if (di->dwfl != NULL)
-		dwfl_end(di->dwfl);
+		pf_dw.dwfl_end(di->dwfl);
 	free(di->search_path);
 	free(di);
 }

@@ -1,6 +1,5 @@
 #include "elf/elf_symbols.h"
 
-#include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdio.h>
@@ -61,16 +60,57 @@ uint64_t pf_elf_load_vaddr(const struct pf_elf *e)
 	return e->load_vaddr;
 }
 
+/* The GNU build-id note among the notes of data, or NULL. */
+static const unsigned char *build_id_note(Elf_Data *data, size_t *len)
+{
+	GElf_Nhdr nhdr;
+	size_t offset = 0, name_at, desc_at;
+	while (data != NULL &&
+	       (offset = gelf_getnote(data, offset, &nhdr, &name_at,
+				      &desc_at)) > 0) {
+		const char *base = data->d_buf;
+		if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
+		    memcmp(base + name_at, "GNU", 4) == 0) {
+			*len = nhdr.n_descsz;
+			return (const unsigned char *)base + desc_at;
+		}
+	}
+	return NULL;
+}
+
+/* libelf's note reader, not libdwelf's dwelf_elf_gnu_build_id: a dump
+ * from cached offsets needs no more of libdw than this (dw_lib.h). */
 void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
 {
-	const void *bits = NULL;
-	ssize_t len = dwelf_elf_gnu_build_id(e->elf, &bits);
+	const unsigned char *bits = NULL;
+	size_t len = 0, phnum = 0;
 	hex[0] = '\0';
-	if (len <= 0 || (size_t)len * 2 >= size)
+	if (elf_getphdrnum(e->elf, &phnum) != 0)
+		phnum = 0;
+	for (size_t i = 0; bits == NULL && i < phnum; i++) {
+		GElf_Phdr phdr;
+		if (gelf_getphdr(e->elf, (int)i, &phdr) == NULL ||
+		    phdr.p_type != PT_NOTE)
+			continue;
+		bits = build_id_note(
+			elf_getdata_rawchunk(e->elf, (int64_t)phdr.p_offset,
+					     phdr.p_filesz,
+					     phdr.p_align == 8 ? ELF_T_NHDR8
+							       : ELF_T_NHDR),
+			&len);
+	}
+	/* A separate debug file's notes are in its sections only. */
+	for (Elf_Scn *scn = NULL;
+	     bits == NULL && (scn = elf_nextscn(e->elf, scn)) != NULL;) {
+		GElf_Shdr shdr;
+		if (gelf_getshdr(scn, &shdr) != NULL &&
+		    shdr.sh_type == SHT_NOTE)
+			bits = build_id_note(elf_getdata(scn, NULL), &len);
+	}
+	if (bits == NULL || len == 0 || len * 2 >= size)
 		return;
-	for (ssize_t i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x",
-			 ((const unsigned char *)bits)[i]);
+	for (size_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", bits[i]);
 }
 
 /* Takes sym for every entry of wanted, not found yet and local or not as

@@ -1,13 +1,13 @@
 #include "layout/layout_dwarf.h"
 
 #include <dwarf.h>
-#include <elfutils/libdw.h>
 #include <gelf.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "elf/debuginfo.h"
+#include "elf/dw_lib.h"
 
 /* The structs whose definitions we need. */
 enum want_id {
@@ -322,23 +322,23 @@ static const char *attr_name(Dwarf_Die *die)
 	Dwarf_Attribute attr;
 	/* Plain dwarf_attr: top-level type DIEs carry their own name, and
 	 * skipping dwarf_diename's origin lookups keeps the scan cheap. */
-	if (dwarf_attr(die, DW_AT_name, &attr) == NULL)
+	if (pf_dw.dwarf_attr(die, DW_AT_name, &attr) == NULL)
 		return NULL;
-	return dwarf_formstring(&attr);
+	return pf_dw.dwarf_formstring(&attr);
 }
 
 static bool type_of(Dwarf_Die *die, Dwarf_Die *out)
 {
 	Dwarf_Attribute attr;
-	return dwarf_attr_integrate(die, DW_AT_type, &attr) != NULL &&
-	       dwarf_formref_die(&attr, out) != NULL;
+	return pf_dw.dwarf_attr_integrate(die, DW_AT_type, &attr) != NULL &&
+	       pf_dw.dwarf_formref_die(&attr, out) != NULL;
 }
 
 /* Follows typedefs and qualifiers to the type that has the layout. */
 static bool strip_type(Dwarf_Die *die)
 {
 	for (int depth = 0; depth < 32; depth++) {
-		switch (dwarf_tag(die)) {
+		switch (pf_dw.dwarf_tag(die)) {
 		case DW_TAG_typedef:
 		case DW_TAG_const_type:
 		case DW_TAG_volatile_type:
@@ -356,18 +356,18 @@ static bool strip_type(Dwarf_Die *die)
 
 static bool is_aggregate(Dwarf_Die *die)
 {
-	int tag = dwarf_tag(die);
+	int tag = pf_dw.dwarf_tag(die);
 	return tag == DW_TAG_structure_type || tag == DW_TAG_union_type;
 }
 
 static bool is_definition(Dwarf_Die *die)
 {
-	return !dwarf_hasattr(die, DW_AT_declaration) && is_aggregate(die);
+	return !pf_dw.dwarf_hasattr(die, DW_AT_declaration) && is_aggregate(die);
 }
 
 static void consider(struct search *s, Dwarf_Die *die)
 {
-	int tag = dwarf_tag(die);
+	int tag = pf_dw.dwarf_tag(die);
 	if (tag != DW_TAG_structure_type && tag != DW_TAG_typedef)
 		return;
 	const char *name = attr_name(die);
@@ -403,8 +403,8 @@ static void scan(Dwarf *dw, struct search *s)
 	Dwarf_Die cudie, subdie;
 
 	while (s->left > 0 &&
-	       dwarf_get_units(dw, cu, &next, &version, &unit_type, &cudie,
-			       &subdie) == 0) {
+	       pf_dw.dwarf_get_units(dw, cu, &next, &version, &unit_type, &cudie,
+				     &subdie) == 0) {
 		cu = next;
 		if (unit_type == DW_UT_type || unit_type == DW_UT_split_type) {
 			/* -fdebug-types-section: the type is the unit's own. */
@@ -412,11 +412,11 @@ static void scan(Dwarf *dw, struct search *s)
 			continue;
 		}
 		Dwarf_Die die;
-		if (dwarf_child(&cudie, &die) != 0)
+		if (pf_dw.dwarf_child(&cudie, &die) != 0)
 			continue;
 		do
 			consider(s, &die);
-		while (s->left > 0 && dwarf_siblingof(&die, &die) == 0);
+		while (s->left > 0 && pf_dw.dwarf_siblingof(&die, &die) == 0);
 	}
 }
 
@@ -427,18 +427,19 @@ static bool member_location(Dwarf_Die *member, int64_t *offset)
 
 	/* Union members, and bit-fields described by DW_AT_data_bit_offset,
 	 * have no location: they start at the aggregate's start. */
-	if (dwarf_attr(member, DW_AT_data_member_location, &attr) == NULL) {
+	if (pf_dw.dwarf_attr(member, DW_AT_data_member_location, &attr) ==
+	    NULL) {
 		*offset = 0;
 		return true;
 	}
-	if (dwarf_formudata(&attr, &value) == 0) {
+	if (pf_dw.dwarf_formudata(&attr, &value) == 0) {
 		*offset = (int64_t)value;
 		return true;
 	}
 	/* DWARF 2 producers wrote a location expression instead. */
 	Dwarf_Op *ops;
 	size_t nops;
-	if (dwarf_getlocation(&attr, &ops, &nops) == 0 && nops == 1 &&
+	if (pf_dw.dwarf_getlocation(&attr, &ops, &nops) == 0 && nops == 1 &&
 	    ops[0].atom == DW_OP_plus_uconst) {
 		*offset = (int64_t)ops[0].number;
 		return true;
@@ -452,10 +453,10 @@ static bool find_member(Dwarf_Die *agg, const char *name, size_t len,
 			int64_t *offset, Dwarf_Die *member)
 {
 	Dwarf_Die child;
-	if (dwarf_child(agg, &child) != 0)
+	if (pf_dw.dwarf_child(agg, &child) != 0)
 		return false;
 	do {
-		if (dwarf_tag(&child) != DW_TAG_member)
+		if (pf_dw.dwarf_tag(&child) != DW_TAG_member)
 			continue;
 		const char *cname = attr_name(&child);
 		if (cname != NULL) {
@@ -476,7 +477,7 @@ static bool find_member(Dwarf_Die *agg, const char *name, size_t len,
 			*offset = outer + inner;
 			return true;
 		}
-	} while (dwarf_siblingof(&child, &child) == 0);
+	} while (pf_dw.dwarf_siblingof(&child, &child) == 0);
 	return false;
 }
 
@@ -514,7 +515,7 @@ static bool resolve_path(Dwarf_Die *agg, const char *path, size_t path_len,
 static bool type_size(Dwarf_Die *type, int64_t *size)
 {
 	Dwarf_Word word;
-	if (dwarf_aggregate_size(type, &word) == 0) {
+	if (pf_dw.dwarf_aggregate_size(type, &word) == 0) {
 		*size = (int64_t)word;
 		return true;
 	}
@@ -523,8 +524,8 @@ static bool type_size(Dwarf_Die *type, int64_t *size)
 	Dwarf_Die stripped = *type, cudie;
 	uint8_t address_size, offset_size;
 	if (strip_type(&stripped) &&
-	    dwarf_tag(&stripped) == DW_TAG_pointer_type &&
-	    dwarf_diecu(&stripped, &cudie, &address_size, &offset_size)) {
+	    pf_dw.dwarf_tag(&stripped) == DW_TAG_pointer_type &&
+	    pf_dw.dwarf_diecu(&stripped, &cudie, &address_size, &offset_size)) {
 		*size = address_size;
 		return true;
 	}
@@ -539,7 +540,7 @@ static bool kind_matches(Dwarf_Die *type, enum member_kind kind)
 	if (!strip_type(&stripped))
 		return false;
 	if (kind == K_POINTER)
-		return dwarf_tag(&stripped) == DW_TAG_pointer_type;
+		return pf_dw.dwarf_tag(&stripped) == DW_TAG_pointer_type;
 	return is_aggregate(&stripped);
 }
 
@@ -580,29 +581,29 @@ static bool bitfield_shift(Dwarf_Die *agg, const char *name, unsigned *shift)
 	int64_t byte_offset;
 
 	if (!find_member(agg, name, strlen(name), &byte_offset, &member) ||
-	    dwarf_attr(&member, DW_AT_bit_size, &attr) == NULL ||
-	    dwarf_formudata(&attr, &bit_size) != 0)
+	    pf_dw.dwarf_attr(&member, DW_AT_bit_size, &attr) == NULL ||
+	    pf_dw.dwarf_formudata(&attr, &bit_size) != 0)
 		return false;
 
 	int64_t bits;
-	if (dwarf_attr(&member, DW_AT_data_bit_offset, &attr) != NULL) {
+	if (pf_dw.dwarf_attr(&member, DW_AT_data_bit_offset, &attr) != NULL) {
 		/* DWARF 4+: already counted from the aggregate's start in
 		 * the target's bit order. */
-		if (dwarf_formudata(&attr, &bit_offset) != 0)
+		if (pf_dw.dwarf_formudata(&attr, &bit_offset) != 0)
 			return false;
 		bits = byte_offset * 8 + (int64_t)bit_offset;
 	} else {
 		/* DWARF 2/3: DW_AT_bit_offset counts from the most
 		 * significant bit of a DW_AT_byte_size storage unit placed at
 		 * the member location; flip it for a little-endian word. */
-		if (dwarf_attr(&member, DW_AT_bit_offset, &attr) == NULL ||
-		    dwarf_formudata(&attr, &bit_offset) != 0)
+		if (pf_dw.dwarf_attr(&member, DW_AT_bit_offset, &attr) == NULL ||
+		    pf_dw.dwarf_formudata(&attr, &bit_offset) != 0)
 			return false;
-		if (dwarf_attr(&member, DW_AT_byte_size, &attr) != NULL) {
-			if (dwarf_formudata(&attr, &unit_size) != 0)
+		if (pf_dw.dwarf_attr(&member, DW_AT_byte_size, &attr) != NULL) {
+			if (pf_dw.dwarf_formudata(&attr, &unit_size) != 0)
 				return false;
 		} else if (!type_of(&member, &type) ||
-			   dwarf_aggregate_size(&type, &unit_size) != 0) {
+			   pf_dw.dwarf_aggregate_size(&type, &unit_size) != 0) {
 			return false;
 		}
 		if (bit_offset + bit_size > unit_size * 8)
@@ -619,7 +620,7 @@ static bool bitfield_shift(Dwarf_Die *agg, const char *name, unsigned *shift)
 
 static bool little_endian(Dwarf *dw)
 {
-	Elf *elf = dwarf_getelf(dw);
+	Elf *elf = pf_dw.dwarf_getelf(dw);
 	const char *ident = elf ? elf_getident(elf, NULL) : NULL;
 	return ident != NULL && ident[EI_DATA] == ELFDATA2LSB;
 }
@@ -702,7 +703,7 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 	}
 	/* With a dwz-compressed debug file the shared types sit in partial
 	 * units of the alternate file: it is smaller, so look there first. */
-	Dwarf *alt = dwarf_getalt(dw);
+	Dwarf *alt = pf_dw.dwarf_getalt(dw);
 	if (alt != NULL)
 		scan(alt, &s);
 	scan(dw, &s);
@@ -761,10 +762,10 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 static bool unit_struct(Dwarf_Die *cu, const char *name, Dwarf_Die *def)
 {
 	Dwarf_Die die;
-	if (dwarf_child(cu, &die) != 0)
+	if (pf_dw.dwarf_child(cu, &die) != 0)
 		return false;
 	do {
-		int tag = dwarf_tag(&die);
+		int tag = pf_dw.dwarf_tag(&die);
 		const char *n;
 		if ((tag != DW_TAG_structure_type && tag != DW_TAG_typedef) ||
 		    (n = attr_name(&die)) == NULL || strcmp(n, name) != 0)
@@ -772,7 +773,7 @@ static bool unit_struct(Dwarf_Die *cu, const char *name, Dwarf_Die *def)
 		*def = die;
 		if (strip_type(def) && is_definition(def))
 			return true;
-	} while (dwarf_siblingof(&die, &die) == 0);
+	} while (pf_dw.dwarf_siblingof(&die, &die) == 0);
 	return false;
 }
 
@@ -791,7 +792,7 @@ static void read_member(Dwarf_Die *def, struct pf_dwarf_member *m)
 	if (find_member(def, m->member, strlen(m->member), &offset, &member) &&
 	    type_of(&member, &type) && type_size(&type, &width) &&
 	    type_size(def, &size) && strip_type(&type) &&
-	    (dwarf_tag(&type) == DW_TAG_pointer_type) == m->pointer) {
+	    (pf_dw.dwarf_tag(&type) == DW_TAG_pointer_type) == m->pointer) {
 		m->offset = offset;
 		m->width = width;
 		m->struct_size = size;
@@ -820,8 +821,8 @@ enum pf_status pf_dwarf_unit_members(const char *elf_path,
 	Dwarf_Die cudie, subdie;
 	bool unit_found = false;
 	while (!unit_found &&
-	       dwarf_get_units(dw, cu, &next, &version, &unit_type, &cudie,
-			       &subdie) == 0) {
+	       pf_dw.dwarf_get_units(dw, cu, &next, &version, &unit_type, &cudie,
+				     &subdie) == 0) {
 		cu = next;
 		const char *name = attr_name(&cudie);
 		if (unit_type != DW_UT_compile || name == NULL ||

@@ -1,9 +1,10 @@
 #include "native/native_symbols.h"
 
-#include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "elf/dw_lib.h"
 
 /* What one address resolved to; strings owned by the cache. */
 struct resolved {
@@ -45,33 +46,41 @@ struct pf_symbolizer {
 	const struct pf_maps *maps;  /* names the objects; NULL: libdwfl */
 };
 
-/* dwfl keeps a pointer to its callbacks.  debuginfo_path NULL: elfutils'
- * default places, as debuginfo.c uses them. */
-static const Dwfl_Callbacks proc_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-	.debuginfo_path = NULL,
-};
+/* dwfl keeps a pointer to its callbacks, set once libdw is loaded.
+ * debuginfo_path NULL: elfutils' default places, as debuginfo.c uses
+ * them. */
+static Dwfl_Callbacks proc_callbacks;
 
 struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err)
 {
+	char why[512];
+	if (!pf_dw_load(why, sizeof why)) {
+		pf_fail(err, PF_ERR_INTERNAL, "%s", why);
+		return NULL;
+	}
 	struct pf_symbolizer *s = calloc(1, sizeof *s);
 	if (s == NULL) {
 		pf_fail(err, PF_ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
-	s->dwfl = dwfl_begin(&proc_callbacks);
+	proc_callbacks = (Dwfl_Callbacks){
+		.find_elf = pf_dw.dwfl_linux_proc_find_elf,
+		.find_debuginfo = pf_dw.dwfl_standard_find_debuginfo,
+	};
+	s->dwfl = pf_dw.dwfl_begin(&proc_callbacks);
 	if (s->dwfl == NULL) {
-		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s", dwfl_errmsg(-1));
+		pf_fail(err, PF_ERR_INTERNAL, "libdwfl: %s",
+			pf_dw.dwfl_errmsg(-1));
 		free(s);
 		return NULL;
 	}
-	dwfl_report_begin(s->dwfl);
-	int rc = dwfl_linux_proc_report(s->dwfl, pid);
-	if (dwfl_report_end(s->dwfl, NULL, NULL) != 0 || rc != 0) {
+	pf_dw.dwfl_report_begin(s->dwfl);
+	int rc = pf_dw.dwfl_linux_proc_report(s->dwfl, pid);
+	if (pf_dw.dwfl_report_end(s->dwfl, NULL, NULL) != 0 || rc != 0) {
 		pf_fail(err, PF_ERR_INTERNAL,
 			"cannot list the objects mapped in process %d: %s",
-			(int)pid, rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+			(int)pid,
+			rc > 0 ? strerror(rc) : pf_dw.dwfl_errmsg(-1));
 		pf_symbolizer_close(s);
 		return NULL;
 	}
@@ -94,8 +103,8 @@ static const char *object_name(const struct pf_symbolizer *s,
 			       Dwfl_Module *mod)
 {
 	Dwarf_Addr start;
-	const char *name = dwfl_module_info(mod, NULL, &start, NULL, NULL,
-					    NULL, NULL, NULL);
+	const char *name = pf_dw.dwfl_module_info(mod, NULL, &start, NULL, NULL,
+						  NULL, NULL, NULL);
 	for (size_t i = 0; s->maps && i < s->maps->count; i++)
 		if (s->maps->items[i].start == start &&
 		    s->maps->items[i].path)
@@ -140,7 +149,7 @@ static struct module_index *index_of(struct pf_symbolizer *s,
 	idx->mod = mod;
 	idx->next = s->indexes;
 	s->indexes = idx;
-	int n = dwfl_module_getsymtab(mod);
+	int n = pf_dw.dwfl_module_getsymtab(mod);
 	if (n <= 0)
 		return idx;
 	idx->functions = malloc((size_t)n * sizeof *idx->functions);
@@ -150,8 +159,8 @@ static struct module_index *index_of(struct pf_symbolizer *s,
 		GElf_Sym sym;
 		GElf_Addr addr;
 		GElf_Word shndx;
-		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr,
-							   &shndx, NULL, NULL);
+		const char *name = pf_dw.dwfl_module_getsym_info(
+			mod, i, &sym, &addr, &shndx, NULL, NULL);
 		int type = GELF_ST_TYPE(sym.st_info);
 		if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF ||
 		    (type != STT_FUNC && type != STT_GNU_IFUNC))
@@ -188,12 +197,12 @@ static const struct function *function_at(const struct module_index *idx,
 
 static bool resolve(struct pf_symbolizer *s, struct resolved *r)
 {
-	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
+	Dwfl_Module *mod = pf_dw.dwfl_addrmodule(s->dwfl, lookup_address(r));
 	if (mod == NULL)
 		return true;
 	const char *name = object_name(s, mod);
 	Dwarf_Addr bias = 0;
-	if (dwfl_module_getelf(mod, &bias) == NULL)
+	if (pf_dw.dwfl_module_getelf(mod, &bias) == NULL)
 		bias = 0;
 	r->load_bias = bias;
 	r->object = dup_or_null(name);
@@ -217,12 +226,12 @@ static bool resolve(struct pf_symbolizer *s, struct resolved *r)
 static bool resolve_line(struct pf_symbolizer *s, struct resolved *r)
 {
 	r->line_tried = true;
-	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, lookup_address(r));
-	Dwfl_Line *line = mod ? dwfl_module_getsrc(mod, lookup_address(r))
+	Dwfl_Module *mod = pf_dw.dwfl_addrmodule(s->dwfl, lookup_address(r));
+	Dwfl_Line *line = mod ? pf_dw.dwfl_module_getsrc(mod, lookup_address(r))
 			      : NULL;
 	int lineno = 0;
-	const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL,
-						NULL, NULL)
+	const char *file = line ? pf_dw.dwfl_lineinfo(line, NULL, &lineno, NULL,
+						      NULL, NULL)
 				: NULL;
 	if (file == NULL || lineno <= 0)
 		return true;
@@ -292,6 +301,6 @@ void pf_symbolizer_close(struct pf_symbolizer *s)
 		s->indexes = next;
 	}
 	if (s->dwfl)
-		dwfl_end(s->dwfl);
+		pf_dw.dwfl_end(s->dwfl);
 	free(s);
 }

@@ -15,6 +15,7 @@
 #include "corefile/core_file.h"
 #include "corefile/core_input.h"
 #include "corefile/core_modules.h"
+#include "elf/dw_lib.h"
 #include "check_run.h"
 
 #define CORE PF_TEST_DATA "/core/seed/tiny-segv.core"
@@ -113,14 +114,14 @@ START_TEST(test_build_ids)
 	Dwfl *dwfl = pf_core_dwfl(&core, NULL, &err);
 	ck_assert_msg(dwfl != NULL, "%s", err.message);
 	ck_assert_int_eq(pf_core_check_build_ids(dwfl, &core, &err), PF_OK);
-	dwfl_end(dwfl);
+	pf_dw.dwfl_end(dwfl);
 	core.executable_file = CORE;
 	dwfl = pf_core_dwfl(&core, NULL, &err);
 	ck_assert_ptr_nonnull(dwfl);
 	ck_assert_int_eq(pf_core_check_build_ids(dwfl, &core, &err),
 			 PF_ERR_WRONG_FILE);
 	ck_assert_ptr_nonnull(strstr(err.message, "build-id"));
-	dwfl_end(dwfl);
+	pf_dw.dwfl_end(dwfl);
 	pf_core_close(&core);
 }
 END_TEST
