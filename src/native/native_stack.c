@@ -62,7 +62,7 @@ static enum pf_status collect(struct pf_snapshot *snap, pid_t pid,
 	struct pf_symbolizer *s = *symbolizer = pf_symbolizer_open(pid, err);
 	if (s == NULL)
 		return err->status;
-	struct pf_unwinder *u = pf_unwinder_new(pid, err);
+	struct pf_unwinder *u = pf_unwinder_new(pid, s, err);
 	enum pf_status st =
 		u ? unwind_threads(snap, u, current_only, err) : err->status;
 	pf_unwinder_free(u);

@@ -25,17 +25,24 @@ struct function {
 	int rank;              /* binding: global 2, weak 1, local 0 */
 };
 
-/* A module's functions, in symbol table order.  dwfl_module_addrinfo
- * reads the whole symbol table again at every call, which for a libpython
- * or a libc of tens of thousands of symbols cost more than all the rest of
- * a dump; sorting them cost more than the few scans of this array that
- * the distinct addresses of a dump need. */
+/* A module's functions, in buckets of equal address ranges, in symbol
+ * table order within each.  dwfl_module_addrinfo reads the whole symbol
+ * table again at every call, which for a libpython or a libc of tens of
+ * thousands of symbols cost more than all the rest of a dump; sorting them
+ * costs about as much, and so did a scan of them all for each distinct
+ * address.  Bucketing is two passes, and a lookup scans a few functions. */
 struct module_index {
 	Dwfl_Module *mod;
 	size_t count;
 	struct function *functions;
+	size_t nbuckets;
+	size_t *bucket_first;   /* nbuckets + 1 indexes into functions */
+	uint64_t low, width;    /* bucket b holds starts from low + b * width */
 	struct module_index *next;
 };
+
+/* Functions per bucket, on average. */
+#define BUCKET_LOAD 8
 
 struct pf_symbolizer {
 	Dwfl *dwfl;
@@ -136,6 +143,50 @@ static int rank_of(const GElf_Sym *sym)
 	}
 }
 
+static size_t bucket_of(const struct module_index *idx, uint64_t addr)
+{
+	size_t b = (size_t)((addr - idx->low) / idx->width);
+	return b < idx->nbuckets ? b : idx->nbuckets - 1;
+}
+
+/* Orders idx->functions by bucket, stably: a counting sort. */
+static bool bucket_functions(struct module_index *idx)
+{
+	if (idx->count == 0)
+		return true;
+	uint64_t high = 0;
+	idx->low = UINT64_MAX;
+	for (size_t i = 0; i < idx->count; i++) {
+		if (idx->functions[i].start < idx->low)
+			idx->low = idx->functions[i].start;
+		if (idx->functions[i].start > high)
+			high = idx->functions[i].start;
+	}
+	idx->nbuckets = idx->count / BUCKET_LOAD + 1;
+	idx->width = (high - idx->low) / idx->nbuckets + 1;
+	idx->bucket_first = calloc(idx->nbuckets + 1, sizeof(size_t));
+	size_t *next = malloc(idx->nbuckets * sizeof *next);
+	struct function *sorted = malloc(idx->count * sizeof *sorted);
+	bool ok = idx->bucket_first && next && sorted;
+	for (size_t i = 0; ok && i < idx->count; i++)
+		idx->bucket_first[bucket_of(idx, idx->functions[i].start) + 1]++;
+	for (size_t b = 0; ok && b < idx->nbuckets; b++) {
+		idx->bucket_first[b + 1] += idx->bucket_first[b];
+		next[b] = idx->bucket_first[b];
+	}
+	for (size_t i = 0; ok && i < idx->count; i++)
+		sorted[next[bucket_of(idx, idx->functions[i].start)]++] =
+			idx->functions[i];
+	free(next);
+	if (!ok) {
+		free(sorted);
+		return false;
+	}
+	free(idx->functions);
+	idx->functions = sorted;
+	return true;
+}
+
 static struct module_index *index_of(struct pf_symbolizer *s,
 				     Dwfl_Module *mod)
 {
@@ -162,7 +213,10 @@ static struct module_index *index_of(struct pf_symbolizer *s,
 		const char *name = pf_dw.dwfl_module_getsym_info(
 			mod, i, &sym, &addr, &shndx, NULL, NULL);
 		int type = GELF_ST_TYPE(sym.st_info);
-		if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF ||
+		/* Nameless functions are left out where they are looked up:
+		 * a name read here for each of tens of thousands of symbols
+		 * pages in the whole string table. */
+		if (name == NULL || shndx == SHN_UNDEF ||
 		    (type != STT_FUNC && type != STT_GNU_IFUNC))
 			continue;
 		idx->functions[idx->count++] = (struct function){
@@ -172,7 +226,7 @@ static struct module_index *index_of(struct pf_symbolizer *s,
 			.rank = rank_of(&sym),
 		};
 	}
-	return idx;
+	return bucket_functions(idx) ? idx : NULL;
 }
 
 /* The function covering addr: the nearest one starting at or below it,
@@ -183,12 +237,19 @@ static const struct function *function_at(const struct module_index *idx,
 					  uint64_t addr)
 {
 	const struct function *best = NULL;
-	for (size_t i = 0; i < idx->count; i++) {
-		const struct function *f = &idx->functions[i];
-		if (f->start <= addr &&
-		    (best == NULL || f->start > best->start ||
-		     (f->start == best->start && f->rank > best->rank)))
-			best = f;
+	if (idx->count == 0 || addr < idx->low)
+		return NULL;
+	/* addr's bucket, else the nearest one below that holds functions:
+	 * every start there lies below addr's bucket. */
+	for (size_t b = bucket_of(idx, addr) + 1; best == NULL && b-- > 0;) {
+		for (size_t i = idx->bucket_first[b];
+		     i < idx->bucket_first[b + 1]; i++) {
+			const struct function *f = &idx->functions[i];
+			if (f->start <= addr && f->name[0] != '\0' &&
+			    (best == NULL || f->start > best->start ||
+			     (f->start == best->start && f->rank > best->rank)))
+				best = f;
+		}
 	}
 	if (best == NULL)
 		return NULL;
@@ -279,6 +340,19 @@ bool pf_symbolize_line(struct pf_symbolizer *s, struct pf_native_frame *out)
 	return out->source_file || !r->source_file;
 }
 
+bool pf_symbolizer_object(struct pf_symbolizer *s, uint64_t addr,
+			  uint64_t *start, uint64_t *end)
+{
+	Dwfl_Module *mod = pf_dw.dwfl_addrmodule(s->dwfl, addr);
+	Dwarf_Addr low, high;
+	if (mod == NULL || pf_dw.dwfl_module_info(mod, NULL, &low, &high, NULL,
+						  NULL, NULL, NULL) == NULL)
+		return false;
+	*start = low;
+	*end = high;
+	return true;
+}
+
 void pf_symbolizer_close(struct pf_symbolizer *s)
 {
 	if (s == NULL)
@@ -297,6 +371,7 @@ void pf_symbolizer_close(struct pf_symbolizer *s)
 	while (s->indexes) {
 		struct module_index *next = s->indexes->next;
 		free(s->indexes->functions);
+		free(s->indexes->bucket_first);
 		free(s->indexes);
 		s->indexes = next;
 	}

@@ -35,6 +35,11 @@ bool pf_symbolize(struct pf_symbolizer *s, struct pf_native_frame *out);
  * files only, so the process need not be stopped any more. */
 bool pf_symbolize_line(struct pf_symbolizer *s, struct pf_native_frame *out);
 
+/* The object mapped at addr, as reported: [*start, *end), its file's
+ * start mapped at *start.  False where none is. */
+bool pf_symbolizer_object(struct pf_symbolizer *s, uint64_t addr,
+			  uint64_t *start, uint64_t *end);
+
 void pf_symbolizer_close(struct pf_symbolizer *s);
 
 #endif

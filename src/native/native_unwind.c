@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "native/eh_frame.h"
 #include "native/unwind_lib.h"
 #include "process/remote_mem.h"
 
@@ -21,6 +22,8 @@ struct live_unwinder {
 	struct pf_unwinder ops;
 	unw_addr_space_t as;
 	struct pf_mem mem;
+	struct pf_symbolizer *objects;   /* where each object's unwind
+	                                    table is */
 	struct page pages[CACHED_PAGES];
 };
 
@@ -69,9 +72,21 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 	return 0;
 }
 
+/* The object's .eh_frame_hdr, read from the stopped process: libunwind-
+ * ptrace's own lookup reads /proc/PID/maps and maps the object's file
+ * anew whenever a C stack enters another object (libc, libpython, libc),
+ * which cost more than the rest of the unwinding.  Its lookup stays for
+ * an object without such a table. */
 static int find_proc_info(unw_addr_space_t as, unw_word_t ip,
 			  unw_proc_info_t *pi, int need_unwind_info, void *arg)
 {
+	unw_dyn_info_t di;
+	uint64_t base, end;
+	if (unwinding && arg == unwinding &&
+	    pf_symbolizer_object(unwinding->u->objects, ip, &base, &end) &&
+	    pf_eh_frame_table(&unwinding->u->mem, base, end, &di))
+		return unw->_Ux86_64_dwarf_search_unwind_table(
+			as, ip, &di, pi, need_unwind_info, arg);
 	return unw->_UPT_find_proc_info(as, ip, pi, need_unwind_info,
 					upt_of(arg));
 }
@@ -144,7 +159,8 @@ static void free_live(struct pf_unwinder *ops)
 	free(u);
 }
 
-struct pf_unwinder *pf_unwinder_new(pid_t pid, struct pf_error *err)
+struct pf_unwinder *pf_unwinder_new(pid_t pid, struct pf_symbolizer *objects,
+				    struct pf_error *err)
 {
 	char why[512];
 	if (unw == NULL && (unw = pf_unwind_lib(why, sizeof why)) == NULL) {
@@ -157,6 +173,7 @@ struct pf_unwinder *pf_unwinder_new(pid_t pid, struct pf_error *err)
 		return NULL;
 	}
 	u->ops = (struct pf_unwinder){unwind_live, free_live};
+	u->objects = objects;
 	int rc = pf_mem_open_live(&u->mem, pid);
 	if (rc != 0) {
 		pf_fail(err, PF_ERR_INTERNAL,

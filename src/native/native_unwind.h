@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "base/errors.h"
+#include "native/native_symbols.h"
 
 struct pf_unwound_frame {
 	uint64_t pc;
@@ -25,10 +26,12 @@ struct pf_unwinder {
 	void (*free)(struct pf_unwinder *u);
 };
 
-/* For the live threads of process pid; NULL, and why in err, when
- * libunwind cannot be loaded (unwind_lib.h), its memory cannot be opened
- * or memory runs out. */
-struct pf_unwinder *pf_unwinder_new(pid_t pid, struct pf_error *err);
+/* For the live threads of process pid, whose objects' unwind tables are
+ * found where objects reports them; NULL, and why in err, when libunwind
+ * cannot be loaded (unwind_lib.h), its memory cannot be opened or memory
+ * runs out. */
+struct pf_unwinder *pf_unwinder_new(pid_t pid, struct pf_symbolizer *objects,
+				    struct pf_error *err);
 void pf_unwinder_free(struct pf_unwinder *u);
 
 /* Unwinds tid into frames (innermost first, at most max).  Returns the

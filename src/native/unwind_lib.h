@@ -9,6 +9,8 @@
 #include <libunwind-ptrace.h>
 #include <stddef.h>
 
+#include "native/eh_frame.h"
+
 /* Every function used; unw_* are macros of libunwind.h for the x86_64
  * names (unw_step is _Ux86_64_step), which the fields take too. */
 #define PF_UNWIND_FUNCTIONS(X)                                                \
@@ -18,7 +20,7 @@
 	X(_UPT_access_fpreg) X(_UPT_resume) X(unw_init_remote)                \
 	X(unw_create_addr_space) X(unw_destroy_addr_space)                    \
 	X(unw_set_caching_policy) X(unw_get_reg) X(unw_is_signal_frame)       \
-	X(unw_step)
+	X(unw_step) X(_Ux86_64_dwarf_search_unwind_table)
 
 struct pf_unwind_lib {
 #define PF_UNWIND_FIELD_(f) __typeof__(f) *f;
