@@ -49,7 +49,9 @@ static bool plain_char(uint32_t ch, bool quoted)
 
 static void line_text(struct line *l, const struct pf_text *text, bool quoted)
 {
-	const uint32_t *ch = text->chars, *end = ch + text->length;
+	/* An empty text may have no chars at all: NULL + 0 is undefined. */
+	const uint32_t *ch = text->chars;
+	const uint32_t *end = text->length ? ch + text->length : ch;
 	while (ch < end) {
 		char *at = line_room(l, 16);
 		/* A run of plain characters, as far as the room goes, with
