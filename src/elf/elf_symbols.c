@@ -78,8 +78,10 @@ static const unsigned char *build_id_note(Elf_Data *data, size_t *len)
 	return NULL;
 }
 
-/* libelf's note reader, not libdwelf's dwelf_elf_gnu_build_id: a dump
- * from cached offsets needs no more of libdw than this (dw_lib.h). */
+/* libelf's note reader over the PT_NOTE segments, not libdwelf's
+ * dwelf_elf_gnu_build_id: a dump from cached offsets needs no more of
+ * libdw than this (dw_lib.h).  Every file asked about is one that is
+ * loaded, so has its program headers. */
 void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
 {
 	const unsigned char *bits = NULL;
@@ -98,14 +100,6 @@ void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
 					     phdr.p_align == 8 ? ELF_T_NHDR8
 							       : ELF_T_NHDR),
 			&len);
-	}
-	/* A separate debug file's notes are in its sections only. */
-	for (Elf_Scn *scn = NULL;
-	     bits == NULL && (scn = elf_nextscn(e->elf, scn)) != NULL;) {
-		GElf_Shdr shdr;
-		if (gelf_getshdr(scn, &shdr) != NULL &&
-		    shdr.sh_type == SHT_NOTE)
-			bits = build_id_note(elf_getdata(scn, NULL), &len);
 	}
 	if (bits == NULL || len == 0 || len * 2 >= size)
 		return;
