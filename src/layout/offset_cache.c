@@ -457,13 +457,18 @@ static enum pf_cache_lookup parse_members(const char *data, size_t size,
 
 /* ------------------------------------------------------------------ files */
 
-/* The bytes of dir/name (malloc'ed in *data) when it is a file of ours
- * that no one else may write, of a plausible size. */
-static enum pf_cache_lookup read_entry(const char *dir, const char *name,
-				       char **data, size_t *size, char *why,
+/* The bytes of entry BUILD_ID.SUFFIX in dir (malloc'ed in *data) when it
+ * is a file of ours that no one else may write, of a plausible size. */
+static enum pf_cache_lookup read_entry(const char *dir, const char *build_id,
+				       const char *suffix, char **data,
+				       size_t *size, char *why,
 				       size_t why_size)
 {
+	char name[160];
 	*data = NULL;
+	if (!entry_name(build_id, suffix, name, sizeof name))
+		return set_why(why, why_size, "no usable build-id"),
+		       PF_CACHE_INVALID;
 	int dfd = open_dir(dir, false, why, why_size);
 	/* No directory there (yet): storing will say whether one can be. */
 	if (dfd < 0)
@@ -507,13 +512,10 @@ enum pf_cache_lookup pf_offset_cache_load(const char *dir,
 					  struct pf_layout *layout, char *why,
 					  size_t why_size)
 {
-	char name[160], *data;
+	char *data;
 	size_t size;
-	if (!entry_name(build_id, "offsets", name, sizeof name))
-		return set_why(why, why_size, "no usable build-id"),
-		       PF_CACHE_INVALID;
-	enum pf_cache_lookup r =
-		read_entry(dir, name, &data, &size, why, why_size);
+	enum pf_cache_lookup r = read_entry(dir, build_id, "offsets", &data,
+					    &size, why, why_size);
 	if (r == PF_CACHE_HIT)
 		r = parse_entry(data, size, build_id, layout, why, why_size);
 	free(data);
@@ -529,13 +531,10 @@ enum pf_cache_lookup pf_member_cache_load(const char *dir,
 					  size_t where_size, char *why,
 					  size_t why_size)
 {
-	char name[160], *data;
+	char *data;
 	size_t size;
-	if (!entry_name(build_id, kind, name, sizeof name))
-		return set_why(why, why_size, "no usable build-id"),
-		       PF_CACHE_INVALID;
 	enum pf_cache_lookup r =
-		read_entry(dir, name, &data, &size, why, why_size);
+		read_entry(dir, build_id, kind, &data, &size, why, why_size);
 	if (r == PF_CACHE_HIT)
 		r = parse_members(data, size, build_id, unit_suffix, members,
 				  n, where, where_size, why, why_size);
@@ -557,11 +556,14 @@ static bool write_all(int fd, const char *data, size_t len)
 	return true;
 }
 
-/* Writes data as dir/name, creating dir. */
-static bool write_entry(const char *dir, const char *name, const char *data,
-			size_t len, char *why, size_t why_size)
+/* Writes data as entry BUILD_ID.SUFFIX in dir, creating dir. */
+static bool write_entry(const char *dir, const char *build_id,
+			const char *suffix, const char *data, size_t len,
+			char *why, size_t why_size)
 {
-	char tmp[192];
+	char name[160], tmp[192];
+	if (!entry_name(build_id, suffix, name, sizeof name))
+		return set_why(why, why_size, "no usable build-id");
 	int dfd = open_dir(dir, true, why, why_size);
 	if (dfd < 0)
 		return false;
@@ -597,14 +599,12 @@ bool pf_offset_cache_store(const char *dir, const char *build_id,
 			   const struct pf_layout *layout, char *why,
 			   size_t why_size)
 {
-	char name[160];
 	char buf[MAX_ENTRY];
 	struct text t = {buf, 0, sizeof buf, false};
-	if (!entry_name(build_id, "offsets", name, sizeof name))
-		return set_why(why, why_size, "no usable build-id");
 	if (!format_entry(build_id, layout, &t))
 		return set_why(why, why_size, "entry too large");
-	return write_entry(dir, name, buf, t.used, why, why_size);
+	return write_entry(dir, build_id, "offsets", buf, t.used, why,
+			   why_size);
 }
 
 bool pf_member_cache_store(const char *dir, const char *build_id,
@@ -612,12 +612,9 @@ bool pf_member_cache_store(const char *dir, const char *build_id,
 			   const struct pf_dwarf_member *members, size_t n,
 			   const char *where, char *why, size_t why_size)
 {
-	char name[160];
 	char buf[MAX_ENTRY];
 	struct text t = {buf, 0, sizeof buf, false};
-	if (!entry_name(build_id, kind, name, sizeof name))
-		return set_why(why, why_size, "no usable build-id");
 	if (!format_members(build_id, unit_suffix, members, n, where, &t))
 		return set_why(why, why_size, "entry too large");
-	return write_entry(dir, name, buf, t.used, why, why_size);
+	return write_entry(dir, build_id, kind, buf, t.used, why, why_size);
 }
