@@ -29,9 +29,10 @@ noinline.  A program calls it from py_outer() -> py_inner().
                  every thread has a C stack with a libc frame; merged, every
                  thread is merged and keeps its Python frames in order.
                  With libunwind unloadable (an empty libunwind-x86_64.so.8
-                 first in LD_LIBRARY_PATH), --native still prints that
-                 Python section, exits 0 and says in one line on stderr
-                 which package to install.
+                 first in LD_LIBRARY_PATH), and again with libdw
+                 unloadable (libdw.so.1, loaded for the C frames' names),
+                 --native still prints that Python section, exits 0 and
+                 says in one line on stderr which package to install.
 Thread ids differ between the pyfault and oracle runs of the crash program
 and are replaced by a placeholder before comparing.  Waits are on pipes and
 process exits only (and, for the blocked target, on /proc thread states).
@@ -328,12 +329,12 @@ def split_sections(out):
     return python, stacks
 
 
-def without_libunwind():
-    """An environment where the libunwind that pyfault-attach loads for
+def without_library(soname):
+    """An environment where a library that pyfault-attach loads for
     --native cannot be loaded: an empty file first in the search path."""
-    libdir = tmp_path("no-libunwind")
+    libdir = tmp_path("no-" + soname)
     os.makedirs(libdir, exist_ok=True)
-    open(os.path.join(libdir, "libunwind-x86_64.so.8"), "wb").close()
+    open(os.path.join(libdir, soname), "wb").close()
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = libdir + (
         ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
@@ -358,9 +359,12 @@ def t_attach_blocked(interp):
         section = run([ATTACH, "--native", str(proc.pid)], "attach --native")
         merged = run([ATTACH, "--native=merged", str(proc.pid)],
                      "attach --native=merged")
-        unloadable = run([ATTACH, "--native", str(proc.pid)],
-                         "attach --native without libunwind",
-                         env=without_libunwind())
+        unloadable = {
+            package: run([ATTACH, "--native", str(proc.pid)],
+                         "attach --native without " + soname,
+                         env=without_library(soname))
+            for soname, package in (("libunwind-x86_64.so.8", "libunwind8"),
+                                    ("libdw.so.1", "libdw1"))}
         os.kill(proc.pid, signal.SIGUSR1)
         expect_byte(rfd, b"d", "faulthandler's dump (SIGUSR1)", log)
         if pyinterps.end_by_signal(proc, signal.SIGUSR2) != 0:
@@ -378,15 +382,17 @@ def t_attach_blocked(interp):
         python, stacks = split_sections(section.stdout)
         check_same(oracle, python, "attach --native, Python section",
                    "pyfault-attach --native")
-        errors = unloadable.stderr.decode(errors="replace").splitlines()
-        if (unloadable.returncode != 0 or len(errors) != 1 or
-                "libunwind8" not in errors[0]):
-            raise Fail("attach --native without libunwind: expected status "
-                       "0 and one line naming libunwind8, got %d %r" % (
-                           unloadable.returncode, unloadable.stderr))
-        check_same(oracle, split_sections(unloadable.stdout)[0],
-                   "attach --native without libunwind, Python section",
-                   "pyfault-attach --native, libunwind unloadable")
+        for package, out in unloadable.items():
+            errors = out.stderr.decode(errors="replace").splitlines()
+            if (out.returncode != 0 or len(errors) != 1 or
+                    package not in errors[0]):
+                raise Fail("attach --native without %s: expected status 0 "
+                           "and one line naming it, got %d %r" % (
+                               package, out.returncode, out.stderr))
+            check_same(oracle, split_sections(out.stdout)[0],
+                       "attach --native without %s, Python section" %
+                       package,
+                       "pyfault-attach --native, %s unloadable" % package)
         threads = re.findall(rb"^Thread (0x[0-9a-f]{16})", oracle, re.M)
         if sorted(stacks) != sorted(threads):
             raise Fail("C stack sections for %r, threads are %r" % (
