@@ -22,19 +22,16 @@ struct slot {
 	uint8_t *data;
 };
 
-/* The copies of the pages, MAX_SPAN at a time: one mapping populated at
- * once costs far less than a page fault for each page. */
-struct chunk {
-	struct chunk *next;
-	uint8_t *pages;
-	size_t used;
-};
-
 struct pf_mem_cache {
 	struct slot *slots;
 	size_t capacity;  /* a power of two, at most half full */
 	size_t count;
-	struct chunk *chunks;  /* the newest first */
+	/* The copies of the pages, in one mapping reserved whole and
+	 * populated as it fills: populating exactly the pages each read
+	 * needs, in one call, costs far less than a fault for each page,
+	 * and than populating ahead pages that are never read. */
+	uint8_t *pages;
+	size_t used;
 	const struct slot *last;  /* the page read last, for the next read,
 	                             which is most often in it too */
 	bool no_vm_readv; /* refused once: /proc/PID/mem from then on */
@@ -50,10 +47,16 @@ void pf_mem_cache_begin(struct pf_mem *mem)
 		return;
 	c->capacity = 1024;
 	c->slots = calloc(c->capacity, sizeof *c->slots);
-	if (c->slots == NULL) {
+	void *pages = mmap(NULL, MAX_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->slots == NULL || pages == MAP_FAILED) {
+		if (pages != MAP_FAILED)
+			munmap(pages, MAX_PAGES * PAGE);
+		free(c->slots);
 		free(c);
 		return;
 	}
+	c->pages = pages;
 	mem->cache = c;
 }
 
@@ -62,12 +65,7 @@ void pf_mem_cache_end(struct pf_mem *mem)
 	struct pf_mem_cache *c = mem->cache;
 	if (c == NULL)
 		return;
-	while (c->chunks) {
-		struct chunk *next = c->chunks->next;
-		munmap(c->chunks->pages, MAX_SPAN * PAGE);
-		free(c->chunks);
-		c->chunks = next;
-	}
+	munmap(c->pages, MAX_PAGES * PAGE);
 	free(c->slots);
 	free(c);
 	mem->cache = NULL;
@@ -113,24 +111,16 @@ static void keep(struct pf_mem_cache *c, uint64_t page, uint8_t *data)
 	c->count++;
 }
 
-/* Room for n pages in the newest chunk, or in a new one; NULL when out of
- * memory.  The pages count as used once read (c->chunks->used). */
+/* Room for n pages, populated; NULL when the reservation is full.  The
+ * pages count as used once read (c->used).  A kernel older than
+ * MADV_POPULATE_WRITE (5.14) refuses it, and the read faults them in. */
 static uint8_t *room_for(struct pf_mem_cache *c, size_t n)
 {
-	if (c->chunks && c->chunks->used + n <= MAX_SPAN)
-		return c->chunks->pages + c->chunks->used * PAGE;
-	struct chunk *k = malloc(sizeof *k);
-	void *pages = mmap(NULL, MAX_SPAN * PAGE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (k == NULL || pages == MAP_FAILED) {
-		free(k);
-		if (pages != MAP_FAILED)
-			munmap(pages, MAX_SPAN * PAGE);
+	if (c->used + n > MAX_PAGES)
 		return NULL;
-	}
-	*k = (struct chunk){c->chunks, pages, 0};
-	c->chunks = k;
-	return k->pages;
+	uint8_t *room = c->pages + c->used * PAGE;
+	madvise(room, n * PAGE, MADV_POPULATE_WRITE);
+	return room;
 }
 
 /* Reads pages[0..n) (distinct, none cached) in one system call and caches
@@ -169,7 +159,7 @@ static size_t read_pages(struct pf_mem *mem, const uint64_t *pages, size_t n)
 	}
 	for (size_t i = 0; i < got; i++)
 		keep(c, pages[i], room + i * PAGE);
-	c->chunks->used += got;
+	c->used += got;
 	return got;
 }
 

@@ -162,6 +162,33 @@ START_TEST(a_new_walk_reads_again)
 }
 END_TEST
 
+/* More pages than the cache keeps (64 MiB): those past it are read
+ * uncached, and every read still gives the target's bytes.  The test reads
+ * its own memory, untouched pages but for a mark in each. */
+START_TEST(reads_past_the_cache_stay_exact)
+{
+	const size_t pages = 16384 + 64, big = pages * (size_t)page;
+	uint8_t *many = mmap(NULL, big, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			     0);
+	ck_assert_ptr_ne(many, MAP_FAILED);
+	for (size_t i = 0; i < pages; i++)
+		many[i * (size_t)page + i % 64] = (uint8_t)(i | 1);
+	struct pf_mem mem;
+	ck_assert_int_eq(pf_mem_open_live(&mem, getpid()), 0);
+	pf_mem_cache_begin(&mem);
+	for (size_t i = 0; i < pages; i++) {
+		uint8_t pair[2];
+		size_t at = i * (size_t)page + i % 64;
+		ck_assert(pf_mem_read(&mem, (uintptr_t)many + at, pair, 2));
+		ck_assert_int_eq(pair[0], (uint8_t)(i | 1));
+		ck_assert_int_eq(pair[1], 0);
+	}
+	pf_mem_close(&mem);
+	munmap(many, big);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mem_cache");
@@ -171,6 +198,7 @@ int main(void)
 	tcase_add_test(tc, each_page_read_once);
 	tcase_add_test(tc, prefetch_skips_what_it_cannot_read);
 	tcase_add_test(tc, a_new_walk_reads_again);
+	tcase_add_test(tc, reads_past_the_cache_stay_exact);
 	suite_add_tcase(s, tc);
 	return pf_check_run(s);
 }
