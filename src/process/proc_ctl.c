@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -119,22 +120,41 @@ size_t pf_proc_wait_threads(pid_t pid, struct pf_wait *list, size_t n,
 			    bool until_reaped)
 {
 	double deadline = pf_now_ms() + PF_PROC_WAIT_MS;
-	/* Threads stop within microseconds and end within milliseconds
-	 * unless the machine is loaded: short pauses first. */
+	/* Each stop and end of a tracee sends its tracer SIGCHLD: waiting for
+	 * it wakes the moment one comes, where a sleep is served whole, timer
+	 * slack included.  The pause still bounds each wait, for a SIGCHLD
+	 * that is ignored is never sent; threads stop within microseconds
+	 * and end within milliseconds unless the machine is loaded. */
+	sigset_t chld, old;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, &old);
+	bool taken = false;
 	long pause_ns = 20000;
-	for (;;) {
-		size_t pending = 0;
+	size_t pending;
+	/* The threads that reported are looked at once more, on the first
+	 * pass, for those that ended meanwhile; after it, only the others. */
+	for (bool first = true;; first = false) {
+		pending = 0;
 		for (size_t i = 0; i < n; i++) {
-			poll_thread(pid, &list[i], until_reaped);
+			if (first || !list[i].reported)
+				poll_thread(pid, &list[i], until_reaped);
 			pending += !list[i].reported;
 		}
 		if (pending == 0 || pf_now_ms() >= deadline)
-			return pending;
+			break;
 		struct timespec pause = {0, pause_ns};
-		nanosleep(&pause, NULL);
-		if (pause_ns < 1000000)
+		if (sigtimedwait(&chld, NULL, &pause) == SIGCHLD)
+			taken = true;
+		else if (pause_ns < 1000000)
 			pause_ns *= 2;
 	}
+	/* A caller that blocks SIGCHLD reads it itself (pyfault-watch's
+	 * signalfd): it must still find one. */
+	if (taken && sigismember(&old, SIGCHLD))
+		raise(SIGCHLD);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return pending;
 }
 
 /* Waits until the threads from index first on have stopped, and forgets

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -311,6 +312,74 @@ START_TEST(test_leader_ends_alone)
 }
 END_TEST
 
+/* The thread that sends the held worker a signal once the test's main
+ * thread waits in sigtimedwait (rt_sigtimedwait, system call 128), so
+ * that its stop comes during the wait, whose SIGCHLD the wait takes. */
+struct late_stop {
+	pid_t waiter, pid, tid;
+};
+
+static void *stop_late(void *arg)
+{
+	const struct late_stop *l = arg;
+	char path[64], line[64] = "";
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall",
+		 (int)l->waiter);
+	double deadline = now_ms() + 10000;
+	while (strncmp(line, "128 ", 4) != 0 && now_ms() < deadline) {
+		FILE *f = fopen(path, "re");
+		if (f == NULL || fgets(line, sizeof line, f) == NULL)
+			line[0] = '\0';
+		if (f)
+			fclose(f);
+	}
+	syscall(SYS_tgkill, l->pid, l->tid, SIGUSR1);
+	return NULL;
+}
+
+START_TEST(test_sigchld_left_for_a_caller_that_blocks_it)
+{
+	sigset_t chld, old, pending;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	/* Blocked before the thread starts, which inherits the mask: the
+	 * SIGCHLD must wait for the main thread, as pyfault-watch's does for
+	 * its signalfd. */
+	pthread_sigmask(SIG_BLOCK, &chld, &old);
+	struct pf_wait list[WORKERS + 1];
+	struct child c = start_seized(false, list);
+	/* All held but one worker, which stops at the signal. */
+	for (size_t i = 0; i < WORKERS; i++) {
+		ck_assert_int_eq(
+			ptrace(PTRACE_INTERRUPT, list[i].tid, NULL, NULL), 0);
+		ck_assert_int_eq(waitpid(list[i].tid, NULL, __WALL),
+				 list[i].tid);
+		list[i].reported = true;
+	}
+	struct late_stop late = {.waiter = (pid_t)syscall(SYS_gettid),
+				 .pid = c.pid, .tid = list[WORKERS].tid};
+	pthread_t stopper;
+	ck_assert_int_eq(pthread_create(&stopper, NULL, stop_late, &late), 0);
+	wait_all(c.pid, list, WORKERS + 1, false);
+	pthread_join(stopper, NULL);
+	ck_assert_int_eq(WSTOPSIG(list[WORKERS].status), SIGUSR1);
+	ck_assert_int_eq(sigpending(&pending), 0);
+	ck_assert_msg(sigismember(&pending, SIGCHLD),
+		      "the wait took SIGCHLD from a caller that blocks it");
+	sigset_t now;
+	pthread_sigmask(SIG_SETMASK, NULL, &now);
+	ck_assert(sigismember(&now, SIGCHLD));
+	ck_assert_int_eq(kill(c.pid, SIGKILL), 0);
+	for (size_t i = 0; i < WORKERS + 1; i++)
+		list[i] = (struct pf_wait){.tid = list[i].tid};
+	wait_all(c.pid, list, WORKERS + 1, true);
+	check_killed(&c);
+	while (sigtimedwait(&chld, NULL, &(struct timespec){0, 0}) == SIGCHLD)
+		;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	self = argv[0];
@@ -327,6 +396,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_killed_while_held);
 	tcase_add_test(tc, test_ends_while_stopping);
 	tcase_add_test(tc, test_leader_ends_alone);
+	tcase_add_test(tc, test_sigchld_left_for_a_caller_that_blocks_it);
 	suite_add_tcase(s, tc);
 	return pf_check_run(s);
 }
