@@ -187,6 +187,117 @@ static bool bucket_functions(struct module_index *idx)
 	return true;
 }
 
+/* Keeps a symbol of the module's table when it is a function. */
+static void add_symbol(struct module_index *idx, const GElf_Sym *sym,
+		       GElf_Addr addr, GElf_Word shndx, const char *name)
+{
+	int type = GELF_ST_TYPE(sym->st_info);
+	/* Nameless functions are left out where they are looked up: a name
+	 * read here for each of tens of thousands of symbols pages in the
+	 * whole string table. */
+	if (name == NULL || shndx == SHN_UNDEF ||
+	    (type != STT_FUNC && type != STT_GNU_IFUNC))
+		return;
+	idx->functions[idx->count++] = (struct function){
+		.start = addr,
+		.end = addr + sym->st_size,
+		.name = name,
+		.rank = rank_of(sym),
+	};
+}
+
+/* The section of elf holding the n symbols that libdwfl numbers for the
+ * module, or NULL: none when it merged a second table in (.gnu_debugdata)
+ * or a table needs extended section indexes. */
+static Elf_Scn *whole_table(Dwfl_Module *mod, Elf *elf, int n,
+			    const GElf_Sym *first)
+{
+	Elf_Scn *scn = NULL, *found = NULL;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		if (gelf_getshdr(scn, &shdr) == NULL)
+			return NULL;
+		if (shdr.sh_type == SHT_SYMTAB_SHNDX)
+			return NULL;
+		if ((shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM) &&
+		    shdr.sh_entsize != 0 &&
+		    shdr.sh_size / shdr.sh_entsize == (uint64_t)n)
+			found = found ? found : scn;
+	}
+	/* Its first and last symbols are libdwfl's, from the same file: a
+	 * merged table numbers the second table's globals last. */
+	GElf_Sym last, ours_first, ours_last;
+	GElf_Addr ignored;
+	Elf *last_elf = NULL;
+	Elf_Data *data = found ? elf_getdata(found, NULL) : NULL;
+	if (data == NULL ||
+	    pf_dw.dwfl_module_getsym_info(mod, n - 1, &last, &ignored, NULL,
+					  &last_elf, NULL) == NULL ||
+	    last_elf != elf || gelf_getsym(data, 1, &ours_first) == NULL ||
+	    gelf_getsym(data, n - 1, &ours_last) == NULL ||
+	    memcmp(first, &ours_first, sizeof *first) != 0 ||
+	    memcmp(&last, &ours_last, sizeof last) != 0)
+		return NULL;
+	return found;
+}
+
+/* Reads the module's symbol table straight from its section, as
+ * dwfl_module_getsym_info gives each symbol on x86-64 (where no function
+ * descriptors need resolving): that looks up the section of every symbol
+ * again, which took most of the time of naming C frames.
+ * False, having kept nothing, where the table is not one section. */
+static bool index_table(struct module_index *idx, int n)
+{
+	GElf_Sym first;
+	GElf_Addr ignored;
+	Elf *elf = NULL;
+	Dwarf_Addr bias = 0;
+	if (n < 2 ||
+	    pf_dw.dwfl_module_getsym_info(idx->mod, 1, &first, &ignored, NULL,
+					  &elf, &bias) == NULL ||
+	    elf == NULL)
+		return false;
+	Elf_Scn *table = whole_table(idx->mod, elf, n, &first);
+	GElf_Shdr shdr;
+	size_t nsections;
+	Elf_Data *data = table ? elf_getdata(table, NULL) : NULL;
+	Elf_Data *strings =
+		data && gelf_getshdr(table, &shdr)
+			? elf_getdata(elf_getscn(elf, shdr.sh_link), NULL)
+			: NULL;
+	if (strings == NULL || elf_getshdrnum(elf, &nsections) != 0)
+		return false;
+	/* Whether each section is allocated: only then does libdwfl add the
+	 * bias, and give the section's index. */
+	bool *allocated = malloc(nsections ? nsections : 1);
+	if (allocated == NULL)
+		return false;
+	for (size_t i = 0; i < nsections; i++) {
+		GElf_Shdr sec;
+		allocated[i] = gelf_getshdr(elf_getscn(elf, i), &sec) == NULL ||
+			       (sec.sh_flags & SHF_ALLOC);
+	}
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		if (gelf_getsym(data, i, &sym) == NULL)
+			continue;
+		GElf_Word shndx = sym.st_shndx;
+		GElf_Addr addr = sym.st_value;
+		bool in_section = shndx != SHN_UNDEF && shndx < SHN_LORESERVE;
+		if (in_section && shndx < nsections && !allocated[shndx])
+			shndx = (GElf_Word)-1;
+		else if (in_section)
+			addr += bias;
+		const char *name = sym.st_name < strings->d_size
+					   ? (const char *)strings->d_buf +
+						     sym.st_name
+					   : NULL;
+		add_symbol(idx, &sym, addr, shndx, name);
+	}
+	free(allocated);
+	return true;
+}
+
 static struct module_index *index_of(struct pf_symbolizer *s,
 				     Dwfl_Module *mod)
 {
@@ -206,25 +317,15 @@ static struct module_index *index_of(struct pf_symbolizer *s,
 	idx->functions = malloc((size_t)n * sizeof *idx->functions);
 	if (idx->functions == NULL)
 		return NULL;
-	for (int i = 1; i < n; i++) {
-		GElf_Sym sym;
-		GElf_Addr addr;
-		GElf_Word shndx;
-		const char *name = pf_dw.dwfl_module_getsym_info(
-			mod, i, &sym, &addr, &shndx, NULL, NULL);
-		int type = GELF_ST_TYPE(sym.st_info);
-		/* Nameless functions are left out where they are looked up:
-		 * a name read here for each of tens of thousands of symbols
-		 * pages in the whole string table. */
-		if (name == NULL || shndx == SHN_UNDEF ||
-		    (type != STT_FUNC && type != STT_GNU_IFUNC))
-			continue;
-		idx->functions[idx->count++] = (struct function){
-			.start = addr,
-			.end = addr + sym.st_size,
-			.name = name,
-			.rank = rank_of(&sym),
-		};
+	if (!index_table(idx, n)) {
+		for (int i = 1; i < n; i++) {
+			GElf_Sym sym;
+			GElf_Addr addr;
+			GElf_Word shndx;
+			const char *name = pf_dw.dwfl_module_getsym_info(
+				mod, i, &sym, &addr, &shndx, NULL, NULL);
+			add_symbol(idx, &sym, addr, shndx, name);
+		}
 	}
 	return bucket_functions(idx) ? idx : NULL;
 }
