@@ -11,7 +11,7 @@
 
 /* The table of .eh_frame_hdr (PT_GNU_EH_FRAME): pc-relative eh_frame
  * pointer, 4-byte count, data-relative 4-byte entries. */
-bool pf_eh_frame_table(struct pf_mem *mem, uint64_t base, uint64_t end,
+static bool read_table(struct pf_mem *mem, uint64_t base, uint64_t end,
 		       unw_dyn_info_t *di)
 {
 	Elf64_Ehdr eh;
@@ -49,4 +49,21 @@ bool pf_eh_frame_table(struct pf_mem *mem, uint64_t base, uint64_t end,
 			  .table_data = hdr + sizeof head},
 	};
 	return true;
+}
+
+bool pf_eh_frame_table(struct pf_eh_frame_tables *known, struct pf_mem *mem,
+		       uint64_t base, uint64_t end, unw_dyn_info_t *di)
+{
+	for (size_t i = 0; i < known->count; i++) {
+		if (known->objects[i].base == base) {
+			*di = known->objects[i].di;
+			return known->objects[i].found;
+		}
+	}
+	struct pf_eh_frame_object object = {.base = base};
+	object.found = read_table(mem, base, end, &object.di);
+	if (known->count < PF_EH_FRAME_OBJECTS)
+		known->objects[known->count++] = object;
+	*di = object.di;
+	return object.found;
 }

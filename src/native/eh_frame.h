@@ -22,10 +22,25 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as,
 					      unw_proc_info_t *pi,
 					      int need_unwind_info, void *arg);
 
+/* The tables looked up so far, by object: an unwinder asks for one at
+ * every frame, and a C stack enters a few objects (libc, libpython, the
+ * executable) again and again.  Zeroed to start. */
+#define PF_EH_FRAME_OBJECTS 32
+struct pf_eh_frame_object {
+	uint64_t base;
+	bool found;
+	unw_dyn_info_t di;
+};
+struct pf_eh_frame_tables {
+	size_t count;
+	struct pf_eh_frame_object objects[PF_EH_FRAME_OBJECTS];
+};
+
 /* The table of the ELF object whose image spans [base, end) in mem (base:
  * where its file's start is mapped), in the encoding every GNU linker
- * writes; false when it has none that way. */
-bool pf_eh_frame_table(struct pf_mem *mem, uint64_t base, uint64_t end,
-		       unw_dyn_info_t *di);
+ * writes; false when it has none that way.  Read once per object into
+ * known. */
+bool pf_eh_frame_table(struct pf_eh_frame_tables *known, struct pf_mem *mem,
+		       uint64_t base, uint64_t end, unw_dyn_info_t *di);
 
 #endif

@@ -12,6 +12,7 @@ struct core_unwinder {
 	struct pf_mem mem;
 	struct UCD_info *ucd;
 	unw_addr_space_t as;
+	struct pf_eh_frame_tables tables;
 };
 
 /* The registers are libunwind-coredump's (the NT_PRSTATUS of the thread
@@ -97,7 +98,7 @@ static bool eh_frame_table(struct core_unwinder *u, uint64_t ip,
 {
 	uint64_t base, end;
 	return object_at(u->core, ip, &base, &end) &&
-	       pf_eh_frame_table(&u->mem, base, end, di);
+	       pf_eh_frame_table(&u->tables, &u->mem, base, end, di);
 }
 
 static int find_proc_info(unw_addr_space_t as, unw_word_t ip,

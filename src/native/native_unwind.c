@@ -24,6 +24,7 @@ struct live_unwinder {
 	struct pf_mem mem;
 	struct pf_symbolizer *objects;   /* where each object's unwind
 	                                    table is */
+	struct pf_eh_frame_tables tables;
 	struct page pages[CACHED_PAGES];
 };
 
@@ -84,7 +85,8 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip,
 	uint64_t base, end;
 	if (unwinding && arg == unwinding &&
 	    pf_symbolizer_object(unwinding->u->objects, ip, &base, &end) &&
-	    pf_eh_frame_table(&unwinding->u->mem, base, end, &di))
+	    pf_eh_frame_table(&unwinding->u->tables, &unwinding->u->mem, base,
+			      end, &di))
 		return unw->_Ux86_64_dwarf_search_unwind_table(
 			as, ip, &di, pi, need_unwind_info, arg);
 	return unw->_UPT_find_proc_info(as, ip, pi, need_unwind_info,
