@@ -2,6 +2,8 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A line built in memory and written with one call: a dump of thousands
@@ -9,6 +11,8 @@
 struct line {
 	FILE *out;
 	size_t used;
+	unsigned flushes;   /* buf[i..used) is what was added since i, unless
+	                       it was written out meanwhile */
 	char buf[4096];
 };
 
@@ -16,6 +20,7 @@ static void line_flush(struct line *l)
 {
 	fwrite(l->buf, 1, l->used, l->out);
 	l->used = 0;
+	l->flushes++;
 }
 
 /* Room for n more bytes, n at most 16. */
@@ -26,9 +31,8 @@ static char *line_room(struct line *l, size_t n)
 	return l->buf + l->used;
 }
 
-static void line_puts(struct line *l, const char *s)
+static void line_write(struct line *l, const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	if (l->used + n > sizeof l->buf)
 		line_flush(l);
 	if (n > sizeof l->buf) {
@@ -37,6 +41,11 @@ static void line_puts(struct line *l, const char *s)
 	}
 	memcpy(l->buf + l->used, s, n);
 	l->used += n;
+}
+
+static void line_puts(struct line *l, const char *s)
+{
+	line_write(l, s, strlen(s));
 }
 
 /* _Py_DumpASCII's escaping; quoted (--locals' str values) also escapes
@@ -149,8 +158,50 @@ void pf_format_frame(FILE *out, const struct pf_frame *f)
 	line_flush(&l);
 }
 
+/* The frame lines of one dump, by what they show: the frames of a
+ * recursion, and the threads of a pool, repeat lines, which are copied
+ * then rather than formatted again.  A frame's filename and name are its
+ * code object's, so the same pointers show the same text. */
+#define MEMO_SLOTS 64
+#define MEMO_TEXT 232
+struct memo_slot {
+	const struct pf_text *filename, *name;
+	int lineno;
+	size_t length;   /* 0: an empty slot */
+	char text[MEMO_TEXT];
+};
+
+struct frame_memo {
+	struct memo_slot slots[MEMO_SLOTS];
+};
+
+static void memo_frame_line(struct line *l, const struct pf_frame *f,
+			    struct frame_memo *memo)
+{
+	uintptr_t key = (uintptr_t)f->filename ^ ((uintptr_t)f->name >> 4) ^
+			(uintptr_t)f->lineno * 0x9e3779b1u;
+	struct memo_slot *slot = &memo->slots[(key ^ key >> 12) % MEMO_SLOTS];
+	if (slot->length != 0 && slot->filename == f->filename &&
+	    slot->name == f->name && slot->lineno == f->lineno) {
+		line_write(l, slot->text, slot->length);
+		return;
+	}
+	size_t start = l->used;
+	unsigned flushes = l->flushes;
+	frame_line(l, f);
+	size_t length = l->used - start;
+	if (l->flushes != flushes || length > MEMO_TEXT)
+		return;
+	*slot = (struct memo_slot){.filename = f->filename,
+				   .name = f->name,
+				   .lineno = f->lineno,
+				   .length = length};
+	memcpy(slot->text, l->buf + start, length);
+}
+
 static void format_frames(FILE *out, const struct pf_thread_dump *t,
-			  const struct pf_style *style)
+			  const struct pf_style *style,
+			  struct frame_memo *memo)
 {
 	if (t->nframes == 0 && !t->invalid_frame) {
 		if (style->no_frame_line)
@@ -162,7 +213,10 @@ static void format_frames(FILE *out, const struct pf_thread_dump *t,
 	/* A write per buffer-full of frames, not per frame. */
 	struct line l = {.out = out};
 	for (size_t i = 0; i < t->nframes; i++) {
-		frame_line(&l, &t->frames[i]);
+		if (memo && !style->locals)
+			memo_frame_line(&l, &t->frames[i], memo);
+		else
+			frame_line(&l, &t->frames[i]);
 		if (style->locals) {
 			line_flush(&l);
 			format_locals(out, &t->frames[i]);
@@ -254,7 +308,7 @@ static void format_merged_frames(FILE *out, const struct pf_thread_dump *t,
 				 const struct pf_style *style)
 {
 	if (m->result != PF_MERGED) {
-		format_frames(out, t, style);
+		format_frames(out, t, style, NULL);
 		format_merge_failure(out, m);
 		format_native_frames(out, t);
 		return;
@@ -281,6 +335,7 @@ static void format_threads(FILE *out, const struct pf_thread_dump *threads,
 			   const struct pf_merged *merges,
 			   const struct pf_style *style)
 {
+	struct frame_memo *memo = calloc(1, sizeof *memo);
 	for (size_t i = 0; i < n; i++) {
 		const struct pf_thread_dump *t = &threads[i];
 		if (i != 0)
@@ -304,8 +359,9 @@ static void format_threads(FILE *out, const struct pf_thread_dump *threads,
 		if (merges)
 			format_merged_frames(out, t, &merges[i], style);
 		else
-			format_frames(out, t, style);
+			format_frames(out, t, style, memo);
 	}
+	free(memo);
 	if (truncated)
 		fputs("\n...\n", out);
 }
@@ -363,7 +419,7 @@ void pf_format_stack(FILE *out, const struct pf_thread_dump *thread,
 		     const struct pf_style *style)
 {
 	fputs("Stack (most recent call first):\n", out);
-	format_frames(out, thread, style);
+	format_frames(out, thread, style, NULL);
 }
 
 void pf_format_stack_merged(FILE *out, const struct pf_thread_dump *thread,

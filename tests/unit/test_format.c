@@ -368,6 +368,49 @@ START_TEST(test_extension_modules)
 }
 END_TEST
 
+/* Lines that repeat, across frames and threads, are the lines each frame
+ * gives alone (pf_format_stack formats every frame afresh): lines longer
+ * than what is kept of one, the same text in two objects, lines split
+ * by the writes of a long thread. */
+START_TEST(test_repeated_frames)
+{
+	char long_path[401];
+	memset(long_path, 'p', 400);
+	long_path[400] = '\0';
+	struct pf_text texts[4] = {text_of("a.py"), text_of("a.py"),
+				   text_of(long_path), text_of("f")};
+	struct pf_snapshot snap = {.nthreads = 3};
+	snap.threads = calloc(3, sizeof *snap.threads);
+	char *expected = NULL;
+	size_t expected_size;
+	FILE *want = open_memstream(&expected, &expected_size);
+	for (size_t t = 0; t < 3; t++) {
+		struct pf_thread_dump *th = &snap.threads[t];
+		th->thread_id = t + 1;
+		th->nframes = PF_MAX_FRAME_DEPTH;
+		for (size_t i = 0; i < th->nframes; i++)
+			th->frames[i] = (struct pf_frame){
+				.filename = &texts[(i + t) % 3],
+				.name = &texts[3],
+				.lineno = (int)(i % 4) * 1000};
+		open_out();
+		pf_format_stack(out, th, &style_313);
+		fprintf(want, "%sThread 0x%016zx (most recent call first):\n%s",
+			t ? "\n" : "", t + 1, strchr(output(), '\n') + 1);
+		close_out();
+	}
+	fclose(want);
+	open_out();
+	pf_format_threads(out, &snap, &style_313);
+	ck_assert_str_eq(output(), expected);
+	close_out();
+	free(expected);
+	free(snap.threads);
+	for (int i = 0; i < 4; i++)
+		free(texts[i].chars);
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");
@@ -381,6 +424,7 @@ static Suite *format_suite(void)
 	tcase_add_test(tc, test_invalid_frame);
 	tcase_add_test(tc, test_no_python_frame);
 	tcase_add_test(tc, test_frame_limit);
+	tcase_add_test(tc, test_repeated_frames);
 	tcase_add_test(tc, test_thread_limit_and_separators);
 	tcase_add_test(tc, test_gc_line);
 	tcase_add_test(tc, test_stack_only);
