@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 			dumped = true;
 			continue;
 		}
-		const char *hint = pf_status_hint(st);
+		const char *hint = err.fix_given ? NULL : pf_status_hint(st);
 		fprintf(stderr, "pyfault-attach: %s%s%s\n", err.message,
 			hint ? ": " : "", hint ? hint : "");
 		if (status == 0)

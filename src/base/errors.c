@@ -2,16 +2,34 @@
 
 #include <stdio.h>
 
-enum pf_status pf_fail(struct pf_error *err, enum pf_status status,
-		       const char *fmt, ...)
+static enum pf_status fail(struct pf_error *err, enum pf_status status,
+			   bool fix_given, const char *fmt, va_list ap)
 {
 	if (err == NULL || err->status != PF_OK)
 		return err ? err->status : status;
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	err->status = status;
+	err->fix_given = fix_given;
+	return status;
+}
+
+enum pf_status pf_fail(struct pf_error *err, enum pf_status status,
+		       const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	status = fail(err, status, false, fmt, ap);
 	va_end(ap);
-	err->status = status;
+	return status;
+}
+
+enum pf_status pf_fail_with_fix(struct pf_error *err, enum pf_status status,
+				const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	status = fail(err, status, true, fmt, ap);
+	va_end(ap);
 	return status;
 }
 

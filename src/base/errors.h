@@ -6,6 +6,7 @@
 #define PYFAULT_ERRORS_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum pf_status {
 	PF_OK = 0,
@@ -32,12 +33,19 @@ enum pf_status {
 
 struct pf_error {
 	enum pf_status status;
+	bool fix_given;   /* the message names the fix: no status hint */
 	char message[768];
 };
 
 /* Records the first error only: the root cause is what the user needs. */
 enum pf_status pf_fail(struct pf_error *err, enum pf_status status,
 		       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* pf_fail for a message that names the fix itself, such as the package
+ * to install. */
+enum pf_status pf_fail_with_fix(struct pf_error *err, enum pf_status status,
+				const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* A one-phrase fix for the status, or NULL when the message says it all. */

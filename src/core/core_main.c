@@ -409,7 +409,7 @@ int main(int argc, char **argv)
 	struct pf_error err = {0};
 	enum pf_status st = dump_core(&opt, out, &err);
 	if (st != PF_OK) {
-		const char *hint = core_hint(st);
+		const char *hint = err.fix_given ? NULL : core_hint(st);
 		fprintf(stderr, "pyfault-core: %s%s%s\n", err.message,
 			hint ? ": " : "", hint ? hint : "");
 	}

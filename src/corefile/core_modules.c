@@ -54,7 +54,7 @@ Dwfl *pf_core_dwfl(struct pf_core *core, const char *debuginfo_path,
 {
 	char why[512];
 	if (!pf_dw_load(why, sizeof why)) {
-		pf_fail(err, PF_ERR_INTERNAL, "%s", why);
+		pf_fail_with_fix(err, PF_ERR_INTERNAL, "%s", why);
 		return NULL;
 	}
 	reporting = core;

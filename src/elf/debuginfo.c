@@ -159,7 +159,7 @@ struct pf_debuginfo *pf_debuginfo_open(const char *elf_path,
 	 * a debug file is accepted only if its build-id (or CRC) matches. */
 	char name[4096], root[64], why[512];
 	if (!pf_dw_load(why, sizeof why)) {
-		pf_fail(err, PF_ERR_NO_OFFSETS, "%s", why);
+		pf_fail_with_fix(err, PF_ERR_NO_OFFSETS, "%s", why);
 		return NULL;
 	}
 	bool other_view = in_target_view(elf_path, name, sizeof name, root,

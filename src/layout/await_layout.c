@@ -46,7 +46,7 @@ void pf_await_layout_find(struct pf_target *t, const char *asyncio_path,
 	struct pf_dwarf_member future[] = {
 		{"futureiterobject", "future", true, PF_NO_OFFSET, 0, 0},
 	};
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	note[0] = detail[0] = '\0';
 	/* Only DWARF has them: --offsets without it leaves them out. */
 	if (!(t->sources & PF_SOURCE_BIT(PF_SOURCE_DWARF))) {
@@ -70,7 +70,7 @@ void pf_await_layout_find(struct pf_target *t, const char *asyncio_path,
 			"async generators and coroutine wrappers in await "
 			"chains",
 			&err);
-	err = (struct pf_error){PF_OK, ""};
+	err = (struct pf_error){0};
 	if (asyncio_path != NULL &&
 	    read_pointers(t, asyncio_path, asyncio_build_id, "futureiter",
 			  "_asynciomodule.c", future, 1, where, sizeof where,

@@ -675,7 +675,7 @@ enum pf_status pf_layout_from_dwarf(struct pf_layout *layout,
 				    const char *debuginfo_path,
 				    struct pf_error *err)
 {
-	struct pf_error local = {PF_OK, ""};
+	struct pf_error local = {0};
 	if (err == NULL)
 		err = &local;
 

@@ -345,6 +345,7 @@ static enum pf_status choose_layout(struct pf_target *t,
 	struct pf_layout *l = &t->layout;
 	char why[sizeof err->message] = "";
 	size_t used = 0;
+	bool fix_given = false;
 	/* Of a version newer than every one pyfault knows, only the debug
 	 * offsets can be checked against the build itself. */
 	if (t->major == 3 && t->minor > PF_NEWEST_KNOWN_MINOR) {
@@ -381,14 +382,18 @@ static enum pf_status choose_layout(struct pf_target *t,
 		if (st == PF_OK)
 			snprintf(tried.message, sizeof tried.message,
 				 "%s lacks %s", l->source_detail, missing);
+		/* A source that says what to install (libdw1) says the first
+		 * fix: the status's own hint (debug symbols) comes after. */
+		fix_given |= tried.fix_given;
 		used += (size_t)snprintf(
 			why + used, used < sizeof why ? sizeof why - used : 0,
 			"%s%s: %s", used ? "; " : "",
 			pf_layout_source_name(order[i].source), tried.message);
 	}
-	return pf_fail(err, PF_ERR_NO_OFFSETS,
-		       "no structure offsets for Python %u.%u in %s (%s)",
-		       t->major, t->minor, t->object_path, why);
+	return (fix_given ? pf_fail_with_fix : pf_fail)(
+		err, PF_ERR_NO_OFFSETS,
+		"no structure offsets for Python %u.%u in %s (%s)", t->major,
+		t->minor, t->object_path, why);
 }
 
 /* Where the walker starts: the interpreter list's head pointer, and for

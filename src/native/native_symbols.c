@@ -62,7 +62,7 @@ struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err)
 {
 	char why[512];
 	if (!pf_dw_load(why, sizeof why)) {
-		pf_fail(err, PF_ERR_INTERNAL, "%s", why);
+		pf_fail_with_fix(err, PF_ERR_INTERNAL, "%s", why);
 		return NULL;
 	}
 	struct pf_symbolizer *s = calloc(1, sizeof *s);

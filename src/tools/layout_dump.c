@@ -95,7 +95,7 @@ static int print_asyncio_row(unsigned major, unsigned minor,
 			     const char *provenance)
 {
 	struct pf_asyncio_layout a;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	char detail[256];
 	memset(&a, 0, sizeof a);
 	if (pf_asyncio_ctask_from_dwarf(elf_path, debuginfo_path, &a, detail,
@@ -116,7 +116,7 @@ static int print_asyncio_row(unsigned major, unsigned minor,
 
 static int print_info(const char *elf_path, const char *debuginfo_path)
 {
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	struct pf_debuginfo *di = pf_debuginfo_open(elf_path, debuginfo_path,
 						    &err);
 	if (di == NULL) {
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 		return (int)(PF_ERR_UNSUPPORTED);
 	}
 
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	/* Finding and opening the debug file alone (where libdw inflates
 	 * compressed .debug_* sections), to tell it from reading the
 	 * structs; the page cache is as warm for the full run after it. */
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 		pf_debuginfo_close(pf_debuginfo_open(elf_path, debuginfo_path,
 						     &err));
 		opened_cpu = cpu() - c0;
-		err = (struct pf_error){PF_OK, ""};
+		err = (struct pf_error){0};
 	}
 	double start = now(), start_cpu = cpu();
 	enum pf_status st = pf_layout_from_dwarf(&layout, elf_path,

@@ -63,7 +63,9 @@ static void report_target(struct watch *w, struct process *p)
 	if (p->target_status == PF_OK && t->warning[0])
 		fprintf(stderr, "pyfault-watch: warning: %s\n", t->warning);
 	if (p->target_status != PF_OK && !quiet) {
-		const char *hint = pf_status_hint(p->target_status);
+		const char *hint = p->target_err.fix_given
+					   ? NULL
+					   : pf_status_hint(p->target_status);
 		fprintf(stderr, "pyfault-watch: %s%s%s\n", p->target_err.message,
 			hint ? ": " : "", hint ? hint : "");
 	} else if (p->target_status == PF_OK && w->opt->common.verbose) {

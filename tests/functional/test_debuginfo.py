@@ -19,6 +19,7 @@ copy of the executable, and served by debuginfod) and without it
 (--debuginfo-path pointing at an empty directory: the shipped table).  Offset cache: the second dump of each interpreter takes its
 offsets from the cache; corrupt, unwritable and disabled caches;
 pyfault-watch finds the offsets before the program runs any Python.
+With libdw unloadable, --offsets=dwarf fails naming libdw1 alone.
 
 Stdlib only; Python 3.8+.  The last line is "N passed, N failed[, N
 skipped]"; the exit status is 1 on any failure.
@@ -534,6 +535,30 @@ def t_cache_planted_link(interp):
                    "%r" % out.stderr)
 
 
+def t_dwarf_without_libdw(interp):
+    """--offsets=dwarf with libdw unloadable (an empty libdw.so.1 first in
+    LD_LIBRARY_PATH): status 7, and the one line names the package to
+    install, not the debug symbols, which would not help."""
+    libdir = os.path.join(TMPDIR, "no-libdw")
+    os.makedirs(libdir, exist_ok=True)
+    open(os.path.join(libdir, "libdw.so.1"), "wb").close()
+    res = Resources()
+    try:
+        target = test_attach.Target(res, interp, "nested,deep,names")
+        with Env(LD_LIBRARY_PATH=libdir):
+            out = test_attach.run_attach(["--offsets=dwarf", "--no-cache",
+                                          target.pid])
+        target.finish()
+    finally:
+        res.release()
+    test_attach.check_status(out, {7}, "--offsets=dwarf without libdw")
+    test_attach.check_error_line(out, "--offsets=dwarf without libdw",
+                                 ["libdw1"])
+    if b"-dbg" in out.stderr or b"debug symbols" in out.stderr:
+        raise Fail("--offsets=dwarf without libdw: the message sends the "
+                   "user to the debug symbols: %r" % out.stderr)
+
+
 def t_no_cache(interp):
     xdg = fresh_cache()
     attach_once(interp, ["--no-cache", "--offsets=dwarf"],
@@ -671,7 +696,8 @@ def make_tests(suite):
         ("cache-corrupt-entry", t_cache_corrupt),
         ("cache-unwritable", t_cache_unwritable),
         ("cache-planted-link", t_cache_planted_link),
-        ("no-cache", t_no_cache)])
+        ("no-cache", t_no_cache),
+        ("dwarf-without-libdw", t_dwarf_without_libdw)])
 
 
 def main():

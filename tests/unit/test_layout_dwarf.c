@@ -52,7 +52,7 @@ START_TEST(test_row_complete)
 	ck_assert_msg(pf_layout_init_version(&l, row->major, row->minor, 0),
 		      "row %u.%u: version not supported", row->major,
 		      row->minor);
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert_int_eq(pf_layout_from_table(&l, &err), PF_OK);
 	ck_assert_msg(pf_layout_complete(&l, &missing),
 		      "row %u.%u lacks %s", row->major, row->minor,
@@ -114,7 +114,7 @@ START_TEST(test_table_unknown_version)
 	struct pf_layout l;
 	ck_assert(pf_layout_init_version(&l, 3, 8, 0));
 	l.minor = 5;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert_int_eq(pf_layout_from_table(&l, &err), PF_ERR_NO_OFFSETS);
 	ck_assert_int_eq(err.status, PF_ERR_NO_OFFSETS);
 	ck_assert_int_eq(l.runtime.interpreters_head, PF_NO_OFFSET);
@@ -138,7 +138,7 @@ START_TEST(test_dwarf_missing_file)
 	struct pf_layout l, before;
 	ck_assert(pf_layout_init_version(&l, 3, 11, 0));
 	before = l;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert_int_eq(pf_layout_from_dwarf(&l, "/nonexistent/python3.11",
 					      NULL, &err),
 			 PF_ERR_NO_OFFSETS);
@@ -154,7 +154,7 @@ START_TEST(test_dwarf_not_python)
 	struct pf_layout l, before;
 	ck_assert(pf_layout_init_version(&l, 3, 12, 0));
 	before = l;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert_int_eq(pf_layout_from_dwarf(&l, "/proc/self/exe", NULL, &err),
 			 PF_ERR_NO_OFFSETS);
 	ck_assert_uint_gt(strlen(err.message), 0);
@@ -183,7 +183,7 @@ START_TEST(test_dwarf_matches_table)
 	l.unicode.kind_shift = SHIFT_SENTINEL;
 	l.unicode.compact_shift = SHIFT_SENTINEL;
 	l.unicode.ascii_shift = SHIFT_SENTINEL;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert_msg(pf_layout_from_dwarf(&l, elf, NULL, &err) == PF_OK, "%s",
 		      err.message);
 	ck_assert_int_eq(l.source, PF_SOURCE_DWARF);

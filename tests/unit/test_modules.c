@@ -216,7 +216,7 @@ static void setup_version(unsigned minor)
 	T.major = 3;
 	T.minor = minor;
 	ck_assert(pf_layout_init_version(&T.layout, 3, minor, 0));
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert_int_eq(pf_layout_from_table(&T.layout, &err), PF_OK);
 	L = &T.layout;
 	const char *missing = NULL;
@@ -289,7 +289,7 @@ static const char *joined(const struct pf_module_list *list)
 static const char *read_list(uint64_t interp, enum pf_status want)
 {
 	struct pf_module_list list;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	enum pf_status st =
 		pf_read_extension_modules(&F.mem, &T, interp, &list, &err);
 	ck_assert_msg(st == want, "status %d (%s)", st, err.message);
@@ -408,7 +408,7 @@ START_TEST(test_long_names)
 	uint64_t names = new_set(frozenset_type, items, 1);
 	uint64_t interp = new_interp(modules, sysdict_with(names, COMBINED));
 	struct pf_module_list list;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert_int_eq(
 		pf_read_extension_modules(&F.mem, &T, interp, &list, &err),
 		PF_OK);
@@ -479,7 +479,7 @@ START_TEST(test_versions_and_missing_offsets)
 {
 	setup_version(13);
 	struct pf_module_list list;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	T.layout.set.mask = PF_NO_OFFSET;
 	ck_assert_int_eq(pf_read_extension_modules(&F.mem, &T, BASE + 64,
 						   &list, &err),
@@ -491,7 +491,7 @@ START_TEST(test_versions_and_missing_offsets)
 
 	setup_version(12);
 	T.frozenset_type = 0;
-	err = (struct pf_error){PF_OK, ""};
+	err = (struct pf_error){0};
 	ck_assert_int_eq(pf_read_extension_modules(&F.mem, &T, BASE + 64,
 						   &list, &err),
 			 PF_ERR_NO_OFFSETS);

@@ -48,7 +48,7 @@ static void teardown(void)
 /* A complete layout, as DWARF would give it: the shipped 3.11 row. */
 static void sample_layout(struct pf_layout *l, unsigned minor)
 {
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	ck_assert(pf_layout_init_version(l, 3, minor, 0));
 	ck_assert_int_eq(pf_layout_from_table(l, &err), PF_OK);
 	l->source = PF_SOURCE_DWARF;

@@ -293,7 +293,7 @@ START_TEST(test_asyncio_rows)
 			ck_assert(fields[i] >= 16 && fields[i] <= r->size - 8);
 		ck_assert(r->state >= 16 && r->state <= r->size - 4);
 		struct pf_layout l;
-		struct pf_error err = {PF_OK, ""};
+		struct pf_error err = {0};
 		const char *missing = NULL;
 		ck_assert(pf_layout_init_version(&l, 3, minor, 0));
 		ck_assert_int_eq(pf_layout_from_table(&l, &err), PF_OK);
@@ -308,7 +308,7 @@ END_TEST
 START_TEST(test_ctask_dwarf_missing)
 {
 	struct pf_asyncio_layout a;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	char detail[256];
 	memset(&a, 0, sizeof a);
 	ck_assert_int_eq(pf_asyncio_ctask_from_dwarf("/nonexistent/_asyncio.so",
@@ -316,7 +316,7 @@ START_TEST(test_ctask_dwarf_missing)
 						     sizeof detail, &err),
 			 PF_ERR_NO_OFFSETS);
 	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/_asyncio.so"));
-	err = (struct pf_error){PF_OK, ""};
+	err = (struct pf_error){0};
 	ck_assert_int_eq(pf_asyncio_ctask_from_dwarf("/proc/self/exe", NULL, &a,
 						     detail, sizeof detail,
 						     &err),
@@ -339,7 +339,7 @@ START_TEST(test_ctask_dwarf_matches_table)
 		return;
 	}
 	struct pf_asyncio_layout a;
-	struct pf_error err = {PF_OK, ""};
+	struct pf_error err = {0};
 	char detail[256];
 	memset(&a, 0, sizeof a);
 	ck_assert_msg(pf_asyncio_ctask_from_dwarf(elf, NULL, &a, detail,
