@@ -569,6 +569,13 @@ def suite_main(doc, tmp_prefix, make_tests, reason_of=None,
     raises Fail where the suite cannot run; cleanup() runs after the tests
     and the removal of the temporary directory.  Returns the exit
     status."""
+    # Ended by SIGTERM or SIGHUP (a cancelled CI job, make killed, a
+    # closed terminal), a suite unwinds as on Ctrl-C: every finally clause
+    # ends the processes its test started, busy loops and targets alike.
+    def unwind(signum, frame):
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, unwind)
     parser = argparse.ArgumentParser(
         description=" ".join(doc.strip().split("\n\n")[0].split()))
     for name in commands + optional:
