@@ -327,6 +327,10 @@ int main(int argc, char **argv)
 				      usage_text);
 	if (early >= 0)
 		return early;
+	/* The threads' stops are awaited on SIGCHLD (proc_ctl.c), which the
+	 * kernel does not send to a process that ignores it, as one started
+	 * by a daemon that does may. */
+	signal(SIGCHLD, SIG_DFL);
 
 	FILE *out = pf_cli_output("pyfault-attach", opt.common.output, stdout);
 	if (out == NULL)

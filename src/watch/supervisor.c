@@ -164,6 +164,7 @@ static void reap(struct watch *w)
  * itself, so that a watcher killed before the seize leaves it to read EOF
  * and exit instead of stopped for good. */
 static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
+			     const struct sigaction *chld_was,
 			     struct pf_error *err)
 {
 	int go[2];
@@ -178,6 +179,7 @@ static enum pf_status launch(struct watch *w, const sigset_t *old_mask,
 			       strerror(errno));
 	}
 	if (pid == 0) {
+		sigaction(SIGCHLD, chld_was, NULL);
 		sigprocmask(SIG_SETMASK, old_mask, NULL);
 		close(go[1]);
 		char byte;
@@ -267,6 +269,13 @@ enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 			    struct pf_error *err)
 {
 	struct watch w = {.opt = opt, .out = out};
+	/* Each stop and end of a tracee sends the watcher SIGCHLD, which it
+	 * waits for.  Ignored, as a daemon may leave it to what it starts,
+	 * none is sent and the kernel reaps the program itself: the watcher
+	 * would wait for ever.  The program gets it back as it was. */
+	struct sigaction chld_was;
+	sigaction(SIGCHLD, &(struct sigaction){.sa_handler = SIG_DFL},
+		  &chld_was);
 	sigset_t set, old_mask;
 	signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, &old_mask);
@@ -274,7 +283,7 @@ enum pf_status pf_watch_run(const struct watch_options *opt, FILE *out,
 	enum pf_status st = sigfd < 0 ? pf_fail(err, PF_ERR_INTERNAL,
 						 "signalfd: %s",
 						 strerror(errno))
-				      : launch(&w, &old_mask, err);
+				      : launch(&w, &old_mask, &chld_was, err);
 	int timerfd = st == PF_OK ? arm_timer(opt) : -1;
 
 	while (st == PF_OK && !w.finished) {

@@ -156,13 +156,20 @@ def allow_core():
 class Child:
     """A started process whose stdout and stderr this driver reads."""
 
-    def __init__(self, res, cmd, stdin=False, env=None, core=False):
+    def __init__(self, res, cmd, stdin=False, env=None, core=False,
+                 sigchld_ignored=False):
         self.cmd = [str(c) for c in cmd]
+
+        def before_exec():
+            if core and CORE_LIMIT:
+                allow_core()
+            if sigchld_ignored:
+                signal.signal(signal.SIGCHLD, signal.SIG_IGN)
         self.proc = res.popen(
             self.cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=CHILD_ENV if env is None else env, cwd=SCRATCH,
-            preexec_fn=allow_core if core and CORE_LIMIT else None)
+            preexec_fn=before_exec)
         self.pid = self.proc.pid
         self.bufs = {1: bytearray(), 2: bytearray()}
         self.open = {self.proc.stdout.fileno(): 1,
@@ -1293,6 +1300,39 @@ def t_unsupported(interp):
             res.release()
 
 
+def t_sigchld_ignored():
+    """Started with SIGCHLD ignored (as a daemon may start its jobs), which
+    the kernel then sends no tracer: pyfault-watch used to wait for ever.
+    The program still gets it ignored, ends with its own status, and its
+    fault is dumped."""
+    code = ("import os, resource, signal, sys\n"
+            "resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit("
+            "resource.RLIMIT_CORE)[1]))\n"
+            "print(signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN)\n"
+            "sys.stdout.flush()\n"
+            "if sys.argv[1] == 'segv': os.kill(os.getpid(), signal.SIGSEGV)\n"
+            "sys.exit(3)\n")
+    for how, status in (("exit", 3), ("segv", -signal.SIGSEGV)):
+        res = WatchResources()
+        try:
+            watched = Child(res, watch_cmd([], [sys.executable, "-c", code,
+                                                how]),
+                            core=True, sigchld_ignored=True)
+            watched.finish()
+            what = "SIGCHLD ignored, %s" % how
+            check_status(watched, status, what)
+            check_no_core(watched, what)
+            res.check_no_program_left(what)
+            if watched.stdout != b"True\n":
+                raise Fail("%s: the program did not find SIGCHLD ignored: "
+                           "%s" % (what, watched.describe()))
+            if how == "segv" and b"(most recent call first)" not in \
+                    watched.stderr:
+                raise Fail("%s: no dump; %s" % (what, watched.describe()))
+        finally:
+            res.release()
+
+
 # ------------------------------------------------------ commands and usage --
 
 def t_not_found():
@@ -1619,6 +1659,7 @@ def make_tests(suite):
             tests.append(("%s (/usr/bin/python3 only)" % name,
                           skip_no_debian, None))
     return tests + [
+        ("SIGCHLD ignored by whoever started it", t_sigchld_ignored, None),
         ("command not found (127)", t_not_found, None),
         ("command not executable (126)", t_not_executable, None),
         ("PATH lookup, argv, environment, stdin", t_path_argv_env_stdin,
