@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ptrace.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "format/dump_reason.h"
@@ -54,12 +55,17 @@ static bool stop_shows_in_shell(int sig)
 }
 
 /* Stops pyfault-watch with the program's stop signal, which the signalfd
- * otherwise holds back, so the shell reports the same stop. */
+ * otherwise holds back, so the shell reports the same stop.  The
+ * terminal sends Ctrl-Z's SIGTSTP and a background read's SIGTTIN to the
+ * whole job, pyfault-watch included: its copy, when still pending, is
+ * taken first, or unblocking would stop pyfault-watch on it and the raise
+ * stop it once more after fg's SIGCONT. */
 static void stop_like(int sig)
 {
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, sig);
+	sigtimedwait(&set, NULL, &(struct timespec){0, 0});
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	raise(sig);
 	sigprocmask(SIG_BLOCK, &set, NULL);
