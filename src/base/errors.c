@@ -2,8 +2,9 @@
 
 #include <stdio.h>
 
-static enum pf_status fail(struct pf_error *err, enum pf_status status,
-			   bool fix_given, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static enum pf_status
+fail(struct pf_error *err, enum pf_status status, bool fix_given,
+     const char *fmt, va_list ap)
 {
 	if (err == NULL || err->status != PF_OK)
 		return err ? err->status : status;
