@@ -59,11 +59,11 @@ static int session_main(bool copy_pending)
 		job_main(copy_pending);
 	int stops = 0, status;
 	while (waitpid(job, &status, WUNTRACED) == job) {
-		if (!WIFSTOPPED(status))
-			return (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-				       stops > 1
-				       ? stops
-				       : 104;
+		if (!WIFSTOPPED(status)) {
+			bool ended_alone = WIFEXITED(status) &&
+					   WEXITSTATUS(status) == 0;
+			return ended_alone || stops > 1 ? stops : 104;
+		}
 		/* Stopped once more after fg: as a shell sees it, for good. */
 		kill(job, ++stops > 1 ? SIGKILL : SIGCONT);
 	}
