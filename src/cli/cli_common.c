@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/errors.h"
+#include "format/json_lib.h"
 #include "layout/py_layout.h"
 
 /* The shared options and getopt's errors; false for a command's own. */
@@ -146,6 +147,14 @@ int pf_cli_early_exit(const char *prog, bool parsed, const char *why,
 	if (common->version) {
 		printf("%s %s\n", prog, PACKAGE_VERSION);
 		return 0;
+	}
+	/* Before any target is held or started: a dump must not be lost
+	 * for want of the library that writes it. */
+	char missing[512];
+	if (common->format == PF_FORMAT_JSON &&
+	    !pf_json_load(missing, sizeof missing)) {
+		fprintf(stderr, "%s: %s\n", prog, missing);
+		return PF_ERR_INTERNAL;
 	}
 	return -1;
 }

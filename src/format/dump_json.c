@@ -1,9 +1,9 @@
 #include "format/dump_json.h"
 
-#include <json.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/json_lib.h"
 #include "format/status_format.h"
 #include "format/syscall_names.h"
 
@@ -154,21 +154,21 @@ static void add(struct builder *jb, json_object *obj, const char *key,
 {
 	if (value == NULL && !null_ok)
 		jb->ok = false;
-	if (json_object_object_add(obj, key, value) != 0)
+	if (pf_json.json_object_object_add(obj, key, value) != 0)
 		jb->ok = false;
 }
 
 static void append(struct builder *jb, json_object *array, json_object *v)
 {
-	if (v == NULL || json_object_array_add(array, v) != 0) {
-		json_object_put(v);
+	if (v == NULL || pf_json.json_object_array_add(array, v) != 0) {
+		pf_json.json_object_put(v);
 		jb->ok = false;
 	}
 }
 
 static json_object *new_object(struct builder *jb)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = pf_json.json_object_new_object();
 	if (o == NULL)
 		jb->ok = false;
 	return o;
@@ -176,7 +176,7 @@ static json_object *new_object(struct builder *jb)
 
 static json_object *new_array(struct builder *jb)
 {
-	json_object *a = json_object_new_array();
+	json_object *a = pf_json.json_object_new_array();
 	if (a == NULL)
 		jb->ok = false;
 	return a;
@@ -185,7 +185,7 @@ static json_object *new_array(struct builder *jb)
 static void add_string(struct builder *jb, json_object *obj, const char *key,
 		       const char *value)
 {
-	add(jb, obj, key, json_object_new_string(value), false);
+	add(jb, obj, key, pf_json.json_object_new_string(value), false);
 }
 
 /* A C string of the target or the system; null for NULL. */
@@ -197,8 +197,8 @@ static void add_bytes(struct builder *jb, json_object *obj, const char *key,
 	if (value == NULL) {
 		add(jb, obj, key, NULL, true);
 	} else if (pf_json_bytes_utf8(value, &utf8, &len)) {
-		add(jb, obj, key, json_object_new_string_len(utf8, (int)len),
-		    false);
+		add(jb, obj, key,
+		    pf_json.json_object_new_string_len(utf8, (int)len), false);
 		free(utf8);
 	} else {
 		jb->ok = false;
@@ -217,7 +217,7 @@ static json_object *text_value(struct builder *jb, const struct pf_text *text)
 		jb->ok = false;
 		return NULL;
 	}
-	json_object *v = json_object_new_string_len(utf8, (int)len);
+	json_object *v = pf_json.json_object_new_string_len(utf8, (int)len);
 	free(utf8);
 	if (v == NULL)
 		jb->ok = false;
@@ -233,13 +233,13 @@ static void add_text(struct builder *jb, json_object *obj, const char *key,
 static void add_int(struct builder *jb, json_object *obj, const char *key,
 		    int64_t value)
 {
-	add(jb, obj, key, json_object_new_int64(value), false);
+	add(jb, obj, key, pf_json.json_object_new_int64(value), false);
 }
 
 static void add_bool(struct builder *jb, json_object *obj, const char *key,
 		     bool value)
 {
-	add(jb, obj, key, json_object_new_boolean(value), false);
+	add(jb, obj, key, pf_json.json_object_new_boolean(value), false);
 }
 
 /* Addresses are "0x..." strings: JSON numbers lose precision past 2^53
@@ -286,7 +286,8 @@ static json_object *signal_object(struct builder *jb,
 		const char *code = pf_si_code_name(r->signo, r->code);
 		add_int(jb, o, "code", r->code);
 		add(jb, o, "code_name",
-		    code ? json_object_new_string(code) : NULL, code == NULL);
+		    code ? pf_json.json_object_new_string(code) : NULL,
+		    code == NULL);
 	} else {
 		add(jb, o, "code", NULL, true);
 		add(jb, o, "code_name", NULL, true);
@@ -314,7 +315,7 @@ static json_object *reason_object(struct builder *jb,
 		add(jb, o, "signal", NULL, true);
 	if (r->kind == PF_REASON_TIMEOUT)
 		add(jb, o, "timeout_seconds",
-		    json_object_new_double(r->timeout_seconds), false);
+		    pf_json.json_object_new_double(r->timeout_seconds), false);
 	else
 		add(jb, o, "timeout_seconds", NULL, true);
 	return o;
@@ -386,13 +387,13 @@ static json_object *syscall_object(struct builder *jb,
 	json_object *o = new_object(jb), *args = new_array(jb);
 	const char *name = pf_syscall_name(s->syscall_nr);
 	add_int(jb, o, "number", s->syscall_nr);
-	add(jb, o, "name", name ? json_object_new_string(name) : NULL,
+	add(jb, o, "name", name ? pf_json.json_object_new_string(name) : NULL,
 	    name == NULL);
 	for (size_t i = 0; i < 6; i++) {
 		char hex[24];
 		snprintf(hex, sizeof hex, "0x%llx",
 			 (unsigned long long)s->syscall_args[i]);
-		append(jb, args, json_object_new_string(hex));
+		append(jb, args, pf_json.json_object_new_string(hex));
 	}
 	add(jb, o, "args", args, false);
 	return o;
@@ -404,7 +405,8 @@ static json_object *thread_object(struct builder *jb,
 {
 	const struct pf_thread_status *s = &t->status;
 	json_object *o = new_object(jb);
-	add(jb, o, "thread_id", json_object_new_uint64(t->thread_id), false);
+	add(jb, o, "thread_id", pf_json.json_object_new_uint64(t->thread_id),
+	    false);
 	if (interp_id >= 0)
 		add_int(jb, o, "interpreter_id", interp_id);
 	else
@@ -452,7 +454,7 @@ static json_object *task_ids(struct builder *jb,
 		char hex[24];
 		snprintf(hex, sizeof hex, "0x%llx",
 			 (unsigned long long)list->tasks[tasks[i]].id);
-		append(jb, a, json_object_new_string(hex));
+		append(jb, a, pf_json.json_object_new_string(hex));
 	}
 	return a;
 }
@@ -467,8 +469,8 @@ static json_object *task_object(struct builder *jb,
 	add_string(jb, o, "state",
 		   t->state == PF_TASK_RUNNING ? "running" : "pending");
 	if (t->thread_id != 0)
-		add(jb, o, "thread_id", json_object_new_uint64(t->thread_id),
-		    false);
+		add(jb, o, "thread_id",
+		    pf_json.json_object_new_uint64(t->thread_id), false);
 	else
 		add(jb, o, "thread_id", NULL, true);
 	if (t->loop != 0)
@@ -509,7 +511,8 @@ static void add_tasks(struct builder *jb, json_object *doc,
 	for (size_t i = 0; i < list->nloops; i++) {
 		json_object *l = new_object(jb);
 		add(jb, l, "thread_id",
-		    json_object_new_uint64(list->loops[i].thread_id), false);
+		    pf_json.json_object_new_uint64(list->loops[i].thread_id),
+		    false);
 		add_address(jb, l, "loop", list->loops[i].loop);
 		append(jb, loops, l);
 	}
@@ -581,8 +584,9 @@ static json_object *document(struct builder *jb, const char *tool,
 	json_object *modules = new_array(jb);
 	for (size_t i = 0; i < snap->modules.count; i++) {
 		json_object *name = text_value(jb, &snap->modules.names[i]);
-		if (modules && json_object_array_add(modules, name) != 0) {
-			json_object_put(name);
+		if (modules &&
+		    pf_json.json_object_array_add(modules, name) != 0) {
+			pf_json.json_object_put(name);
 			jb->ok = false;
 		}
 	}
@@ -597,17 +601,21 @@ bool pf_write_json(FILE *out, const char *tool,
 		   const struct pf_dump_reason *reason,
 		   const struct pf_snapshot *snap, bool current_thread_only)
 {
+	/* The commands load it before they hold a target. */
+	char why[256];
+	if (!pf_json_load(why, sizeof why))
+		return false;
 	struct builder jb = {.ok = true};
 	json_object *doc = document(&jb, tool, process, reason, snap,
 				    current_thread_only);
 	bool written = false;
 	if (doc != NULL && jb.ok) {
-		const char *text = json_object_to_json_string_ext(
+		const char *text = pf_json.json_object_to_json_string_ext(
 			doc, JSON_C_TO_STRING_PLAIN |
 				     JSON_C_TO_STRING_NOSLASHESCAPE);
 		written = text != NULL && fputs(text, out) >= 0 &&
 			  fputc('\n', out) != EOF;
 	}
-	json_object_put(doc);
+	pf_json.json_object_put(doc);
 	return written;
 }

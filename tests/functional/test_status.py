@@ -25,6 +25,8 @@ Checked, per interpreter:
     still read as waiting for the GIL.
   * pyfault-attach --format json: the same states in the document, which
     follows the schema (json_check.py) and passes python3 -m json.tool.
+    With json-c unloadable, it fails with one line naming the package
+    before it touches the target.
   * pyfault-watch --status, SIGUSR1 to the watcher: the same header.
 
 Stdlib only; Python 3.8+.  The last line of output is
@@ -254,10 +256,46 @@ def t_attach_status(interp):
         res.release()
 
 
+def without_json_c():
+    """An environment where json-c cannot be loaded: an empty file first
+    in the search path under its soname."""
+    libdir = os.path.join(TMPDIR, "no-json-c")
+    os.makedirs(libdir, exist_ok=True)
+    open(os.path.join(libdir, "libjson-c.so.5"), "wb").close()
+    path = os.environ.get("LD_LIBRARY_PATH")
+    return dict(os.environ,
+                LD_LIBRARY_PATH=libdir + (":" + path if path else ""))
+
+
+def check_refused_without_json_c(target):
+    """--format json without json-c: status 1 and one line naming the
+    package, before the target is touched (never traced, so never
+    stopped)."""
+    what = "--format json, json-c unloadable"
+    try:
+        out = subprocess.run([ATTACH, "--format", "json", str(target.pid)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, timeout=TIMEOUT,
+                             env=without_json_c())
+    except subprocess.TimeoutExpired:
+        raise Fail("%s hung" % what)
+    errors = out.stderr.decode(errors="replace").splitlines()
+    if (out.returncode != 1 or out.stdout or len(errors) != 1 or
+            "libjson-c5" not in errors[0]):
+        raise Fail("%s: expected status 1, no output and one line naming "
+                   "libjson-c5, got %d %r %r" % (
+                       what, out.returncode, out.stdout, out.stderr))
+    with open("/proc/%d/status" % target.pid) as f:
+        tracer = [line for line in f if line.startswith("TracerPid:")]
+    if tracer != ["TracerPid:\t0\n"]:
+        raise Fail("%s: the target is traced: %r" % (what, tracer))
+
+
 def t_attach_json(interp):
     res = Resources()
     try:
         target = Target(res, interp)
+        check_refused_without_json_c(target)
         for n in (1, 2):
             what = "--format json #%d" % n
             out = run([ATTACH, "--format", "json", str(target.pid)], what)
