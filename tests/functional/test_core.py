@@ -40,8 +40,9 @@ on standard input give the same text as the plain file.
 Bad input: not an ELF file, an ELF file that is no core, a truncated core
 (a warning naming the missing bytes, then the dump), a core of a program
 that is not Python, a file whose build-id is not the core's (--sysroot
-with a wrong file), a missing mapped file, usage errors: each one line on
-stderr and its documented exit status.
+with a wrong file), a missing mapped file, usage errors, --format json
+without json-c (refused before the core is read): each one line on stderr
+and its documented exit status.
 
 Stdlib only; runs on Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
@@ -134,12 +135,12 @@ def the_core(cwd, what):
     return os.path.join(cwd, names[0])
 
 
-def run_core(args, timeout=TIMEOUT):
+def run_core(args, timeout=TIMEOUT, env=None):
     cmd = [CORE] + [str(a) for a in args]
     try:
         return subprocess.run(cmd, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=timeout,
-                              env=CHILD_ENV)
+                              env=env or CHILD_ENV)
     except subprocess.TimeoutExpired:
         raise Fail("`%s` hung (no exit within %d s)" % (" ".join(cmd),
                                                         TIMEOUT))
@@ -562,6 +563,26 @@ def t_not_a_core():
                 ["No such file"])
 
 
+def t_json_without_json_c():
+    """--format json with json-c unloadable (an empty file first in the
+    search path under its soname): status 1 and one line naming the
+    package, before the core is read (a text file, not a core, is not
+    called one)."""
+    libdir = new_dir("no-json-c")
+    open(os.path.join(libdir, "libjson-c.so.5"), "wb").close()
+    path = CHILD_ENV.get("LD_LIBRARY_PATH")
+    env = dict(CHILD_ENV,
+               LD_LIBRARY_PATH=libdir + (":" + path if path else ""))
+    text = os.path.join(libdir, "text")
+    with open(text, "w") as f:
+        f.write("not a core\n")
+    out = run_core(["--format", "json", text], env=env)
+    check_error(out, 1, "--format json, json-c unloadable", ["libjson-c5"])
+    if b"not an ELF core" in out.stderr or out.stdout:
+        raise Fail("--format json, json-c unloadable: the core was read: "
+                   "%s" % describe(out))
+
+
 def python_core(res, interp):
     _, _, core = crash_and_core(res, interp, "segv", [], False,
                                 "crash segv")
@@ -793,6 +814,7 @@ def make_tests(suite):
         ("not a core (15), missing file (2)", t_not_a_core, None),
         ("core of a program that is not Python (5)", t_not_python, None),
         ("usage errors (2)", t_usage, None),
+        ("--format json without json-c (1)", t_json_without_json_c, None),
     ]
 
 

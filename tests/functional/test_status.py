@@ -28,6 +28,8 @@ Checked, per interpreter:
     With json-c unloadable, it fails with one line naming the package
     before it touches the target.
   * pyfault-watch --status, SIGUSR1 to the watcher: the same header.
+Once: pyfault-watch --format json with json-c unloadable fails with one
+line naming the package before it starts its program.
 
 Stdlib only; Python 3.8+.  The last line of output is
 "N passed, N failed[, N skipped]"; the exit status is 1 on any failure.
@@ -267,14 +269,12 @@ def without_json_c():
                 LD_LIBRARY_PATH=libdir + (":" + path if path else ""))
 
 
-def check_refused_without_json_c(target):
-    """--format json without json-c: status 1 and one line naming the
-    package, before the target is touched (never traced, so never
-    stopped)."""
-    what = "--format json, json-c unloadable"
+def refused_without_json_c(cmd, what):
+    """cmd asks for --format json with json-c unloadable: it must exit
+    with status 1, no output and one line naming the package."""
     try:
-        out = subprocess.run([ATTACH, "--format", "json", str(target.pid)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        out = subprocess.run(cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, timeout=TIMEOUT,
                              env=without_json_c())
     except subprocess.TimeoutExpired:
@@ -285,10 +285,30 @@ def check_refused_without_json_c(target):
         raise Fail("%s: expected status 1, no output and one line naming "
                    "libjson-c5, got %d %r %r" % (
                        what, out.returncode, out.stdout, out.stderr))
+
+
+def check_refused_without_json_c(target):
+    """pyfault-attach refuses before the target is touched (never traced,
+    so never stopped)."""
+    what = "--format json, json-c unloadable"
+    refused_without_json_c([ATTACH, "--format", "json", str(target.pid)],
+                           what)
     with open("/proc/%d/status" % target.pid) as f:
         tracer = [line for line in f if line.startswith("TracerPid:")]
     if tracer != ["TracerPid:\t0\n"]:
         raise Fail("%s: the target is traced: %r" % (what, tracer))
+
+
+def t_watch_without_json_c():
+    """pyfault-watch refuses before it starts its program."""
+    marker = os.path.join(TMPDIR, "started-without-json-c")
+    refused_without_json_c(
+        [WATCH, "--format", "json", "--", sys.executable, "-c",
+         "open(%r, 'w').close()" % marker],
+        "pyfault-watch --format json, json-c unloadable")
+    if os.path.exists(marker):
+        raise Fail("pyfault-watch --format json, json-c unloadable: it "
+                   "started its program")
 
 
 def t_attach_json(interp):
@@ -360,7 +380,8 @@ def make_tests(suite):
     global ATTACH, WATCH, TMPDIR
     signal.pthread_sigmask(signal.SIG_BLOCK, {READY_SIG})
     ATTACH, WATCH, TMPDIR = suite.attach, suite.watch, suite.tmpdir
-    return pyinterps.per_interp(suite.full, PER_INTERP)
+    return pyinterps.per_interp(suite.full, PER_INTERP) + [
+        ("watch-json-without-json-c", t_watch_without_json_c, None)]
 
 
 def main():
