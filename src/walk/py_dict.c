@@ -63,6 +63,12 @@ bool pf_is_instance(const struct pf_reader *r, uint64_t obj, uint64_t want)
 	return false;
 }
 
+bool pf_entry_holds(int64_t size, int64_t offset)
+{
+	return size > 0 && size <= MAX_ENTRY_SIZE && offset >= 0 &&
+	       offset <= size - 8;
+}
+
 /* 2.7: ma_mask + 1 PyDictEntry slots, NULL values in the free and
  * deleted ones. */
 static bool open_table_init(struct pf_dict_iter *it, const struct pf_reader *r,
@@ -74,9 +80,9 @@ static bool open_table_init(struct pf_dict_iter *it, const struct pf_reader *r,
 	if (!pf_has_type_flag(r, dict, PF_DICT_SUBCLASS_FLAG) ||
 	    !pf_mem_read(r->mem, dict + l->dict.ma_mask, &mask, sizeof mask) ||
 	    !pf_mem_read_u64(r->mem, dict + l->dict.ma_table, &table) ||
-	    mask < 0 || size <= 0 || size > MAX_ENTRY_SIZE ||
-	    l->dict_entry.me_key + 8 > size ||
-	    l->dict_entry.me_value + 8 > size)
+	    mask < 0 ||
+	    !pf_entry_holds(size, l->dict_entry.me_key) ||
+	    !pf_entry_holds(size, l->dict_entry.me_value))
 		return false;
 	it->n = mask >= PF_MAX_DICT_ENTRIES ? PF_MAX_DICT_ENTRIES : mask + 1;
 	it->key_off = l->dict_entry.me_key;
@@ -133,8 +139,8 @@ static bool keys_init(struct pf_dict_iter *it, const struct pf_reader *r,
 			      : l->dict_entry.me_key;
 	it->value_off = unicode ? l->dict_unicode_entry.me_value
 				: l->dict_entry.me_value;
-	if (size <= 0 || size > MAX_ENTRY_SIZE ||
-	    it->key_off + 8 > size || it->value_off + 8 > size)
+	if (!pf_entry_holds(size, it->key_off) ||
+	    !pf_entry_holds(size, it->value_off))
 		return false;
 	if (nentries > PF_MAX_DICT_ENTRIES)
 		nentries = PF_MAX_DICT_ENTRIES;

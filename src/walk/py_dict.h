@@ -40,6 +40,11 @@ void pf_array_init(struct pf_array *a, struct pf_mem *mem, uint64_t base,
 /* Element i, or NULL when it cannot be read. */
 const uint8_t *pf_array_at(struct pf_array *a, int64_t i);
 
+/* Whether elements of size bytes hold the 8-byte field at offset: a
+ * layout without it (a negative offset) or a corrupt one is refused, so
+ * that every read of an element stays inside it. */
+bool pf_entry_holds(int64_t size, int64_t offset);
+
 /* The type of obj has the tp_flags bit flag. */
 bool pf_has_type_flag(const struct pf_reader *r, uint64_t obj, uint64_t flag);
 

@@ -6,8 +6,6 @@
 #include "walk/py_dict.h"
 #include "walk/py_string.h"
 
-/* Entries larger than this mean a corrupt layout. */
-#define MAX_ENTRY_SIZE 256
 /* The name _Py_DumpExtensionModules looks for among the keys of the sys
  * module's dict. */
 #define STDLIB_NAMES_KEY "stdlib_module_names"
@@ -85,9 +83,7 @@ static bool read_set_strs(struct pf_reader *r, uint64_t set, struct names *out)
 	uint64_t table;
 	if (!pf_mem_read(r->mem, set + l->set.mask, &mask, sizeof mask) ||
 	    !pf_mem_read_u64(r->mem, set + l->set.table, &table) ||
-	    mask < 0 || l->set_entry.size <= 0 ||
-	    l->set_entry.size > MAX_ENTRY_SIZE ||
-	    l->set_entry.key + 8 > l->set_entry.size)
+	    mask < 0 || !pf_entry_holds(l->set_entry.size, l->set_entry.key))
 		return true;
 	int64_t slots = mask >= PF_MAX_SET_SLOTS ? PF_MAX_SET_SLOTS : mask + 1;
 	struct pf_array *a = malloc(sizeof *a);
