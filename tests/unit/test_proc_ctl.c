@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,42 @@ START_TEST(test_killed_while_held)
 }
 END_TEST
 
+/* Releasing raises the tracer to real-time priority for the loop, where
+ * it may: afterwards its scheduling is what it was, and every thread of
+ * the target is released. */
+START_TEST(test_release_keeps_scheduling)
+{
+	static const int policies[] = {SCHED_OTHER, SCHED_BATCH};
+	for (size_t k = 0; k < sizeof policies / sizeof *policies; k++) {
+		struct sched_param normal = {0};
+		ck_assert_int_eq(sched_setscheduler(0, policies[k], &normal),
+				 0);
+		struct child c = start_child(false);
+		struct pf_stopped s;
+		struct pf_error err = {0};
+		ck_assert_int_eq(pf_proc_stop_all(&s, c.pid, &err), PF_OK);
+		ck_assert_uint_eq(s.count, WORKERS + 1);
+		pid_t tids[WORKERS + 1];
+		for (size_t i = 0; i < s.count; i++)
+			tids[i] = s.threads[i].tid;
+		pf_proc_resume_all(&s);
+		ck_assert_int_eq(sched_getscheduler(0), policies[k]);
+		for (size_t i = 0; i < WORKERS + 1; i++) {
+			int tracer;
+			char state = thread_state(c.pid, tids[i], &tracer);
+			ck_assert_msg(state != 0 && tracer == 0,
+				      "thread %d: state %c, traced by %d",
+				      (int)tids[i], state ? state : '?',
+				      tracer);
+		}
+		close(c.go);
+		int status = child_status(&c);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){0});
+}
+END_TEST
+
 START_TEST(test_ends_while_stopping)
 {
 	struct pf_wait list[WORKERS + 1];
@@ -394,6 +431,7 @@ int main(int argc, char **argv)
 	 * it shows as such, not as Check's timeout. */
 	tcase_set_timeout(tc, 4 * PF_PROC_WAIT_MS / 1000);
 	tcase_add_test(tc, test_killed_while_held);
+	tcase_add_test(tc, test_release_keeps_scheduling);
 	tcase_add_test(tc, test_ends_while_stopping);
 	tcase_add_test(tc, test_leader_ends_alone);
 	tcase_add_test(tc, test_sigchld_left_for_a_caller_that_blocks_it);
