@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "base/populate.h"
 #include "process/remote_mem.h"
 
 #define PAGE PF_MEM_PAGE
@@ -112,14 +113,13 @@ static void keep(struct pf_mem_cache *c, uint64_t page, uint8_t *data)
 }
 
 /* Room for n pages, populated; NULL when the reservation is full.  The
- * pages count as used once read (c->used).  A kernel older than
- * MADV_POPULATE_WRITE (5.14) refuses it, and the read faults them in. */
+ * pages count as used once read (c->used). */
 static uint8_t *room_for(struct pf_mem_cache *c, size_t n)
 {
 	if (c->used + n > MAX_PAGES)
 		return NULL;
 	uint8_t *room = c->pages + c->used * PAGE;
-	madvise(room, n * PAGE, MADV_POPULATE_WRITE);
+	pf_populate(room, n * PAGE);
 	return room;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "base/populate.h"
 #include "walk/linetable.h"
 #include "walk/py_locals.h"
 #include "walk/py_string.h"
@@ -814,6 +815,13 @@ enum pf_status pf_walk(const struct pf_walk_input *in,
 				    PF_LOCALS_BUDGET_BYTES}};
 	memset(snap, 0, sizeof *snap);
 	snap->threads = calloc(PF_MAX_NTHREADS, sizeof *snap->threads);
+	/* The records of the threads held, about to be written whole. */
+	if (snap->threads && in->stopped)
+		pf_populate(snap->threads,
+			    (in->stopped->count < PF_MAX_NTHREADS
+				     ? in->stopped->count
+				     : PF_MAX_NTHREADS) *
+				    sizeof *snap->threads);
 	snap->codes = calloc(1, sizeof *snap->codes);
 	w.frame_buf = malloc((size_t)l->frame.size);
 	w.code_buf = malloc((size_t)l->code.size);
