@@ -150,7 +150,9 @@ static uint64_t section_address(const struct pf_target *t,
 	uint64_t addr = 0, init;
 	*builtin = false;
 	if ((view ? view->find_file(view, m, &file, &ignored)
-		  : pf_target_file_find(&file, t->pid, m, &ignored)) != PF_OK)
+		  : pf_target_file_find(&file, t->pid,
+						t->file.other_root, m,
+						&ignored)) != PF_OK)
 		return 0;
 	snprintf(out->read_path, sizeof out->read_path, "%s", file.read_path);
 	struct pf_elf *elf = pf_elf_open(file.read_path);

@@ -567,7 +567,8 @@ static enum pf_status find_live_file(const struct pf_target_view *v,
 				     struct pf_target_file *file,
 				     struct pf_error *err)
 {
-	return pf_target_file_find(file, v->pid, m, err);
+	const bool *other_root = v->ctx;
+	return pf_target_file_find(file, v->pid, *other_root, m, err);
 }
 
 enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
@@ -591,9 +592,10 @@ enum pf_status pf_target_open(struct pf_target *t, pid_t pid,
 	char link[64], exe[4096], root[64];
 	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
 	snprintf(root, sizeof root, "/proc/%d/root", (int)pid);
+	bool other_root = pf_target_other_root(pid);
 	struct pf_target_view view = {
 		.pid = pid, .maps = &maps, .root = root,
-		.find_file = find_live_file};
+		.find_file = find_live_file, .ctx = &other_root};
 	ssize_t n = readlink(link, exe, sizeof exe - 1);
 	if (n < 0) {
 		pf_fail(&view.exe_err,

@@ -16,10 +16,7 @@ static bool same_inode(const char *a, const char *b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* A target in our mount namespace and with our root names files as we do;
- * any other (a container, a chroot) is read under /proc/PID/root, which
- * resolves paths in its namespace, from its root. */
-static bool has_other_root(pid_t pid)
+bool pf_target_other_root(pid_t pid)
 {
 	char ns[64], root[64];
 	snprintf(ns, sizeof ns, "/proc/%d/ns/mnt", (int)pid);
@@ -44,11 +41,11 @@ static enum file_match match_mapping(const char *path,
 }
 
 enum pf_status pf_target_file_find(struct pf_target_file *f, pid_t pid,
-				   const struct pf_mapping *m,
+				   bool other_root, const struct pf_mapping *m,
 				   struct pf_error *err)
 {
 	memset(f, 0, sizeof *f);
-	f->other_root = has_other_root(pid);
+	f->other_root = other_root;
 	if (f->other_root)
 		snprintf(f->read_path, sizeof f->read_path, "/proc/%d/root%s",
 			 (int)pid, m->path);

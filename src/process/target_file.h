@@ -20,11 +20,18 @@ struct pf_target_file {
 	bool mapped_copy;    /* read through map_files */
 };
 
+/* Whether process pid lives in another mount namespace or under another
+ * root than pyfault (a container, a chroot): then its files are read
+ * under /proc/PID/root, which resolves paths in its namespace, from its
+ * root. */
+bool pf_target_other_root(pid_t pid);
+
 /* Finds the file of mapping m of process pid, checked to be the very file
- * mapped (its device and inode).  Fails with PF_ERR_FILE_GONE when it was
+ * mapped (its device and inode); other_root is pf_target_other_root(pid),
+ * asked once for all its files.  Fails with PF_ERR_FILE_GONE when it was
  * deleted or replaced and its mapped copy cannot be opened. */
 enum pf_status pf_target_file_find(struct pf_target_file *f, pid_t pid,
-				   const struct pf_mapping *m,
+				   bool other_root, const struct pf_mapping *m,
 				   struct pf_error *err);
 
 /* For -v: how the file was read, when not under its own name: " (...)",
