@@ -415,6 +415,20 @@ def end_by_signal(proc, signo, pid=None):
                 return None
 
 
+def without_library(tmpdir, soname, env=None):
+    """env (by default os.environ) with a library that pyfault loads with
+    dlopen made unloadable: an empty file under its soname, in a directory
+    of tmpdir put first in LD_LIBRARY_PATH, which the loader finds and
+    refuses."""
+    libdir = os.path.join(tmpdir, "no-" + soname)
+    os.makedirs(libdir, exist_ok=True)
+    open(os.path.join(libdir, soname), "wb").close()
+    env = dict(os.environ if env is None else env)
+    path = env.get("LD_LIBRARY_PATH")
+    env["LD_LIBRARY_PATH"] = libdir + (":" + path if path else "")
+    return env
+
+
 def read_log(path, limit=3000):
     try:
         with open(path, "rb") as f:

@@ -568,12 +568,8 @@ def t_json_without_json_c():
     search path under its soname): status 1 and one line naming the
     package, before the core is read (a text file, not a core, is not
     called one)."""
-    libdir = new_dir("no-json-c")
-    open(os.path.join(libdir, "libjson-c.so.5"), "wb").close()
-    path = CHILD_ENV.get("LD_LIBRARY_PATH")
-    env = dict(CHILD_ENV,
-               LD_LIBRARY_PATH=libdir + (":" + path if path else ""))
-    text = os.path.join(libdir, "text")
+    env = pyinterps.without_library(TMPDIR, "libjson-c.so.5", CHILD_ENV)
+    text = os.path.join(new_dir("json-c"), "text")
     with open(text, "w") as f:
         f.write("not a core\n")
     out = run_core(["--format", "json", text], env=env)

@@ -329,18 +329,6 @@ def split_sections(out):
     return python, stacks
 
 
-def without_library(soname):
-    """An environment where a library that pyfault-attach loads for
-    --native cannot be loaded: an empty file first in the search path."""
-    libdir = tmp_path("no-" + soname)
-    os.makedirs(libdir, exist_ok=True)
-    open(os.path.join(libdir, soname), "wb").close()
-    env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = libdir + (
-        ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    return env
-
-
 def t_attach_blocked(interp):
     res = Resources()
     try:
@@ -362,7 +350,8 @@ def t_attach_blocked(interp):
         unloadable = {
             package: run([ATTACH, "--native", str(proc.pid)],
                          "attach --native without " + soname,
-                         env=without_library(soname))
+                         env=pyinterps.without_library(
+                             TMPDIR, soname))
             for soname, package in (("libunwind-x86_64.so.8", "libunwind8"),
                                     ("libdw.so.1", "libdw1"))}
         os.kill(proc.pid, signal.SIGUSR1)

@@ -258,17 +258,6 @@ def t_attach_status(interp):
         res.release()
 
 
-def without_json_c():
-    """An environment where json-c cannot be loaded: an empty file first
-    in the search path under its soname."""
-    libdir = os.path.join(TMPDIR, "no-json-c")
-    os.makedirs(libdir, exist_ok=True)
-    open(os.path.join(libdir, "libjson-c.so.5"), "wb").close()
-    path = os.environ.get("LD_LIBRARY_PATH")
-    return dict(os.environ,
-                LD_LIBRARY_PATH=libdir + (":" + path if path else ""))
-
-
 def refused_without_json_c(cmd, what):
     """cmd asks for --format json with json-c unloadable: it must exit
     with status 1, no output and one line naming the package."""
@@ -276,7 +265,8 @@ def refused_without_json_c(cmd, what):
         out = subprocess.run(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, timeout=TIMEOUT,
-                             env=without_json_c())
+                             env=pyinterps.without_library(
+                                 TMPDIR, "libjson-c.so.5"))
     except subprocess.TimeoutExpired:
         raise Fail("%s hung" % what)
     errors = out.stderr.decode(errors="replace").splitlines()
