@@ -6,6 +6,7 @@
 #define PYFAULT_LIB_LOAD_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* What one library is to the user, for the messages. */
 struct pf_lib_desc {
@@ -26,5 +27,17 @@ void *pf_lib_load(const char *so, int flags, void *also,
 #define PF_LIB_STRING_(x) #x
 /* For an X-macro list of functions: their names, as an initializer. */
 #define PF_LIB_NAME(f) PF_LIB_STRING_(f),
+
+/* Stores syms[0..) that pf_lib_load looked up for FUNCTIONS' names into
+ * the function pointers of *lib named the same, in the list's order. */
+#define PF_LIB_STORE(FUNCTIONS, lib, syms)                                    \
+	do {                                                                  \
+		size_t pf_lib_i_ = 0;                                         \
+		__typeof__(lib) pf_lib_ = (lib);                              \
+		void *const *pf_lib_syms_ = (syms);                           \
+		FUNCTIONS(PF_LIB_STORE_ONE_)                                  \
+	} while (0)
+#define PF_LIB_STORE_ONE_(f)                                                  \
+	memcpy(&pf_lib_->f, &pf_lib_syms_[pf_lib_i_++], sizeof(void *));
 
 #endif

@@ -3,7 +3,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,8 @@
 #include <sys/stat.h>
 #include <sys/user.h>
 #include <unistd.h>
+
+#include "elf/elf_lib.h"
 
 #define FILE_UNOPENED (-1)
 #define FILE_MISSING (-2)
@@ -131,14 +132,15 @@ static bool parse_note(struct pf_core *core, const GElf_Nhdr *nh,
 
 static bool parse_notes(struct pf_core *core, const GElf_Phdr *ph)
 {
-	Elf_Data *data = elf_getdata_rawchunk(core->elf, (int64_t)ph->p_offset,
-					      ph->p_filesz, ELF_T_NHDR);
+	Elf_Data *data = pf_libelf.elf_getdata_rawchunk(
+		core->elf, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_NHDR);
 	if (data == NULL)
 		return false;
 	size_t off = 0, name_off, desc_off;
 	GElf_Nhdr nh;
 	while (off < data->d_size &&
-	       (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0)
+	       (off = pf_libelf.gelf_getnote(data, off, &nh, &name_off,
+					     &desc_off)) > 0)
 		if (!parse_note(core, &nh, (const char *)data->d_buf + name_off,
 				(const char *)data->d_buf + desc_off))
 			return false;
@@ -220,14 +222,14 @@ static bool build_maps(struct pf_core *core)
 static bool read_headers(struct pf_core *core)
 {
 	size_t phnum;
-	if (elf_getphdrnum(core->elf, &phnum) != 0)
+	if (pf_libelf.elf_getphdrnum(core->elf, &phnum) != 0)
 		return false;
 	core->segments = calloc(phnum ? phnum : 1, sizeof *core->segments);
 	if (core->segments == NULL)
 		return false;
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
-		if (gelf_getphdr(core->elf, (int)i, &ph) == NULL)
+		if (pf_libelf.gelf_getphdr(core->elf, (int)i, &ph) == NULL)
 			return false;
 		if (ph.p_type == PT_NOTE && !parse_notes(core, &ph))
 			return false;
@@ -268,16 +270,20 @@ enum pf_status pf_core_open(struct pf_core *core, const char *path,
 			       name, strerror(errno));
 	path = name;
 	core->size = (uint64_t)st.st_size;
-	elf_version(EV_CURRENT);
+	char why[512];
+	if (!pf_libelf_load(why, sizeof why))
+		return pf_fail_with_fix(err, PF_ERR_INTERNAL, "%s", why);
 	/* Not mapped: a truncated core would fault where its segments
 	 * end; read, libelf takes only the headers and notes. */
-	core->elf = elf_begin(core->fd, ELF_C_READ, NULL);
+	core->elf = pf_libelf.elf_begin(core->fd, ELF_C_READ, NULL);
 	GElf_Ehdr eh;
-	if (core->elf == NULL || elf_kind(core->elf) != ELF_K_ELF ||
-	    gelf_getehdr(core->elf, &eh) == NULL || eh.e_type != ET_CORE)
+	if (core->elf == NULL || pf_libelf.elf_kind(core->elf) != ELF_K_ELF ||
+	    pf_libelf.gelf_getehdr(core->elf, &eh) == NULL ||
+	    eh.e_type != ET_CORE)
 		return pf_fail(err, PF_ERR_BAD_CORE,
 			       "%s is not an ELF core file", path);
-	if (eh.e_machine != EM_X86_64 || gelf_getclass(core->elf) != ELFCLASS64)
+	if (eh.e_machine != EM_X86_64 ||
+	    pf_libelf.gelf_getclass(core->elf) != ELFCLASS64)
 		return pf_fail(err, PF_ERR_BAD_CORE,
 			       "%s is the core of a process of another "
 			       "architecture (ELF machine %u), not x86_64",
@@ -309,7 +315,7 @@ void pf_core_close(struct pf_core *core)
 	free(core->segments);
 	free(core->threads);
 	if (core->elf)
-		elf_end(core->elf);
+		pf_libelf.elf_end(core->elf);
 	if (core->fd >= 0)
 		close(core->fd);
 	free(core->path);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "elf/dw_lib.h"
+#include "elf/elf_lib.h"
 #include "process/proc_maps.h"
 
 /* elfutils' default search path, spelled out for messages. */
@@ -58,22 +59,23 @@ static bool unneeded_section(const char *name)
 
 static Dwarf *open_debug_file(struct pf_debuginfo *di)
 {
-	di->debug_elf = elf_begin(di->debug_fd, ELF_C_READ_MMAP_PRIVATE, NULL);
+	di->debug_elf = pf_libelf.elf_begin(di->debug_fd,
+					    ELF_C_READ_MMAP_PRIVATE, NULL);
 	size_t shstrndx;
 	if (di->debug_elf == NULL ||
-	    elf_getshdrstrndx(di->debug_elf, &shstrndx) != 0)
+	    pf_libelf.elf_getshdrstrndx(di->debug_elf, &shstrndx) != 0)
 		return NULL;
 	Elf_Scn *scn = NULL;
-	while ((scn = elf_nextscn(di->debug_elf, scn)) != NULL) {
+	while ((scn = pf_libelf.elf_nextscn(di->debug_elf, scn)) != NULL) {
 		GElf_Shdr shdr;
 		const char *name;
-		if (gelf_getshdr(scn, &shdr) == NULL ||
-		    (name = elf_strptr(di->debug_elf, shstrndx,
-				       shdr.sh_name)) == NULL ||
+		if (pf_libelf.gelf_getshdr(scn, &shdr) == NULL ||
+		    (name = pf_libelf.elf_strptr(di->debug_elf, shstrndx,
+						 shdr.sh_name)) == NULL ||
 		    !unneeded_section(name))
 			continue;
 		shdr.sh_type = SHT_NOBITS;
-		gelf_update_shdr(scn, &shdr);
+		pf_libelf.gelf_update_shdr(scn, &shdr);
 	}
 	di->own_dwarf = pf_dw.dwarf_begin_elf(di->debug_elf, DWARF_C_READ, NULL);
 	return di->own_dwarf;
@@ -302,7 +304,7 @@ void pf_debuginfo_close(struct pf_debuginfo *di)
 	if (di->own_dwarf != NULL)
 		pf_dw.dwarf_end(di->own_dwarf);
 	if (di->debug_elf != NULL)
-		elf_end(di->debug_elf);
+		pf_libelf.elf_end(di->debug_elf);
 	if (di->debug_fd >= 0)
 		close(di->debug_fd);
 	free(di->debug_name);

@@ -1,9 +1,9 @@
 #include "elf/dw_lib.h"
 
 #include <dlfcn.h>
-#include <string.h>
 
 #include "base/lib_load.h"
+#include "elf/elf_lib.h"
 
 struct pf_dw_lib pf_dw;
 
@@ -17,15 +17,14 @@ bool pf_dw_load(char *why, size_t size)
 	void *syms[sizeof names / sizeof names[0]];
 	/* Bound at each function's first call, as the program's own
 	 * libraries are: a dump calls a few of libdw's hundreds. */
-	if (loaded ||
+	/* libdw hands out libelf's objects, which pyfault reads with
+	 * libelf's functions. */
+	if (loaded || !pf_libelf_load(why, size) ||
 	    !pf_lib_load("libdw.so.1", RTLD_LAZY | RTLD_LOCAL, NULL, &libdw,
 			 names, syms, sizeof names / sizeof names[0], why,
 			 size))
 		return loaded;
-	size_t i = 0;
-#define PF_STORE_(f) memcpy(&pf_dw.f, &syms[i++], sizeof syms[0]);
-	PF_DW_FUNCTIONS(PF_STORE_)
-#undef PF_STORE_
+	PF_LIB_STORE(PF_DW_FUNCTIONS, &pf_dw, syms);
 	loaded = true;
 	return true;
 }

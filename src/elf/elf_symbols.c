@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "elf/elf_lib.h"
+
 struct pf_elf {
 	int fd;
 	Elf *elf;
@@ -16,11 +18,12 @@ struct pf_elf {
 static uint64_t first_load_vaddr(Elf *elf)
 {
 	size_t phnum;
-	if (elf_getphdrnum(elf, &phnum) != 0)
+	if (pf_libelf.elf_getphdrnum(elf, &phnum) != 0)
 		return 0;
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr phdr;
-		if (gelf_getphdr(elf, (int)i, &phdr) && phdr.p_type == PT_LOAD)
+		if (pf_libelf.gelf_getphdr(elf, (int)i, &phdr) &&
+		    phdr.p_type == PT_LOAD)
 			return phdr.p_vaddr & ~(phdr.p_align ? phdr.p_align - 1
 							     : 0);
 	}
@@ -29,14 +32,16 @@ static uint64_t first_load_vaddr(Elf *elf)
 
 struct pf_elf *pf_elf_open(const char *path)
 {
-	elf_version(EV_CURRENT);
+	char why[512];
+	if (!pf_libelf_load(why, sizeof why))
+		return NULL;
 	struct pf_elf *e = calloc(1, sizeof *e);
 	if (e == NULL)
 		return NULL;
 	e->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (e->fd >= 0)
-		e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
-	if (e->elf == NULL || elf_kind(e->elf) != ELF_K_ELF) {
+		e->elf = pf_libelf.elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
+	if (e->elf == NULL || pf_libelf.elf_kind(e->elf) != ELF_K_ELF) {
 		pf_elf_close(e);
 		return NULL;
 	}
@@ -49,7 +54,7 @@ void pf_elf_close(struct pf_elf *e)
 	if (e == NULL)
 		return;
 	if (e->elf)
-		elf_end(e->elf);
+		pf_libelf.elf_end(e->elf);
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e);
@@ -66,8 +71,8 @@ static const unsigned char *build_id_note(Elf_Data *data, size_t *len)
 	GElf_Nhdr nhdr;
 	size_t offset = 0, name_at, desc_at;
 	while (data != NULL &&
-	       (offset = gelf_getnote(data, offset, &nhdr, &name_at,
-				      &desc_at)) > 0) {
+	       (offset = pf_libelf.gelf_getnote(data, offset, &nhdr, &name_at,
+						&desc_at)) > 0) {
 		const char *base = data->d_buf;
 		if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
 		    memcmp(base + name_at, "GNU", 4) == 0) {
@@ -87,18 +92,17 @@ void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
 	const unsigned char *bits = NULL;
 	size_t len = 0, phnum = 0;
 	hex[0] = '\0';
-	if (elf_getphdrnum(e->elf, &phnum) != 0)
+	if (pf_libelf.elf_getphdrnum(e->elf, &phnum) != 0)
 		phnum = 0;
 	for (size_t i = 0; bits == NULL && i < phnum; i++) {
 		GElf_Phdr phdr;
-		if (gelf_getphdr(e->elf, (int)i, &phdr) == NULL ||
+		if (pf_libelf.gelf_getphdr(e->elf, (int)i, &phdr) == NULL ||
 		    phdr.p_type != PT_NOTE)
 			continue;
 		bits = build_id_note(
-			elf_getdata_rawchunk(e->elf, (int64_t)phdr.p_offset,
-					     phdr.p_filesz,
-					     phdr.p_align == 8 ? ELF_T_NHDR8
-							       : ELF_T_NHDR),
+			pf_libelf.elf_getdata_rawchunk(
+				e->elf, (int64_t)phdr.p_offset, phdr.p_filesz,
+				phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR),
 			&len);
 	}
 	if (bits == NULL || len == 0 || len * 2 >= size)
@@ -130,7 +134,7 @@ static size_t take(const GElf_Sym *sym, const char *sym_name,
 static const char *defined(Elf_Data *data, size_t i, const char *names,
 			   size_t names_size, GElf_Sym *sym)
 {
-	if (gelf_getsym(data, (int)i, sym) == NULL ||
+	if (pf_libelf.gelf_getsym(data, (int)i, sym) == NULL ||
 	    sym->st_shndx == SHN_UNDEF || sym->st_name == 0 ||
 	    sym->st_name >= names_size)
 		return NULL;
@@ -150,11 +154,11 @@ static uint32_t gnu_hash(const char *name)
 static Elf_Data *gnu_hash_of(Elf *elf, size_t table)
 {
 	Elf_Scn *scn = NULL;
-	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+	while ((scn = pf_libelf.elf_nextscn(elf, scn)) != NULL) {
 		GElf_Shdr shdr;
-		if (gelf_getshdr(scn, &shdr) != NULL &&
+		if (pf_libelf.gelf_getshdr(scn, &shdr) != NULL &&
 		    shdr.sh_type == SHT_GNU_HASH && shdr.sh_link == table)
-			return elf_getdata(scn, NULL);
+			return pf_libelf.elf_getdata(scn, NULL);
 	}
 	return NULL;
 }
@@ -167,8 +171,8 @@ static bool find_hashed(Elf *elf, Elf_Scn *scn, Elf_Data *data, size_t count,
 			const char *names, size_t names_size,
 			struct pf_elf_wanted *wanted, size_t n, size_t *found)
 {
-	Elf_Data *hash = gelf_getclass(elf) == ELFCLASS64
-				 ? gnu_hash_of(elf, elf_ndxscn(scn))
+	Elf_Data *hash = pf_libelf.gelf_getclass(elf) == ELFCLASS64
+				 ? gnu_hash_of(elf, pf_libelf.elf_ndxscn(scn))
 				 : NULL;
 	const uint32_t *h = hash ? hash->d_buf : NULL;
 	if (h == NULL || hash->d_size < 16)
@@ -213,13 +217,16 @@ static size_t find_in_tables(Elf *elf, Elf64_Word type,
 	for (size_t k = 0; k < n; k++)
 		missing += !wanted[k].found && wanted[k].local == local;
 	Elf_Scn *scn = NULL;
-	while (found < missing && (scn = elf_nextscn(elf, scn)) != NULL) {
+	while (found < missing &&
+	       (scn = pf_libelf.elf_nextscn(elf, scn)) != NULL) {
 		GElf_Shdr shdr;
-		if (gelf_getshdr(scn, &shdr) == NULL || shdr.sh_type != type)
+		if (pf_libelf.gelf_getshdr(scn, &shdr) == NULL ||
+		    shdr.sh_type != type)
 			continue;
-		Elf_Data *data = elf_getdata(scn, NULL);
-		Elf_Scn *str_scn = elf_getscn(elf, shdr.sh_link);
-		Elf_Data *strings = str_scn ? elf_getdata(str_scn, NULL) : NULL;
+		Elf_Data *data = pf_libelf.elf_getdata(scn, NULL);
+		Elf_Scn *str_scn = pf_libelf.elf_getscn(elf, shdr.sh_link);
+		Elf_Data *strings =
+			str_scn ? pf_libelf.elf_getdata(str_scn, NULL) : NULL;
 		if (data == NULL || shdr.sh_entsize == 0 || strings == NULL ||
 		    strings->d_size == 0 ||
 		    ((const char *)strings->d_buf)[strings->d_size - 1] != '\0')
@@ -273,15 +280,15 @@ bool pf_elf_section(struct pf_elf *e, const char *name, uint64_t *addr,
 		    uint64_t *size)
 {
 	size_t shstrndx;
-	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+	if (pf_libelf.elf_getshdrstrndx(e->elf, &shstrndx) != 0)
 		return false;
 	Elf_Scn *scn = NULL;
-	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+	while ((scn = pf_libelf.elf_nextscn(e->elf, scn)) != NULL) {
 		GElf_Shdr shdr;
 		const char *sname;
-		if (gelf_getshdr(scn, &shdr) == NULL ||
-		    (sname = elf_strptr(e->elf, shstrndx, shdr.sh_name)) ==
-			    NULL ||
+		if (pf_libelf.gelf_getshdr(scn, &shdr) == NULL ||
+		    (sname = pf_libelf.elf_strptr(e->elf, shstrndx,
+						      shdr.sh_name)) == NULL ||
 		    strcmp(sname, name) != 0)
 			continue;
 		*addr = shdr.sh_addr;

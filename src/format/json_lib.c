@@ -1,7 +1,6 @@
 #include "format/json_lib.h"
 
 #include <dlfcn.h>
-#include <string.h>
 
 #include "base/lib_load.h"
 
@@ -20,10 +19,7 @@ bool pf_json_load(char *why, size_t size)
 			 &json_c, names, syms, sizeof names / sizeof names[0],
 			 why, size))
 		return loaded;
-	size_t i = 0;
-#define PF_STORE_(f) memcpy(&pf_json.f, &syms[i++], sizeof syms[0]);
-	PF_JSON_FUNCTIONS(PF_STORE_)
-#undef PF_STORE_
+	PF_LIB_STORE(PF_JSON_FUNCTIONS, &pf_json, syms);
 	loaded = true;
 	return true;
 }

@@ -8,6 +8,7 @@
 
 #include "elf/debuginfo.h"
 #include "elf/dw_lib.h"
+#include "elf/elf_lib.h"
 
 /* The structs whose definitions we need. */
 enum want_id {
@@ -621,7 +622,7 @@ static bool bitfield_shift(Dwarf_Die *agg, const char *name, unsigned *shift)
 static bool little_endian(Dwarf *dw)
 {
 	Elf *elf = pf_dw.dwarf_getelf(dw);
-	const char *ident = elf ? elf_getident(elf, NULL) : NULL;
+	const char *ident = elf ? pf_libelf.elf_getident(elf, NULL) : NULL;
 	return ident != NULL && ident[EI_DATA] == ELFDATA2LSB;
 }
 

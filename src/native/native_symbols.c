@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "elf/dw_lib.h"
+#include "elf/elf_lib.h"
 
 /* What one address resolved to; strings owned by the cache. */
 struct resolved {
@@ -213,9 +214,9 @@ static Elf_Scn *whole_table(Dwfl_Module *mod, Elf *elf, int n,
 			    const GElf_Sym *first)
 {
 	Elf_Scn *scn = NULL, *found = NULL;
-	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+	while ((scn = pf_libelf.elf_nextscn(elf, scn)) != NULL) {
 		GElf_Shdr shdr;
-		if (gelf_getshdr(scn, &shdr) == NULL)
+		if (pf_libelf.gelf_getshdr(scn, &shdr) == NULL)
 			return NULL;
 		if (shdr.sh_type == SHT_SYMTAB_SHNDX)
 			return NULL;
@@ -229,12 +230,13 @@ static Elf_Scn *whole_table(Dwfl_Module *mod, Elf *elf, int n,
 	GElf_Sym last, ours_first, ours_last;
 	GElf_Addr ignored;
 	Elf *last_elf = NULL;
-	Elf_Data *data = found ? elf_getdata(found, NULL) : NULL;
+	Elf_Data *data = found ? pf_libelf.elf_getdata(found, NULL) : NULL;
 	if (data == NULL ||
 	    pf_dw.dwfl_module_getsym_info(mod, n - 1, &last, &ignored, NULL,
 					  &last_elf, NULL) == NULL ||
-	    last_elf != elf || gelf_getsym(data, 1, &ours_first) == NULL ||
-	    gelf_getsym(data, n - 1, &ours_last) == NULL ||
+	    last_elf != elf ||
+	    pf_libelf.gelf_getsym(data, 1, &ours_first) == NULL ||
+	    pf_libelf.gelf_getsym(data, n - 1, &ours_last) == NULL ||
 	    memcmp(first, &ours_first, sizeof *first) != 0 ||
 	    memcmp(&last, &ours_last, sizeof last) != 0)
 		return NULL;
@@ -260,12 +262,13 @@ static bool index_table(struct module_index *idx, int n)
 	Elf_Scn *table = whole_table(idx->mod, elf, n, &first);
 	GElf_Shdr shdr;
 	size_t nsections;
-	Elf_Data *data = table ? elf_getdata(table, NULL) : NULL;
+	Elf_Data *data = table ? pf_libelf.elf_getdata(table, NULL) : NULL;
 	Elf_Data *strings =
-		data && gelf_getshdr(table, &shdr)
-			? elf_getdata(elf_getscn(elf, shdr.sh_link), NULL)
+		data && pf_libelf.gelf_getshdr(table, &shdr)
+			? pf_libelf.elf_getdata(
+				  pf_libelf.elf_getscn(elf, shdr.sh_link), NULL)
 			: NULL;
-	if (strings == NULL || elf_getshdrnum(elf, &nsections) != 0)
+	if (strings == NULL || pf_libelf.elf_getshdrnum(elf, &nsections) != 0)
 		return false;
 	/* Whether each section is allocated: only then does libdwfl add the
 	 * bias, and give the section's index. */
@@ -274,12 +277,13 @@ static bool index_table(struct module_index *idx, int n)
 		return false;
 	for (size_t i = 0; i < nsections; i++) {
 		GElf_Shdr sec;
-		allocated[i] = gelf_getshdr(elf_getscn(elf, i), &sec) == NULL ||
+		Elf_Scn *section = pf_libelf.elf_getscn(elf, i);
+		allocated[i] = pf_libelf.gelf_getshdr(section, &sec) == NULL ||
 			       (sec.sh_flags & SHF_ALLOC);
 	}
 	for (int i = 1; i < n; i++) {
 		GElf_Sym sym;
-		if (gelf_getsym(data, i, &sym) == NULL)
+		if (pf_libelf.gelf_getsym(data, i, &sym) == NULL)
 			continue;
 		GElf_Word shndx = sym.st_shndx;
 		GElf_Addr addr = sym.st_value;

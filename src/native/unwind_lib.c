@@ -2,7 +2,6 @@
 
 #include <dlfcn.h>
 #include <stdbool.h>
-#include <string.h>
 
 #include "base/lib_load.h"
 
@@ -35,10 +34,7 @@ const struct pf_unwind_lib *pf_unwind_lib(char *why, size_t size)
 			dlclose(unwinder);
 		return NULL;
 	}
-	size_t i = 0;
-#define PF_STORE_(f) memcpy(&lib.f, &syms[i++], sizeof syms[0]);
-	PF_UNWIND_FUNCTIONS(PF_STORE_)
-#undef PF_STORE_
+	PF_LIB_STORE(PF_UNWIND_FUNCTIONS, &lib, syms);
 	loaded = true;
 	return &lib;
 }
