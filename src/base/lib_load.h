@@ -1,7 +1,7 @@
-/* Optional libraries loaded with dlopen when a dump first needs them
- * (libdw, libunwind, json-c): the most common dump loads none, and a
- * missing one fails only the outputs that need it, with the package to
- * install named. */
+/* Libraries loaded with dlopen when a dump first needs them (libelf,
+ * libdw, libunwind, json-c): the most common dump, of an interpreter seen
+ * before, loads none, and a missing one fails only the outputs that need
+ * it, with the package to install named. */
 #ifndef PYFAULT_LIB_LOAD_H
 #define PYFAULT_LIB_LOAD_H
 

@@ -1,6 +1,9 @@
 /* elfutils' libelf, loaded (dlopen) the first time an ELF file must be
- * read.  The functions are called as pf_libelf.NAME, under the names the
- * headers give them, once pf_libelf_load has succeeded. */
+ * read: a dump whose interpreter's facts are cached (elf_symbols.h) does
+ * without it, and loading it with the program, with libz, costs about
+ * 0.07 ms of a 2.5 ms pyfault-attach.  The functions are called as
+ * pf_libelf.NAME, under the names the headers give them, once
+ * pf_libelf_load has succeeded. */
 #ifndef PYFAULT_ELF_LIB_H
 #define PYFAULT_ELF_LIB_H
 

@@ -1,18 +1,28 @@
 #include "elf/elf_symbols.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "elf/elf_facts.h"
 #include "elf/elf_lib.h"
 
 struct pf_elf {
 	int fd;
-	Elf *elf;
+	struct stat st;
+	Elf *elf;          /* NULL until libelf has read the file */
+	bool read_tried;   /* then elf, or why, says how that went */
+	bool no_libelf;
+	char why[512];
 	uint64_t load_vaddr;
+	struct pf_elf_facts facts;
 };
 
 static uint64_t first_load_vaddr(Elf *elf)
@@ -30,22 +40,48 @@ static uint64_t first_load_vaddr(Elf *elf)
 	return 0;
 }
 
-struct pf_elf *pf_elf_open(const char *path)
+/* Has libelf read the file, the first time a question needs it. */
+static bool read_file(struct pf_elf *e)
 {
-	char why[512];
-	if (!pf_libelf_load(why, sizeof why))
-		return NULL;
+	if (e->read_tried)
+		return e->elf != NULL;
+	e->read_tried = true;
+	if (!pf_libelf_load(e->why, sizeof e->why)) {
+		e->no_libelf = true;
+		return false;
+	}
+	e->elf = pf_libelf.elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
+	if (e->elf == NULL || pf_libelf.elf_kind(e->elf) != ELF_K_ELF) {
+		if (e->elf)
+			pf_libelf.elf_end(e->elf);
+		e->elf = NULL;
+		snprintf(e->why, sizeof e->why, "not an ELF file");
+		return false;
+	}
+	e->load_vaddr = first_load_vaddr(e->elf);
+	return true;
+}
+
+struct pf_elf *pf_elf_open_lazily(const char *path)
+{
 	struct pf_elf *e = calloc(1, sizeof *e);
 	if (e == NULL)
 		return NULL;
 	e->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->fd >= 0)
-		e->elf = pf_libelf.elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
-	if (e->elf == NULL || pf_libelf.elf_kind(e->elf) != ELF_K_ELF) {
+	if (e->fd < 0 || fstat(e->fd, &e->st) != 0) {
 		pf_elf_close(e);
 		return NULL;
 	}
-	e->load_vaddr = first_load_vaddr(e->elf);
+	return e;
+}
+
+struct pf_elf *pf_elf_open(const char *path)
+{
+	struct pf_elf *e = pf_elf_open_lazily(path);
+	if (e && !read_file(e)) {
+		pf_elf_close(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -57,11 +93,77 @@ void pf_elf_close(struct pf_elf *e)
 		pf_libelf.elf_end(e->elf);
 	if (e->fd >= 0)
 		close(e->fd);
+	pf_elf_facts_free(&e->facts);
 	free(e);
 }
 
-uint64_t pf_elf_load_vaddr(const struct pf_elf *e)
+void pf_elf_identity(const struct pf_elf *e, char *key, size_t key_size,
+		     char *stamp, size_t stamp_size)
 {
+	const struct stat *st = &e->st;
+	snprintf(key, key_size, "%016llx%016llx",
+		 (unsigned long long)st->st_dev, (unsigned long long)st->st_ino);
+	snprintf(stamp, stamp_size, "%lld %lld.%09ld %lld.%09ld",
+		 (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+		 st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+		 st->st_ctim.tv_nsec);
+}
+
+void pf_elf_use_facts(struct pf_elf *e, const char *text, size_t len)
+{
+	pf_elf_facts_set(&e->facts, text, len);
+}
+
+const char *pf_elf_new_facts(const struct pf_elf *e, size_t *len)
+{
+	*len = e->facts.len;
+	return e->facts.learnt ? e->facts.text : NULL;
+}
+
+enum pf_elf_kind pf_elf_check(struct pf_elf *e, char *why, size_t size)
+{
+	/* Facts are only ever learnt of a file that libelf could read. */
+	if (e->facts.len > 0 || read_file(e))
+		return PF_ELF_READABLE;
+	snprintf(why, size, "%s", e->why);
+	return e->no_libelf ? PF_ELF_NO_LIBELF : PF_ELF_NOT_ELF;
+}
+
+/* A hexadecimal number of the facts, up to the next space or the end. */
+static bool hex_fact(const char **p, const char *end, uint64_t *v)
+{
+	char *stop;
+	if (*p >= end || !isxdigit((unsigned char)**p))
+		return false;
+	errno = 0;
+	unsigned long long n = strtoull(*p, &stop, 16);
+	if (errno != 0 || stop > end || (stop < end && *stop != ' ' &&
+					  *stop != ','))
+		return false;
+	*v = n;
+	*p = stop;
+	return true;
+}
+
+/* answer[len] is one hexadecimal number. */
+static bool whole_hex_fact(const char *answer, size_t len, uint64_t *v)
+{
+	const char *end = answer + len;
+	return hex_fact(&answer, end, v) && answer == end;
+}
+
+uint64_t pf_elf_load_vaddr(struct pf_elf *e)
+{
+	size_t len;
+	const char *known = pf_elf_facts_answer(&e->facts, "load-vaddr", &len);
+	uint64_t v;
+	if (known && whole_hex_fact(known, len, &v))
+		return v;
+	if (!read_file(e))
+		return 0;
+	char answer[32];
+	snprintf(answer, sizeof answer, "%" PRIx64, e->load_vaddr);
+	pf_elf_facts_add(&e->facts, "load-vaddr", answer);
 	return e->load_vaddr;
 }
 
@@ -87,7 +189,7 @@ static const unsigned char *build_id_note(Elf_Data *data, size_t *len)
  * dwelf_elf_gnu_build_id: a dump from cached offsets needs no more of
  * libdw than this (dw_lib.h).  Every file asked about is one that is
  * loaded, so has its program headers. */
-void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
+static void read_build_id(const struct pf_elf *e, char *hex, size_t size)
 {
 	const unsigned char *bits = NULL;
 	size_t len = 0, phnum = 0;
@@ -109,6 +211,28 @@ void pf_elf_build_id(const struct pf_elf *e, char *hex, size_t size)
 		return;
 	for (size_t i = 0; i < len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+}
+
+void pf_elf_build_id(struct pf_elf *e, char *hex, size_t size)
+{
+	char known_hex[1024];
+	size_t len;
+	const char *known = pf_elf_facts_answer(&e->facts, "build-id", &len);
+	hex[0] = '\0';
+	if (known == NULL) {
+		if (!read_file(e))
+			return;
+		read_build_id(e, known_hex, sizeof known_hex);
+		pf_elf_facts_add(&e->facts, "build-id",
+				 known_hex[0] ? known_hex : "-");
+		known = known_hex;
+		len = strlen(known_hex);
+	}
+	if (len < size && !(len == 1 && known[0] == '-') &&
+	    strspn(known, "0123456789abcdef") >= len) {
+		memcpy(hex, known, len);
+		hex[len] = '\0';
+	}
 }
 
 /* Takes sym for every entry of wanted, not found yet and local or not as
@@ -250,26 +374,119 @@ static size_t find_in_tables(Elf *elf, Elf64_Word type,
 	return found;
 }
 
+/* The question of a lookup of wanted[0..n) as kind asks it ("symbols" for
+ * pf_elf_symbols, "symbol" for pf_elf_symbol: they search differently):
+ * "KIND NAME[/local]...".  false when it does not fit. */
+static bool symbols_question(const char *kind,
+			     const struct pf_elf_wanted *wanted, size_t n,
+			     char *q, size_t size)
+{
+	size_t used = (size_t)snprintf(q, size, "%s", kind);
+	for (size_t k = 0; k < n && used < size; k++) {
+		if (strpbrk(wanted[k].name, " /\n") != NULL)
+			return false;
+		used += (size_t)snprintf(q + used, size - used, " %s%s",
+					 wanted[k].name,
+					 wanted[k].local ? "/local" : "");
+	}
+	return used < size;
+}
+
+/* Fills wanted[0..n) from the answer to question: "-" or "VALUE,SIZE" per
+ * name.  false, with nothing filled, when it was not asked before. */
+static bool known_symbols(const struct pf_elf *e, const char *question,
+			  struct pf_elf_wanted *wanted, size_t n,
+			  size_t *found)
+{
+	size_t len;
+	const char *p = pf_elf_facts_answer(&e->facts, question, &len);
+	if (p == NULL)
+		return false;
+	const char *end = p + len;
+	size_t k;
+	*found = 0;
+	for (k = 0; k < n; k++) {
+		wanted[k].found = false;
+		if (k > 0 && (p >= end || *p++ != ' '))
+			break;
+		if (p < end && *p == '-') {
+			p++;
+			continue;
+		}
+		if (!hex_fact(&p, end, &wanted[k].value) || p >= end ||
+		    *p++ != ',' || !hex_fact(&p, end, &wanted[k].size))
+			break;
+		wanted[k].found = true;
+		++*found;
+	}
+	if (k == n && p == end)
+		return true;
+	for (k = 0; k < n; k++)
+		wanted[k].found = false;
+	*found = 0;
+	return false;
+}
+
+static void learn_symbols(struct pf_elf *e, const char *question,
+			  const struct pf_elf_wanted *wanted, size_t n)
+{
+	char answer[4096];
+	size_t used = 0;
+	for (size_t k = 0; k < n && used < sizeof answer; k++) {
+		const char *space = k > 0 ? " " : "";
+		used += (size_t)(wanted[k].found
+			? snprintf(answer + used, sizeof answer - used,
+				   "%s%" PRIx64 ",%" PRIx64, space,
+				   wanted[k].value, wanted[k].size)
+			: snprintf(answer + used, sizeof answer - used, "%s-",
+				   space));
+	}
+	if (used < sizeof answer)
+		pf_elf_facts_add(&e->facts, question, answer);
+}
+
 size_t pf_elf_symbols(struct pf_elf *e, struct pf_elf_wanted *wanted,
 		      size_t n)
 {
+	char question[4096];
+	bool askable = symbols_question("symbols", wanted, n, question,
+					sizeof question);
+	size_t found = 0;
 	for (size_t k = 0; k < n; k++)
 		wanted[k].found = false;
-	size_t found = find_in_tables(e->elf, SHT_DYNSYM, wanted, n, false);
+	if ((askable && known_symbols(e, question, wanted, n, &found)) ||
+	    !read_file(e))
+		return found;
+	found = find_in_tables(e->elf, SHT_DYNSYM, wanted, n, false);
 	if (found == 0)
 		found = find_in_tables(e->elf, SHT_SYMTAB, wanted, n, false);
-	return found + find_in_tables(e->elf, SHT_SYMTAB, wanted, n, true);
+	found += find_in_tables(e->elf, SHT_SYMTAB, wanted, n, true);
+	if (askable)
+		learn_symbols(e, question, wanted, n);
+	return found;
 }
 
 bool pf_elf_symbol(struct pf_elf *e, const char *name, uint64_t *value,
 		   uint64_t *size)
 {
-	struct pf_elf_wanted wanted = {.name = name, .local = true};
-	if (find_in_tables(e->elf, SHT_SYMTAB, &wanted, 1, true) == 0) {
-		wanted.local = false;
-		if (find_in_tables(e->elf, SHT_DYNSYM, &wanted, 1, false) == 0)
+	struct pf_elf_wanted wanted = {.name = name};
+	char question[4096];
+	bool askable = symbols_question("symbol", &wanted, 1, question,
+					sizeof question);
+	size_t found = 0;
+	if (!(askable && known_symbols(e, question, &wanted, 1, &found))) {
+		if (!read_file(e))
 			return false;
+		wanted.local = true;
+		if (find_in_tables(e->elf, SHT_SYMTAB, &wanted, 1, true) == 0) {
+			wanted.local = false;
+			find_in_tables(e->elf, SHT_DYNSYM, &wanted, 1, false);
+		}
+		if (askable)
+			learn_symbols(e, question, &wanted, 1);
 	}
+	if (!wanted.found)
+		return false;
 	*value = wanted.value;
 	if (size)
 		*size = wanted.size;
@@ -280,7 +497,8 @@ bool pf_elf_section(struct pf_elf *e, const char *name, uint64_t *addr,
 		    uint64_t *size)
 {
 	size_t shstrndx;
-	if (pf_libelf.elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+	if (!read_file(e) ||
+	    pf_libelf.elf_getshdrstrndx(e->elf, &shstrndx) != 0)
 		return false;
 	Elf_Scn *scn = NULL;
 	while ((scn = pf_libelf.elf_nextscn(e->elf, scn)) != NULL) {

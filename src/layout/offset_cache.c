@@ -16,6 +16,7 @@
 
 #define MAGIC "pyfault-offsets"
 #define MEMBERS_MAGIC "pyfault-members"
+#define ELF_FACTS_MAGIC "pyfault-elf-facts"
 #define NO_OFFSET_TEXT "-"
 
 /* FNV-1a: detects a torn or edited entry; nothing here defends against a
@@ -160,11 +161,12 @@ static void add(struct text *t, const char *fmt, ...)
 
 /* The lines every entry starts with; detail has its newlines replaced. */
 static void add_header(struct text *t, const char *magic,
-		       const char *build_id, const char *what_name,
-		       const char *what, const char *detail)
+		       const char *key_name, const char *key,
+		       const char *what_name, const char *what,
+		       const char *detail)
 {
-	add(t, "%s %d\nbuild-id %s\n%s %s\ndetail ", magic,
-	    PF_OFFSET_CACHE_FORMAT, build_id, what_name, what);
+	add(t, "%s %d\n%s %s\n%s %s\ndetail ", magic,
+	    PF_OFFSET_CACHE_FORMAT, key_name, key, what_name, what);
 	for (const char *c = detail; *c; c++)
 		add(t, "%c", *c == '\n' ? '?' : *c);
 	add(t, "\n");
@@ -183,7 +185,8 @@ static bool format_entry(const char *build_id, const struct pf_layout *l,
 {
 	char python[32];
 	snprintf(python, sizeof python, "%u.%u", l->major, l->minor);
-	add_header(t, MAGIC, build_id, "python", python, l->source_detail);
+	add_header(t, MAGIC, "build-id", build_id, "python", python,
+		   l->source_detail);
 #define ADD_OFFSET_(g, f)                                                     \
 	if (l->g.f == PF_NO_OFFSET)                                          \
 		add(t, #g "." #f " " NO_OFFSET_TEXT "\n");                   \
@@ -247,12 +250,14 @@ static bool parse_offset(const char *s, int64_t *v)
 	return parse_int(s, 0, MAX_OFFSET, v);
 }
 
-/* The entry's header checked (magic, format, checksum, build-id and the
- * line what_name, which must say what): *p is then at the first field, *end
+/* The entry's header checked (magic, format, checksum, the line key_name,
+ * which must say key, and the line what_name, which must say what): *p is
+ * then at the first field, *end
  * at the checksum line, and detail holds the detail line. */
 static enum pf_cache_lookup open_entry(const char *data, size_t size,
-				       const char *magic, const char *build_id,
-				       const char *what_name, const char *what,
+				       const char *magic, const char *key_name,
+				       const char *key, const char *what_name,
+				       const char *what,
 				       const char **p, const char **end,
 				       char *detail, size_t detail_size,
 				       char *why, size_t why_size)
@@ -303,9 +308,9 @@ static enum pf_cache_lookup open_entry(const char *data, size_t size,
 	*end = sum_line;
 
 	if (!next_line(p, *end, &line, &len) ||
-	    !value_of(line, len, "build-id", value, sizeof value) ||
-	    strcmp(value, build_id) != 0)
-		return set_why(why, why_size, "entry for another build-id"),
+	    !value_of(line, len, key_name, value, sizeof value) ||
+	    strcmp(value, key) != 0)
+		return set_why(why, why_size, "entry for another %s", key_name),
 		       PF_CACHE_INVALID;
 	if (!next_line(p, *end, &line, &len) ||
 	    !value_of(line, len, what_name, value, sizeof value) ||
@@ -331,8 +336,9 @@ static enum pf_cache_lookup parse_entry(const char *data, size_t size,
 	struct pf_layout l = *layout;
 	char python[32];
 	snprintf(python, sizeof python, "%u.%u", l.major, l.minor);
-	enum pf_cache_lookup r = open_entry(data, size, MAGIC, build_id,
-					    "python", python, &p, &end,
+	enum pf_cache_lookup r = open_entry(data, size, MAGIC, "build-id",
+					    build_id, "python", python, &p,
+					    &end,
 					    l.source_detail,
 					    sizeof l.source_detail, why,
 					    why_size);
@@ -412,7 +418,8 @@ static bool format_members(const char *build_id, const char *unit_suffix,
 			   const struct pf_dwarf_member *m, size_t n,
 			   const char *where, struct text *t)
 {
-	add_header(t, MEMBERS_MAGIC, build_id, "unit", unit_suffix, where);
+	add_header(t, MEMBERS_MAGIC, "build-id", build_id, "unit", unit_suffix,
+		   where);
 	for (size_t i = 0; i < n; i++)
 		format_member(t, &m[i]);
 	return seal(t);
@@ -430,9 +437,9 @@ static enum pf_cache_lookup parse_members(const char *data, size_t size,
 	size_t len;
 	char detail[4200];
 	enum pf_cache_lookup r = open_entry(data, size, MEMBERS_MAGIC,
-					    build_id, "unit", unit_suffix, &p,
-					    &end, detail, sizeof detail, why,
-					    why_size);
+					    "build-id", build_id, "unit",
+					    unit_suffix, &p, &end, detail,
+					    sizeof detail, why, why_size);
 	if (r != PF_CACHE_HIT)
 		return r;
 	/* Filled aside: members stay as they were on a bad line. */
@@ -617,4 +624,46 @@ bool pf_member_cache_store(const char *dir, const char *build_id,
 	if (!format_members(build_id, unit_suffix, members, n, where, &t))
 		return set_why(why, why_size, "entry too large");
 	return write_entry(dir, build_id, kind, buf, t.used, why, why_size);
+}
+
+enum pf_cache_lookup pf_elf_facts_cache_load(const char *dir, const char *key,
+					     const char *stamp, char **facts,
+					     size_t *len, char *why,
+					     size_t why_size)
+{
+	char *data;
+	size_t size;
+	const char *p, *end;
+	*facts = NULL;
+	enum pf_cache_lookup r =
+		read_entry(dir, key, "elf", &data, &size, why, why_size);
+	if (r == PF_CACHE_HIT) {
+		char path[4200];
+		r = open_entry(data, size, ELF_FACTS_MAGIC, "file", key,
+			       "stamp", stamp, &p, &end, path, sizeof path,
+			       why, why_size);
+	}
+	if (r == PF_CACHE_HIT) {
+		/* The facts move to the start of the entry's buffer. */
+		*len = (size_t)(end - p);
+		memmove(data, p, *len);
+		*facts = data;
+		return r;
+	}
+	free(data);
+	return r;
+}
+
+bool pf_elf_facts_cache_store(const char *dir, const char *key,
+			      const char *stamp, const char *path,
+			      const char *facts, size_t len, char *why,
+			      size_t why_size)
+{
+	char buf[MAX_ENTRY];
+	struct text t = {buf, 0, sizeof buf, false};
+	add_header(&t, ELF_FACTS_MAGIC, "file", key, "stamp", stamp, path);
+	add(&t, "%.*s", (int)len, facts);
+	if (!seal(&t))
+		return set_why(why, why_size, "entry too large");
+	return write_entry(dir, key, "elf", buf, t.used, why, why_size);
 }

@@ -4,7 +4,8 @@
  * structs private to one source file that --tasks reads (keyed by the
  * build-id of the object whose DWARF holds them: _asyncio's TaskObj and
  * FutureIter, the interpreter's asend, athrow and coroutine_wrapper
- * objects).  One small text
+ * objects), and what was learnt of an interpreter's ELF file, kept under
+ * its identity (elf_symbols.h).  One small text
  * file per build and kind, written whole to a temporary file and renamed
  * into place, with a format version and a checksum: an entry that is torn,
  * corrupt or from another pyfault format is ignored and written again. */
@@ -17,7 +18,8 @@
 #include "layout/layout_dwarf.h"
 #include "layout/py_layout.h"
 
-/* Bump when the entries' lines or their meaning change. */
+/* Bump when the entries' lines or their meaning change, as when
+ * elf_symbols.c comes to answer a question it keeps differently. */
 #define PF_OFFSET_CACHE_FORMAT 2
 
 enum pf_cache_lookup {
@@ -72,5 +74,21 @@ bool pf_member_cache_store(const char *dir, const char *build_id,
 			   const char *kind, const char *unit_suffix,
 			   const struct pf_dwarf_member *members, size_t n,
 			   const char *where, char *why, size_t why_size);
+
+/* The facts (elf_facts.h) kept of the ELF file whose identity is key and
+ * stamp (pf_elf_identity): on a hit, *facts[*len] (malloc'ed, the
+ * caller's to free).  An entry of that key but another stamp, a file
+ * replaced or changed since, is PF_CACHE_INVALID. */
+enum pf_cache_lookup pf_elf_facts_cache_load(const char *dir, const char *key,
+					     const char *stamp, char **facts,
+					     size_t *len, char *why,
+					     size_t why_size);
+
+/* Writes that entry, naming path in it for a reader, as
+ * pf_offset_cache_store does. */
+bool pf_elf_facts_cache_store(const char *dir, const char *key,
+			      const char *stamp, const char *path,
+			      const char *facts, size_t len, char *why,
+			      size_t why_size);
 
 #endif

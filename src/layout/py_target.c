@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,70 +52,6 @@ static enum pf_status find_executable(const struct pf_target_view *v,
 			       "process %d does not map its executable %s",
 			       (int)v->pid, path);
 	return PF_OK;
-}
-
-/* A static interpreter that has loaded a libpython too (ctypes, or an
- * extension linked with it) holds two interpreters, like two
- * libpythons. */
-static enum pf_status refuse_python_executable(const struct pf_target *t,
-					       const struct pf_target_view *v,
-					       struct pf_error *err)
-{
-	char path[4096];
-	const struct pf_mapping *m;
-	struct pf_target_file file;
-	struct pf_error ignored = {0};
-	if (find_executable(v, path, sizeof path, &m, &ignored) != PF_OK ||
-	    v->find_file(v, m, &file, &ignored) != PF_OK)
-		return PF_OK;
-	struct pf_elf *elf = pf_elf_open(file.read_path);
-	uint64_t runtime;
-	bool has_python = elf && pf_elf_symbol(elf, "_PyRuntime", &runtime,
-					       NULL);
-	pf_elf_close(elf);
-	if (!has_python)
-		return PF_OK;
-	return pf_fail(err, PF_ERR_UNSUPPORTED,
-		       "process %d has Python in its executable %s and a "
-		       "Python library loaded (%s), so which one runs its "
-		       "threads cannot be told",
-		       (int)t->pid, path, t->object_path);
-}
-
-/* The shared libpython if one is mapped, else the main executable; *found
- * is its first mapping. */
-static enum pf_status find_object(struct pf_target *t,
-				  const struct pf_target_view *v,
-				  const struct pf_mapping **found,
-				  struct pf_error *err)
-{
-	const struct pf_maps *maps = v->maps;
-	*found = NULL;
-	for (size_t i = 0; i < maps->count; i++) {
-		const struct pf_mapping *m = &maps->items[i];
-		if (m->path == NULL || m->offset != 0 ||
-		    !pf_is_libpython(m->path))
-			continue;
-		/* Two files, even at one path (an upgraded library loaded
-		 * again after the old one was replaced): two interpreters,
-		 * and nothing tells which one the threads belong to. */
-		if (*found && (strcmp((*found)->path, m->path) != 0 ||
-			       (*found)->inode != m->inode))
-			return pf_fail(err, PF_ERR_UNSUPPORTED,
-				       "process %d has two Python libraries "
-				       "loaded (%s and %s), so which one "
-				       "runs its threads cannot be told",
-				       (int)t->pid, (*found)->path, m->path);
-		if (*found == NULL)
-			*found = m;
-	}
-	if (*found) {
-		snprintf(t->object_path, sizeof t->object_path, "%s",
-			 (*found)->path);
-		return refuse_python_executable(t, v, err);
-	}
-	return find_executable(v, t->object_path, sizeof t->object_path,
-			       found, err);
 }
 
 /* The interpreter's symbols pf_target_open looks for, in one pass. */
@@ -186,23 +123,30 @@ static void cache_note(struct pf_target *t, const char *what, const char *why)
 			 why);
 }
 
-/* The cache directory for the entries of the object with build_id, when
- * the cache may and can be used. */
-static bool cache_dir(struct pf_target *t, const char *build_id, char *dir,
-		      size_t size)
+/* The cache directory, when the cache may and can be used. */
+static bool user_cache_dir(struct pf_target *t, char *dir, size_t size)
 {
 	char why[400];
 	if (t->no_cache)
 		return false;
-	if (build_id[0] == '\0') {
-		cache_note(t, "offset cache not used", "the ELF has no build-id");
-		return false;
-	}
 	if (!pf_offset_cache_dir(dir, size, why, sizeof why)) {
 		cache_note(t, "offset cache not used", why);
 		return false;
 	}
 	return true;
+}
+
+/* The cache directory for the entries of the object with build_id, when
+ * the cache may and can be used. */
+static bool cache_dir(struct pf_target *t, const char *build_id, char *dir,
+		      size_t size)
+{
+	if (!t->no_cache && build_id[0] == '\0') {
+		cache_note(t, "offset cache not used",
+			   "the ELF has no build-id");
+		return false;
+	}
+	return user_cache_dir(t, dir, size);
 }
 
 /* ", from the cache in DIR" after detail; a long cache path is only cut in
@@ -212,6 +156,115 @@ static void say_cached(char *detail, size_t size, const char *dir)
 	char note[4200];
 	snprintf(note, sizeof note, ", from the cache in %.4096s", dir);
 	strncat(detail, note, size - strlen(detail) - 1);
+}
+
+/* path's ELF file with what the offset cache keeps of it: a dump of an
+ * interpreter seen before then reads neither the file nor libelf. */
+static struct pf_elf *open_elf(struct pf_target *t, const char *path)
+{
+	struct pf_elf *elf = pf_elf_open_lazily(path);
+	char dir[4096], key[40], stamp[128], why[400], *facts;
+	size_t len;
+	if (elf == NULL || !user_cache_dir(t, dir, sizeof dir))
+		return elf;
+	pf_elf_identity(elf, key, sizeof key, stamp, sizeof stamp);
+	switch (pf_elf_facts_cache_load(dir, key, stamp, &facts, &len, why,
+					sizeof why)) {
+	case PF_CACHE_HIT:
+		pf_elf_use_facts(elf, facts, len);
+		free(facts);
+		break;
+	case PF_CACHE_INVALID:
+		cache_note(t, "offset cache entry ignored", why);
+		break;
+	case PF_CACHE_MISS:
+		break;
+	}
+	return elf;
+}
+
+/* Closes elf, keeping what was learnt of it for the next dump. */
+static void close_elf(struct pf_target *t, struct pf_elf *elf,
+		      const char *path)
+{
+	char dir[4096];
+	size_t len;
+	const char *facts = elf ? pf_elf_new_facts(elf, &len) : NULL;
+	if (facts && user_cache_dir(t, dir, sizeof dir)) {
+		char key[40], stamp[128], why[400], name[4200];
+		pf_elf_identity(elf, key, sizeof key, stamp, sizeof stamp);
+		/* The entry outlives this process: no /proc/PID/root in it. */
+		snprintf(name, sizeof name, "%s", path);
+		strip_root_prefix(t, name);
+		if (!pf_elf_facts_cache_store(dir, key, stamp, name, facts,
+					      len, why, sizeof why))
+			cache_note(t, "offset cache not written", why);
+	}
+	pf_elf_close(elf);
+}
+
+/* A static interpreter that has loaded a libpython too (ctypes, or an
+ * extension linked with it) holds two interpreters, like two
+ * libpythons. */
+static enum pf_status refuse_python_executable(struct pf_target *t,
+					       const struct pf_target_view *v,
+					       struct pf_error *err)
+{
+	char path[4096];
+	const struct pf_mapping *m;
+	struct pf_target_file file;
+	struct pf_error ignored = {0};
+	if (find_executable(v, path, sizeof path, &m, &ignored) != PF_OK ||
+	    v->find_file(v, m, &file, &ignored) != PF_OK)
+		return PF_OK;
+	struct pf_elf *elf = open_elf(t, file.read_path);
+	uint64_t runtime;
+	bool has_python = elf && pf_elf_symbol(elf, "_PyRuntime", &runtime,
+					       NULL);
+	close_elf(t, elf, file.read_path);
+	if (!has_python)
+		return PF_OK;
+	return pf_fail(err, PF_ERR_UNSUPPORTED,
+		       "process %d has Python in its executable %s and a "
+		       "Python library loaded (%s), so which one runs its "
+		       "threads cannot be told",
+		       (int)t->pid, path, t->object_path);
+}
+
+/* The shared libpython if one is mapped, else the main executable; *found
+ * is its first mapping. */
+static enum pf_status find_object(struct pf_target *t,
+				  const struct pf_target_view *v,
+				  const struct pf_mapping **found,
+				  struct pf_error *err)
+{
+	const struct pf_maps *maps = v->maps;
+	*found = NULL;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct pf_mapping *m = &maps->items[i];
+		if (m->path == NULL || m->offset != 0 ||
+		    !pf_is_libpython(m->path))
+			continue;
+		/* Two files, even at one path (an upgraded library loaded
+		 * again after the old one was replaced): two interpreters,
+		 * and nothing tells which one the threads belong to. */
+		if (*found && (strcmp((*found)->path, m->path) != 0 ||
+			       (*found)->inode != m->inode))
+			return pf_fail(err, PF_ERR_UNSUPPORTED,
+				       "process %d has two Python libraries "
+				       "loaded (%s and %s), so which one "
+				       "runs its threads cannot be told",
+				       (int)t->pid, (*found)->path, m->path);
+		if (*found == NULL)
+			*found = m;
+	}
+	if (*found) {
+		snprintf(t->object_path, sizeof t->object_path, "%s",
+			 (*found)->path);
+		return refuse_python_executable(t, v, err);
+	}
+	return find_executable(v, t->object_path, sizeof t->object_path,
+			       found, err);
 }
 
 /* DWARF through the offset cache: this build's entry gives the offsets at
@@ -489,7 +542,14 @@ enum pf_status pf_target_open_view(struct pf_target *t,
 	if (st == PF_OK)
 		st = v->find_file(v, mapping, &t->file, err);
 	const char *elf_path = t->file.read_path;
-	struct pf_elf *elf = st == PF_OK ? pf_elf_open(elf_path) : NULL;
+	struct pf_elf *elf = st == PF_OK ? open_elf(t, elf_path) : NULL;
+	char why[512];
+	enum pf_elf_kind kind =
+		elf ? pf_elf_check(elf, why, sizeof why) : PF_ELF_NOT_ELF;
+	if (kind != PF_ELF_READABLE) {
+		close_elf(t, elf, elf_path);
+		elf = NULL;
+	}
 	struct pf_elf_wanted syms[NSYMS] = {
 		[SYM_RUNTIME] = {.name = "_PyRuntime"},
 		[SYM_TSTATE_CURRENT] = {.name = "_PyThreadState_Current"},
@@ -515,6 +575,8 @@ enum pf_status pf_target_open_view(struct pf_target *t,
 	bool has_tstate_current = syms[SYM_TSTATE_CURRENT].found;
 	if (st != PF_OK) {
 		/* err says why */
+	} else if (kind == PF_ELF_NO_LIBELF) {
+		st = pf_fail_with_fix(err, PF_ERR_INTERNAL, "%s", why);
 	} else if (elf == NULL) {
 		st = pf_fail(err, PF_ERR_NOT_PYTHON,
 			     "process %d: cannot read %s as ELF", (int)pid,
@@ -557,7 +619,7 @@ enum pf_status pf_target_open_view(struct pf_target *t,
 					: 0,
 				bias, err);
 	}
-	pf_elf_close(elf);
+	close_elf(t, elf, elf_path);
 	return st;
 }
 

@@ -19,7 +19,10 @@ copy of the executable, and served by debuginfod) and without it
 (--debuginfo-path pointing at an empty directory: the shipped table).  Offset cache: the second dump of each interpreter takes its
 offsets from the cache; corrupt, unwritable and disabled caches;
 pyfault-watch finds the offsets before the program runs any Python.
-With libdw unloadable, --offsets=dwarf fails naming libdw1 alone.
+With libdw unloadable, --offsets=dwarf fails naming libdw1 alone.  ELF
+facts: every interpreter's second dump, from what the first kept of its
+ELF files, needs no libelf; a corrupt entry is written again; a fresh
+cache without libelf fails naming libelf1.
 
 Stdlib only; Python 3.8+.  The last line is "N passed, N failed[, N
 skipped]"; the exit status is 1 on any failure.
@@ -535,6 +538,66 @@ def t_cache_planted_link(interp):
                    "%r" % out.stderr)
 
 
+def elf_entries(xdg):
+    return sorted(glob.glob(os.path.join(xdg, "pyfault", "*.elf")))
+
+
+def t_elf_facts(interp):
+    """The first dump keeps what it read of the interpreter's ELF files
+    (its executable, and the libpython it loaded): the next dumps the same
+    from that, with libelf made unloadable."""
+    xdg = fresh_cache()
+    attach_once(interp, [], {"XDG_CACHE_HOME": xdg})
+    entries = elf_entries(xdg)
+    named = set()
+    for path in entries:
+        with open(path, "rb") as f:
+            m = re.search(rb"\ndetail (.*)\n", f.read())
+        named.add(os.path.realpath(m.group(1).decode()) if m else None)
+    lib = libpython_of(interp)
+    if os.path.realpath(interp.real) not in named or \
+            not named <= {os.path.realpath(interp.real),
+                          lib and os.path.realpath(lib)}:
+        raise Fail("ELF facts entries %r name %r, expected %s and at most "
+                   "its libpython" % (entries, named, interp.real))
+    attach_once(interp, ["-v"], pyinterps.without_library(
+        TMPDIR, "libelf.so.1", {"XDG_CACHE_HOME": xdg}))
+    print("  %s: %d ELF facts entries; the next dump needs no libelf" % (
+        interp.label, len(entries)))
+
+
+def t_elf_facts_refused(interp):
+    """A corrupt ELF facts entry costs one -v note and is written again;
+    with no entry and no libelf, the one line names the package."""
+    xdg = fresh_cache()
+    attach_once(interp, [], {"XDG_CACHE_HOME": xdg})
+    for path in elf_entries(xdg):
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            data[len(data) // 2] ^= 0x01
+            f.seek(0)
+            f.write(data)
+    out = attach_once(interp, ["-v"], {"XDG_CACHE_HOME": xdg})
+    if b"offset cache entry ignored: entry corrupt" not in out.stderr:
+        raise Fail("a corrupt ELF facts entry went unreported under -v: %r"
+                   % out.stderr)
+    attach_once(interp, [], pyinterps.without_library(
+        TMPDIR, "libelf.so.1", {"XDG_CACHE_HOME": xdg}))
+
+    res = Resources()
+    try:
+        target = test_attach.Target(res, interp, "nested,deep,names")
+        with Env(**pyinterps.without_library(
+                TMPDIR, "libelf.so.1", {"XDG_CACHE_HOME": fresh_cache()})):
+            out = test_attach.run_attach([target.pid])
+        target.finish()
+    finally:
+        res.release()
+    test_attach.check_status(out, {1}, "a fresh cache without libelf")
+    test_attach.check_error_line(out, "a fresh cache without libelf",
+                                 ["libelf1"])
+
+
 def t_dwarf_without_libdw(interp):
     """--offsets=dwarf with libdw unloadable (an empty libdw.so.1 first in
     LD_LIBRARY_PATH): status 7, and the one line names the package to
@@ -680,7 +743,8 @@ def make_tests(suite):
     dwarf = [i for i in full if test_attach.dwarf_offsets_expected(i)]
     tests = (
         pyinterps.per_interp(full, [("watch-offsets-before-python",
-                                     t_watch_early)]) +
+                                     t_watch_early),
+                                    ("elf-facts", t_elf_facts)]) +
         pyinterps.per_interp(dwarf, [("cache-second-dump",
                                       t_cache_second_dump)]) +
         pyinterps.per_interp(pyenv, [("debuginfo-paths", t_pyenv_paths),
@@ -697,6 +761,7 @@ def make_tests(suite):
         ("cache-unwritable", t_cache_unwritable),
         ("cache-planted-link", t_cache_planted_link),
         ("no-cache", t_no_cache),
+        ("elf-facts-refused", t_elf_facts_refused),
         ("dwarf-without-libdw", t_dwarf_without_libdw)])
 
 

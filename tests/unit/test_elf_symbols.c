@@ -1,7 +1,8 @@
 /* pf_elf_symbols against the dynamic linker: the exported symbols of a
  * library this test has loaded (libelf's own), looked up in its file,
  * must be where dlsym finds them.  pf_elf_build_id against libdwelf's
- * reader, and against the names of separate debug files. */
+ * reader, and against the names of separate debug files.  Facts learnt of
+ * a file answer as the file did. */
 #include <check.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -122,6 +124,95 @@ START_TEST(debug_files_are_named_by_their_build_id)
 }
 END_TEST
 
+/* A file that is not ELF: what a lazily opened pf_elf answers about it
+ * can only come from the facts it was given. */
+static void not_elf(char *path, size_t size)
+{
+	snprintf(path, size, "/tmp/pyfault-not-elf-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "text\n", 5), 5);
+	close(fd);
+}
+
+/* What was learnt of a file answers the same questions of it again, and
+ * no others: a question asked with other names, or about another section,
+ * is the file's to answer. */
+START_TEST(facts_answer_what_the_file_did)
+{
+	Dl_info info;
+	ck_assert(dladdr((void *)(uintptr_t)&elf_begin, &info) != 0);
+	struct pf_elf *elf = pf_elf_open_lazily(info.dli_fname);
+	ck_assert_ptr_nonnull(elf);
+	size_t len;
+	ck_assert_ptr_null(pf_elf_new_facts(elf, &len));
+	struct pf_elf_wanted wanted[] = {
+		{.name = "elf_begin"}, {.name = "pf_no_such_symbol"},
+		{.name = "elf_end", .local = true}, {.name = "gelf_getsym"},
+	};
+	enum { N = sizeof wanted / sizeof wanted[0] };
+	size_t found = pf_elf_symbols(elf, wanted, N);
+	uint64_t value, size, vaddr = pf_elf_load_vaddr(elf);
+	ck_assert(pf_elf_symbol(elf, "elf_nextscn", &value, &size));
+	char build_id[128];
+	pf_elf_build_id(elf, build_id, sizeof build_id);
+	ck_assert_str_ne(build_id, "");
+	const char *facts = pf_elf_new_facts(elf, &len);
+	ck_assert_ptr_nonnull(facts);
+	char *kept = strndup(facts, len);
+
+	char path[64], why[256] = "";
+	not_elf(path, sizeof path);
+	struct pf_elf *text = pf_elf_open_lazily(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(pf_elf_check(text, why, sizeof why), PF_ELF_NOT_ELF);
+	ck_assert_str_eq(why, "not an ELF file");
+	pf_elf_close(text);
+
+	text = pf_elf_open_lazily(path);
+	pf_elf_use_facts(text, kept, len);
+	ck_assert_int_eq(pf_elf_check(text, why, sizeof why),
+			 PF_ELF_READABLE);
+	struct pf_elf_wanted again[N];
+	for (size_t i = 0; i < N; i++)
+		again[i] = (struct pf_elf_wanted){.name = wanted[i].name,
+						  .local = wanted[i].local};
+	ck_assert_uint_eq(pf_elf_symbols(text, again, N), found);
+	for (size_t i = 0; i < N; i++) {
+		ck_assert(again[i].found == wanted[i].found);
+		ck_assert(!again[i].found ||
+			  (again[i].value == wanted[i].value &&
+			   again[i].size == wanted[i].size));
+	}
+	ck_assert_uint_eq(pf_elf_load_vaddr(text), vaddr);
+	uint64_t v2, s2;
+	ck_assert(pf_elf_symbol(text, "elf_nextscn", &v2, &s2));
+	ck_assert_uint_eq(v2, value);
+	ck_assert_uint_eq(s2, size);
+	char got[128];
+	pf_elf_build_id(text, got, sizeof got);
+	ck_assert_str_eq(got, build_id);
+	/* Nothing new was learnt, so there is nothing to keep. */
+	ck_assert_ptr_null(pf_elf_new_facts(text, &len));
+
+	/* Not asked before: the file, not ELF, answers nothing. */
+	ck_assert_uint_eq(pf_elf_symbols(text, again, 1), 0);
+	ck_assert(!pf_elf_symbol(text, "elf_end", &v2, NULL));
+	ck_assert(!pf_elf_section(text, ".text", &v2, &s2));
+	pf_elf_close(text);
+
+	/* Facts that are not such lines are not taken. */
+	text = pf_elf_open_lazily(path);
+	pf_elf_use_facts(text, "load-vaddr 0\n", 13);
+	ck_assert_int_eq(pf_elf_check(text, why, sizeof why), PF_ELF_NOT_ELF);
+	ck_assert_uint_eq(pf_elf_load_vaddr(text), 0);
+	pf_elf_close(text);
+	unlink(path);
+	free(kept);
+	pf_elf_close(elf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("elf_symbols");
@@ -129,6 +220,7 @@ int main(void)
 	tcase_add_test(tc, exported_symbols_are_where_the_loader_put_them);
 	tcase_add_test(tc, build_id_is_libdwelfs);
 	tcase_add_test(tc, debug_files_are_named_by_their_build_id);
+	tcase_add_test(tc, facts_answer_what_the_file_did);
 	suite_add_tcase(s, tc);
 	return pf_check_run(s);
 }

@@ -434,6 +434,54 @@ static void copy_file(const char *from, const char *to)
 	ck_assert_int_eq(chmod(to, 0600), 0);
 }
 
+#define ELF_KEY "000000000000fe000000000000011f86"
+#define ELF_STAMP "30431088 1778312176.000000000 1778312176.000000000"
+
+/* An ELF file's facts come back as stored, for that identity only: a
+ * file changed since (another stamp) or a corrupt entry is refused. */
+START_TEST(test_elf_facts)
+{
+	const char facts[] = "load-vaddr = 0\nbuild-id = -\n";
+	char why[512] = "", *got, buf[4096];
+	size_t len;
+	ck_assert_int_eq(pf_elf_facts_cache_load(dir, ELF_KEY, ELF_STAMP, &got,
+						 &len, why, sizeof why),
+			 PF_CACHE_MISS);
+	ck_assert(pf_elf_facts_cache_store(dir, ELF_KEY, ELF_STAMP,
+					   "/usr/lib/libpython3.12.so",
+					   facts, strlen(facts), why,
+					   sizeof why));
+	ck_assert_int_eq(pf_elf_facts_cache_load(dir, ELF_KEY, ELF_STAMP, &got,
+						 &len, why, sizeof why),
+			 PF_CACHE_HIT);
+	ck_assert_uint_eq(len, strlen(facts));
+	ck_assert(memcmp(got, facts, len) == 0);
+	free(got);
+
+	ck_assert_int_eq(pf_elf_facts_cache_load(dir, ELF_KEY,
+						 "30431088 1 1", &got, &len,
+						 why, sizeof why),
+			 PF_CACHE_INVALID);
+	ck_assert_ptr_null(got);
+	ck_assert_ptr_nonnull(strstr(why, "stamp"));
+	ck_assert_int_eq(pf_elf_facts_cache_load(
+				 dir, "000000000000fe000000000000011f87",
+				 ELF_STAMP, &got, &len, why, sizeof why),
+			 PF_CACHE_MISS);
+
+	snprintf(entry, sizeof entry, "%s/%s.elf", dir, ELF_KEY);
+	size_t n = read_entry(buf, sizeof buf);
+	char *answer = strstr(buf, "load-vaddr = 0");
+	ck_assert_ptr_nonnull(answer);
+	answer[strlen("load-vaddr = ")] = '1';
+	write_entry(buf, n);
+	ck_assert_int_eq(pf_elf_facts_cache_load(dir, ELF_KEY, ELF_STAMP, &got,
+						 &len, why, sizeof why),
+			 PF_CACHE_INVALID);
+	ck_assert_ptr_nonnull(strstr(why, "corrupt"));
+}
+END_TEST
+
 START_TEST(test_members_round_trip)
 {
 	struct pf_dwarf_member stored[3], loaded[3];
@@ -560,6 +608,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, test_members_round_trip);
 	tcase_add_test(tc, test_members_refused);
 	tcase_add_test(tc, test_members_bad_names);
+	tcase_add_test(tc, test_elf_facts);
 	suite_add_tcase(s, tc);
 	return s;
 }
