@@ -91,6 +91,13 @@ bool pf_name_native_frames(struct pf_symbolizer *symbolizer,
 			   struct pf_snapshot *snap)
 {
 	for (size_t i = 0; i < pf_snapshot_count(snap); i++) {
+		const struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
+		for (size_t j = 0; j < t->nnative; j++)
+			if (!pf_symbolizer_want(symbolizer, t->native[j].pc,
+						t->native[j].return_address))
+				return false;
+	}
+	for (size_t i = 0; i < pf_snapshot_count(snap); i++) {
 		struct pf_thread_dump *t = pf_snapshot_thread(snap, i);
 		for (size_t j = 0; j < t->nnative; j++)
 			if (!pf_symbolize(symbolizer, &t->native[j]))

@@ -11,7 +11,9 @@
 struct resolved {
 	uint64_t pc;
 	bool return_address;
+	bool named;          /* object and symbol looked up */
 	bool line_tried;
+	Dwfl_Module *mod;    /* NULL: no object is mapped there */
 	char *object, *symbol, *source_file;
 	uint64_t symbol_offset, load_bias;
 	int source_line;
@@ -26,31 +28,23 @@ struct function {
 	int rank;              /* binding: global 2, weak 1, local 0 */
 };
 
-/* A module's functions, in buckets of equal address ranges, in symbol
- * table order within each.  dwfl_module_addrinfo reads the whole symbol
- * table again at every call, which for a libpython or a libc of tens of
- * thousands of symbols cost more than all the rest of a dump; sorting them
- * costs about as much, and so did a scan of them all for each distinct
- * address.  Bucketing is two passes, and a lookup scans a few functions. */
-struct module_index {
-	Dwfl_Module *mod;
+/* The addresses of one module being named, in one pass over its symbol
+ * table: dwfl_module_addrinfo reads the whole table again at every call,
+ * which for a libpython or a libc of tens of thousands of symbols cost
+ * more than all the rest of a dump, and so did indexing every function of
+ * the table for the few dozen addresses a dump looks up. */
+struct module_scan {
 	size_t count;
-	struct function *functions;
-	size_t nbuckets;
-	size_t *bucket_first;   /* nbuckets + 1 indexes into functions */
-	uint64_t low, width;    /* bucket b holds starts from low + b * width */
-	struct module_index *next;
+	uint64_t *addrs;          /* sorted */
+	struct function *best;    /* best[j]: the best function starting
+	                             above addrs[j - 1], at or below addrs[j] */
 };
-
-/* Functions per bucket, on average. */
-#define BUCKET_LOAD 8
 
 struct pf_symbolizer {
 	Dwfl *dwfl;
 	/* Idle threads wait in the same few functions: most addresses
 	 * repeat across threads. */
 	struct resolved *buckets[RESOLVED_BUCKETS];
-	struct module_index *indexes;
 	const struct pf_maps *maps;  /* names the objects; NULL: libdwfl */
 };
 
@@ -144,67 +138,41 @@ static int rank_of(const GElf_Sym *sym)
 	}
 }
 
-static size_t bucket_of(const struct module_index *idx, uint64_t addr)
-{
-	size_t b = (size_t)((addr - idx->low) / idx->width);
-	return b < idx->nbuckets ? b : idx->nbuckets - 1;
-}
-
-/* Orders idx->functions by bucket, stably: a counting sort. */
-static bool bucket_functions(struct module_index *idx)
-{
-	if (idx->count == 0)
-		return true;
-	uint64_t high = 0;
-	idx->low = UINT64_MAX;
-	for (size_t i = 0; i < idx->count; i++) {
-		if (idx->functions[i].start < idx->low)
-			idx->low = idx->functions[i].start;
-		if (idx->functions[i].start > high)
-			high = idx->functions[i].start;
-	}
-	idx->nbuckets = idx->count / BUCKET_LOAD + 1;
-	idx->width = (high - idx->low) / idx->nbuckets + 1;
-	idx->bucket_first = calloc(idx->nbuckets + 1, sizeof(size_t));
-	size_t *next = malloc(idx->nbuckets * sizeof *next);
-	struct function *sorted = malloc(idx->count * sizeof *sorted);
-	bool ok = idx->bucket_first && next && sorted;
-	for (size_t i = 0; ok && i < idx->count; i++)
-		idx->bucket_first[bucket_of(idx, idx->functions[i].start) + 1]++;
-	for (size_t b = 0; ok && b < idx->nbuckets; b++) {
-		idx->bucket_first[b + 1] += idx->bucket_first[b];
-		next[b] = idx->bucket_first[b];
-	}
-	for (size_t i = 0; ok && i < idx->count; i++)
-		sorted[next[bucket_of(idx, idx->functions[i].start)]++] =
-			idx->functions[i];
-	free(next);
-	if (!ok) {
-		free(sorted);
-		return false;
-	}
-	free(idx->functions);
-	idx->functions = sorted;
-	return true;
-}
-
-/* Keeps a symbol of the module's table when it is a function. */
-static void add_symbol(struct module_index *idx, const GElf_Sym *sym,
-		       GElf_Addr addr, GElf_Word shndx, const char *name)
+/* Takes a symbol of the module's table as the best function for the
+ * first address at or above its start, when it is a function better than
+ * the one taken there: the nearest start below an address, at one start
+ * the best-bound name (as dladdr() prefers a global name to a local
+ * alias), among equals the first in the table. */
+static void consider(struct module_scan *scan, const GElf_Sym *sym,
+		     GElf_Addr addr, GElf_Word shndx, const char *name)
 {
 	int type = GELF_ST_TYPE(sym->st_info);
-	/* Nameless functions are left out where they are looked up: a name
-	 * read here for each of tens of thousands of symbols pages in the
-	 * whole string table. */
 	if (name == NULL || shndx == SHN_UNDEF ||
 	    (type != STT_FUNC && type != STT_GNU_IFUNC))
 		return;
-	idx->functions[idx->count++] = (struct function){
-		.start = addr,
-		.end = addr + sym->st_size,
-		.name = name,
-		.rank = rank_of(sym),
-	};
+	size_t low = 0, high = scan->count;
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+		if (scan->addrs[mid] < addr)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	if (low == scan->count)
+		return;
+	struct function *best = &scan->best[low];
+	int rank = rank_of(sym);
+	/* The name is read last: reading it for each of tens of thousands
+	 * of symbols pages in the whole string table. */
+	if ((best->name == NULL || addr > best->start ||
+	     (addr == best->start && rank > best->rank)) &&
+	    name[0] != '\0')
+		*best = (struct function){
+			.start = addr,
+			.end = addr + sym->st_size,
+			.name = name,
+			.rank = rank,
+		};
 }
 
 /* The section of elf holding the n symbols that libdwfl numbers for the
@@ -243,23 +211,34 @@ static Elf_Scn *whole_table(Dwfl_Module *mod, Elf *elf, int n,
 	return found;
 }
 
+/* Symbol i of a table: straight from its memory on a 64-bit file, where
+ * libelf's translation is the file's own layout (the call per symbol cost
+ * as much as the rest of the scan); else through gelf_getsym. */
+static const GElf_Sym *symbol_at(Elf_Data *data, bool native, int i,
+				 GElf_Sym *copy)
+{
+	if (native)
+		return (const GElf_Sym *)data->d_buf + i;
+	return pf_libelf.gelf_getsym(data, i, copy);
+}
+
 /* Reads the module's symbol table straight from its section, as
  * dwfl_module_getsym_info gives each symbol on x86-64 (where no function
  * descriptors need resolving): that looks up the section of every symbol
  * again, which took most of the time of naming C frames.
- * False, having kept nothing, where the table is not one section. */
-static bool index_table(struct module_index *idx, int n)
+ * False, having considered nothing, where the table is not one section. */
+static bool scan_table(struct module_scan *scan, Dwfl_Module *mod, int n)
 {
 	GElf_Sym first;
 	GElf_Addr ignored;
 	Elf *elf = NULL;
 	Dwarf_Addr bias = 0;
 	if (n < 2 ||
-	    pf_dw.dwfl_module_getsym_info(idx->mod, 1, &first, &ignored, NULL,
+	    pf_dw.dwfl_module_getsym_info(mod, 1, &first, &ignored, NULL,
 					  &elf, &bias) == NULL ||
 	    elf == NULL)
 		return false;
-	Elf_Scn *table = whole_table(idx->mod, elf, n, &first);
+	Elf_Scn *table = whole_table(mod, elf, n, &first);
 	GElf_Shdr shdr;
 	size_t nsections;
 	Elf_Data *data = table ? pf_libelf.elf_getdata(table, NULL) : NULL;
@@ -270,6 +249,9 @@ static bool index_table(struct module_index *idx, int n)
 			: NULL;
 	if (strings == NULL || pf_libelf.elf_getshdrnum(elf, &nsections) != 0)
 		return false;
+	bool native = pf_libelf.gelf_getclass(elf) == ELFCLASS64 &&
+		      data->d_type == ELF_T_SYM &&
+		      data->d_size / sizeof(GElf_Sym) >= (size_t)n;
 	/* Whether each section is allocated: only then does libdwfl add the
 	 * bias, and give the section's index. */
 	bool *allocated = malloc(nsections ? nsections : 1);
@@ -282,119 +264,102 @@ static bool index_table(struct module_index *idx, int n)
 			       (sec.sh_flags & SHF_ALLOC);
 	}
 	for (int i = 1; i < n; i++) {
-		GElf_Sym sym;
-		if (pf_libelf.gelf_getsym(data, i, &sym) == NULL)
+		GElf_Sym copy;
+		const GElf_Sym *sym = symbol_at(data, native, i, &copy);
+		if (sym == NULL)
 			continue;
-		GElf_Word shndx = sym.st_shndx;
-		GElf_Addr addr = sym.st_value;
+		GElf_Word shndx = sym->st_shndx;
+		GElf_Addr addr = sym->st_value;
 		bool in_section = shndx != SHN_UNDEF && shndx < SHN_LORESERVE;
 		if (in_section && shndx < nsections && !allocated[shndx])
 			shndx = (GElf_Word)-1;
 		else if (in_section)
 			addr += bias;
-		const char *name = sym.st_name < strings->d_size
+		const char *name = sym->st_name < strings->d_size
 					   ? (const char *)strings->d_buf +
-						     sym.st_name
+						     sym->st_name
 					   : NULL;
-		add_symbol(idx, &sym, addr, shndx, name);
+		consider(scan, sym, addr, shndx, name);
 	}
 	free(allocated);
 	return true;
 }
 
-static struct module_index *index_of(struct pf_symbolizer *s,
-				     Dwfl_Module *mod)
+static int by_address(const void *a, const void *b)
 {
-	struct module_index *idx;
-	for (idx = s->indexes; idx; idx = idx->next)
-		if (idx->mod == mod)
-			return idx;
-	idx = calloc(1, sizeof *idx);
-	if (idx == NULL)
-		return NULL;
-	idx->mod = mod;
-	idx->next = s->indexes;
-	s->indexes = idx;
-	int n = pf_dw.dwfl_module_getsymtab(mod);
-	if (n <= 0)
-		return idx;
-	idx->functions = malloc((size_t)n * sizeof *idx->functions);
-	if (idx->functions == NULL)
-		return NULL;
-	if (!index_table(idx, n)) {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Names every address of mod not named yet, by one pass over its symbol
+ * table.  False when out of memory. */
+static bool name_module(struct pf_symbolizer *s, Dwfl_Module *mod)
+{
+	struct module_scan scan = {0};
+	for (size_t b = 0; b < RESOLVED_BUCKETS; b++)
+		for (struct resolved *r = s->buckets[b]; r; r = r->next)
+			scan.count += !r->named && r->mod == mod;
+	scan.addrs = malloc(scan.count * sizeof *scan.addrs);
+	scan.best = calloc(scan.count, sizeof *scan.best);
+	bool ok = scan.addrs && scan.best;
+	size_t k = 0;
+	for (size_t b = 0; ok && b < RESOLVED_BUCKETS; b++)
+		for (struct resolved *r = s->buckets[b]; r; r = r->next)
+			if (!r->named && r->mod == mod)
+				scan.addrs[k++] = lookup_address(r);
+	qsort(scan.addrs, k, sizeof *scan.addrs, by_address);
+	int n = ok ? pf_dw.dwfl_module_getsymtab(mod) : 0;
+	if (n > 0 && !scan_table(&scan, mod, n)) {
 		for (int i = 1; i < n; i++) {
 			GElf_Sym sym;
 			GElf_Addr addr;
 			GElf_Word shndx;
 			const char *name = pf_dw.dwfl_module_getsym_info(
 				mod, i, &sym, &addr, &shndx, NULL, NULL);
-			add_symbol(idx, &sym, addr, shndx, name);
+			consider(&scan, &sym, addr, shndx, name);
 		}
 	}
-	return bucket_functions(idx) ? idx : NULL;
-}
-
-/* The function covering addr: the nearest one starting at or below it,
- * unless its known size ends before addr.  At one address the best-bound
- * name, as dladdr() prefers a global name to a local alias; among equals
- * the first in the table. */
-static const struct function *function_at(const struct module_index *idx,
-					  uint64_t addr)
-{
-	const struct function *best = NULL;
-	if (idx->count == 0 || addr < idx->low)
-		return NULL;
-	/* addr's bucket, else the nearest one below that holds functions:
-	 * every start there lies below addr's bucket. */
-	for (size_t b = bucket_of(idx, addr) + 1; best == NULL && b-- > 0;) {
-		for (size_t i = idx->bucket_first[b];
-		     i < idx->bucket_first[b + 1]; i++) {
-			const struct function *f = &idx->functions[i];
-			if (f->start <= addr && f->name[0] != '\0' &&
-			    (best == NULL || f->start > best->start ||
-			     (f->start == best->start && f->rank > best->rank)))
-				best = f;
-		}
-	}
-	if (best == NULL)
-		return NULL;
-	return best->end > best->start && addr >= best->end ? NULL : best;
-}
-
-static bool resolve(struct pf_symbolizer *s, struct resolved *r)
-{
-	Dwfl_Module *mod = pf_dw.dwfl_addrmodule(s->dwfl, lookup_address(r));
-	if (mod == NULL)
-		return true;
+	/* An address's function is the nearest one taken at or below it. */
+	for (size_t j = 1; j < k; j++)
+		if (scan.best[j].name == NULL)
+			scan.best[j] = scan.best[j - 1];
 	const char *name = object_name(s, mod);
 	Dwarf_Addr bias = 0;
 	if (pf_dw.dwfl_module_getelf(mod, &bias) == NULL)
 		bias = 0;
-	r->load_bias = bias;
-	r->object = dup_or_null(name);
-	if (name && r->object == NULL)
-		return false;
-	struct module_index *idx = index_of(s, mod);
-	if (idx == NULL)
-		return false;
-	const struct function *f = function_at(idx, lookup_address(r));
-	if (f != NULL) {
-		/* .symtab names carry their version ("memcpy@@GLIBC_2.14");
-		 * dladdr(), which faulthandler uses, gives them without. */
-		r->symbol = strndup(f->name, strcspn(f->name, "@"));
-		if (r->symbol == NULL)
-			return false;
-		r->symbol_offset = r->pc - f->start;
-	}
-	return true;
+	for (size_t b = 0; ok && b < RESOLVED_BUCKETS; b++)
+		for (struct resolved *r = s->buckets[b]; ok && r; r = r->next) {
+			if (r->named || r->mod != mod)
+				continue;
+			uint64_t addr = lookup_address(r);
+			const uint64_t *at = bsearch(&addr, scan.addrs, k,
+						     sizeof addr, by_address);
+			const struct function *f = &scan.best[at - scan.addrs];
+			r->named = true;
+			r->load_bias = bias;
+			r->object = dup_or_null(name);
+			ok = !name || r->object;
+			if (!ok || f->name == NULL ||
+			    (f->end > f->start && addr >= f->end))
+				continue;
+			/* .symtab names carry their version
+			 * ("memcpy@@GLIBC_2.14"); dladdr(), which
+			 * faulthandler uses, gives them without. */
+			r->symbol = strndup(f->name, strcspn(f->name, "@"));
+			r->symbol_offset = r->pc - f->start;
+			ok = r->symbol != NULL;
+		}
+	free(scan.addrs);
+	free(scan.best);
+	return ok;
 }
 
-static bool resolve_line(struct pf_symbolizer *s, struct resolved *r)
+static bool resolve_line(struct resolved *r)
 {
 	r->line_tried = true;
-	Dwfl_Module *mod = pf_dw.dwfl_addrmodule(s->dwfl, lookup_address(r));
-	Dwfl_Line *line = mod ? pf_dw.dwfl_module_getsrc(mod, lookup_address(r))
-			      : NULL;
+	Dwfl_Line *line = r->mod ? pf_dw.dwfl_module_getsrc(r->mod,
+							     lookup_address(r))
+				 : NULL;
 	int lineno = 0;
 	const char *file = line ? pf_dw.dwfl_lineinfo(line, NULL, &lineno, NULL,
 						      NULL, NULL)
@@ -406,8 +371,9 @@ static bool resolve_line(struct pf_symbolizer *s, struct resolved *r)
 	return r->source_file != NULL;
 }
 
-static struct resolved *lookup(struct pf_symbolizer *s, uint64_t pc,
-			       bool return_address)
+/* The entry for pc: made when new, with its module, not named yet. */
+static struct resolved *entry(struct pf_symbolizer *s, uint64_t pc,
+			      bool return_address)
 {
 	size_t b = (pc ^ (pc >> 12)) % RESOLVED_BUCKETS;
 	for (struct resolved *r = s->buckets[b]; r; r = r->next)
@@ -418,15 +384,23 @@ static struct resolved *lookup(struct pf_symbolizer *s, uint64_t pc,
 		return NULL;
 	r->pc = pc;
 	r->return_address = return_address;
+	r->mod = pf_dw.dwfl_addrmodule(s->dwfl, lookup_address(r));
+	r->named = r->mod == NULL;
 	r->next = s->buckets[b];
 	s->buckets[b] = r;
-	return resolve(s, r) ? r : NULL;
+	return r;
+}
+
+bool pf_symbolizer_want(struct pf_symbolizer *s, uint64_t pc,
+			bool return_address)
+{
+	return entry(s, pc, return_address) != NULL;
 }
 
 bool pf_symbolize(struct pf_symbolizer *s, struct pf_native_frame *out)
 {
-	struct resolved *r = lookup(s, out->pc, out->return_address);
-	if (r == NULL)
+	struct resolved *r = entry(s, out->pc, out->return_address);
+	if (r == NULL || (!r->named && !name_module(s, r->mod)))
 		return false;
 	out->object = dup_or_null(r->object);
 	out->symbol = dup_or_null(r->symbol);
@@ -437,8 +411,8 @@ bool pf_symbolize(struct pf_symbolizer *s, struct pf_native_frame *out)
 
 bool pf_symbolize_line(struct pf_symbolizer *s, struct pf_native_frame *out)
 {
-	struct resolved *r = lookup(s, out->pc, out->return_address);
-	if (r == NULL || (!r->line_tried && !resolve_line(s, r)))
+	struct resolved *r = entry(s, out->pc, out->return_address);
+	if (r == NULL || (!r->line_tried && !resolve_line(r)))
 		return false;
 	out->source_file = dup_or_null(r->source_file);
 	out->source_line = r->source_line;
@@ -472,13 +446,6 @@ void pf_symbolizer_close(struct pf_symbolizer *s)
 			free(r);
 			r = next;
 		}
-	}
-	while (s->indexes) {
-		struct module_index *next = s->indexes->next;
-		free(s->indexes->functions);
-		free(s->indexes->bucket_first);
-		free(s->indexes);
-		s->indexes = next;
 	}
 	if (s->dwfl)
 		pf_dw.dwfl_end(s->dwfl);

@@ -26,6 +26,12 @@ struct pf_symbolizer *pf_symbolizer_open(pid_t pid, struct pf_error *err);
 struct pf_symbolizer *pf_symbolizer_of(Dwfl *dwfl,
 				       const struct pf_maps *maps);
 
+/* Tells s of an address pf_symbolize will be asked to name: the first
+ * such call names every address told of in the same object, in one pass
+ * over its symbol table.  Returns false when out of memory. */
+bool pf_symbolizer_want(struct pf_symbolizer *s, uint64_t pc,
+			bool return_address);
+
 /* Fills out's object, symbol, symbol_offset and load_bias for out->pc and
  * out->return_address (set by the caller).  Addresses seen before are
  * answered from a cache.  Returns false when out of memory. */

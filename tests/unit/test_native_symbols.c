@@ -71,6 +71,27 @@ struct tally {
 	size_t modules, checked;
 };
 
+/* Addresses spread over the module's functions: inside each sampled
+ * function and at its start (a return address is looked up one byte
+ * before it). */
+static size_t sample_pcs(Dwfl_Module *mod, int n, uint64_t *pcs, size_t max)
+{
+	size_t count = 0;
+	int step = n / SAMPLES > 0 ? n / SAMPLES : 1;
+	for (int i = 1; i < n && count + 2 <= max; i += step) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *sym_name = pf_dw.dwfl_module_getsym_info(
+			mod, i, &sym, &addr, &shndx, NULL, NULL);
+		if (!is_function(&sym, shndx, sym_name) || sym.st_size == 0)
+			continue;
+		pcs[count++] = addr + sym.st_size / 2;
+		pcs[count++] = addr;
+	}
+	return count;
+}
+
 static int check_module(Dwfl_Module *mod, void **userdata, const char *path,
 			Dwarf_Addr low, void *arg)
 {
@@ -81,39 +102,31 @@ static int check_module(Dwfl_Module *mod, void **userdata, const char *path,
 	if (n <= 1)
 		return DWARF_CB_OK;
 	tally->modules++;
-	int step = n / SAMPLES > 0 ? n / SAMPLES : 1;
-	for (int i = 1; i < n; i += step) {
-		GElf_Sym sym;
-		GElf_Addr addr;
-		GElf_Word shndx;
-		const char *sym_name = pf_dw.dwfl_module_getsym_info(
-			mod, i, &sym, &addr, &shndx, NULL, NULL);
-		if (!is_function(&sym, shndx, sym_name) || sym.st_size == 0)
-			continue;
-		/* Inside the function and at its start: a return address
-		 * is looked up one byte before it. */
-		uint64_t pcs[2] = {addr + sym.st_size / 2, addr};
-		for (int k = 0; k < 2; k++) {
-			char want[256];
-			uint64_t start = 0;
-			bool found = expected_name(mod, pcs[k], want,
-						   sizeof want, &start);
-			struct pf_native_frame frame = {.pc = pcs[k]};
-			ck_assert(pf_symbolize(tally->symbolizer, &frame));
-			ck_assert_msg(found == (frame.symbol != NULL),
-				      "%s %#llx: %s, expected %s", path,
-				      (unsigned long long)pcs[k],
-				      frame.symbol ? frame.symbol : "no name",
-				      found ? want : "none");
-			if (found) {
-				ck_assert_str_eq(frame.symbol, want);
-				ck_assert_uint_eq(frame.symbol_offset,
-						  pcs[k] - start);
-			}
-			free(frame.object);
-			free(frame.symbol);
-			tally->checked++;
+	uint64_t pcs[4 * SAMPLES];
+	size_t count = sample_pcs(mod, n, pcs, 4 * SAMPLES);
+	/* Told of every address first, as a dump's are: the first name
+	 * asked names them all in one pass over the table. */
+	for (size_t k = 0; k < count; k++)
+		ck_assert(pf_symbolizer_want(tally->symbolizer, pcs[k], false));
+	for (size_t k = 0; k < count; k++) {
+		char want[256];
+		uint64_t start = 0;
+		bool found = expected_name(mod, pcs[k], want, sizeof want,
+					   &start);
+		struct pf_native_frame frame = {.pc = pcs[k]};
+		ck_assert(pf_symbolize(tally->symbolizer, &frame));
+		ck_assert_msg(found == (frame.symbol != NULL),
+			      "%s %#llx: %s, expected %s", path,
+			      (unsigned long long)pcs[k],
+			      frame.symbol ? frame.symbol : "no name",
+			      found ? want : "none");
+		if (found) {
+			ck_assert_str_eq(frame.symbol, want);
+			ck_assert_uint_eq(frame.symbol_offset, pcs[k] - start);
 		}
+		free(frame.object);
+		free(frame.symbol);
+		tally->checked++;
 	}
 	return DWARF_CB_OK;
 }
