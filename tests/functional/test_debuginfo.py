@@ -538,6 +538,20 @@ def t_cache_planted_link(interp):
                    "%r" % out.stderr)
 
 
+def attach_without(interp, soname, args, env=None):
+    """Attaches with args to a target, with the library soname made
+    unloadable (and env) for both; returns the attach process."""
+    res = Resources()
+    try:
+        target = test_attach.Target(res, interp, "nested,deep,names")
+        with Env(**pyinterps.without_library(TMPDIR, soname, env or {})):
+            out = test_attach.run_attach(list(args) + [target.pid])
+        target.finish()
+    finally:
+        res.release()
+    return out
+
+
 def elf_entries(xdg):
     return sorted(glob.glob(os.path.join(xdg, "pyfault", "*.elf")))
 
@@ -584,15 +598,8 @@ def t_elf_facts_refused(interp):
     attach_once(interp, [], pyinterps.without_library(
         TMPDIR, "libelf.so.1", {"XDG_CACHE_HOME": xdg}))
 
-    res = Resources()
-    try:
-        target = test_attach.Target(res, interp, "nested,deep,names")
-        with Env(**pyinterps.without_library(
-                TMPDIR, "libelf.so.1", {"XDG_CACHE_HOME": fresh_cache()})):
-            out = test_attach.run_attach([target.pid])
-        target.finish()
-    finally:
-        res.release()
+    out = attach_without(interp, "libelf.so.1", [],
+                         {"XDG_CACHE_HOME": fresh_cache()})
     test_attach.check_status(out, {1}, "a fresh cache without libelf")
     test_attach.check_error_line(out, "a fresh cache without libelf",
                                  ["libelf1"])
@@ -602,18 +609,8 @@ def t_dwarf_without_libdw(interp):
     """--offsets=dwarf with libdw unloadable (an empty libdw.so.1 first in
     LD_LIBRARY_PATH): status 7, and the one line names the package to
     install, not the debug symbols, which would not help."""
-    libdir = os.path.join(TMPDIR, "no-libdw")
-    os.makedirs(libdir, exist_ok=True)
-    open(os.path.join(libdir, "libdw.so.1"), "wb").close()
-    res = Resources()
-    try:
-        target = test_attach.Target(res, interp, "nested,deep,names")
-        with Env(LD_LIBRARY_PATH=libdir):
-            out = test_attach.run_attach(["--offsets=dwarf", "--no-cache",
-                                          target.pid])
-        target.finish()
-    finally:
-        res.release()
+    out = attach_without(interp, "libdw.so.1",
+                         ["--offsets=dwarf", "--no-cache"])
     test_attach.check_status(out, {7}, "--offsets=dwarf without libdw")
     test_attach.check_error_line(out, "--offsets=dwarf without libdw",
                                  ["libdw1"])
