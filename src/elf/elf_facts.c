@@ -48,6 +48,8 @@ const char *pf_elf_facts_answer(const struct pf_elf_facts *f,
 				const char *question, size_t *len)
 {
 	size_t qlen = strlen(question), slen = strlen(SEPARATOR);
+	if (f->text == NULL)
+		return NULL;
 	for (const char *p = f->text, *end = f->text + f->len; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if ((size_t)(nl - p) >= qlen + slen &&

@@ -1,7 +1,6 @@
 #include "elf/elf_lib.h"
 
 #include <dlfcn.h>
-#include <string.h>
 
 #include "base/lib_load.h"
 

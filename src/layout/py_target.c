@@ -159,7 +159,7 @@ static void say_cached(char *detail, size_t size, const char *dir)
 }
 
 /* path's ELF file with what the offset cache keeps of it: a dump of an
- * interpreter seen before then reads neither the file nor libelf. */
+ * interpreter seen before then neither loads libelf nor reads the file. */
 static struct pf_elf *open_elf(struct pf_target *t, const char *path)
 {
 	struct pf_elf *elf = pf_elf_open_lazily(path);
