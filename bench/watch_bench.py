@@ -32,7 +32,7 @@ What it measures
 Goals (issue 11): pyfault-watch <= 1.05x the floor on (b) and (c); its
 start <= 2 ms beyond the floor's.
 
-Run:  bench/watch_bench.py [--python /usr/bin/python3] [--runs 5]
+Run:  bench/watch_bench.py [--python /usr/bin/python3] [--runs 11]
                            [--start-runs 15] [--watch src/pyfault-watch]
                            [--only a,c,e]
 """
@@ -154,7 +154,10 @@ def summary(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--python", default="/usr/bin/python3")
-    ap.add_argument("--runs", type=int, default=5)
+    # (b)'s ratio to the floor spread over 0.97-1.17 in 5 runs on a
+    # 2-core VM, so that its median of 5 fell either side of the goal;
+    # 11 runs gave 1.006x and 1.011x for two builds alike.
+    ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--start-runs", type=int, default=15)
     ap.add_argument("--only", help="workload letters, e.g. b,c,e")
     ap.add_argument("--watch", default=os.path.join(HERE, "..", "src",
