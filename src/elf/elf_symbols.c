@@ -445,11 +445,43 @@ static void learn_symbols(struct pf_elf *e, const char *question,
 		pf_elf_facts_add(&e->facts, question, answer);
 }
 
-size_t pf_elf_symbols(struct pf_elf *e, struct pf_elf_wanted *wanted,
-		      size_t n)
+/* The exported names in .dynsym, where the dynamic linker finds them;
+ * .symtab for them only when .dynsym has none, and for the local ones. */
+static size_t exported_first(Elf *elf, struct pf_elf_wanted *wanted,
+			     size_t n)
+{
+	size_t found = find_in_tables(elf, SHT_DYNSYM, wanted, n, false);
+	if (found == 0)
+		found = find_in_tables(elf, SHT_SYMTAB, wanted, n, false);
+	return found + find_in_tables(elf, SHT_SYMTAB, wanted, n, true);
+}
+
+/* Each name in .symtab as a local, else in .dynsym. */
+static size_t local_first(Elf *elf, struct pf_elf_wanted *wanted, size_t n)
+{
+	size_t found = 0;
+	for (size_t k = 0; k < n; k++) {
+		wanted[k].local = true;
+		if (find_in_tables(elf, SHT_SYMTAB, &wanted[k], 1, true) == 0) {
+			wanted[k].local = false;
+			find_in_tables(elf, SHT_DYNSYM, &wanted[k], 1, false);
+		}
+		found += wanted[k].found;
+	}
+	return found;
+}
+
+/* wanted[0..n) as lookup finds them in the file, or as the facts answered
+ * the same question before (kind names the lookup: they find different
+ * symbols); a question the file answers becomes a fact.  Returns how many
+ * were found. */
+static size_t ask_symbols(struct pf_elf *e, const char *kind,
+			  size_t (*lookup)(Elf *, struct pf_elf_wanted *,
+					   size_t),
+			  struct pf_elf_wanted *wanted, size_t n)
 {
 	char question[4096];
-	bool askable = symbols_question("symbols", wanted, n, question,
+	bool askable = symbols_question(kind, wanted, n, question,
 					sizeof question);
 	size_t found = 0;
 	for (size_t k = 0; k < n; k++)
@@ -457,35 +489,23 @@ size_t pf_elf_symbols(struct pf_elf *e, struct pf_elf_wanted *wanted,
 	if ((askable && known_symbols(e, question, wanted, n, &found)) ||
 	    !read_file(e))
 		return found;
-	found = find_in_tables(e->elf, SHT_DYNSYM, wanted, n, false);
-	if (found == 0)
-		found = find_in_tables(e->elf, SHT_SYMTAB, wanted, n, false);
-	found += find_in_tables(e->elf, SHT_SYMTAB, wanted, n, true);
+	found = lookup(e->elf, wanted, n);
 	if (askable)
 		learn_symbols(e, question, wanted, n);
 	return found;
+}
+
+size_t pf_elf_symbols(struct pf_elf *e, struct pf_elf_wanted *wanted,
+		      size_t n)
+{
+	return ask_symbols(e, "symbols", exported_first, wanted, n);
 }
 
 bool pf_elf_symbol(struct pf_elf *e, const char *name, uint64_t *value,
 		   uint64_t *size)
 {
 	struct pf_elf_wanted wanted = {.name = name};
-	char question[4096];
-	bool askable = symbols_question("symbol", &wanted, 1, question,
-					sizeof question);
-	size_t found = 0;
-	if (!(askable && known_symbols(e, question, &wanted, 1, &found))) {
-		if (!read_file(e))
-			return false;
-		wanted.local = true;
-		if (find_in_tables(e->elf, SHT_SYMTAB, &wanted, 1, true) == 0) {
-			wanted.local = false;
-			find_in_tables(e->elf, SHT_DYNSYM, &wanted, 1, false);
-		}
-		if (askable)
-			learn_symbols(e, question, &wanted, 1);
-	}
-	if (!wanted.found)
+	if (ask_symbols(e, "symbol", local_first, &wanted, 1) == 0)
 		return false;
 	*value = wanted.value;
 	if (size)
