@@ -287,7 +287,8 @@ static bool scan_table(struct module_scan *scan, Dwfl_Module *mod, int n)
 
 static int by_address(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = lookup_address(*(struct resolved *const *)a),
+		 y = lookup_address(*(struct resolved *const *)b);
 	return (x > y) - (x < y);
 }
 
@@ -299,15 +300,19 @@ static bool name_module(struct pf_symbolizer *s, Dwfl_Module *mod)
 	for (size_t b = 0; b < RESOLVED_BUCKETS; b++)
 		for (struct resolved *r = s->buckets[b]; r; r = r->next)
 			scan.count += !r->named && r->mod == mod;
+	struct resolved **entries = malloc(scan.count * sizeof *entries);
 	scan.addrs = malloc(scan.count * sizeof *scan.addrs);
 	scan.best = calloc(scan.count, sizeof *scan.best);
-	bool ok = scan.addrs && scan.best;
+	bool ok = entries && scan.addrs && scan.best;
 	size_t k = 0;
 	for (size_t b = 0; ok && b < RESOLVED_BUCKETS; b++)
 		for (struct resolved *r = s->buckets[b]; r; r = r->next)
 			if (!r->named && r->mod == mod)
-				scan.addrs[k++] = lookup_address(r);
-	qsort(scan.addrs, k, sizeof *scan.addrs, by_address);
+				entries[k++] = r;
+	if (ok)
+		qsort(entries, k, sizeof *entries, by_address);
+	for (size_t j = 0; j < k; j++)
+		scan.addrs[j] = lookup_address(entries[j]);
 	int n = ok ? pf_dw.dwfl_module_getsymtab(mod) : 0;
 	if (n > 0 && !scan_table(&scan, mod, n)) {
 		for (int i = 1; i < n; i++) {
@@ -319,36 +324,31 @@ static bool name_module(struct pf_symbolizer *s, Dwfl_Module *mod)
 			consider(&scan, &sym, addr, shndx, name);
 		}
 	}
-	/* An address's function is the nearest one taken at or below it. */
-	for (size_t j = 1; j < k; j++)
-		if (scan.best[j].name == NULL)
-			scan.best[j] = scan.best[j - 1];
 	const char *name = object_name(s, mod);
 	Dwarf_Addr bias = 0;
 	if (pf_dw.dwfl_module_getelf(mod, &bias) == NULL)
 		bias = 0;
-	for (size_t b = 0; ok && b < RESOLVED_BUCKETS; b++)
-		for (struct resolved *r = s->buckets[b]; ok && r; r = r->next) {
-			if (r->named || r->mod != mod)
-				continue;
-			uint64_t addr = lookup_address(r);
-			const uint64_t *at = bsearch(&addr, scan.addrs, k,
-						     sizeof addr, by_address);
-			const struct function *f = &scan.best[at - scan.addrs];
-			r->named = true;
-			r->load_bias = bias;
-			r->object = dup_or_null(name);
-			ok = !name || r->object;
-			if (!ok || f->name == NULL ||
-			    (f->end > f->start && addr >= f->end))
-				continue;
-			/* .symtab names carry their version
-			 * ("memcpy@@GLIBC_2.14"); dladdr(), which
-			 * faulthandler uses, gives them without. */
-			r->symbol = strndup(f->name, strcspn(f->name, "@"));
-			r->symbol_offset = r->pc - f->start;
-			ok = r->symbol != NULL;
-		}
+	for (size_t j = 0; ok && j < k; j++) {
+		/* An address's function is the nearest one taken at or
+		 * below it. */
+		if (j > 0 && scan.best[j].name == NULL)
+			scan.best[j] = scan.best[j - 1];
+		const struct function *f = &scan.best[j];
+		struct resolved *r = entries[j];
+		r->named = true;
+		r->load_bias = bias;
+		r->object = dup_or_null(name);
+		ok = !name || r->object;
+		if (!ok || f->name == NULL ||
+		    (f->end > f->start && scan.addrs[j] >= f->end))
+			continue;
+		/* .symtab names carry their version ("memcpy@@GLIBC_2.14");
+		 * dladdr(), which faulthandler uses, gives them without. */
+		r->symbol = strndup(f->name, strcspn(f->name, "@"));
+		r->symbol_offset = r->pc - f->start;
+		ok = r->symbol != NULL;
+	}
+	free(entries);
 	free(scan.addrs);
 	free(scan.best);
 	return ok;
